@@ -1,0 +1,25 @@
+//! # router-core: the mixnet engine
+//!
+//! Everything a mixnode or gateway does with packets, apart from the binaries around it.
+//!
+//! The crate keeps a pure, deterministic part apart from the part that does IO:
+//!
+//! - [`wire`]: Nym's node-to-node framing (versions 7 and 8), the packet-size table and the
+//!   socket-address encoding used inside Sphinx routing information. Decoders never panic.
+//! - [`sphinx`]: in-place processing of one Sphinx packet, byte-compatible with the
+//!   `sphinx-packet` crate Nym uses, with no allocation per packet.
+//! - [`mix`]: the sans-IO pipeline pieces the runtime drives: the replay filter shared by all
+//!   cores, the timing wheel that holds delayed packets, and the typed verdicts and drop reasons.
+//!
+//! None of these read a clock, open a socket or own an RNG: time and randomness are arguments,
+//! so tests drive them with a virtual clock. They build with `--no-default-features`.
+//!
+//! Behind the default feature `runtime` comes the glommio thread-per-core shell (shards,
+//! sockets, buffer pools, forwarding, metrics); it is added by the runtime work and is empty
+//! for now. What this crate does not do: build packets (clients use `sphinx-packet`), choose
+//! routes, or speak to validators.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+pub mod mix;
+pub mod sphinx;
+pub mod wire;
