@@ -86,7 +86,10 @@ fn case(seed: &mut Seed, name: &str, version: u16, packet_size: usize, hops: usi
     let delays: Vec<Delay> = (0..hops)
         .map(|i| Delay::new_from_millis(15 * i as u64 + 1))
         .collect();
-    let destination = Destination::new(DestinationAddressBytes::from_bytes(seed.bytes()), seed.bytes());
+    let destination = Destination::new(
+        DestinationAddressBytes::from_bytes(seed.bytes()),
+        seed.bytes(),
+    );
     let initial = PrivateKey::from(seed.bytes::<32>());
     let mut message = format!("test vector {name}").into_bytes();
     message.truncate(packet_size - 348 - 17);
@@ -101,7 +104,12 @@ fn case(seed: &mut Seed, name: &str, version: u16, packet_size: usize, hops: usi
     let mut records = Vec::new();
     for secret in &secrets {
         let key = PrivateKey::from(*secret);
-        let replay_tag = hex::encode(packet.header.compute_expanded_shared_secret(&key).replay_tag());
+        let replay_tag = hex::encode(
+            packet
+                .header
+                .compute_expanded_shared_secret(&key)
+                .replay_tag(),
+        );
         let processed = packet.process(&key).unwrap();
         match processed.data {
             ProcessedPacketData::ForwardHop {

@@ -32,7 +32,8 @@ struct HopRecord {
 }
 
 fn array<const N: usize>(hex_text: &str) -> [u8; N] {
-    hex::decode(hex_text).unwrap().try_into().unwrap()
+    let bytes = hex::decode(hex_text).expect("vector fields are hex");
+    bytes.try_into().expect("vector field has the recorded length")
 }
 
 #[test]
@@ -50,22 +51,49 @@ fn every_recorded_hop_unwraps_to_the_recorded_result() {
             let got = unwrap_in_place(&mut packet, &key)
                 .unwrap_or_else(|e| panic!("{} hop {i}: {e}", case.name));
             assert_eq!(got.version.number(), case.version, "{} hop {i}", case.name);
-            assert_eq!(got.replay_tag, array::<32>(&record.replay_tag), "{} hop {i}", case.name);
+            assert_eq!(
+                got.replay_tag,
+                array::<32>(&record.replay_tag),
+                "{} hop {i}",
+                case.name
+            );
             let output = hex::decode(&record.output).unwrap();
             match (record.kind.as_str(), got.hop) {
                 ("forward", Hop::Forward { next_hop, delay }) => {
-                    assert_eq!(next_hop, array::<32>(&record.address), "{} hop {i}", case.name);
+                    assert_eq!(
+                        next_hop,
+                        array::<32>(&record.address),
+                        "{} hop {i}",
+                        case.name
+                    );
                     assert_eq!(Some(delay.as_nanos()), record.delay_nanos);
                     // the generator routes through 127.0.0.x:1789
                     let address = decode_node_address(&next_hop).unwrap();
                     assert_eq!(address.port(), 1789);
                     assert!(address.ip().is_loopback());
-                    assert!(packet == output, "{} hop {i}: next packet differs", case.name);
+                    assert!(
+                        packet == output,
+                        "{} hop {i}: next packet differs",
+                        case.name
+                    );
                 }
-                ("final", Hop::Final { destination, identifier }) => {
+                (
+                    "final",
+                    Hop::Final {
+                        destination,
+                        identifier,
+                    },
+                ) => {
                     assert_eq!(destination, array::<32>(&record.address));
-                    assert_eq!(Some(identifier), record.identifier.as_deref().map(array::<16>));
-                    assert!(packet[348..] == output[..], "{} hop {i}: payload differs", case.name);
+                    assert_eq!(
+                        Some(identifier),
+                        record.identifier.as_deref().map(array::<16>)
+                    );
+                    assert!(
+                        packet[348..] == output[..],
+                        "{} hop {i}: payload differs",
+                        case.name
+                    );
                     assert_eq!(i + 1, case.hops.len());
                 }
                 (kind, hop) => panic!("{} hop {i}: recorded {kind}, got {hop:?}", case.name),
