@@ -6,8 +6,11 @@
 //!
 //! - [`wire`]: Nym's node-to-node framing (versions 7 and 8), the packet-size table and the
 //!   socket-address encoding used inside Sphinx routing information. Decoders never panic.
+//! - [`crypto`]: batched X25519 (an AVX-512 IFMA multi-buffer ladder chosen at run time, and a
+//!   portable path), the dominant cost of a hop.
 //! - [`sphinx`]: in-place processing of one Sphinx packet, byte-compatible with the
-//!   `sphinx-packet` crate Nym uses, with no allocation per packet.
+//!   `sphinx-packet` crate Nym uses, with no allocation per packet, one at a time or in
+//!   batches.
 //! - [`mix`]: the sans-IO pipeline pieces the runtime drives: the replay filter shared by all
 //!   cores, the timing wheel that holds delayed packets, and the typed verdicts and drop reasons.
 //!
@@ -20,6 +23,7 @@
 //! routes, or speak to validators.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod crypto;
 pub mod mix;
 pub mod sphinx;
 pub mod wire;

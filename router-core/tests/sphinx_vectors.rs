@@ -33,7 +33,9 @@ struct HopRecord {
 
 fn array<const N: usize>(hex_text: &str) -> [u8; N] {
     let bytes = hex::decode(hex_text).expect("vector fields are hex");
-    bytes.try_into().expect("vector field has the recorded length")
+    bytes
+        .try_into()
+        .expect("vector field has the recorded length")
 }
 
 #[test]

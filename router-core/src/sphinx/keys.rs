@@ -14,6 +14,7 @@ use super::constants::{
     REPLAY_TAG_SIZE, STREAM_KEY_SIZE,
 };
 use super::version::{PayloadKeyKind, SphinxVersion};
+use crate::crypto::x25519::x25519;
 
 /// A replay tag: the last 32 bytes of a hop's expansion. Equal tags mean the same packet was
 /// processed twice by the same key.
@@ -40,12 +41,17 @@ impl SphinxSecretKey {
 
     /// The public key clients build packets for: `X25519(secret, 9)`.
     pub fn public_key(&self) -> [u8; 32] {
-        x25519_dalek::x25519(self.0, x25519_dalek::X25519_BASEPOINT_BYTES)
+        const BASEPOINT: [u8; 32] = {
+            let mut u = [0u8; 32];
+            u[0] = 9;
+            u
+        };
+        x25519(&self.0, &BASEPOINT)
     }
 
     /// `X25519(self, alpha)`: the shared secret for a packet whose header starts with `alpha`.
     pub fn shared_secret(&self, alpha: &[u8; 32]) -> SharedSecret {
-        Zeroizing::new(x25519_dalek::x25519(self.0, *alpha))
+        Zeroizing::new(x25519(&self.0, alpha))
     }
 }
 

@@ -11,12 +11,14 @@
 //! - `keys`: the node key, the per-hop HKDF expansion, payload-key derivation;
 //! - `header`: MAC check and in-place routing-information peeling;
 //! - `payload`: one Lioness layer in place;
-//! - `unwrap`: the entry points.
+//! - `unwrap`: the entry points for one packet;
+//! - `batch`: [`BatchUnwrapper`], many packets with batched X25519 in two phases.
 //!
 //! Differences from `sphinx-packet`, on purpose: a buffer whose length is not one of Nym's
 //! packet sizes is refused, so is a non-canonical alpha (see [`read_alpha`]), and so is a
 //! header version we do not know (see [`version`]).
 
+mod batch;
 pub mod constants;
 mod header;
 mod keys;
@@ -24,6 +26,7 @@ mod payload;
 mod unwrap;
 pub mod version;
 
+pub use batch::BatchUnwrapper;
 pub use keys::{ReplayTag, SharedSecret, SphinxSecretKey};
 pub use unwrap::{
     peel_with_shared_secret, read_alpha, split_packet, unwrap_in_place, write_alpha, Hop, Peeled,

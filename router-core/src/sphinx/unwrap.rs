@@ -20,6 +20,7 @@ use super::keys::{ExpandedSecret, ReplayTag, SphinxSecretKey};
 use super::payload::peel_payload;
 use super::version::SphinxVersion;
 use super::{Delay, DestinationAddress, NodeAddressBytes, SurbIdentifier, UnwrapError};
+use crate::crypto::x25519::x25519;
 use crate::wire::PacketSize;
 
 /// What a node learnt from peeling its layer. The packet buffer holds the rest.
@@ -174,7 +175,7 @@ pub fn unwrap_in_place(packet: &mut [u8], key: &SphinxSecretKey) -> Result<Unwra
     let shared_secret = key.shared_secret(&alpha);
     let peeled = peel_with_shared_secret(packet, &shared_secret)?;
     if let Some(blinding_factor) = peeled.blinding_factor() {
-        let blinded = x25519_dalek::x25519(*blinding_factor, alpha);
+        let blinded = x25519(blinding_factor, &alpha);
         write_alpha(packet, &blinded)?;
     }
     Ok(peeled.unwrapped)
