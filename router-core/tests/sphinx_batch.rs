@@ -2,6 +2,8 @@
 //! processing gives, over batches that mix versions, sizes, forward and final hops, and invalid
 //! packets; and an invalid packet never changes its neighbours' results.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::strategies::{packet_spec, SIZES};

@@ -454,7 +454,8 @@ impl<const N: usize> Ladder<N> {
     #[target_feature(enable = "avx512f,avx512ifma")]
     fn new(u: &FeN<N>) -> Ladder<N> {
         // px and qx must be biased (limbs >= 2^57 above the subtrahend).
-        let k = Fe(acc_init::<true>()[..5].try_into().unwrap());
+        let [k0, k1, k2, k3, k4, ..] = acc_init::<true>();
+        let k = Fe([k0, k1, k2, k3, k4]);
         Ladder {
             px: each!(N, |i| add(&k, &Fe::splat(1))),
             pz: [Fe::splat(0); N],
