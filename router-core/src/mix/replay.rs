@@ -1,0 +1,1283 @@
+//! Sphinx replay detection shared by all cores without a mutex.
+//!
+//! # Why a one-word blocked Bloom filter
+//!
+//! Every core checks every packet it processes, so the filter is on the hot
+//! path and shared by all cores. A Sphinx replay tag is 32 bytes of HKDF
+//! output, i.e. already uniformly pseudorandom, so no hashing is needed: the
+//! tag's bytes *are* the hash values.
+//!
+//! Each tag selects exactly one 64-bit word (tag bytes `0..8`, reduced to
+//! `0..words` by multiply-shift, so the word count need not be a power of
+//! two) and `k` bit positions inside that word (6 bits each, from tag bytes
+//! `8..20`). Check-and-insert is then a single atomic `fetch_or` of the
+//! `k`-bit mask. The value it returns is the word *immediately before* our
+//! write in that word's modification order: if all our bits were already
+//! set, the tag (or a false-positive collision) was inserted earlier;
+//! otherwise *we* are the ones who set them. Two cores racing on the same
+//! tag are both read-modify-writes on one location, which the memory model
+//! totally orders, so exactly one of them sees a bit still clear: the tag is
+//! accepted exactly once. This is why a block is one word and not a cache
+//! line: a multi-word insert would need several RMWs and two racing cores
+//! could each see "some bit was clear" in a different word, accepting the
+//! replay twice.
+//!
+//! `Ordering::Relaxed` is sufficient: the linearisability argument above
+//! only needs the total modification order of a single atomic location,
+//! which every ordering (including `Relaxed`) guarantees for RMWs. No other
+//! memory is published through the filter.
+//!
+//! # False positives
+//!
+//! A fresh tag whose bits happen to be set already is reported as
+//! [`ReplayCheck::Replayed`] and its packet is dropped. The filter is sized
+//! with [`ReplayFilterParams::for_capacity`] so that the rate of such drops
+//! stays below a target at the expected number of tags per key epoch.
+//!
+//! The model is exact for this construction (up to approximating the
+//! binomial word load by a Poisson, which is excellent for the thousands of
+//! words any real filter has): with `L` other tags in the chosen word
+//! (`L ~ Poisson(n / W)`), the number of distinct set bits `S`
+//! is the occupancy of `k·L` balls thrown into 64 bins, and the `k` query
+//! bits (drawn with replacement) all land in the set bits with probability
+//! `(S/64)^k`. So `FPR = Σ_L Poisson(L; n/W) · E[(S_{kL}/64)^k]`. The
+//! commonly quoted `Σ_L Poisson(L) · (1 − (1 − 1/64)^{kL})^k` treats the
+//! bits as independent and, with 6-bit positions drawn with replacement,
+//! underestimates the true rate by 10–30 % for useful `k`; the tests check
+//! the exact model against measurement.
+//!
+//! # Key rotation and persistence
+//!
+//! A filter belongs to one Sphinx key (`key_id`, a fingerprint chosen by
+//! the caller): tags under a new key are unrelated, so rotation starts an
+//! empty filter. [`ReplayFilter::save`] / [`ReplayFilter::load`] let a
+//! restarted router keep rejecting replays of packets it processed before
+//! the restart; tags accepted after the last save are forgotten by a crash.
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Largest number of bit positions per tag. 16 × 6 bits = 96 bits, which
+/// fits in tag bytes `8..20`.
+pub const MAX_HASHES: u32 = 16;
+
+/// Memory cap for one filter: 4 GiB. Anything larger is a configuration
+/// mistake on a mix node, not a sizing decision.
+pub const MAX_MEMORY_BYTES: u64 = 4 << 30;
+
+const MAX_WORDS: u64 = MAX_MEMORY_BYTES / 8;
+
+const MAGIC: [u8; 8] = *b"MIXRPLF\0";
+const FORMAT_VERSION: u32 = 1;
+/// magic(8) version(4) flags(4) key_id(32) words(8) k(4) pad(4) inserted(8)
+const HEADER_LEN: usize = 72;
+const CHECKSUM_LEN: u64 = 8;
+const IO_CHUNK: usize = 64 * 1024;
+
+/// Result of [`ReplayFilter::check_and_insert`].
+#[must_use]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ReplayCheck {
+    /// First time this tag was seen: process the packet.
+    Fresh,
+    /// Seen before (or a false positive): drop with `DropReason::Replayed`.
+    Replayed,
+}
+
+/// Errors from sizing, saving or loading a replay filter.
+#[non_exhaustive]
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The false-positive target is not a number strictly between 0 and 1.
+    #[error("target false-positive rate {0} is not in (0, 1)")]
+    InvalidFalsePositiveRate(f64),
+    /// A filter must be sized for at least one item.
+    #[error("replay filter capacity must be at least one item")]
+    ZeroCapacity,
+    /// `k` outside `1..=MAX_HASHES`.
+    #[error("hash count {0} is outside 1..=16")]
+    InvalidHashCount(u32),
+    /// Word count zero or above the memory cap.
+    #[error("word count {words} is outside 1..={max}")]
+    InvalidWordCount {
+        /// Requested words.
+        words: u64,
+        /// Largest allowed (the memory cap divided by 8).
+        max: u64,
+    },
+    /// No `k` reaches the target within [`MAX_MEMORY_BYTES`].
+    #[error(
+        "no filter within {max_bytes} bytes keeps {items} items under false-positive rate {target}"
+    )]
+    TargetUnreachable {
+        /// Requested capacity.
+        items: u64,
+        /// Requested false-positive rate.
+        target: f64,
+        /// The memory cap.
+        max_bytes: u64,
+    },
+    /// An operating-system error while saving or loading.
+    #[error("{op} {}", path.display())]
+    Io {
+        /// What we were doing.
+        op: &'static str,
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// The file does not start with the replay-filter magic bytes.
+    #[error("{}: not a replay filter file", path.display())]
+    BadMagic {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The file was written by an unknown format version.
+    #[error("{}: unsupported replay filter format version {version}", path.display())]
+    UnsupportedVersion {
+        /// The file.
+        path: PathBuf,
+        /// The version found.
+        version: u32,
+    },
+    /// A header field is out of range (and the checksum cannot be trusted
+    /// to bound how much to read).
+    #[error("{}: corrupt header: {what}", path.display())]
+    CorruptHeader {
+        /// The file.
+        path: PathBuf,
+        /// Which field.
+        what: &'static str,
+    },
+    /// The file is shorter than its header says.
+    #[error("{}: truncated: expected {expected} bytes, found {actual}", path.display())]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Bytes needed.
+        expected: u64,
+        /// Bytes present.
+        actual: u64,
+    },
+    /// The file is longer than its header says.
+    #[error("{}: {actual} bytes, expected {expected}", path.display())]
+    TrailingData {
+        /// The file.
+        path: PathBuf,
+        /// Bytes expected.
+        expected: u64,
+        /// Bytes present.
+        actual: u64,
+    },
+    /// The stored checksum does not match the contents.
+    #[error("{}: checksum mismatch (stored {stored:#018x}, computed {computed:#018x})", path.display())]
+    ChecksumMismatch {
+        /// The file.
+        path: PathBuf,
+        /// Checksum in the file.
+        stored: u64,
+        /// Checksum of what we read.
+        computed: u64,
+    },
+}
+
+/// Validated filter geometry: `words` 64-bit words, `k` bits per tag, and
+/// the `capacity` (expected tags per key epoch) it was sized for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ReplayFilterParams {
+    words: u64,
+    k: u32,
+    capacity: u64,
+}
+
+impl ReplayFilterParams {
+    /// Explicit geometry, validated. Prefer [`Self::for_capacity`].
+    pub fn new(words: u64, k: u32, capacity: u64) -> Result<Self, ReplayError> {
+        if words == 0 || words > MAX_WORDS {
+            return Err(ReplayError::InvalidWordCount {
+                words,
+                max: MAX_WORDS,
+            });
+        }
+        if k == 0 || k > MAX_HASHES {
+            return Err(ReplayError::InvalidHashCount(k));
+        }
+        if capacity == 0 {
+            return Err(ReplayError::ZeroCapacity);
+        }
+        Ok(Self { words, k, capacity })
+    }
+
+    /// The smallest filter (ties broken towards fewer bits per tag) whose
+    /// modelled false-positive rate at `expected_items` is at most
+    /// `target_false_positive_rate`.
+    ///
+    /// For each `k` in `1..=16` a binary search finds the least word count
+    /// meeting the target; the model is monotone in the word count, and
+    /// the search only ever keeps a count that was evaluated as meeting
+    /// it, so the returned geometry provably satisfies the target under
+    /// the model.
+    pub fn for_capacity(
+        expected_items: u64,
+        target_false_positive_rate: f64,
+    ) -> Result<Self, ReplayError> {
+        let target = target_false_positive_rate;
+        if !(target > 0.0 && target < 1.0) {
+            return Err(ReplayError::InvalidFalsePositiveRate(target));
+        }
+        if expected_items == 0 {
+            return Err(ReplayError::ZeroCapacity);
+        }
+        let n = expected_items;
+        let mut best: Option<(u64, u32)> = None;
+        for k in 1..=MAX_HASHES {
+            // Only a strictly smaller filter can beat the current best.
+            let upper = best.map_or(MAX_WORDS, |(w, _)| w - 1);
+            if upper == 0 || model_fpr(n, upper, k) > target {
+                continue;
+            }
+            // Invariant: `hi` meets the target, `lo` does not (0 words is
+            // "everything is a false positive", and target < 1).
+            let (mut lo, mut hi) = (0u64, upper);
+            while hi - lo > 1 {
+                let mid = lo + (hi - lo) / 2;
+                if model_fpr(n, mid, k) <= target {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            best = Some((hi, k));
+        }
+        match best {
+            Some((words, k)) => Ok(Self {
+                words,
+                k,
+                capacity: n,
+            }),
+            None => Err(ReplayError::TargetUnreachable {
+                items: n,
+                target,
+                max_bytes: MAX_MEMORY_BYTES,
+            }),
+        }
+    }
+
+    /// Number of 64-bit words.
+    pub fn words(&self) -> u64 {
+        self.words
+    }
+
+    /// Bits set per tag.
+    pub fn k(&self) -> u32 {
+        self.k
+    }
+
+    /// Tags per key epoch this geometry was sized for.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Heap size of the bit array.
+    pub fn memory_bytes(&self) -> u64 {
+        self.words * 8
+    }
+
+    /// Modelled false-positive rate after `items` distinct tags.
+    pub fn false_positive_rate(&self, items: u64) -> f64 {
+        model_fpr(items, self.words, self.k)
+    }
+}
+
+/// Replay filter for one Sphinx key, shared by all cores (`Arc`), `Sync`
+/// without locks.
+pub struct ReplayFilter {
+    words: Box<[AtomicU64]>,
+    params: ReplayFilterParams,
+    key_id: [u8; 32],
+    inserted: AtomicU64,
+}
+
+impl std::fmt::Debug for ReplayFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplayFilter")
+            .field("params", &self.params)
+            .field("key_id", &self.key_id)
+            .field("inserted", &self.inserted())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`ReplayFilter::load`] started an empty filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FreshReason {
+    /// No file at the path.
+    NoFile,
+    /// The file belongs to another key: the key rotated, old tags are
+    /// irrelevant.
+    KeyMismatch,
+    /// The file's geometry differs from the configured one (the operator
+    /// resized the filter); its bits cannot be reinterpreted.
+    ParamsMismatch,
+}
+
+/// Outcome of a successful [`ReplayFilter::load`].
+#[derive(Debug)]
+pub enum LoadOutcome {
+    /// The saved filter for this key, with every saved tag.
+    Restored(ReplayFilter),
+    /// An empty filter, and why.
+    Fresh(ReplayFilter, FreshReason),
+}
+
+impl LoadOutcome {
+    /// The filter, whichever way it was obtained.
+    pub fn into_filter(self) -> ReplayFilter {
+        match self {
+            LoadOutcome::Restored(f) | LoadOutcome::Fresh(f, _) => f,
+        }
+    }
+}
+
+impl ReplayFilter {
+    /// An empty filter for the key identified by `key_id`.
+    ///
+    /// Allocates `params.memory_bytes()` up front (at most 4 GiB); the
+    /// allocation is the only one this filter ever makes.
+    pub fn new(params: ReplayFilterParams, key_id: [u8; 32]) -> Self {
+        let words = (0..params.words).map(|_| AtomicU64::new(0)).collect();
+        Self {
+            words,
+            params,
+            key_id,
+            inserted: AtomicU64::new(0),
+        }
+    }
+
+    /// The geometry.
+    pub fn params(&self) -> ReplayFilterParams {
+        self.params
+    }
+
+    /// The key fingerprint this filter belongs to.
+    pub fn key_id(&self) -> [u8; 32] {
+        self.key_id
+    }
+
+    /// Tags per key epoch this filter was sized for.
+    pub fn capacity(&self) -> u64 {
+        self.params.capacity
+    }
+
+    /// Heap size of the bit array.
+    pub fn memory_bytes(&self) -> u64 {
+        self.params.memory_bytes()
+    }
+
+    /// Modelled false-positive rate after `items` distinct tags.
+    pub fn false_positive_rate(&self, items: u64) -> f64 {
+        self.params.false_positive_rate(items)
+    }
+
+    /// Number of tags accepted as fresh so far. Approximate when read
+    /// concurrently with inserts (a relaxed counter), exact when quiescent.
+    pub fn inserted(&self) -> u64 {
+        self.inserted.load(Ordering::Relaxed)
+    }
+
+    /// More tags than the filter was sized for: the false-positive rate is
+    /// now above target. The runtime should alert; rotating the key is the
+    /// remedy.
+    pub fn is_over_capacity(&self) -> bool {
+        self.inserted() > self.params.capacity
+    }
+
+    /// Which word and which bits a tag maps to.
+    fn locate(&self, tag: &[u8; 32]) -> (usize, u64) {
+        let mut lo = [0u8; 8];
+        lo.copy_from_slice(&tag[0..8]);
+        let h = u64::from_le_bytes(lo);
+        // Multiply-shift maps h uniformly onto 0..len without a division
+        // and without needing len to be a power of two. The result is
+        // < len <= usize::MAX, so the cast is lossless.
+        let len = self.words.len() as u128;
+        let idx = ((u128::from(h) * len) >> 64) as usize;
+        let mut hi = [0u8; 16];
+        hi.copy_from_slice(&tag[8..24]);
+        let bits = u128::from_le_bytes(hi);
+        let mut mask = 0u64;
+        for i in 0..self.params.k {
+            mask |= 1u64 << ((bits >> (6 * i)) & 63);
+        }
+        (idx, mask)
+    }
+
+    /// Atomically test whether `tag` was seen and record it.
+    ///
+    /// Exactly one of any number of concurrent calls with the same tag (on
+    /// any cores) returns [`ReplayCheck::Fresh`]; see the module docs.
+    pub fn check_and_insert(&self, tag: &[u8; 32]) -> ReplayCheck {
+        let (idx, mask) = self.locate(tag);
+        let Some(word) = self.words.get(idx) else {
+            // Unreachable: `locate` returns idx < len. Failing closed
+            // (drop the packet) is the safe answer if it ever were.
+            return ReplayCheck::Replayed;
+        };
+        let prev = word.fetch_or(mask, Ordering::Relaxed);
+        if prev & mask == mask {
+            ReplayCheck::Replayed
+        } else {
+            self.inserted.fetch_add(1, Ordering::Relaxed);
+            ReplayCheck::Fresh
+        }
+    }
+
+    /// Whether `tag` (or a false-positive collision) is recorded, without
+    /// recording it.
+    pub fn contains(&self, tag: &[u8; 32]) -> bool {
+        let (idx, mask) = self.locate(tag);
+        self.words
+            .get(idx)
+            .is_none_or(|w| w.load(Ordering::Relaxed) & mask == mask)
+    }
+
+    /// Clear the filter and give it to `new_key_id`.
+    ///
+    /// Takes `&mut self` on purpose: clearing word by word while other
+    /// cores insert would let a replay slip through the half-cleared
+    /// filter under the new key id. With `&mut`, the borrow checker proves
+    /// no core holds the filter. A runtime sharing it through `Arc`
+    /// normally builds a new filter for the new key instead (old and new
+    /// Sphinx keys overlap for a grace period, so both filters live side
+    /// by side) and uses `reset` only via `Arc::get_mut` to recycle the
+    /// allocation of an expired key's filter.
+    pub fn reset(&mut self, new_key_id: [u8; 32]) {
+        for w in self.words.iter_mut() {
+            *w.get_mut() = 0;
+        }
+        *self.inserted.get_mut() = 0;
+        self.key_id = new_key_id;
+    }
+
+    /// Write the filter atomically to `path`.
+    ///
+    /// Writes `path.tmp`, fsyncs it, renames it over `path` and fsyncs the
+    /// directory, so a crash leaves either the old file or the new one.
+    /// Concurrent inserts during a save are allowed: each word is read
+    /// once, so a tag inserted meanwhile may be missing from the file
+    /// (forgotten after a restart) but a restored filter never reports a
+    /// tag that was not inserted, beyond ordinary false positives. For a
+    /// complete snapshot, save after the cores have stopped.
+    ///
+    /// Format (all integers little-endian): magic `MIXRPLF\0`, version
+    /// `u32`, flags `u32` (0), key id (32 bytes), words `u64`, k `u32`,
+    /// padding `u32` (0), inserted `u64`, the words, then a `u64` checksum:
+    /// FNV-1a over the preceding bytes taken as 64-bit little-endian lanes.
+    /// Lane-wise FNV-1a detects any single corrupted lane with certainty
+    /// (each step is a bijection of the state) and is fast enough for a
+    /// gigabyte at start-up; it is for corruption, not for adversaries.
+    pub fn save(&self, path: &Path) -> Result<(), ReplayError> {
+        let tmp = tmp_path(path);
+        let result = self
+            .write_file(&tmp)
+            .and_then(|()| fs::rename(&tmp, path).map_err(io_err("rename to", path)))
+            .and_then(|()| sync_parent_dir(path));
+        if result.is_err() {
+            // Best effort: a stale temp file is harmless, it is rewritten
+            // by the next save.
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn write_file(&self, tmp: &Path) -> Result<(), ReplayError> {
+        let err = io_err("write", tmp);
+        let mut file = File::create(tmp).map_err(io_err("create", tmp))?;
+        let mut header = [0u8; HEADER_LEN];
+        header[0..8].copy_from_slice(&MAGIC);
+        header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header[16..48].copy_from_slice(&self.key_id);
+        header[48..56].copy_from_slice(&self.params.words.to_le_bytes());
+        header[56..60].copy_from_slice(&self.params.k.to_le_bytes());
+        header[64..72].copy_from_slice(&self.inserted().to_le_bytes());
+        let mut sum = Fnv64Lanes::new();
+        sum.update_bytes(&header);
+        file.write_all(&header).map_err(&err)?;
+
+        let mut buf = Vec::with_capacity(IO_CHUNK);
+        for chunk in self.words.chunks(IO_CHUNK / 8) {
+            buf.clear();
+            for w in chunk {
+                let v = w.load(Ordering::Relaxed);
+                sum.update(v);
+                buf.extend_from_slice(&v.to_le_bytes());
+            }
+            file.write_all(&buf).map_err(&err)?;
+        }
+        file.write_all(&sum.finish().to_le_bytes()).map_err(&err)?;
+        file.sync_all().map_err(io_err("fsync", tmp))
+    }
+
+    /// Load the filter saved at `path` for `expected_key_id`.
+    ///
+    /// Returns [`LoadOutcome::Fresh`] when there is no file, when it
+    /// belongs to another key (rotation happened while we were down), or
+    /// when its geometry differs from `params`. A file that is truncated,
+    /// corrupt or fails its checksum is an error: the caller decides
+    /// whether to refuse to start or to start empty (accepting that
+    /// replays of pre-restart packets get through).
+    ///
+    /// The checksum covers the whole file and is verified before the key
+    /// id is trusted, so a bit flip in the key id is reported as
+    /// corruption rather than silently treated as a rotation. The file is
+    /// streamed in 64 KiB chunks straight into the new filter's words, so
+    /// loading needs the filter's memory plus one chunk.
+    pub fn load(
+        path: &Path,
+        expected_key_id: [u8; 32],
+        params: ReplayFilterParams,
+    ) -> Result<LoadOutcome, ReplayError> {
+        let mut file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(LoadOutcome::Fresh(
+                    Self::new(params, expected_key_id),
+                    FreshReason::NoFile,
+                ))
+            }
+            Err(e) => return Err(io_err("open", path)(e)),
+        };
+        let actual = file.metadata().map_err(io_err("stat", path))?.len();
+        let truncated = |expected: u64| ReplayError::Truncated {
+            path: path.to_path_buf(),
+            expected,
+            actual,
+        };
+        let min_len = HEADER_LEN as u64 + CHECKSUM_LEN;
+        if actual < min_len {
+            return Err(truncated(min_len));
+        }
+        let mut header = [0u8; HEADER_LEN];
+        read_exact(&mut file, &mut header, path, || truncated(min_len))?;
+        if header[0..8] != MAGIC {
+            return Err(ReplayError::BadMagic {
+                path: path.to_path_buf(),
+            });
+        }
+        let version = le_u32(&header[8..12]);
+        if version != FORMAT_VERSION {
+            return Err(ReplayError::UnsupportedVersion {
+                path: path.to_path_buf(),
+                version,
+            });
+        }
+        let corrupt = |what| ReplayError::CorruptHeader {
+            path: path.to_path_buf(),
+            what,
+        };
+        if le_u32(&header[12..16]) != 0 || le_u32(&header[60..64]) != 0 {
+            return Err(corrupt("reserved field not zero"));
+        }
+        let mut key_id = [0u8; 32];
+        key_id.copy_from_slice(&header[16..48]);
+        let words = le_u64(&header[48..56]);
+        let k = le_u32(&header[56..60]);
+        let inserted = le_u64(&header[64..72]);
+        if words == 0 || words > MAX_WORDS {
+            return Err(corrupt("word count out of range"));
+        }
+        if k == 0 || k > MAX_HASHES {
+            return Err(corrupt("hash count out of range"));
+        }
+        // words <= 2^29, so this cannot overflow.
+        let expected = min_len + words * 8;
+        if actual < expected {
+            return Err(truncated(expected));
+        }
+        if actual > expected {
+            return Err(ReplayError::TrailingData {
+                path: path.to_path_buf(),
+                expected,
+                actual,
+            });
+        }
+
+        let mut sum = Fnv64Lanes::new();
+        sum.update_bytes(&header);
+        let matches = key_id == expected_key_id && words == params.words && k == params.k;
+        // Only allocate when the contents will be kept; otherwise just
+        // stream through to verify the checksum.
+        let mut filter = matches.then(|| Self::new(params, expected_key_id));
+        let mut buf = vec![0u8; IO_CHUNK];
+        let mut remaining = words;
+        let mut next_word = 0usize;
+        while remaining > 0 {
+            let lanes = remaining.min((IO_CHUNK / 8) as u64);
+            // lanes <= IO_CHUNK / 8, so the cast and the slice are in range.
+            let bytes = &mut buf[..lanes as usize * 8];
+            read_exact(&mut file, bytes, path, || truncated(expected))?;
+            for lane in bytes.chunks_exact(8) {
+                let v = le_u64(lane);
+                sum.update(v);
+                if let Some(f) = filter.as_mut() {
+                    if let Some(w) = f.words.get_mut(next_word) {
+                        *w.get_mut() = v;
+                    }
+                }
+                next_word += 1;
+            }
+            remaining -= lanes;
+        }
+        let mut stored = [0u8; 8];
+        read_exact(&mut file, &mut stored, path, || truncated(expected))?;
+        let stored = u64::from_le_bytes(stored);
+        let computed = sum.finish();
+        if stored != computed {
+            return Err(ReplayError::ChecksumMismatch {
+                path: path.to_path_buf(),
+                stored,
+                computed,
+            });
+        }
+        let mut probe = [0u8; 1];
+        match file.read(&mut probe) {
+            Ok(0) => {}
+            Ok(_) => {
+                return Err(ReplayError::TrailingData {
+                    path: path.to_path_buf(),
+                    expected,
+                    actual: actual.max(expected + 1),
+                })
+            }
+            Err(e) => return Err(io_err("read", path)(e)),
+        }
+
+        Ok(match filter {
+            Some(mut f) => {
+                *f.inserted.get_mut() = inserted;
+                LoadOutcome::Restored(f)
+            }
+            None => {
+                let reason = if key_id != expected_key_id {
+                    FreshReason::KeyMismatch
+                } else {
+                    FreshReason::ParamsMismatch
+                };
+                LoadOutcome::Fresh(Self::new(params, expected_key_id), reason)
+            }
+        })
+    }
+}
+
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl Fn(io::Error) -> ReplayError + 'a {
+    move |source| ReplayError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read_exact(
+    file: &mut File,
+    buf: &mut [u8],
+    path: &Path,
+    truncated: impl FnOnce() -> ReplayError,
+) -> Result<(), ReplayError> {
+    file.read_exact(buf).map_err(|e| {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            truncated()
+        } else {
+            io_err("read", path)(e)
+        }
+    })
+}
+
+fn tmp_path(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".tmp");
+    PathBuf::from(s)
+}
+
+/// Make the rename durable. Directories cannot be opened for fsync on
+/// every platform; mix nodes run on Unix, elsewhere this is a no-op.
+fn sync_parent_dir(path: &Path) -> Result<(), ReplayError> {
+    #[cfg(unix)]
+    {
+        let dir = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("fsync directory of", path))?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
+fn le_u32(b: &[u8]) -> u32 {
+    let mut a = [0u8; 4];
+    a.copy_from_slice(&b[..4]);
+    u32::from_le_bytes(a)
+}
+
+fn le_u64(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
+/// FNV-1a over 64-bit lanes (see [`ReplayFilter::save`]).
+struct Fnv64Lanes(u64);
+
+impl Fnv64Lanes {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+
+    fn new() -> Self {
+        Self(Self::OFFSET)
+    }
+
+    fn update(&mut self, lane: u64) {
+        self.0 = (self.0 ^ lane).wrapping_mul(Self::PRIME);
+    }
+
+    /// `bytes.len()` is a multiple of 8 at every call site (the header).
+    fn update_bytes(&mut self, bytes: &[u8]) {
+        for lane in bytes.chunks_exact(8) {
+            self.update(le_u64(lane));
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+// ---------------------------------------------------------------------------
+// False-positive model
+// ---------------------------------------------------------------------------
+
+/// Beyond this many bit-throws into one word, `P(word not full) < 1e-18`
+/// (`64 · (63/64)^3072 ≈ 6e-20`), so the per-word false-positive
+/// probability is 1 to within f64 precision that matters.
+const MAX_BALLS: usize = 3072;
+
+/// `MOMENTS[m][k-1] = E[(S_m / 64)^k]`, where `S_m` is the number of
+/// distinct set bits after `m` uniformly random bit-sets in a 64-bit word.
+/// Computed once (about 3 M flops) by dynamic programming over the
+/// occupancy distribution; all terms are non-negative, so there is no
+/// cancellation even for rates of 1e-15.
+fn moments() -> &'static [[f64; MAX_HASHES as usize]] {
+    static TABLE: OnceLock<Box<[[f64; MAX_HASHES as usize]]>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut dist = [0f64; 65];
+        dist[0] = 1.0;
+        let mut table = Vec::with_capacity(MAX_BALLS + 1);
+        for m in 0..=MAX_BALLS {
+            if m > 0 {
+                let mut next = [0f64; 65];
+                for (s, &p) in dist.iter().enumerate() {
+                    if p == 0.0 {
+                        continue;
+                    }
+                    let hit = s as f64 / 64.0;
+                    next[s] += p * hit;
+                    if s < 64 {
+                        next[s + 1] += p * (1.0 - hit);
+                    }
+                }
+                dist = next;
+            }
+            let mut row = [0f64; MAX_HASHES as usize];
+            for (s, &p) in dist.iter().enumerate().skip(1) {
+                if p == 0.0 {
+                    continue;
+                }
+                let x = s as f64 / 64.0;
+                let mut pow = 1.0;
+                for r in row.iter_mut() {
+                    pow *= x;
+                    *r += p * pow;
+                }
+            }
+            table.push(row);
+        }
+        table.into_boxed_slice()
+    })
+}
+
+/// Exact false-positive probability of a one-word blocked Bloom filter
+/// with `words` words and `k` bits per item after `items` distinct items:
+/// `Σ_L Poisson(L; items/words) · E[(S_{kL}/64)^k]`.
+fn model_fpr(items: u64, words: u64, k: u32) -> f64 {
+    if items == 0 {
+        return 0.0;
+    }
+    if words == 0 || k == 0 || k > MAX_HASHES {
+        return 1.0;
+    }
+    let k = k as usize;
+    let lambda = items as f64 / words as f64;
+    // For L >= l_star the word is full to within 1e-18: term = 1.
+    let l_star = MAX_BALLS / k + 1;
+    let ls = l_star as f64;
+    if lambda > ls + 50.0 * ls.sqrt() + 50.0 {
+        // P(L < l_star) < e^-250: every word is saturated.
+        return 1.0;
+    }
+    let table = moments();
+    let ln_lambda = lambda.ln();
+    let pmf_at = |l: usize, ln_fact: f64| (l as f64 * ln_lambda - lambda - ln_fact).exp();
+    // Bound on Σ_{j>l} pmf(j) once l > lambda: a geometric series with
+    // ratio lambda/(l+1).
+    let tail_bound = |l: usize, pmf: f64| {
+        let lf = l as f64;
+        (lf > lambda + 1.0).then(|| pmf * lambda / (lf + 1.0 - lambda))
+    };
+
+    let mut ln_fact = 0.0;
+    let mut acc = 0.0;
+    let mut cdf = 0.0;
+    for l in 0..l_star {
+        if l > 0 {
+            ln_fact += (l as f64).ln();
+        }
+        let pmf = pmf_at(l, ln_fact);
+        acc += pmf * table[k * l][k - 1];
+        cdf += pmf;
+        if tail_bound(l, pmf).is_some_and(|b| b <= acc * 1e-17) {
+            return acc.min(1.0);
+        }
+    }
+    // Remaining mass P(L >= l_star), each term 1.
+    let tail = if lambda >= ls {
+        // Most of the mass is here; no cancellation worth worrying about.
+        (1.0 - cdf).max(0.0)
+    } else {
+        let mut t = 0.0;
+        let mut l = l_star;
+        loop {
+            ln_fact += (l as f64).ln();
+            let pmf = pmf_at(l, ln_fact);
+            t += pmf;
+            // The hard cap only guards against a NaN sneaking in; the tail
+            // bound ends the loop within a few hundred terms.
+            if tail_bound(l, pmf).is_some_and(|b| b <= t * 1e-17) || l > l_star + 100_000 {
+                break t;
+            }
+            l += 1;
+        }
+    };
+    (acc + tail).min(1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::HashSet;
+    use std::sync::{Arc, Barrier};
+
+    struct SplitMix64(u64);
+    impl SplitMix64 {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        }
+        fn tag(&mut self) -> [u8; 32] {
+            let mut t = [0u8; 32];
+            for c in t.chunks_exact_mut(8) {
+                c.copy_from_slice(&self.next().to_le_bytes());
+            }
+            t
+        }
+    }
+
+    const KEY_A: [u8; 32] = [0xa1; 32];
+    const KEY_B: [u8; 32] = [0xb2; 32];
+
+    fn small_params() -> ReplayFilterParams {
+        ReplayFilterParams::for_capacity(10_000, 1e-9).unwrap()
+    }
+
+    /// Insert `n` tags from `seed`, then query `trials` tags from another
+    /// stream; returns the fraction reported present.
+    fn measure_fpr(params: ReplayFilterParams, n: u64, trials: u64, seed: u64) -> f64 {
+        let f = ReplayFilter::new(params, KEY_A);
+        let mut rng = SplitMix64(seed);
+        for _ in 0..n {
+            let _ = f.check_and_insert(&rng.tag());
+        }
+        let mut probe = SplitMix64(seed ^ 0xdead_beef_cafe_f00d);
+        let hits = (0..trials).filter(|_| f.contains(&probe.tag())).count();
+        hits as f64 / trials as f64
+    }
+
+    #[test]
+    fn fresh_then_replayed() {
+        let f = ReplayFilter::new(small_params(), KEY_A);
+        let tag = [7u8; 32];
+        assert!(!f.contains(&tag));
+        assert_eq!(f.check_and_insert(&tag), ReplayCheck::Fresh);
+        assert!(f.contains(&tag));
+        assert_eq!(f.check_and_insert(&tag), ReplayCheck::Replayed);
+        assert_eq!(f.check_and_insert(&tag), ReplayCheck::Replayed);
+        assert_eq!(f.inserted(), 1);
+    }
+
+    #[test]
+    fn distinct_tags_all_fresh_and_over_capacity() {
+        let params = ReplayFilterParams::for_capacity(2_000, 1e-9).unwrap();
+        let f = ReplayFilter::new(params, KEY_A);
+        let mut rng = SplitMix64(1);
+        let tags: Vec<_> = (0..2_000).map(|_| rng.tag()).collect();
+        for t in &tags {
+            assert_eq!(f.check_and_insert(t), ReplayCheck::Fresh);
+        }
+        assert!(tags.iter().all(|t| f.contains(t)));
+        assert_eq!(f.inserted(), 2_000);
+        assert!(!f.is_over_capacity());
+        assert_eq!(f.check_and_insert(&rng.tag()), ReplayCheck::Fresh);
+        assert!(f.is_over_capacity());
+    }
+
+    #[test]
+    fn concurrent_same_tags_accepted_exactly_once() {
+        const THREADS: usize = 4;
+        const TAGS: usize = 20_000;
+        let f = Arc::new(ReplayFilter::new(
+            ReplayFilterParams::for_capacity(TAGS as u64, 1e-9).unwrap(),
+            KEY_A,
+        ));
+        let mut rng = SplitMix64(42);
+        let tags: Arc<Vec<[u8; 32]>> = Arc::new((0..TAGS).map(|_| rng.tag()).collect());
+        let barrier = Arc::new(Barrier::new(THREADS));
+        let handles: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let (f, tags, barrier) = (f.clone(), tags.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    // Same order in every thread maximises same-instant races.
+                    tags.iter()
+                        .map(|tag| u32::from(f.check_and_insert(tag) == ReplayCheck::Fresh))
+                        .collect::<Vec<u32>>()
+                })
+            })
+            .collect();
+        let mut fresh = vec![0u32; TAGS];
+        for h in handles {
+            for (i, v) in h.join().unwrap().into_iter().enumerate() {
+                fresh[i] += v;
+            }
+        }
+        assert!(
+            fresh.iter().all(|&c| c == 1),
+            "a tag was accepted != 1 times"
+        );
+        assert_eq!(f.inserted(), TAGS as u64);
+    }
+
+    #[test]
+    fn measured_fpr_within_target() {
+        let n = 20_000;
+        let target = 0.01;
+        let trials = 200_000u64;
+        let bound = 1.5 * target + 3.0 / (trials as f64).sqrt();
+        let params = ReplayFilterParams::for_capacity(n, target).unwrap();
+        assert!(params.false_positive_rate(n) <= target);
+        let measured = measure_fpr(params, n, trials, 7);
+        assert!(measured <= bound, "measured {measured} > bound {bound}");
+
+        // The same measurement on a filter a quarter the size must fail,
+        // proving the check above can fail.
+        let small = ReplayFilterParams::new(params.words() / 4, params.k(), n).unwrap();
+        let measured_small = measure_fpr(small, n, trials, 7);
+        assert!(
+            measured_small > bound,
+            "undersized filter measured {measured_small} <= bound {bound}"
+        );
+    }
+
+    #[test]
+    fn model_agrees_with_measurement() {
+        let n = 100_000u64;
+        let trials = 1_000_000u64;
+        // Loads chosen so the rate (~5 %) is measurable to ~0.4 % (1σ), with
+        // enough words that the particular filter realisation adds little
+        // noise. For k >= 8 the independent-bits approximation is off by
+        // 7-12 % here, so this test tells the two models apart.
+        for (words, k, seed) in [(10_000u64, 4u32, 1u64), (12_500, 8, 2), (15_000, 12, 3)] {
+            let p = ReplayFilterParams::new(words, k, n).unwrap();
+            let model = p.false_positive_rate(n);
+            let measured = measure_fpr(p, n, trials, seed);
+            let sigma = (model * (1.0 - model) / trials as f64).sqrt();
+            let tol = 4.0 * sigma + 0.015 * model;
+            assert!(
+                (measured - model).abs() <= tol,
+                "words={words} k={k}: model {model}, measured {measured}"
+            );
+            let lambda = n as f64 / words as f64;
+            let mut pmf = (-lambda).exp();
+            let mut naive = 0.0;
+            for l in 0..400 {
+                if l > 0 {
+                    pmf *= lambda / f64::from(l);
+                }
+                naive += pmf * (1.0 - (63.0f64 / 64.0).powi((k * l) as i32)).powi(k as i32);
+            }
+            if k >= 8 {
+                assert!(
+                    (measured - naive).abs() > tol,
+                    "k={k}: the naive formula {naive} fits {measured} too"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn model_edge_cases() {
+        assert_eq!(model_fpr(0, 10, 4), 0.0);
+        assert_eq!(model_fpr(u64::MAX, 1, 4), 1.0);
+        assert_eq!(model_fpr(10, 0, 4), 1.0);
+        let a = model_fpr(1_000, 1_000, 8);
+        let b = model_fpr(1_000, 2_000, 8);
+        assert!(a > b && b > 0.0 && a < 1.0);
+        // k = 1 has a closed form: Σ_L Poisson(L; λ)·(1 − (63/64)^L)
+        // = 1 − e^(−λ/64).
+        for (items, words) in [(1u64, 1u64), (3, 1), (5_000, 1_000), (70, 1)] {
+            let lambda = items as f64 / words as f64;
+            let got = model_fpr(items, words, 1);
+            let want = 1.0 - (-lambda / 64.0).exp();
+            assert!(
+                (got - want).abs() < 1e-12 * want.max(1e-3),
+                "{got} vs {want}"
+            );
+        }
+        // Large lambda near saturation goes through the tail path.
+        let big = model_fpr(400_000, 100, 1);
+        assert!(big > 0.999_999 && big <= 1.0);
+    }
+
+    #[test]
+    fn params_rejects_nonsense() {
+        assert!(matches!(
+            ReplayFilterParams::for_capacity(0, 0.01),
+            Err(ReplayError::ZeroCapacity)
+        ));
+        for bad in [0.0, 1.0, -0.5, 2.0, f64::NAN, f64::INFINITY] {
+            assert!(matches!(
+                ReplayFilterParams::for_capacity(1000, bad),
+                Err(ReplayError::InvalidFalsePositiveRate(_))
+            ));
+        }
+        assert!(matches!(
+            ReplayFilterParams::for_capacity(u64::MAX, 1e-12),
+            Err(ReplayError::TargetUnreachable { .. })
+        ));
+        assert!(ReplayFilterParams::new(0, 4, 1).is_err());
+        assert!(ReplayFilterParams::new(MAX_WORDS + 1, 4, 1).is_err());
+        assert!(ReplayFilterParams::new(1, 0, 1).is_err());
+        assert!(ReplayFilterParams::new(1, 17, 1).is_err());
+        assert!(ReplayFilterParams::new(1, 16, 0).is_err());
+        assert!(ReplayFilterParams::new(MAX_WORDS, 16, 1).is_ok());
+    }
+
+    #[test]
+    fn reset_clears_and_rekeys() {
+        let mut f = ReplayFilter::new(small_params(), KEY_A);
+        let tag = [9u8; 32];
+        let _ = f.check_and_insert(&tag);
+        f.reset(KEY_B);
+        assert_eq!(f.key_id(), KEY_B);
+        assert_eq!(f.inserted(), 0);
+        assert!(!f.contains(&tag));
+        assert_eq!(f.check_and_insert(&tag), ReplayCheck::Fresh);
+    }
+
+    fn saved_filter(dir: &Path) -> (PathBuf, ReplayFilterParams, Vec<[u8; 32]>) {
+        let params = small_params();
+        let f = ReplayFilter::new(params, KEY_A);
+        let mut rng = SplitMix64(5);
+        let tags: Vec<_> = (0..3_000).map(|_| rng.tag()).collect();
+        for t in &tags {
+            assert_eq!(f.check_and_insert(t), ReplayCheck::Fresh);
+        }
+        let path = dir.join("replay.bin");
+        f.save(&path).unwrap();
+        (path, params, tags)
+    }
+
+    #[test]
+    fn save_load_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, params, tags) = saved_filter(dir.path());
+        assert!(!tmp_path(&path).exists());
+        let expected_len = HEADER_LEN as u64 + params.memory_bytes() + CHECKSUM_LEN;
+        assert_eq!(fs::metadata(&path).unwrap().len(), expected_len);
+        let f = match ReplayFilter::load(&path, KEY_A, params).unwrap() {
+            LoadOutcome::Restored(f) => f,
+            other => panic!("expected restore, got {other:?}"),
+        };
+        assert_eq!(f.inserted(), tags.len() as u64);
+        assert_eq!(f.key_id(), KEY_A);
+        for t in &tags {
+            assert_eq!(f.check_and_insert(t), ReplayCheck::Replayed);
+        }
+        // Saving again over an existing file works (rename replaces).
+        f.save(&path).unwrap();
+        assert!(matches!(
+            ReplayFilter::load(&path, KEY_A, params).unwrap(),
+            LoadOutcome::Restored(_)
+        ));
+    }
+
+    #[test]
+    fn load_fresh_cases() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, params, tags) = saved_filter(dir.path());
+        match ReplayFilter::load(&path, KEY_B, params).unwrap() {
+            LoadOutcome::Fresh(f, FreshReason::KeyMismatch) => {
+                assert_eq!(f.key_id(), KEY_B);
+                assert_eq!(f.inserted(), 0);
+                assert!(!f.contains(&tags[0]));
+            }
+            other => panic!("expected key mismatch, got {other:?}"),
+        }
+        let other = ReplayFilterParams::new(params.words() + 1, params.k(), 10).unwrap();
+        assert!(matches!(
+            ReplayFilter::load(&path, KEY_A, other).unwrap(),
+            LoadOutcome::Fresh(_, FreshReason::ParamsMismatch)
+        ));
+        let missing = dir.path().join("nope.bin");
+        let f = ReplayFilter::load(&missing, KEY_A, params).unwrap();
+        assert!(matches!(f, LoadOutcome::Fresh(_, FreshReason::NoFile)));
+        assert_eq!(f.into_filter().params(), params);
+    }
+
+    #[test]
+    fn truncated_file_is_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, params, _) = saved_filter(dir.path());
+        let bytes = fs::read(&path).unwrap();
+        for cut in [0, 7, HEADER_LEN - 1, HEADER_LEN + 8, bytes.len() - 1] {
+            fs::write(&path, &bytes[..cut]).unwrap();
+            let r = ReplayFilter::load(&path, KEY_A, params);
+            assert!(
+                matches!(r, Err(ReplayError::Truncated { .. })),
+                "cut {cut}: {r:?}"
+            );
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        fs::write(&path, &longer).unwrap();
+        assert!(matches!(
+            ReplayFilter::load(&path, KEY_A, params),
+            Err(ReplayError::TrailingData { .. })
+        ));
+    }
+
+    #[test]
+    fn flipped_byte_is_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let (path, params, _) = saved_filter(dir.path());
+        let bytes = fs::read(&path).unwrap();
+        let len = bytes.len();
+        // Every byte of the header and a spread of body bytes and the
+        // checksum: all must be rejected, never restored or panicking.
+        let offsets = (0..HEADER_LEN)
+            .chain((HEADER_LEN..len).step_by(len / 40))
+            .chain(len - 8..len);
+        for off in offsets {
+            let mut b = bytes.clone();
+            b[off] ^= 0x10;
+            fs::write(&path, &b).unwrap();
+            let r = ReplayFilter::load(&path, KEY_A, params);
+            assert!(r.is_err(), "offset {off} accepted: {r:?}");
+        }
+        let mut b = bytes.clone();
+        b[0] ^= 1;
+        fs::write(&path, &b).unwrap();
+        assert!(matches!(
+            ReplayFilter::load(&path, KEY_A, params),
+            Err(ReplayError::BadMagic { .. })
+        ));
+        let mut b = bytes.clone();
+        b[20] ^= 1; // inside the key id
+        fs::write(&path, &b).unwrap();
+        assert!(matches!(
+            ReplayFilter::load(&path, KEY_A, params),
+            Err(ReplayError::ChecksumMismatch { .. })
+        ));
+        let mut b = bytes;
+        b[8] = 2; // version
+        fs::write(&path, &b).unwrap();
+        assert!(matches!(
+            ReplayFilter::load(&path, KEY_A, params),
+            Err(ReplayError::UnsupportedVersion { version: 2, .. })
+        ));
+    }
+
+    #[test]
+    fn save_to_missing_directory_is_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = ReplayFilter::new(small_params(), KEY_A);
+        let r = f.save(&dir.path().join("no/such/dir/replay.bin"));
+        assert!(matches!(r, Err(ReplayError::Io { .. })));
+    }
+
+    #[test]
+    fn distinct_tags_differ_in_location() {
+        // Sanity for the mapping: many tags spread over many words.
+        let f = ReplayFilter::new(ReplayFilterParams::new(1_000, 8, 1).unwrap(), KEY_A);
+        let mut rng = SplitMix64(3);
+        let words: HashSet<usize> = (0..5_000).map(|_| f.locate(&rng.tag()).0).collect();
+        assert!(words.len() > 990);
+        assert!(words.iter().all(|&w| w < 1_000));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+        #[test]
+        fn for_capacity_meets_target_minimally(
+            items in 1u64..2_000_000_000_000,
+            exp in -12.0f64..-0.05,
+        ) {
+            let target = 10f64.powf(exp);
+            match ReplayFilterParams::for_capacity(items, target) {
+                Ok(p) => {
+                    prop_assert!((1..=MAX_HASHES).contains(&p.k()));
+                    prop_assert!(p.memory_bytes() <= MAX_MEMORY_BYTES);
+                    prop_assert!(p.false_positive_rate(items) <= target);
+                    prop_assert_eq!(p.capacity(), items);
+                    if p.words() > 1 {
+                        // One word fewer misses the target for every k.
+                        for k in 1..=MAX_HASHES {
+                            prop_assert!(model_fpr(items, p.words() - 1, k) > target);
+                        }
+                    }
+                }
+                Err(ReplayError::TargetUnreachable { .. }) => {
+                    for k in 1..=MAX_HASHES {
+                        prop_assert!(model_fpr(items, MAX_WORDS, k) > target);
+                    }
+                }
+                Err(e) => prop_assert!(false, "unexpected error {e}"),
+            }
+        }
+
+        #[test]
+        fn for_capacity_never_panics(items in any::<u64>(), rate in any::<f64>()) {
+            let _ = ReplayFilterParams::for_capacity(items, rate);
+        }
+    }
+}
