@@ -5,10 +5,16 @@
 //! knows, so every benchmark measures ours and the reference on identical input.
 //!
 //! Benchmarks:
+//! - `cargo run --release -p bench -- unwrap [--json]` ([`unwrap`]): on one core, in one run,
+//!   `sphinx-packet`'s `process()`, our single-packet unwrap and batched unwrap (batches of 1,
+//!   8, 16, 32), X25519 alone, and a cost breakdown; variants interleaved ([`measure`]).
 //! - `cargo bench -p bench --bench sphinx_unwrap`: in-place unwrap vs `sphinx-packet`'s
 //!   `process()`, per packet size, in one criterion run.
+//! - `cargo bench -p bench --bench x25519`: X25519 per multiplication, every backend.
 //!
-//! To come with later work: the `bench` binary's `unwrap`, `router` and `localnet` commands
-//! (load generator, local network orchestrator, Nym-style baseline router, reports).
+//! To come with later work: the `router` and `localnet` commands (load generator, local
+//! network orchestrator, Nym-style baseline router, reports).
 
 pub mod fixtures;
+pub mod measure;
+pub mod unwrap;

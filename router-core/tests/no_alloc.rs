@@ -8,7 +8,7 @@ use std::cell::Cell;
 
 use common::strategies::{packet_spec, SIZES};
 use proptest::strategy::{Strategy, ValueTree};
-use router_core::sphinx::{unwrap_in_place, Hop, SphinxSecretKey};
+use router_core::sphinx::{unwrap_in_place, BatchUnwrapper, Hop, SphinxSecretKey};
 
 /// Counts allocations made by the current thread (the test harness runs other threads).
 struct CountingAllocator;
@@ -85,4 +85,28 @@ fn unwrapping_a_whole_route_allocates_nothing() {
     let boxed = std::hint::black_box(Box::new(1u64));
     assert!(allocations() > before);
     drop(boxed);
+}
+
+#[test]
+fn a_warm_batch_unwrapper_allocates_nothing() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let secret = [0x33; 32];
+    let batch: Vec<Vec<u8>> = (0..24)
+        .map(|_| {
+            let mut spec = packet_spec().new_tree(&mut runner).unwrap().current();
+            spec.node_secrets[0] = secret;
+            spec.build().to_bytes()
+        })
+        .collect();
+    let mut unwrapper = BatchUnwrapper::new(SphinxSecretKey::from_bytes(secret));
+    let mut results = Vec::new();
+    // the first batch sizes the scratch space
+    unwrapper.unwrap_batch(&mut batch.clone(), &mut results);
+    assert!(results.iter().all(Result::is_ok));
+
+    let mut packets = batch.clone();
+    let before = allocations();
+    unwrapper.unwrap_batch(&mut packets, &mut results);
+    assert_eq!(allocations(), before, "a warm batch allocated");
+    assert!(results.iter().all(Result::is_ok));
 }
