@@ -27,3 +27,6 @@ pub mod crypto;
 pub mod mix;
 pub mod sphinx;
 pub mod wire;
+
+#[cfg(test)]
+mod test_rng;

@@ -881,27 +881,10 @@ fn model_fpr(items: u64, words: u64, k: u32) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::SplitMix64;
     use proptest::prelude::*;
     use std::collections::HashSet;
     use std::sync::{Arc, Barrier};
-
-    struct SplitMix64(u64);
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
-        fn tag(&mut self) -> [u8; 32] {
-            let mut t = [0u8; 32];
-            for c in t.chunks_exact_mut(8) {
-                c.copy_from_slice(&self.next().to_le_bytes());
-            }
-            t
-        }
-    }
 
     const KEY_A: [u8; 32] = [0xa1; 32];
     const KEY_B: [u8; 32] = [0xb2; 32];
@@ -916,10 +899,10 @@ mod tests {
         let f = ReplayFilter::new(params, KEY_A);
         let mut rng = SplitMix64(seed);
         for _ in 0..n {
-            let _ = f.check_and_insert(&rng.tag());
+            let _ = f.check_and_insert(&rng.bytes());
         }
         let mut probe = SplitMix64(seed ^ 0xdead_beef_cafe_f00d);
-        let hits = (0..trials).filter(|_| f.contains(&probe.tag())).count();
+        let hits = (0..trials).filter(|_| f.contains(&probe.bytes())).count();
         hits as f64 / trials as f64
     }
 
@@ -940,14 +923,14 @@ mod tests {
         let params = ReplayFilterParams::for_capacity(2_000, 1e-9).unwrap();
         let f = ReplayFilter::new(params, KEY_A);
         let mut rng = SplitMix64(1);
-        let tags: Vec<_> = (0..2_000).map(|_| rng.tag()).collect();
+        let tags: Vec<_> = (0..2_000).map(|_| rng.bytes()).collect();
         for t in &tags {
             assert_eq!(f.check_and_insert(t), ReplayCheck::Fresh);
         }
         assert!(tags.iter().all(|t| f.contains(t)));
         assert_eq!(f.inserted(), 2_000);
         assert!(!f.is_over_capacity());
-        assert_eq!(f.check_and_insert(&rng.tag()), ReplayCheck::Fresh);
+        assert_eq!(f.check_and_insert(&rng.bytes()), ReplayCheck::Fresh);
         assert!(f.is_over_capacity());
     }
 
@@ -960,7 +943,7 @@ mod tests {
             KEY_A,
         ));
         let mut rng = SplitMix64(42);
-        let tags: Arc<Vec<[u8; 32]>> = Arc::new((0..TAGS).map(|_| rng.tag()).collect());
+        let tags: Arc<Vec<[u8; 32]>> = Arc::new((0..TAGS).map(|_| rng.bytes()).collect());
         let barrier = Arc::new(Barrier::new(THREADS));
         let handles: Vec<_> = (0..THREADS)
             .map(|_| {
@@ -1108,7 +1091,7 @@ mod tests {
         let params = small_params();
         let f = ReplayFilter::new(params, KEY_A);
         let mut rng = SplitMix64(5);
-        let tags: Vec<_> = (0..3_000).map(|_| rng.tag()).collect();
+        let tags: Vec<_> = (0..3_000).map(|_| rng.bytes()).collect();
         for t in &tags {
             assert_eq!(f.check_and_insert(t), ReplayCheck::Fresh);
         }
@@ -1240,7 +1223,7 @@ mod tests {
         // Sanity for the mapping: many tags spread over many words.
         let f = ReplayFilter::new(ReplayFilterParams::new(1_000, 8, 1).unwrap(), KEY_A);
         let mut rng = SplitMix64(3);
-        let words: HashSet<usize> = (0..5_000).map(|_| f.locate(&rng.tag()).0).collect();
+        let words: HashSet<usize> = (0..5_000).map(|_| f.locate(&rng.bytes()).0).collect();
         assert!(words.len() > 990);
         assert!(words.iter().all(|&w| w < 1_000));
     }

@@ -586,6 +586,7 @@ impl<T> TimingWheel<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::SplitMix64;
     use proptest::prelude::*;
     use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -605,17 +606,6 @@ mod tests {
 
     fn drain(w: &mut TimingWheel<u32>, now: Timestamp) -> Vec<u32> {
         std::iter::from_fn(|| w.poll_expired(now)).collect()
-    }
-
-    struct SplitMix64(u64);
-    impl SplitMix64 {
-        fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        }
     }
 
     #[test]

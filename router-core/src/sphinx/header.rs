@@ -19,8 +19,9 @@ use super::constants::{
     ROUTING_INFO_SIZE, STREAM_KEY_SIZE, VERSION_SIZE,
 };
 use super::keys::sub;
+use super::unwrap::Hop;
 use super::version::SphinxVersion;
-use super::{Delay, DestinationAddress, NodeAddressBytes, SurbIdentifier, UnwrapError};
+use super::{Delay, UnwrapError};
 
 type Aes128Ctr = ctr::Ctr64BE<Aes128>;
 type HmacSha256 = hmac::Hmac<Sha256>;
@@ -31,19 +32,6 @@ const ADDRESS_AT: usize = VERSION_AT + VERSION_SIZE;
 const DELAY_AT: usize = ADDRESS_AT + NODE_ADDRESS_SIZE;
 const NEXT_MAC_AT: usize = DELAY_AT + DELAY_SIZE;
 const IDENTIFIER_AT: usize = ADDRESS_AT + DESTINATION_SIZE;
-
-/// What the hop's own routing slot says.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Routing {
-    Forward {
-        next_hop: NodeAddressBytes,
-        delay: Delay,
-    },
-    Final {
-        destination: DestinationAddress,
-        identifier: SurbIdentifier,
-    },
-}
 
 /// Whether gamma is the HMAC-SHA256 (truncated to 16 bytes) of beta under `mac_key`, compared
 /// in constant time.
@@ -65,7 +53,7 @@ pub(crate) fn mac_is_valid(header: &[u8; HEADER_SIZE], mac_key: &[u8; MAC_KEY_SI
 pub(crate) fn peel_routing(
     header: &mut [u8; HEADER_SIZE],
     stream_key: &[u8; STREAM_KEY_SIZE],
-) -> Result<(SphinxVersion, Routing), UnwrapError> {
+) -> Result<(SphinxVersion, Hop), UnwrapError> {
     let mut keystream = Aes128Ctr::new(stream_key.into(), &[0u8; 16].into());
 
     let (alpha_gamma, beta) = header.split_at_mut(ROUTING_INFO_OFFSET);
@@ -88,7 +76,7 @@ pub(crate) fn peel_routing(
         let identifier = *sub::<HOP_SLOT_SIZE, IDENTIFIER_AT, IDENTIFIER_SIZE>(&slot);
         return Ok((
             version,
-            Routing::Final {
+            Hop::Final {
                 destination,
                 identifier,
             },
@@ -114,5 +102,5 @@ pub(crate) fn peel_routing(
     let (_, gamma) = alpha_gamma.split_at_mut(MAC_OFFSET);
     gamma.copy_from_slice(next_mac);
 
-    Ok((version, Routing::Forward { next_hop, delay }))
+    Ok((version, Hop::Forward { next_hop, delay }))
 }

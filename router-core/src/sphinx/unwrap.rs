@@ -15,7 +15,7 @@
 use zeroize::Zeroizing;
 
 use super::constants::{ALPHA_OFFSET, ALPHA_SIZE, BLINDING_FACTOR_SIZE, HEADER_SIZE};
-use super::header::{mac_is_valid, peel_routing, Routing};
+use super::header::{mac_is_valid, peel_routing};
 use super::keys::{ExpandedSecret, ReplayTag, SphinxSecretKey};
 use super::payload::peel_payload;
 use super::version::SphinxVersion;
@@ -135,27 +135,14 @@ pub fn peel_with_shared_secret(
     if !mac_is_valid(header, expanded.mac_key()) {
         return Err(UnwrapError::HeaderMac);
     }
-    let (version, routing) = peel_routing(header, expanded.stream_key())?;
+    let (version, hop) = peel_routing(header, expanded.stream_key())?;
     let payload_key = expanded.payload_key(version);
     if !peel_payload(payload, &payload_key) {
         return Err(UnwrapError::InvalidLength(HEADER_SIZE + payload.len()));
     }
-
-    let (hop, blinding_factor) = match routing {
-        Routing::Forward { next_hop, delay } => (
-            Hop::Forward { next_hop, delay },
-            Some(Zeroizing::new(*expanded.blinding_factor())),
-        ),
-        Routing::Final {
-            destination,
-            identifier,
-        } => (
-            Hop::Final {
-                destination,
-                identifier,
-            },
-            None,
-        ),
+    let blinding_factor = match hop {
+        Hop::Forward { .. } => Some(Zeroizing::new(*expanded.blinding_factor())),
+        Hop::Final { .. } => None,
     };
     Ok(Peeled {
         unwrapped: Unwrapped {

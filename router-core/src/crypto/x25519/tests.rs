@@ -2,6 +2,7 @@
 //! `x25519_dalek::x25519` on every backend, edge-case inputs.
 
 use super::*;
+use crate::test_rng::SplitMix64;
 use proptest::prelude::*;
 
 /// Independent reference arithmetic mod p on canonical byte encodings
@@ -121,26 +122,6 @@ fn batch(backend: Backend, k: &[[u8; 32]], u: &[[u8; 32]]) -> Vec<[u8; 32]> {
     let mut out = vec![[0xaau8; 32]; k.len()];
     x25519_batch_with(backend, k, u, &mut out).unwrap();
     out
-}
-
-/// Deterministic test-data generator (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn bytes(&mut self) -> [u8; 32] {
-        let mut b = [0u8; 32];
-        for c in b.chunks_exact_mut(8) {
-            c.copy_from_slice(&self.next().to_le_bytes());
-        }
-        b
-    }
 }
 
 const P: &str = "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f";
@@ -294,7 +275,7 @@ fn detected_backend_is_ifma_when_cpu_supports_it() {
 
 #[test]
 fn forced_backends() {
-    let mut rng = Rng(1);
+    let mut rng = SplitMix64(1);
     let k: Vec<_> = (0..11).map(|_| rng.bytes()).collect();
     let u: Vec<_> = (0..11).map(|_| rng.bytes()).collect();
     let want: Vec<_> = k.iter().zip(&u).map(|(k, u)| dalek(k, u)).collect();
@@ -344,7 +325,7 @@ fn length_mismatch_is_an_error() {
 
 #[test]
 fn random_batches_all_lengths_match_dalek() {
-    let mut rng = Rng(0x5eed);
+    let mut rng = SplitMix64(0x5eed);
     for b in backends() {
         for n in 0..=40 {
             let k: Vec<_> = (0..n).map(|_| rng.bytes()).collect();
@@ -357,7 +338,7 @@ fn random_batches_all_lengths_match_dalek() {
 
 #[test]
 fn low_order_points_give_zero() {
-    let mut rng = Rng(7);
+    let mut rng = SplitMix64(7);
     let pts = low_order_points();
     let k: Vec<_> = pts.iter().map(|_| rng.bytes()).collect();
     for b in backends() {
@@ -374,7 +355,7 @@ fn low_order_points_give_zero() {
 
 #[test]
 fn special_points_match_dalek() {
-    let mut rng = Rng(11);
+    let mut rng = SplitMix64(11);
     let pts = special_points();
     // Extreme scalars too: all-zero and all-one bytes (clamped).
     let mut k: Vec<_> = pts.iter().map(|_| rng.bytes()).collect();
@@ -390,7 +371,7 @@ fn special_points_match_dalek() {
 
 #[test]
 fn top_bit_of_u_is_ignored_and_noncanonical_u_is_reduced() {
-    let mut rng = Rng(3);
+    let mut rng = SplitMix64(3);
     let k: Vec<_> = (0..16).map(|_| rng.bytes()).collect();
     let u: Vec<_> = (0..16)
         .map(|i| {
@@ -470,7 +451,7 @@ proptest! {
 fn batches_mixing_low_order_and_regular_points_match_dalek() {
     // The portable backend shares one inversion per chunk: a zero z must
     // not spoil its neighbours. Low-order points at chunk edges and inside.
-    let mut rng = Rng(99);
+    let mut rng = SplitMix64(99);
     let low = low_order_points();
     for n in [1usize, 2, 15, 16, 17, 33] {
         let k: Vec<_> = (0..n).map(|_| rng.bytes()).collect();
