@@ -10,45 +10,15 @@
 //! different (equally valid) packets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use serde::Serialize;
 use sphinx_packet::crypto::{PrivateKey, PublicKey};
 use sphinx_packet::header::delays::Delay;
 use sphinx_packet::route::{Destination, DestinationAddressBytes, Node, NodeAddressBytes};
 use sphinx_packet::version::Version;
 use sphinx_packet::{ProcessedPacketData, SphinxPacketBuilder};
 
-#[derive(Serialize)]
-struct Vectors {
-    generator: &'static str,
-    reference: &'static str,
-    cases: Vec<Case>,
-}
-
-#[derive(Serialize)]
-struct Case {
-    name: String,
-    version: u16,
-    packet_size: usize,
-    /// The packet the first hop receives.
-    packet: String,
-    hops: Vec<HopRecord>,
-}
-
-#[derive(Serialize)]
-struct HopRecord {
-    secret_key: String,
-    replay_tag: String,
-    /// "forward" or "final"
-    kind: &'static str,
-    /// next hop address (forward) or destination (final)
-    address: String,
-    /// forward only
-    delay_nanos: Option<u64>,
-    /// final only
-    identifier: Option<String>,
-    /// forward: the next hop's packet; final: the payload with this layer removed
-    output: String,
-}
+#[path = "../tests/vectors/schema.rs"]
+mod schema;
+use schema::{Case, HopRecord, Vectors};
 
 /// splitmix64: a fixed, dependency-free source of test bytes.
 struct Seed(u64);
@@ -120,7 +90,7 @@ fn case(seed: &mut Seed, name: &str, version: u16, packet_size: usize, hops: usi
                 records.push(HopRecord {
                     secret_key: hex::encode(secret),
                     replay_tag,
-                    kind: "forward",
+                    kind: "forward".into(),
                     address: hex::encode(next_hop_address.to_bytes()),
                     delay_nanos: Some(delay.to_nanos()),
                     identifier: None,
@@ -136,7 +106,7 @@ fn case(seed: &mut Seed, name: &str, version: u16, packet_size: usize, hops: usi
                 records.push(HopRecord {
                     secret_key: hex::encode(secret),
                     replay_tag,
-                    kind: "final",
+                    kind: "final".into(),
                     address: hex::encode(destination.as_bytes()),
                     delay_nanos: None,
                     identifier: Some(hex::encode(identifier)),
@@ -167,8 +137,8 @@ fn main() {
         case(&mut seed, "v257-regular-1-hop", 257, 2413, 1),
     ];
     let vectors = Vectors {
-        generator: "router-core/examples/gen_sphinx_vectors.rs",
-        reference: "sphinx-packet 0.8.0",
+        generator: "router-core/examples/gen_sphinx_vectors.rs".into(),
+        reference: "sphinx-packet 0.8.0".into(),
         cases,
     };
     println!("{}", serde_json::to_string_pretty(&vectors).unwrap());

@@ -4,32 +4,10 @@
 
 use router_core::sphinx::{unwrap_in_place, Hop, SphinxSecretKey};
 use router_core::wire::decode_node_address;
-use serde::Deserialize;
 
-#[derive(Deserialize)]
-struct Vectors {
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    name: String,
-    version: u16,
-    packet_size: usize,
-    packet: String,
-    hops: Vec<HopRecord>,
-}
-
-#[derive(Deserialize)]
-struct HopRecord {
-    secret_key: String,
-    replay_tag: String,
-    kind: String,
-    address: String,
-    delay_nanos: Option<u64>,
-    identifier: Option<String>,
-    output: String,
-}
+#[path = "vectors/schema.rs"]
+mod schema;
+use schema::Vectors;
 
 fn array<const N: usize>(hex_text: &str) -> [u8; N] {
     let bytes = hex::decode(hex_text).expect("vector fields are hex");
