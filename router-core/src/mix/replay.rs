@@ -300,8 +300,19 @@ pub struct ReplayFilter {
     words: Box<[AtomicU64]>,
     params: ReplayFilterParams,
     key_id: [u8; 32],
-    inserted: AtomicU64,
+    /// The count of fresh tags, striped over cache lines: one shared counter would be the only
+    /// cache line every core writes for every packet. A tag's stripe follows its word, so
+    /// cores spread over stripes as tags spread over words.
+    inserted: Box<[StripedCount]>,
 }
+
+/// Counter stripes; a power of two so the stripe is a mask of the word index.
+const COUNT_STRIPES: usize = 64;
+
+/// One counter on a cache line of its own.
+#[repr(align(64))]
+#[derive(Default)]
+struct StripedCount(AtomicU64);
 
 impl std::fmt::Debug for ReplayFilter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -355,7 +366,9 @@ impl ReplayFilter {
             words,
             params,
             key_id,
-            inserted: AtomicU64::new(0),
+            inserted: (0..COUNT_STRIPES)
+                .map(|_| StripedCount::default())
+                .collect(),
         }
     }
 
@@ -387,7 +400,10 @@ impl ReplayFilter {
     /// Number of tags accepted as fresh so far. Approximate when read
     /// concurrently with inserts (a relaxed counter), exact when quiescent.
     pub fn inserted(&self) -> u64 {
-        self.inserted.load(Ordering::Relaxed)
+        self.inserted
+            .iter()
+            .map(|stripe| stripe.0.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// More tags than the filter was sized for: the false-positive rate is
@@ -432,7 +448,9 @@ impl ReplayFilter {
         if prev & mask == mask {
             ReplayCheck::Replayed
         } else {
-            self.inserted.fetch_add(1, Ordering::Relaxed);
+            if let Some(stripe) = self.inserted.get(idx & (COUNT_STRIPES - 1)) {
+                stripe.0.fetch_add(1, Ordering::Relaxed);
+            }
             ReplayCheck::Fresh
         }
     }
@@ -460,7 +478,9 @@ impl ReplayFilter {
         for w in self.words.iter_mut() {
             *w.get_mut() = 0;
         }
-        *self.inserted.get_mut() = 0;
+        for stripe in self.inserted.iter_mut() {
+            *stripe.0.get_mut() = 0;
+        }
         self.key_id = new_key_id;
     }
 
@@ -659,7 +679,10 @@ impl ReplayFilter {
 
         Ok(match filter {
             Some(mut f) => {
-                *f.inserted.get_mut() = inserted;
+                // the stripes only ever matter summed
+                for (i, stripe) in f.inserted.iter_mut().enumerate() {
+                    *stripe.0.get_mut() = if i == 0 { inserted } else { 0 };
+                }
                 LoadOutcome::Restored(f)
             }
             None => {
