@@ -1,9 +1,12 @@
 //! Tests of the `replay` module.
 
+use super::persist::{tmp_path, CHECKSUM_LEN, HEADER_LEN};
 use super::*;
 use crate::test_rng::SplitMix64;
 use proptest::prelude::*;
 use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Barrier};
 
 const KEY_A: [u8; 32] = [0xa1; 32];
