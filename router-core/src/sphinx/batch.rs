@@ -77,6 +77,16 @@ impl BatchUnwrapper {
         self.backend
     }
 
+    /// A lone multiplication runs faster on the portable ladder than in an 8-lane ladder with
+    /// seven idle lanes; from two on, the SIMD ladder wins (see BENCHMARKS.md).
+    fn backend_for(&self, lanes: usize) -> Backend {
+        if lanes == 1 {
+            Backend::Portable
+        } else {
+            self.backend
+        }
+    }
+
     /// Unwraps every packet of `packets` in place. `results` is cleared and then holds one
     /// result per packet, in order: what [`super::unwrap_in_place`] would have returned.
     pub fn unwrap_batch<P: AsMut<[u8]>>(
@@ -105,8 +115,12 @@ impl BatchUnwrapper {
         self.scalars.resize(lanes, *self.key.to_bytes());
         self.outputs.clear();
         self.outputs.resize(lanes, [0; 32]);
-        let phase1 =
-            x25519_batch_with(self.backend, &self.scalars, &self.points, &mut self.outputs);
+        let phase1 = x25519_batch_with(
+            self.backend_for(lanes),
+            &self.scalars,
+            &self.points,
+            &mut self.outputs,
+        );
         self.scalars.zeroize();
         debug_assert!(phase1.is_ok(), "lengths match and the backend was checked");
 
@@ -154,8 +168,12 @@ impl BatchUnwrapper {
         self.lane_packet.truncate(forward);
         self.outputs.clear();
         self.outputs.resize(forward, [0; 32]);
-        let phase3 =
-            x25519_batch_with(self.backend, &self.scalars, &self.points, &mut self.outputs);
+        let phase3 = x25519_batch_with(
+            self.backend_for(forward),
+            &self.scalars,
+            &self.points,
+            &mut self.outputs,
+        );
         self.scalars.zeroize();
         debug_assert!(phase3.is_ok(), "lengths match and the backend was checked");
         for (&index, blinded) in self.lane_packet.iter().zip(&self.outputs) {
