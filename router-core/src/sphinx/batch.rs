@@ -77,6 +77,24 @@ impl BatchUnwrapper {
         self.backend
     }
 
+    /// `outputs[i] = X25519(scalars[i], points[i])` for every lane, then wipes the scalars.
+    /// Fails only if the lane arrays differ in length or the backend is unavailable, which
+    /// the callers and the constructor rule out.
+    fn multiply_lanes(&mut self) -> bool {
+        let lanes = self.points.len();
+        self.outputs.clear();
+        self.outputs.resize(lanes, [0; 32]);
+        let done = x25519_batch_with(
+            self.backend_for(lanes),
+            &self.scalars,
+            &self.points,
+            &mut self.outputs,
+        );
+        self.scalars.zeroize();
+        debug_assert!(done.is_ok(), "lengths match and the backend was checked");
+        done.is_ok()
+    }
+
     /// A lone multiplication runs faster on the portable ladder than in an 8-lane ladder with
     /// seven idle lanes; from two on, the SIMD ladder wins (see BENCHMARKS.md).
     fn backend_for(&self, lanes: usize) -> Backend {
@@ -113,16 +131,11 @@ impl BatchUnwrapper {
         let lanes = self.points.len();
         self.scalars.clear();
         self.scalars.resize(lanes, *self.key.to_bytes());
-        self.outputs.clear();
-        self.outputs.resize(lanes, [0; 32]);
-        let phase1 = x25519_batch_with(
-            self.backend_for(lanes),
-            &self.scalars,
-            &self.points,
-            &mut self.outputs,
-        );
-        self.scalars.zeroize();
-        debug_assert!(phase1.is_ok(), "lengths match and the backend was checked");
+        if !self.multiply_lanes() {
+            // cannot happen (see `multiply_lanes`); the placeholders refuse every packet
+            self.outputs.zeroize();
+            return;
+        }
 
         // Phase 2: the symmetric work, packet by packet; forward hops are compacted to the
         // front of the lane arrays (lane `forward` <= lane `lane`, so nothing unread is
@@ -137,10 +150,6 @@ impl BatchUnwrapper {
             else {
                 continue;
             };
-            if phase1.is_err() {
-                // cannot happen (see the debug assertion); never hand out wrong results
-                continue;
-            }
             match peel_with_shared_secret(packet.as_mut(), shared) {
                 Ok(peeled) => {
                     *result = Ok(peeled.unwrapped);
@@ -166,22 +175,13 @@ impl BatchUnwrapper {
         // Phase 3: every blinding at once, written back into the packets.
         self.points.truncate(forward);
         self.lane_packet.truncate(forward);
-        self.outputs.clear();
-        self.outputs.resize(forward, [0; 32]);
-        let phase3 = x25519_batch_with(
-            self.backend_for(forward),
-            &self.scalars,
-            &self.points,
-            &mut self.outputs,
-        );
-        self.scalars.zeroize();
-        debug_assert!(phase3.is_ok(), "lengths match and the backend was checked");
+        let blinded_ok = self.multiply_lanes();
         for (&index, blinded) in self.lane_packet.iter().zip(&self.outputs) {
             let (Some(packet), Some(result)) = (packets.get_mut(index), results.get_mut(index))
             else {
                 continue;
             };
-            if phase3.is_err() || write_alpha(packet.as_mut(), blinded).is_err() {
+            if !blinded_ok || write_alpha(packet.as_mut(), blinded).is_err() {
                 *result = Err(UnwrapError::InvalidLength(packet.as_mut().len()));
             }
         }
