@@ -25,6 +25,7 @@
 
 pub mod crypto;
 pub mod mix;
+pub mod pipeline;
 pub mod sphinx;
 pub mod wire;
 

@@ -78,6 +78,9 @@ pub enum DropReason {
     ShuttingDown,
     /// The sender exceeded its rate limit.
     RateLimited,
+    /// A mixnode was the last hop of a packet: only gateways deliver, so the sender built a
+    /// route that ends at a mixnode.
+    UnexpectedFinalHop,
 }
 
 impl DropReason {
@@ -100,7 +103,32 @@ impl DropReason {
         DropReason::NextHopUnreachable,
         DropReason::ShuttingDown,
         DropReason::RateLimited,
+        DropReason::UnexpectedFinalHop,
     ];
+
+    /// Position of this reason in [`Self::ALL`], for arrays of per-reason counters.
+    pub const fn index(self) -> usize {
+        match self {
+            DropReason::MalformedFrame => 0,
+            DropReason::UnknownFramingVersion => 1,
+            DropReason::UnknownPacketSize => 2,
+            DropReason::UnsupportedPacketType => 3,
+            DropReason::InvalidPacketLength => 4,
+            DropReason::NonCanonicalAlpha => 5,
+            DropReason::HeaderMac => 6,
+            DropReason::UnknownRoutingFlag => 7,
+            DropReason::UnknownSphinxVersion => 8,
+            DropReason::InvalidNextHopAddress => 9,
+            DropReason::Replayed => 10,
+            DropReason::DelayQueueFull => 11,
+            DropReason::PeerQueueFull => 12,
+            DropReason::NextHopNotInTopology => 13,
+            DropReason::NextHopUnreachable => 14,
+            DropReason::ShuttingDown => 15,
+            DropReason::RateLimited => 16,
+            DropReason::UnexpectedFinalHop => 17,
+        }
+    }
 
     /// A stable snake_case Prometheus label value, unique per variant.
     /// Changing one breaks dashboards, so treat these as API.
@@ -123,6 +151,7 @@ impl DropReason {
             DropReason::NextHopUnreachable => "next_hop_unreachable",
             DropReason::ShuttingDown => "shutting_down",
             DropReason::RateLimited => "rate_limited",
+            DropReason::UnexpectedFinalHop => "unexpected_final_hop",
         }
     }
 }
@@ -163,36 +192,15 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    /// Exhaustive inside the crate: adding a variant without listing it
-    /// here fails to compile, and the test below then checks `ALL`.
-    fn ordinal(r: DropReason) -> usize {
-        match r {
-            DropReason::MalformedFrame => 0,
-            DropReason::UnknownFramingVersion => 1,
-            DropReason::UnknownPacketSize => 2,
-            DropReason::UnsupportedPacketType => 3,
-            DropReason::InvalidPacketLength => 4,
-            DropReason::HeaderMac => 5,
-            DropReason::UnknownRoutingFlag => 6,
-            DropReason::UnknownSphinxVersion => 7,
-            DropReason::InvalidNextHopAddress => 8,
-            DropReason::Replayed => 9,
-            DropReason::DelayQueueFull => 10,
-            DropReason::PeerQueueFull => 11,
-            DropReason::NextHopNotInTopology => 12,
-            DropReason::NextHopUnreachable => 13,
-            DropReason::ShuttingDown => 14,
-            DropReason::RateLimited => 15,
-            DropReason::NonCanonicalAlpha => 16,
-        }
-    }
-    const VARIANTS: usize = 17;
-
+    /// `index` is an exhaustive match, so a new variant must be given one; this checks that it
+    /// is listed in `ALL` at exactly that position.
     #[test]
-    fn all_lists_every_variant_once() {
-        assert_eq!(DropReason::ALL.len(), VARIANTS);
-        let ords: HashSet<usize> = DropReason::ALL.iter().map(|r| ordinal(*r)).collect();
-        assert_eq!(ords.len(), VARIANTS);
+    fn all_lists_every_variant_once_at_its_index() {
+        for (position, reason) in DropReason::ALL.iter().enumerate() {
+            assert_eq!(reason.index(), position, "{reason:?}");
+        }
+        let unique: HashSet<DropReason> = DropReason::ALL.iter().copied().collect();
+        assert_eq!(unique.len(), DropReason::ALL.len());
     }
 
     #[test]

@@ -1,0 +1,333 @@
+//! One shard's packet pipeline, without sockets or clocks: batch unwrap, verdict, delay, departure.
+//!
+//! The runtime hands [`Mixer::handle_batch`] the frames one read completed, with "now"; the
+//! mixer unwraps them together ([`BatchUnwrapper`]), judges each (MAC, replay, next hop), and
+//! either sends it on at once (zero delay), holds it in the timing wheel, delivers it (gateway
+//! exit role) or drops it, counting every drop by reason with one tracing event. The runtime
+//! asks [`Mixer::poll_timeout`] when to wake and [`Mixer::poll_expired`] for what is due. What
+//! leaves goes to a [`MixerSink`], which the runtime implements with per-peer queues and tests
+//! implement with vectors, so the whole pipeline runs on a virtual clock.
+//!
+//! A held packet costs its buffer plus one wheel entry and one slot here (see
+//! [`Mixer::held_packet_overhead`]).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use super::assembler::ReceivedFrame;
+use super::buffers::PacketBuf;
+use super::outbound::OutPacket;
+use super::stats::ShardStats;
+use crate::mix::{
+    judge, DropReason, InsertOutcome, ReplayFilter, Timestamp, TimingWheel, Verdict, WheelConfig,
+    WheelError,
+};
+use crate::sphinx::{
+    BatchUnwrapper, DestinationAddress, SphinxSecretKey, SurbIdentifier, UnwrapError, Unwrapped,
+};
+use crate::wire::{FrameHeader, FramingVersion, KeyRotation, PacketType};
+
+/// What happens to packets whose last hop is this node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalHops {
+    /// A mixnode is never a last hop: such packets are dropped as `unexpected_final_hop`.
+    Drop,
+    /// The gateway exit role: hand them to [`MixerSink::deliver`].
+    Deliver,
+}
+
+/// Which next hops this node forwards to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NextHopPolicy {
+    /// Any address (tests and benchmarks only: a mix that forwards anywhere can be used to
+    /// reflect traffic at arbitrary hosts).
+    Any,
+    /// Only these addresses: the nodes of the current topology.
+    Only(HashSet<SocketAddr>),
+}
+
+impl NextHopPolicy {
+    /// Whether a packet may go to `next_hop`.
+    pub fn allows(&self, next_hop: &SocketAddr) -> bool {
+        match self {
+            NextHopPolicy::Any => true,
+            NextHopPolicy::Only(allowed) => allowed.contains(next_hop),
+        }
+    }
+}
+
+/// Mixer settings.
+#[derive(Debug, Clone, Copy)]
+pub struct MixerConfig {
+    /// The framing version of outgoing frames (8 unless talking to old nodes).
+    pub outgoing_version: FramingVersion,
+    /// The delay wheel: capacity, maximum delay, what to drop when full.
+    pub wheel: WheelConfig,
+    /// Mixnode or gateway behaviour for last hops.
+    pub final_hops: FinalHops,
+}
+
+impl Default for MixerConfig {
+    fn default() -> Self {
+        MixerConfig {
+            outgoing_version: FramingVersion::LATEST,
+            wheel: WheelConfig::default(),
+            final_hops: FinalHops::Drop,
+        }
+    }
+}
+
+/// A packet for which this node is the last hop (gateway exit role).
+#[derive(Debug)]
+pub struct Delivery {
+    /// The destination from the routing information.
+    pub destination: DestinationAddress,
+    /// The SURB identifier from the routing information.
+    pub identifier: SurbIdentifier,
+    /// The buffer; its body now holds the decrypted payload.
+    pub buf: PacketBuf,
+    /// When the packet arrived.
+    pub arrived: Timestamp,
+}
+
+/// Where the mixer's output goes.
+pub trait MixerSink {
+    /// `packet` is due now at `next_hop`; its outgoing header is written.
+    fn depart(&mut self, next_hop: SocketAddr, packet: OutPacket);
+    /// A last-hop packet (only with [`FinalHops::Deliver`]).
+    fn deliver(&mut self, delivery: Delivery);
+    /// The buffer of a dropped packet (already counted), to reuse.
+    fn recycle(&mut self, buf: PacketBuf);
+}
+
+struct Held {
+    buf: PacketBuf,
+    next_hop: SocketAddr,
+    arrived: Timestamp,
+}
+
+/// One shard's pipeline; see the module docs.
+pub struct Mixer {
+    unwrapper: BatchUnwrapper,
+    results: Vec<Result<Unwrapped, UnwrapError>>,
+    replay: Arc<ReplayFilter>,
+    wheel: TimingWheel<u32>,
+    held: Vec<Option<Held>>,
+    free_slots: Vec<u32>,
+    policy: NextHopPolicy,
+    config: MixerConfig,
+    stats: Arc<ShardStats>,
+}
+
+impl std::fmt::Debug for Mixer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mixer")
+            .field("held", &self.wheel.len())
+            .field("policy", &self.policy)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Mixer {
+    /// A pipeline for the node holding `key`, sharing `replay` with the other shards.
+    pub fn new(
+        key: SphinxSecretKey,
+        replay: Arc<ReplayFilter>,
+        policy: NextHopPolicy,
+        config: MixerConfig,
+        stats: Arc<ShardStats>,
+        start: Timestamp,
+    ) -> Result<Self, WheelError> {
+        Ok(Mixer {
+            unwrapper: BatchUnwrapper::new(key),
+            results: Vec::new(),
+            replay,
+            wheel: TimingWheel::new(config.wheel, start)?,
+            held: Vec::new(),
+            free_slots: Vec::new(),
+            policy,
+            config,
+            stats,
+        })
+    }
+
+    /// Bytes a held packet costs beyond its buffer: its wheel entry and its slot here.
+    pub fn held_packet_overhead() -> usize {
+        TimingWheel::<u32>::entry_size_bytes() + std::mem::size_of::<Option<Held>>()
+    }
+
+    /// Replaces the next-hop policy (a new epoch's topology).
+    pub fn set_policy(&mut self, policy: NextHopPolicy) {
+        self.policy = policy;
+    }
+
+    /// Packets held in the delay wheel.
+    pub fn held(&self) -> usize {
+        self.wheel.len()
+    }
+
+    /// Processes the frames one read completed (all arrived at `now`), emptying `frames`.
+    /// `entropy` feeds the wheel's random eviction when it is full.
+    pub fn handle_batch(
+        &mut self,
+        now: Timestamp,
+        frames: &mut Vec<ReceivedFrame>,
+        entropy: &mut impl FnMut() -> u64,
+        sink: &mut impl MixerSink,
+    ) {
+        if frames.is_empty() {
+            return;
+        }
+        let count = frames.len() as u64;
+        ShardStats::add(&self.stats.received, count);
+        self.stats.batch_size.record(count);
+
+        let mut results = std::mem::take(&mut self.results);
+        self.unwrapper.unwrap_batch(frames, &mut results);
+        for (frame, result) in frames.drain(..).zip(results.drain(..)) {
+            let buf = frame.buf;
+            match judge(result, &self.replay) {
+                Verdict::Forward { next_hop, delay } => {
+                    if !self.policy.allows(&next_hop) {
+                        self.drop_packet(DropReason::NextHopNotInTopology, buf, sink);
+                    } else if delay.is_zero() {
+                        self.depart(next_hop, buf, now, sink);
+                    } else {
+                        self.hold(now, delay, next_hop, buf, entropy(), sink);
+                    }
+                }
+                Verdict::Deliver {
+                    destination,
+                    identifier,
+                } => {
+                    ShardStats::add(&self.stats.final_hop, 1);
+                    match self.config.final_hops {
+                        FinalHops::Drop => {
+                            self.drop_packet(DropReason::UnexpectedFinalHop, buf, sink)
+                        }
+                        FinalHops::Deliver => sink.deliver(Delivery {
+                            destination,
+                            identifier,
+                            buf,
+                            arrived: now,
+                        }),
+                    }
+                }
+                Verdict::Drop(reason) => self.drop_packet(reason, buf, sink),
+            }
+        }
+        self.results = results;
+        ShardStats::set(&self.stats.wheel_depth, self.wheel.len() as u64);
+    }
+
+    /// When [`Self::poll_expired`] next has something to release; `None` when nothing is held.
+    pub fn poll_timeout(&self) -> Option<Timestamp> {
+        self.wheel.poll_timeout()
+    }
+
+    /// Sends every packet whose delay has passed at `now`.
+    pub fn poll_expired(&mut self, now: Timestamp, sink: &mut impl MixerSink) {
+        while let Some(slot) = self.wheel.poll_expired(now) {
+            if let Some(held) = self.release(slot) {
+                self.depart(held.next_hop, held.buf, held.arrived, sink);
+            }
+        }
+        ShardStats::set(&self.stats.wheel_depth, self.wheel.len() as u64);
+    }
+
+    /// Drops everything still held (shutdown after the grace period), counting it.
+    pub fn drop_all_held(&mut self, sink: &mut impl MixerSink) {
+        for slot in 0..self.held.len() {
+            if let Some(held) = self.held.get_mut(slot).and_then(Option::take) {
+                self.drop_packet(DropReason::ShuttingDown, held.buf, sink);
+            }
+        }
+        self.free_slots.clear();
+        self.free_slots.extend((0..self.held.len() as u32).rev());
+        // The wheel's entries now point at empty slots; draining it releases them.
+        while self.wheel.poll_expired(Timestamp::from_nanos(u64::MAX)).is_some() {}
+        ShardStats::set(&self.stats.wheel_depth, 0);
+    }
+
+    fn depart(
+        &mut self,
+        next_hop: SocketAddr,
+        mut buf: PacketBuf,
+        arrived: Timestamp,
+        sink: &mut impl MixerSink,
+    ) {
+        let header = FrameHeader {
+            version: self.config.outgoing_version,
+            size: buf.size(),
+            packet_type: PacketType::Mix,
+            key_rotation: KeyRotation::Unknown,
+        };
+        let header_len = buf.write_header(&header) as u8;
+        sink.depart(
+            next_hop,
+            OutPacket {
+                buf,
+                header_len,
+                arrived,
+            },
+        );
+    }
+
+    fn hold(
+        &mut self,
+        now: Timestamp,
+        delay: std::time::Duration,
+        next_hop: SocketAddr,
+        buf: PacketBuf,
+        entropy: u64,
+        sink: &mut impl MixerSink,
+    ) {
+        let held = Held {
+            buf,
+            next_hop,
+            arrived: now,
+        };
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                if let Some(entry) = self.held.get_mut(slot as usize) {
+                    *entry = Some(held);
+                }
+                slot
+            }
+            None => {
+                self.held.push(Some(held));
+                (self.held.len() - 1) as u32
+            }
+        };
+        match self.wheel.insert(now, delay, slot, entropy) {
+            InsertOutcome::Scheduled { .. } => {}
+            InsertOutcome::ScheduledEvicting { evicted, .. } => {
+                if let Some(victim) = self.release(evicted) {
+                    self.drop_packet(DropReason::DelayQueueFull, victim.buf, sink);
+                }
+            }
+            InsertOutcome::Rejected(slot) => {
+                if let Some(rejected) = self.release(slot) {
+                    self.drop_packet(DropReason::DelayQueueFull, rejected.buf, sink);
+                }
+            }
+        }
+    }
+
+    fn release(&mut self, slot: u32) -> Option<Held> {
+        let held = self.held.get_mut(slot as usize)?.take()?;
+        self.free_slots.push(slot);
+        Some(held)
+    }
+
+    fn drop_packet(&mut self, reason: DropReason, buf: PacketBuf, sink: &mut impl MixerSink) {
+        self.stats.count_drop(reason, 1);
+        tracing::debug!(reason = reason.label(), "packet dropped");
+        sink.recycle(buf);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,28 @@
+//! The sans-IO shard pipeline the runtime drives: buffers, frame reassembly, the mixer, outbound
+//! queues and counters.
+//!
+//! # Layout
+//!
+//! * [`buffers`]: [`PacketBuf`] (headroom for a frame header, then one packet) and the per-shard
+//!   [`BufferPool`]. A packet lives in one buffer from the socket read to the socket write.
+//! * [`assembler`]: [`FrameAssembler`], frames out of a TCP stream, received straight into
+//!   buffers with one scatter read per batch; copies only when a peer changes frame shape.
+//! * [`mixer`]: [`Mixer`], batch unwrap, verdicts, the delay wheel and departures, on a caller's
+//!   clock.
+//! * [`outbound`]: [`OutboundQueue`], the bounded per-peer queue written with gather writes.
+//! * [`stats`]: [`ShardStats`], per-shard counters and their Prometheus rendering.
+//!
+//! Nothing here opens a socket, reads a clock or spawns a task; the glommio runtime
+//! (`crate::runtime`) does, and the tests drive all of it with virtual time and vectors.
+
+pub mod assembler;
+pub mod buffers;
+pub mod mixer;
+pub mod outbound;
+pub mod stats;
+
+pub use assembler::{FrameAssembler, ReceivedFrame, MAX_READ_FRAMES};
+pub use buffers::{BufferPool, PacketBuf, HEADROOM};
+pub use mixer::{Delivery, FinalHops, Mixer, MixerConfig, MixerSink, NextHopPolicy};
+pub use outbound::{OutPacket, OutboundQueue, MAX_WRITE_FRAMES};
+pub use stats::{render_prometheus, ShardStats};

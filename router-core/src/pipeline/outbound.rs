@@ -1,0 +1,219 @@
+//! The bounded queue of frames waiting for one next hop, written with one `sendmsg` per batch.
+//!
+//! Frames leave from the buffers they arrived in: the outgoing header was written into the
+//! buffer's headroom, so a queued packet is a buffer plus its header length, and a write is a
+//! gather list over the front of the queue ([`OutboundQueue::with_write_targets`]). A short
+//! write leaves the front frame partly sent; the next write resumes inside it.
+
+use std::collections::VecDeque;
+use std::io::IoSlice;
+
+use super::buffers::PacketBuf;
+use crate::mix::Timestamp;
+
+/// Most frames handed to one write.
+pub const MAX_WRITE_FRAMES: usize = 64;
+
+/// A frame ready to go: its buffer, with the outgoing header already in the headroom.
+#[derive(Debug)]
+pub struct OutPacket {
+    /// The buffer holding header and packet.
+    pub buf: PacketBuf,
+    /// Length of the header written in front of the packet.
+    pub header_len: u8,
+    /// When the packet's bytes arrived, for the processing-latency histogram.
+    pub arrived: Timestamp,
+}
+
+impl OutPacket {
+    fn frame(&self) -> &[u8] {
+        self.buf.frame(usize::from(self.header_len))
+    }
+}
+
+/// Frames queued for one peer, at most `capacity` of them.
+#[derive(Debug)]
+pub struct OutboundQueue {
+    queue: VecDeque<OutPacket>,
+    capacity: usize,
+    /// Bytes of the front frame already written.
+    front_sent: usize,
+}
+
+impl OutboundQueue {
+    /// An empty queue holding at most `capacity` frames.
+    pub fn new(capacity: usize) -> Self {
+        OutboundQueue {
+            queue: VecDeque::new(),
+            capacity: capacity.max(1),
+            front_sent: 0,
+        }
+    }
+
+    /// Queues a frame, or gives it back when the queue is full (the caller drops it as
+    /// `PeerQueueFull`: the newest packet is the one dropped, so frames already partly on the
+    /// wire are never abandoned).
+    pub fn push(&mut self, packet: OutPacket) -> Result<(), OutPacket> {
+        if self.queue.len() >= self.capacity {
+            return Err(packet);
+        }
+        self.queue.push_back(packet);
+        Ok(())
+    }
+
+    /// Frames waiting.
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Nothing is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    /// Calls `write` with the unsent bytes of up to [`MAX_WRITE_FRAMES`] frames in order; it
+    /// returns what it wrote, which goes to [`Self::advance`].
+    pub fn with_write_targets<R>(&self, write: impl FnOnce(&[IoSlice<'_>]) -> R) -> R {
+        let mut targets: [IoSlice<'_>; MAX_WRITE_FRAMES] =
+            std::array::from_fn(|_| IoSlice::new(&[]));
+        let mut count = 0;
+        for (index, (packet, target)) in self.queue.iter().zip(targets.iter_mut()).enumerate() {
+            let start = if index == 0 { self.front_sent } else { 0 };
+            *target = IoSlice::new(packet.frame().get(start..).unwrap_or_default());
+            count += 1;
+        }
+        write(targets.get(..count).unwrap_or_default())
+    }
+
+    /// The unsent bytes of the front frame, for a plain write that waits for the socket.
+    pub fn front_target(&self) -> &[u8] {
+        match self.queue.front() {
+            Some(packet) => packet.frame().get(self.front_sent..).unwrap_or_default(),
+            None => &[],
+        }
+    }
+
+    /// Accounts for `written` bytes and passes every frame they completed to `sent`.
+    pub fn advance(&mut self, mut written: usize, mut sent: impl FnMut(OutPacket)) {
+        while written > 0 {
+            let Some(front) = self.queue.front() else {
+                break;
+            };
+            let left = front.frame().len() - self.front_sent;
+            if written < left {
+                self.front_sent += written;
+                break;
+            }
+            written -= left;
+            self.front_sent = 0;
+            if let Some(packet) = self.queue.pop_front() {
+                sent(packet);
+            }
+        }
+    }
+
+    /// Whether the front frame is partly written: dropping it now would corrupt the stream, so a
+    /// connection that fails mid-frame must be closed rather than reused.
+    pub fn front_is_partial(&self) -> bool {
+        self.front_sent > 0
+    }
+
+    /// Empties the queue (peer unreachable, or shutdown), passing every frame to `dropped`.
+    pub fn drain(&mut self, mut dropped: impl FnMut(OutPacket)) {
+        self.front_sent = 0;
+        for packet in self.queue.drain(..) {
+            dropped(packet);
+        }
+    }
+
+    /// Forgets that the front frame was partly written: the connection it was going out on is
+    /// gone and a new one starts at a frame boundary.
+    pub fn restart_front(&mut self) {
+        self.front_sent = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::buffers::BufferPool;
+    use crate::wire::{FrameHeader, KeyRotation, PacketSize};
+
+    fn packet(pool: &mut BufferPool, fill: u8) -> OutPacket {
+        let mut buf = pool.take(PacketSize::Ack);
+        buf.body_mut().fill(fill);
+        let header_len =
+            buf.write_header(&FrameHeader::v8(PacketSize::Ack, KeyRotation::Unknown)) as u8;
+        OutPacket {
+            buf,
+            header_len,
+            arrived: Timestamp::from_nanos(u64::from(fill)),
+        }
+    }
+
+    /// Writes everything queued through a "socket" that accepts at most `limit` bytes per call.
+    fn write_all(queue: &mut OutboundQueue, limit: usize, wire: &mut Vec<u8>) -> Vec<u8> {
+        let mut order = Vec::new();
+        while !queue.is_empty() {
+            let n = queue.with_write_targets(|targets| {
+                let mut n = 0;
+                for t in targets {
+                    let k = t.len().min(limit - n);
+                    wire.extend_from_slice(&t[..k]);
+                    n += k;
+                    if n == limit {
+                        break;
+                    }
+                }
+                n
+            });
+            queue.advance(n, |p| order.push(p.buf.body()[0]));
+        }
+        order
+    }
+
+    #[test]
+    fn short_writes_resume_inside_a_frame_and_keep_order() {
+        let mut pool = BufferPool::new(1 << 20);
+        for limit in [1, 7, 389, 390, 391, 5000] {
+            let mut queue = OutboundQueue::new(10);
+            for i in 0..5 {
+                queue.push(packet(&mut pool, i)).unwrap();
+            }
+            let mut wire = Vec::new();
+            let order = write_all(&mut queue, limit, &mut wire);
+            assert_eq!(order, vec![0, 1, 2, 3, 4], "limit {limit}");
+            assert_eq!(wire.len(), 5 * 390);
+            for (i, frame) in wire.chunks(390).enumerate() {
+                assert_eq!(&frame[..4], &[8, 2, 0, 0]);
+                assert!(frame[4..].iter().all(|b| *b == i as u8));
+            }
+        }
+    }
+
+    #[test]
+    fn a_full_queue_gives_the_newest_packet_back() {
+        let mut pool = BufferPool::new(1 << 20);
+        let mut queue = OutboundQueue::new(2);
+        queue.push(packet(&mut pool, 0)).unwrap();
+        queue.push(packet(&mut pool, 1)).unwrap();
+        let rejected = queue.push(packet(&mut pool, 2)).unwrap_err();
+        assert_eq!(rejected.buf.body()[0], 2);
+        let mut drained = Vec::new();
+        queue.drain(|p| drained.push(p.buf.body()[0]));
+        assert_eq!(drained, vec![0, 1]);
+        assert!(queue.is_empty());
+    }
+
+    #[test]
+    fn the_front_target_is_the_unsent_rest_of_the_front_frame() {
+        let mut pool = BufferPool::new(1 << 20);
+        let mut queue = OutboundQueue::new(4);
+        queue.push(packet(&mut pool, 9)).unwrap();
+        queue.advance(100, |_| panic!("not complete yet"));
+        assert!(queue.front_is_partial());
+        assert_eq!(queue.front_target().len(), 290);
+        queue.restart_front();
+        assert_eq!(queue.front_target().len(), 390);
+    }
+}

@@ -1,0 +1,378 @@
+//! Per-shard counters and their Prometheus text rendering.
+//!
+//! Each shard owns one [`ShardStats`] and is its only writer; the metrics endpoint reads them
+//! from another thread. Relaxed atomics on a line the shard owns cost what a plain add costs, so
+//! counting never becomes shared hot-path state. The counters are padded apart from each other
+//! shard's by living in separate allocations.
+//!
+//! Families: per-shard series carry a `shard` label and the `mixnet_shard_` prefix; node totals
+//! (sums over shards) have the same names without `shard_`, so `sum()` over a family never counts
+//! a packet twice.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::mix::DropReason;
+
+/// Upper bounds (inclusive) of the batch-size histogram buckets.
+pub const BATCH_BUCKETS: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
+
+/// Upper bounds of the processing-latency histogram buckets, in microseconds.
+pub const LATENCY_BUCKETS_US: [u64; 14] = [
+    25, 50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 100_000, 1_000_000, 5_000_000,
+    15_000_000,
+];
+
+/// A fixed-bucket histogram on atomics (cumulative only when rendered).
+#[derive(Debug)]
+pub struct AtomicHistogram<const N: usize> {
+    bounds: [u64; N],
+    /// One count per bucket, then the overflow (`+Inf`) bucket.
+    counts: Vec<AtomicU64>,
+    sum: AtomicU64,
+}
+
+impl<const N: usize> AtomicHistogram<N> {
+    /// A histogram with these bucket upper bounds (ascending).
+    pub fn new(bounds: [u64; N]) -> Self {
+        AtomicHistogram {
+            bounds,
+            counts: (0..=N).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    /// Records one observation.
+    pub fn record(&self, value: u64) {
+        let bucket = self.bounds.partition_point(|bound| *bound < value);
+        if let Some(count) = self.counts.get(bucket) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum.fetch_add(value, Ordering::Relaxed);
+    }
+
+    /// Per-bucket counts (not cumulative), the last being `+Inf`, and the sum.
+    pub fn snapshot(&self) -> (Vec<u64>, u64) {
+        (
+            self.counts
+                .iter()
+                .map(|c| c.load(Ordering::Relaxed))
+                .collect(),
+            self.sum.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Bucket upper bounds.
+    pub fn bounds(&self) -> &[u64; N] {
+        &self.bounds
+    }
+}
+
+/// Everything one shard counts.
+#[derive(Debug)]
+pub struct ShardStats {
+    /// Frames received complete.
+    pub received: AtomicU64,
+    /// Packets written to their next hop.
+    pub forwarded: AtomicU64,
+    /// Packets for which this node was the last hop.
+    pub final_hop: AtomicU64,
+    dropped: Vec<AtomicU64>,
+    /// Packets held in the delay wheel.
+    pub wheel_depth: AtomicU64,
+    /// Frames queued towards next hops, all peers together.
+    pub peer_queue_depth: AtomicU64,
+    /// Open inbound connections.
+    pub inbound_connections: AtomicU64,
+    /// Outbound connections currently established.
+    pub outbound_connections: AtomicU64,
+    /// Packet bytes copied in user space (zero unless a peer switches frame shape).
+    pub copied_bytes: AtomicU64,
+    /// Bytes of packet buffers in use.
+    pub buffer_bytes: AtomicU64,
+    /// Frames per unwrap batch.
+    pub batch_size: AtomicHistogram<7>,
+    /// Arrival to write (or delivery), in microseconds, delays included.
+    pub processing_latency: AtomicHistogram<14>,
+}
+
+impl Default for ShardStats {
+    fn default() -> Self {
+        ShardStats {
+            received: AtomicU64::new(0),
+            forwarded: AtomicU64::new(0),
+            final_hop: AtomicU64::new(0),
+            dropped: DropReason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            wheel_depth: AtomicU64::new(0),
+            peer_queue_depth: AtomicU64::new(0),
+            inbound_connections: AtomicU64::new(0),
+            outbound_connections: AtomicU64::new(0),
+            copied_bytes: AtomicU64::new(0),
+            buffer_bytes: AtomicU64::new(0),
+            batch_size: AtomicHistogram::new(BATCH_BUCKETS),
+            processing_latency: AtomicHistogram::new(LATENCY_BUCKETS_US),
+        }
+    }
+}
+
+fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl ShardStats {
+    /// Counts `n` packets dropped for `reason`.
+    pub fn count_drop(&self, reason: DropReason, n: u64) {
+        if let Some(counter) = self.dropped.get(reason.index()) {
+            add(counter, n);
+        }
+    }
+
+    /// Packets dropped for `reason` so far.
+    pub fn dropped(&self, reason: DropReason) -> u64 {
+        self.dropped
+            .get(reason.index())
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    /// Packets dropped for any reason.
+    pub fn dropped_total(&self) -> u64 {
+        self.dropped.iter().map(|c| c.load(Ordering::Relaxed)).sum()
+    }
+
+    /// Records the time from a packet's arrival to its departure.
+    pub fn record_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.processing_latency.record(micros);
+    }
+
+    /// Adds `n` to a counter (for the runtime's own counters).
+    pub fn add(counter: &AtomicU64, n: u64) {
+        add(counter, n);
+    }
+
+    /// Sets a gauge.
+    pub fn set(gauge: &AtomicU64, value: u64) {
+        gauge.store(value, Ordering::Relaxed);
+    }
+}
+
+fn load(counter: &AtomicU64) -> u64 {
+    counter.load(Ordering::Relaxed)
+}
+
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    help: &'static str,
+    value: fn(&ShardStats) -> u64,
+}
+
+const FAMILIES: &[Family] = &[
+    Family {
+        name: "packets_received_total",
+        kind: "counter",
+        help: "Complete frames received.",
+        value: |s| load(&s.received),
+    },
+    Family {
+        name: "packets_forwarded_total",
+        kind: "counter",
+        help: "Packets written to their next hop.",
+        value: |s| load(&s.forwarded),
+    },
+    Family {
+        name: "packets_final_hop_total",
+        kind: "counter",
+        help: "Packets for which this node was the last hop.",
+        value: |s| load(&s.final_hop),
+    },
+    Family {
+        name: "wheel_depth",
+        kind: "gauge",
+        help: "Packets held in the delay wheel.",
+        value: |s| load(&s.wheel_depth),
+    },
+    Family {
+        name: "peer_queue_depth",
+        kind: "gauge",
+        help: "Frames queued towards next hops.",
+        value: |s| load(&s.peer_queue_depth),
+    },
+    Family {
+        name: "inbound_connections",
+        kind: "gauge",
+        help: "Open inbound connections.",
+        value: |s| load(&s.inbound_connections),
+    },
+    Family {
+        name: "outbound_connections",
+        kind: "gauge",
+        help: "Established connections to next hops.",
+        value: |s| load(&s.outbound_connections),
+    },
+    Family {
+        name: "copied_packet_bytes_total",
+        kind: "counter",
+        help: "Packet bytes copied in user space (the kernel's copies excluded).",
+        value: |s| load(&s.copied_bytes),
+    },
+    Family {
+        name: "buffer_bytes",
+        kind: "gauge",
+        help: "Bytes of packet buffers in use.",
+        value: |s| load(&s.buffer_bytes),
+    },
+];
+
+/// Renders every shard's figures and the node totals in the Prometheus text format.
+pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
+    for family in FAMILIES {
+        let total: u64 = shards.iter().map(|s| (family.value)(s)).sum();
+        let _ = writeln!(out, "# HELP mixnet_{} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE mixnet_{} {}", family.name, family.kind);
+        let _ = writeln!(out, "mixnet_{} {total}", family.name);
+        let _ = writeln!(out, "# HELP mixnet_shard_{} {}", family.name, family.help);
+        let _ = writeln!(out, "# TYPE mixnet_shard_{} {}", family.name, family.kind);
+        for (index, shard) in shards.iter().enumerate() {
+            let value = (family.value)(shard);
+            let _ = writeln!(out, "mixnet_shard_{}{{shard=\"{index}\"}} {value}", family.name);
+        }
+    }
+
+    let _ = writeln!(out, "# HELP mixnet_packets_dropped_total Packets dropped, by reason.");
+    let _ = writeln!(out, "# TYPE mixnet_packets_dropped_total counter");
+    for reason in DropReason::ALL {
+        let total: u64 = shards.iter().map(|s| s.dropped(*reason)).sum();
+        let label = reason.label();
+        let _ = writeln!(out, "mixnet_packets_dropped_total{{reason=\"{label}\"}} {total}");
+    }
+    let _ = writeln!(out, "# HELP mixnet_shard_packets_dropped_total Packets dropped, by reason.");
+    let _ = writeln!(out, "# TYPE mixnet_shard_packets_dropped_total counter");
+    for (index, shard) in shards.iter().enumerate() {
+        for reason in DropReason::ALL {
+            let _ = writeln!(
+                out,
+                "mixnet_shard_packets_dropped_total{{shard=\"{index}\",reason=\"{}\"}} {}",
+                reason.label(),
+                shard.dropped(*reason)
+            );
+        }
+    }
+
+    render_histogram(
+        out,
+        "batch_size",
+        "Frames per unwrap batch.",
+        &BATCH_BUCKETS,
+        1.0,
+        shards.iter().map(|s| &s.batch_size),
+    );
+    render_histogram(
+        out,
+        "processing_latency_seconds",
+        "Arrival to write, delays included.",
+        &LATENCY_BUCKETS_US,
+        1e-6,
+        shards.iter().map(|s| &s.processing_latency),
+    );
+}
+
+fn render_histogram<'a, const N: usize>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    bounds: &[u64; N],
+    scale: f64,
+    histograms: impl Iterator<Item = &'a AtomicHistogram<N>>,
+) {
+    let snapshots: Vec<(Vec<u64>, u64)> = histograms.map(|h| h.snapshot()).collect();
+    let mut total = vec![0u64; N + 1];
+    let mut total_sum = 0u64;
+    for (counts, sum) in &snapshots {
+        for (t, c) in total.iter_mut().zip(counts) {
+            *t += c;
+        }
+        total_sum += sum;
+    }
+    let bounds: Vec<f64> = bounds.iter().map(|b| *b as f64 * scale).collect();
+    let _ = writeln!(out, "# HELP mixnet_{name} {help}");
+    let _ = writeln!(out, "# TYPE mixnet_{name} histogram");
+    write_series(out, &format!("mixnet_{name}"), "", &bounds, &total, total_sum, scale);
+    let _ = writeln!(out, "# HELP mixnet_shard_{name} {help}");
+    let _ = writeln!(out, "# TYPE mixnet_shard_{name} histogram");
+    for (index, (counts, sum)) in snapshots.iter().enumerate() {
+        let labels = format!("shard=\"{index}\"");
+        write_series(out, &format!("mixnet_shard_{name}"), &labels, &bounds, counts, *sum, scale);
+    }
+}
+
+fn write_series(
+    out: &mut String,
+    family: &str,
+    labels: &str,
+    bounds: &[f64],
+    counts: &[u64],
+    sum: u64,
+    scale: f64,
+) {
+    let sep = if labels.is_empty() { "" } else { "," };
+    let mut cumulative = 0u64;
+    for (le, count) in bounds.iter().zip(counts) {
+        cumulative += count;
+        let _ = writeln!(out, "{family}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+    }
+    cumulative += counts.get(bounds.len()).copied().unwrap_or(0);
+    let _ = writeln!(out, "{family}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}");
+    let braces = if labels.is_empty() {
+        String::new()
+    } else {
+        format!("{{{labels}}}")
+    };
+    let _ = writeln!(out, "{family}_sum{braces} {}", sum as f64 * scale);
+    let _ = writeln!(out, "{family}_count{braces} {cumulative}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_inclusive_upper_bounds() {
+        let h = AtomicHistogram::new([1, 2, 4]);
+        for v in [0, 1, 2, 3, 4, 5, 100] {
+            h.record(v);
+        }
+        let (counts, sum) = h.snapshot();
+        assert_eq!(counts, vec![2, 1, 2, 2]);
+        assert_eq!(sum, 115);
+    }
+
+    #[test]
+    fn totals_sum_the_shards_and_every_drop_reason_is_exported() {
+        let a = ShardStats::default();
+        let b = ShardStats::default();
+        ShardStats::add(&a.received, 3);
+        ShardStats::add(&b.received, 4);
+        a.count_drop(DropReason::Replayed, 2);
+        b.count_drop(DropReason::Replayed, 1);
+        a.batch_size.record(3);
+        b.batch_size.record(64);
+        b.record_latency(Duration::from_micros(700));
+        let mut text = String::new();
+        render_prometheus(&[&a, &b], &mut text);
+        assert!(text.contains("\nmixnet_packets_received_total 7\n"));
+        assert!(text.contains("mixnet_shard_packets_received_total{shard=\"1\"} 4\n"));
+        assert!(text.contains("mixnet_packets_dropped_total{reason=\"replayed\"} 3\n"));
+        assert!(text.contains("mixnet_packets_dropped_total{reason=\"header_mac\"} 0\n"));
+        assert!(text.contains("mixnet_batch_size_bucket{le=\"4\"} 1\n"));
+        assert!(text.contains("mixnet_batch_size_bucket{le=\"+Inf\"} 2\n"));
+        assert!(text.contains("mixnet_shard_batch_size_count{shard=\"1\"} 1\n"));
+        assert!(text.contains("mixnet_processing_latency_seconds_bucket{le=\"0.001\"} 1\n"));
+        assert!(text.contains("mixnet_processing_latency_seconds_bucket{le=\"0.0005\"} 0\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let value = line.rsplit(' ').next().unwrap();
+            assert!(value.parse::<f64>().is_ok(), "bad sample line {line}");
+        }
+    }
+}
