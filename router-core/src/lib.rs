@@ -26,6 +26,8 @@
 pub mod crypto;
 pub mod mix;
 pub mod pipeline;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 pub mod sphinx;
 pub mod wire;
 

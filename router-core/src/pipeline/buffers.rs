@@ -62,7 +62,10 @@ impl PacketBuf {
     /// header length: the outgoing frame is then [`Self::frame`] of that length. The header must
     /// announce this buffer's size class.
     pub fn write_header(&mut self, header: &FrameHeader) -> usize {
-        debug_assert_eq!(header.size, self.size, "a header must match its buffer's class");
+        debug_assert_eq!(
+            header.size, self.size,
+            "a header must match its buffer's class"
+        );
         let len = header.encoded_len();
         // `len <= HEADROOM`, and a 4-byte slice always fits any header.
         let _ = header.encode(self.frame_mut(len));
@@ -162,7 +165,11 @@ mod tests {
         let a_ptr = a.body().as_ptr();
         pool.give(a);
         let again = pool.take(PacketSize::Regular);
-        assert_eq!(again.body().as_ptr(), a_ptr, "a freed buffer is handed out again");
+        assert_eq!(
+            again.body().as_ptr(),
+            a_ptr,
+            "a freed buffer is handed out again"
+        );
         assert_eq!(pool.allocated(), 2);
         assert!(!pool.is_exhausted());
         let c = pool.take(PacketSize::Regular);

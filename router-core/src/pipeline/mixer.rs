@@ -247,7 +247,11 @@ impl Mixer {
         self.free_slots.clear();
         self.free_slots.extend((0..self.held.len() as u32).rev());
         // The wheel's entries now point at empty slots; draining it releases them.
-        while self.wheel.poll_expired(Timestamp::from_nanos(u64::MAX)).is_some() {}
+        while self
+            .wheel
+            .poll_expired(Timestamp::from_nanos(u64::MAX))
+            .is_some()
+        {}
         ShardStats::set(&self.stats.wheel_depth, 0);
     }
 

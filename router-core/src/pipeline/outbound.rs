@@ -112,6 +112,20 @@ impl OutboundQueue {
         }
     }
 
+    /// Takes the front frame out with the count of its bytes already written, so a write of
+    /// its rest can be awaited without holding the queue; [`Self::restore_front`] puts it back.
+    pub fn take_front(&mut self) -> Option<(OutPacket, usize)> {
+        let packet = self.queue.pop_front()?;
+        let sent = std::mem::take(&mut self.front_sent);
+        Some((packet, sent))
+    }
+
+    /// Puts back a frame taken by [`Self::take_front`], `sent` bytes of it written.
+    pub fn restore_front(&mut self, packet: OutPacket, sent: usize) {
+        self.queue.push_front(packet);
+        self.front_sent = sent;
+    }
+
     /// Whether the front frame is partly written: dropping it now would corrupt the stream, so a
     /// connection that fails mid-frame must be closed rather than reused.
     pub fn front_is_partial(&self) -> bool {
@@ -212,6 +226,11 @@ mod tests {
         queue.push(packet(&mut pool, 9)).unwrap();
         queue.advance(100, |_| panic!("not complete yet"));
         assert!(queue.front_is_partial());
+        assert_eq!(queue.front_target().len(), 290);
+        let (packet, sent) = queue.take_front().unwrap();
+        assert_eq!(sent, 100);
+        assert!(queue.is_empty());
+        queue.restore_front(packet, sent);
         assert_eq!(queue.front_target().len(), 290);
         queue.restart_front();
         assert_eq!(queue.front_target().len(), 390);

@@ -236,18 +236,31 @@ pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
         let _ = writeln!(out, "# TYPE mixnet_shard_{} {}", family.name, family.kind);
         for (index, shard) in shards.iter().enumerate() {
             let value = (family.value)(shard);
-            let _ = writeln!(out, "mixnet_shard_{}{{shard=\"{index}\"}} {value}", family.name);
+            let _ = writeln!(
+                out,
+                "mixnet_shard_{}{{shard=\"{index}\"}} {value}",
+                family.name
+            );
         }
     }
 
-    let _ = writeln!(out, "# HELP mixnet_packets_dropped_total Packets dropped, by reason.");
+    let _ = writeln!(
+        out,
+        "# HELP mixnet_packets_dropped_total Packets dropped, by reason."
+    );
     let _ = writeln!(out, "# TYPE mixnet_packets_dropped_total counter");
     for reason in DropReason::ALL {
         let total: u64 = shards.iter().map(|s| s.dropped(*reason)).sum();
         let label = reason.label();
-        let _ = writeln!(out, "mixnet_packets_dropped_total{{reason=\"{label}\"}} {total}");
+        let _ = writeln!(
+            out,
+            "mixnet_packets_dropped_total{{reason=\"{label}\"}} {total}"
+        );
     }
-    let _ = writeln!(out, "# HELP mixnet_shard_packets_dropped_total Packets dropped, by reason.");
+    let _ = writeln!(
+        out,
+        "# HELP mixnet_shard_packets_dropped_total Packets dropped, by reason."
+    );
     let _ = writeln!(out, "# TYPE mixnet_shard_packets_dropped_total counter");
     for (index, shard) in shards.iter().enumerate() {
         for reason in DropReason::ALL {
@@ -298,12 +311,28 @@ fn render_histogram<'a, const N: usize>(
     let bounds: Vec<f64> = bounds.iter().map(|b| *b as f64 * scale).collect();
     let _ = writeln!(out, "# HELP mixnet_{name} {help}");
     let _ = writeln!(out, "# TYPE mixnet_{name} histogram");
-    write_series(out, &format!("mixnet_{name}"), "", &bounds, &total, total_sum, scale);
+    write_series(
+        out,
+        &format!("mixnet_{name}"),
+        "",
+        &bounds,
+        &total,
+        total_sum,
+        scale,
+    );
     let _ = writeln!(out, "# HELP mixnet_shard_{name} {help}");
     let _ = writeln!(out, "# TYPE mixnet_shard_{name} histogram");
     for (index, (counts, sum)) in snapshots.iter().enumerate() {
         let labels = format!("shard=\"{index}\"");
-        write_series(out, &format!("mixnet_shard_{name}"), &labels, &bounds, counts, *sum, scale);
+        write_series(
+            out,
+            &format!("mixnet_shard_{name}"),
+            &labels,
+            &bounds,
+            counts,
+            *sum,
+            scale,
+        );
     }
 }
 
@@ -320,10 +349,16 @@ fn write_series(
     let mut cumulative = 0u64;
     for (le, count) in bounds.iter().zip(counts) {
         cumulative += count;
-        let _ = writeln!(out, "{family}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}");
+        let _ = writeln!(
+            out,
+            "{family}_bucket{{{labels}{sep}le=\"{le}\"}} {cumulative}"
+        );
     }
     cumulative += counts.get(bounds.len()).copied().unwrap_or(0);
-    let _ = writeln!(out, "{family}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}");
+    let _ = writeln!(
+        out,
+        "{family}_bucket{{{labels}{sep}le=\"+Inf\"}} {cumulative}"
+    );
     let braces = if labels.is_empty() {
         String::new()
     } else {

@@ -28,7 +28,10 @@ fn packet(delay: Duration, seed: u8) -> SphinxPacket {
             PublicKey::from(&PrivateKey::from([9; 32])),
         ),
     ];
-    let delays = [Delay::new_from_nanos(delay.as_nanos() as u64), Delay::new_from_nanos(0)];
+    let delays = [
+        Delay::new_from_nanos(delay.as_nanos() as u64),
+        Delay::new_from_nanos(0),
+    ];
     SphinxPacketBuilder::new()
         .with_payload_size(PacketSize::Regular.size() - 348)
         .with_initial_secret(&PrivateKey::from([seed; 32]))
@@ -159,10 +162,17 @@ fn a_zero_delay_packet_leaves_at_once_as_the_oracle_processes_it() {
     assert_eq!(*to, next_hop());
     assert_eq!(out.header_len, 4);
     let frame = out.buf.frame(4);
-    assert_eq!(&frame[..4], &[8, 1, 0, 0], "a version-8 regular Sphinx frame");
+    assert_eq!(
+        &frame[..4],
+        &[8, 1, 0, 0],
+        "a version-8 regular Sphinx frame"
+    );
     assert_eq!(&frame[4..], &expected_forward(&packet)[..]);
     assert_eq!(out.arrived, Timestamp::from_millis(5));
-    assert_eq!(h.stats.received.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(
+        h.stats.received.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
 }
 
 #[test]
@@ -199,15 +209,24 @@ fn delays_are_honoured_on_the_virtual_clock() {
     assert_eq!(h.mixer.held(), 2);
     // 100 ms + 15.5 ms rounds up to the 116 ms tick: never early, at most a tick late.
     assert_eq!(h.mixer.poll_timeout(), Some(Timestamp::from_millis(116)));
-    h.mixer.poll_expired(Timestamp::from_millis(115), &mut h.sink);
+    h.mixer
+        .poll_expired(Timestamp::from_millis(115), &mut h.sink);
     assert!(h.sink.departed.is_empty());
-    h.mixer.poll_expired(Timestamp::from_millis(116), &mut h.sink);
+    h.mixer
+        .poll_expired(Timestamp::from_millis(116), &mut h.sink);
     assert_eq!(h.sink.departed.len(), 1);
-    assert_eq!(h.sink.departed[0].1.buf.frame(4)[4..], expected_forward(&fast)[..]);
+    assert_eq!(
+        h.sink.departed[0].1.buf.frame(4)[4..],
+        expected_forward(&fast)[..]
+    );
     assert_eq!(h.mixer.poll_timeout(), Some(Timestamp::from_millis(140)));
-    h.mixer.poll_expired(Timestamp::from_millis(140), &mut h.sink);
+    h.mixer
+        .poll_expired(Timestamp::from_millis(140), &mut h.sink);
     assert_eq!(h.sink.departed.len(), 2);
-    assert_eq!(h.sink.departed[1].1.buf.frame(4)[4..], expected_forward(&slow)[..]);
+    assert_eq!(
+        h.sink.departed[1].1.buf.frame(4)[4..],
+        expected_forward(&slow)[..]
+    );
     assert_eq!(h.sink.departed[1].1.arrived, Timestamp::from_millis(100));
     assert_eq!(h.mixer.held(), 0);
     assert_eq!(h.mixer.poll_timeout(), None);
@@ -234,7 +253,10 @@ fn a_mixnode_drops_final_hops_and_a_gateway_delivers_them() {
     mixnode.receive(0, &[&final_packet(1).to_bytes()]);
     assert_eq!(mixnode.stats.dropped(DropReason::UnexpectedFinalHop), 1);
     assert_eq!(
-        mixnode.stats.final_hop.load(std::sync::atomic::Ordering::Relaxed),
+        mixnode
+            .stats
+            .final_hop
+            .load(std::sync::atomic::Ordering::Relaxed),
         1
     );
 
@@ -294,5 +316,9 @@ fn a_full_wheel_drops_by_reason_and_shutdown_drops_the_rest() {
 
 #[test]
 fn a_held_packet_costs_at_most_128_bytes_beyond_its_buffer() {
-    assert!(Mixer::held_packet_overhead() <= 128, "{}", Mixer::held_packet_overhead());
+    assert!(
+        Mixer::held_packet_overhead() <= 128,
+        "{}",
+        Mixer::held_packet_overhead()
+    );
 }

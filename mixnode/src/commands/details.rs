@@ -1,0 +1,60 @@
+//! `mixnode node-details`: the public facts about a node, for operators and for tools.
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::home::NodePaths;
+use crate::keys::NodeKeys;
+
+/// What `node-details` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeDetails {
+    /// The node's id.
+    pub id: String,
+    /// ed25519 identity public key, bs58.
+    pub identity_key: String,
+    /// x25519 Sphinx public key, bs58.
+    pub sphinx_key: String,
+    /// Mix listener address.
+    pub listen: String,
+    /// Announced address.
+    pub announce: String,
+    /// Validator URLs.
+    pub validators: Vec<String>,
+}
+
+/// Reads the node's config and keys.
+pub fn details(paths: &NodePaths) -> Result<NodeDetails, String> {
+    if !paths.dir.exists() {
+        return Err(format!(
+            "{} does not exist: run `mixnode init` first",
+            paths.dir.display()
+        ));
+    }
+    let config = Config::load(&paths.config()).map_err(|e| e.to_string())?;
+    let keys =
+        NodeKeys::load(&paths.identity_key(), &paths.sphinx_key()).map_err(|e| e.to_string())?;
+    Ok(NodeDetails {
+        id: config.node.id,
+        identity_key: keys.identity_public_bs58(),
+        sphinx_key: keys.sphinx_public_bs58(),
+        listen: config.node.listen.to_string(),
+        announce: config.node.announce.to_string(),
+        validators: config.node.validators,
+    })
+}
+
+impl NodeDetails {
+    /// Human-readable form.
+    pub fn to_text(&self) -> String {
+        let validators = if self.validators.is_empty() {
+            "(none)".to_string()
+        } else {
+            self.validators.join(", ")
+        };
+        format!(
+            "id:           {}\nidentity key: {}\nsphinx key:   {}\nlisten:       {}\nannounce:     {}\nvalidators:   {}\n",
+            self.id, self.identity_key, self.sphinx_key, self.listen, self.announce, validators
+        )
+    }
+}

@@ -1,0 +1,5 @@
+//! The subcommands, each in its own module.
+
+pub mod details;
+pub mod init;
+pub mod run;

@@ -1,0 +1,313 @@
+//! Real mixnode processes on loopback, packets built by `sphinx-packet`, and a test listener
+//! that peels the last layer with its own key.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use router_core::wire::{
+    decode_frame, encode_frame, encode_node_address, FrameHeader, KeyRotation, PacketSize,
+};
+use sphinx_packet::crypto::{PrivateKey, PublicKey};
+use sphinx_packet::header::delays::Delay;
+use sphinx_packet::route::{Destination, DestinationAddressBytes, Node, NodeAddressBytes};
+use sphinx_packet::{ProcessedPacketData, SphinxPacket, SphinxPacketBuilder};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mixnode");
+
+pub fn mixnode(home: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .arg("--home")
+        .arg(home)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap()
+}
+
+/// A port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node that has been initialised; `start` runs it.
+pub struct TestNode {
+    pub home: PathBuf,
+    pub id: String,
+    pub addr: SocketAddr,
+    pub sphinx_public: [u8; 32],
+    pub metrics: SocketAddr,
+    pub child: Option<Child>,
+}
+
+impl TestNode {
+    pub fn init(home: &Path, id: &str) -> TestNode {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let out = mixnode(home, &["init", "--id", id, "--listen", &addr.to_string()]);
+        assert!(
+            out.status.success(),
+            "init: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let details = mixnode(home, &["node-details", "--id", id]);
+        assert!(details.status.success());
+        let json: serde_json::Value = serde_json::from_slice(&details.stdout).unwrap();
+        let sphinx = bs58::decode(json["sphinx_key"].as_str().unwrap())
+            .into_vec()
+            .unwrap();
+        TestNode {
+            home: home.to_path_buf(),
+            id: id.to_string(),
+            addr,
+            sphinx_public: sphinx.try_into().unwrap(),
+            metrics: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+            child: None,
+        }
+    }
+
+    /// Starts the node and waits until it accepts connections.
+    pub fn start(&mut self, extra: &[&str]) {
+        let child = Command::new(BIN)
+            .args(["run", "--id", &self.id, "--danger-allow-any-next-hop"])
+            .arg("--home")
+            .arg(&self.home)
+            .args(["--metrics-listen", &self.metrics.to_string()])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if TcpStream::connect(self.metrics).is_ok() && TcpStream::connect(self.addr).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("mixnode {} exited during start-up: {status}", self.id);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "mixnode {} did not start",
+                self.id
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn route_node(&self) -> Node {
+        Node::new(
+            NodeAddressBytes::from_bytes(encode_node_address(&self.addr)),
+            PublicKey::from(self.sphinx_public),
+        )
+    }
+
+    /// The node's Prometheus text.
+    pub fn metrics(&self) -> String {
+        let mut stream = TcpStream::connect(self.metrics).unwrap();
+        stream
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        stream.read_to_string(&mut text).unwrap();
+        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+        text
+    }
+
+    /// One sample of the node's metrics, by exact series name (with labels).
+    pub fn metric(&self, series: &str) -> u64 {
+        let text = self.metrics();
+        let prefix = format!("{series} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .unwrap_or_else(|| panic!("no series {series}"))
+            .parse::<f64>()
+            .unwrap() as u64
+    }
+
+    /// Polls a metric until `done` holds (bounded).
+    pub fn wait_metric(&self, series: &str, done: impl Fn(u64) -> bool) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let value = self.metric(series);
+            if done(value) {
+                return value;
+            }
+            assert!(Instant::now() < deadline, "{series} stuck at {value}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().unwrap().id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits (bounded) for the process to exit and returns its status code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let child = self.child.as_mut().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                self.child = None;
+                return status.code();
+            }
+            assert!(Instant::now() < deadline, "mixnode did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| c.try_wait().unwrap().is_none())
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// A listener standing in for the last hop: it peels the final layer with its own key and
+/// reports each message with the time it arrived.
+pub struct FinalHop {
+    pub addr: SocketAddr,
+    pub secret: [u8; 32],
+    pub received: mpsc::Receiver<(Instant, Vec<u8>)>,
+}
+
+impl FinalHop {
+    pub fn start() -> FinalHop {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let secret = [0x42; 32];
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let mut buf = Vec::new();
+                    let mut chunk = vec![0u8; 64 * 1024];
+                    loop {
+                        let n = match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        let now = Instant::now();
+                        buf.extend_from_slice(&chunk[..n]);
+                        while let Some(frame) = decode_frame(&buf).unwrap() {
+                            let packet = SphinxPacket::from_bytes(frame.body).unwrap();
+                            let consumed = frame.consumed;
+                            let processed = packet.process(&PrivateKey::from(secret)).unwrap();
+                            let ProcessedPacketData::FinalHop { payload, .. } = processed.data
+                            else {
+                                panic!("the test listener is always the last hop");
+                            };
+                            let message = payload.recover_plaintext().unwrap();
+                            if tx.send((now, message)).is_err() {
+                                return;
+                            }
+                            buf.drain(..consumed);
+                        }
+                    }
+                });
+            }
+        });
+        FinalHop {
+            addr,
+            secret,
+            received: rx,
+        }
+    }
+
+    pub fn route_node(&self) -> Node {
+        Node::new(
+            NodeAddressBytes::from_bytes(encode_node_address(&self.addr)),
+            PublicKey::from(&PrivateKey::from(self.secret)),
+        )
+    }
+
+    pub fn recv(&self) -> (Instant, Vec<u8>) {
+        self.received
+            .recv_timeout(Duration::from_secs(20))
+            .expect("no packet reached the final hop")
+    }
+
+    /// Asserts nothing more arrives within `wait` (used after a later packet proved that the
+    /// earlier ones were processed).
+    pub fn assert_nothing_more(&self) {
+        if let Ok((_, message)) = self.received.try_recv() {
+            panic!(
+                "unexpected extra packet {:?}",
+                String::from_utf8_lossy(&message)
+            );
+        }
+    }
+}
+
+/// A regular packet over `route` with per-hop `delays`, carrying `message`.
+pub fn build_packet(route: &[Node], delays: &[Duration], message: &[u8]) -> SphinxPacket {
+    build_packet_version(route, delays, message, None)
+}
+
+pub fn build_packet_version(
+    route: &[Node],
+    delays: &[Duration],
+    message: &[u8],
+    version: Option<u16>,
+) -> SphinxPacket {
+    let delays: Vec<Delay> = delays
+        .iter()
+        .map(|d| Delay::new_from_nanos(d.as_nanos() as u64))
+        .collect();
+    let mut builder =
+        SphinxPacketBuilder::new().with_payload_size(PacketSize::Regular.size() - 348);
+    if let Some(version) = version {
+        builder = builder.with_version(sphinx_packet::version::Version::new(version));
+    }
+    builder
+        .build_packet(
+            message,
+            route,
+            &Destination::new(DestinationAddressBytes::from_bytes([7; 32]), [1; 16]),
+            &delays,
+        )
+        .unwrap()
+}
+
+/// The packet as a version-8 frame.
+pub fn frame(packet: &SphinxPacket) -> Vec<u8> {
+    let body = packet.to_bytes();
+    let header = FrameHeader::v8(
+        PacketSize::from_packet_len(body.len()).unwrap(),
+        KeyRotation::Unknown,
+    );
+    let mut out = vec![0u8; header.frame_len()];
+    encode_frame(&header, &body, &mut out).unwrap();
+    out
+}
+
+pub fn connect(addr: SocketAddr) -> TcpStream {
+    let stream = TcpStream::connect(addr).unwrap();
+    stream.set_nodelay(true).unwrap();
+    stream
+}

@@ -1,0 +1,99 @@
+//! One inbound connection: scatter reads into pooled buffers, then the batch goes to the mixer.
+//!
+//! Each read completes as many frames as arrived; they are unwrapped as one batch, so a busy
+//! link gets large batches and an idle one gets single packets without waiting. When the shard's
+//! buffers are used up the reader stops reading and TCP pushes back on the sender. A corrupt
+//! frame header closes only this connection.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use futures_lite::AsyncReadExt;
+use glommio::net::TcpStream;
+
+use super::shard::{Shard, ShardSink};
+use super::sys;
+use crate::mix::DropReason;
+use crate::pipeline::{FrameAssembler, ReceivedFrame, ShardStats, MAX_READ_FRAMES};
+
+/// Serves one inbound connection until the peer closes it, it turns out corrupt, or the shard
+/// stops.
+pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketAddr) {
+    ShardStats::add(&shard.stats.inbound_connections, 1);
+    let fd = stream.as_raw_fd();
+    let mut assembler = FrameAssembler::new();
+    let mut frames: Vec<ReceivedFrame> = Vec::with_capacity(MAX_READ_FRAMES);
+    let mut copied = 0u64;
+    loop {
+        if shard.stopping.get() {
+            break;
+        }
+        if assembler.held_buffers() == 0 && shard.pool.borrow().is_exhausted() {
+            futures_lite::future::or(shard.buffers_freed.wait(), shard.stopping_event.wait()).await;
+            continue;
+        }
+        assembler.prepare(&mut shard.pool.borrow_mut());
+        let received = match assembler.with_read_targets(|targets| sys::recv_scatter(fd, targets)) {
+            Ok(Some(received)) => received,
+            Ok(None) => {
+                // Nothing buffered: wait for data through glommio, reading into the first
+                // target so no byte is read twice.
+                let read = futures_lite::future::or(
+                    async { Some(stream.read(assembler.first_target()).await) },
+                    async {
+                        shard.stopping_event.wait().await;
+                        None
+                    },
+                )
+                .await;
+                match read {
+                    Some(Ok(received)) => received,
+                    Some(Err(error)) => {
+                        tracing::debug!(%peer, %error, "inbound connection failed");
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            Err(error) => {
+                tracing::debug!(%peer, %error, "inbound connection failed");
+                break;
+            }
+        };
+        if received == 0 {
+            break;
+        }
+        let now = shard.clock.now();
+        let committed = assembler.commit(received, &mut shard.pool.borrow_mut(), &mut frames);
+        let copied_now = assembler.copied_bytes();
+        if copied_now > copied {
+            ShardStats::add(&shard.stats.copied_bytes, copied_now - copied);
+            copied = copied_now;
+        }
+        shard.mixer.borrow_mut().handle_batch(
+            now,
+            &mut frames,
+            &mut || shard.next_random(),
+            &mut ShardSink { shard: &shard },
+        );
+        shard.after_mixing();
+        if let Err(error) = committed {
+            let reason = DropReason::from(error);
+            shard.stats.count_drop(reason, 1);
+            tracing::info!(%peer, %error, reason = reason.label(), "closing connection: corrupt frame");
+            break;
+        }
+    }
+    if assembler.has_partial_frame() {
+        shard.stats.count_drop(DropReason::MalformedFrame, 1);
+        tracing::debug!(%peer, reason = DropReason::MalformedFrame.label(), "connection closed mid-frame");
+    }
+    assembler.release(&mut shard.pool.borrow_mut());
+    shard.buffers_freed.notify();
+    shard
+        .stats
+        .inbound_connections
+        .fetch_sub(1, Ordering::Relaxed);
+}

@@ -1,0 +1,461 @@
+//! The glommio thread-per-core shell around the [`pipeline`](crate::pipeline).
+//!
+//! One glommio executor per shard, pinned to its CPU. Each shard binds its own `SO_REUSEPORT`
+//! listener on the node's address (the kernel spreads connections over the shards), and owns
+//! its connections, buffer pool, mixer (batch unwrap, delay wheel) and outgoing connections to
+//! next hops. Shards share only the replay filter (lock-free, DESIGN §4) and their counters
+//! (read by the metrics endpoint); nothing on the hot path takes a lock or crosses cores.
+//!
+//! # Layout
+//!
+//! * [`Router`] / [`RouterHandle`] (here): start the shards, change the next-hop policy, shut
+//!   down.
+//! * `shard`: the state one shard's tasks share, the clock, and the mixer's sink.
+//! * `inbound`: one task per inbound connection: scatter reads, batches into the mixer.
+//! * `peer`: one task per next hop: connect, gather writes, reconnect with backoff.
+//! * `timer`: the task that releases delayed packets when their time comes.
+//! * `metrics`: the Prometheus text endpoint (a plain thread: it is off the hot path).
+//! * `sys`: the scatter/gather system calls glommio does not wrap.
+//! * `event`: a single-threaded wake-up signal between a shard's tasks.
+//!
+//! # Copies
+//!
+//! A packet is received by the kernel straight into its pooled buffer, unwrapped in place, held
+//! by handle, and written from the same buffer: the kernel's copies in and out are the only
+//! ones. The `mixnet_copied_packet_bytes_total` counter shows any user-space copy (only a peer
+//! switching frame shape causes one).
+
+mod event;
+mod inbound;
+mod metrics;
+mod peer;
+mod shard;
+mod sys;
+mod timer;
+
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use glommio::{LocalExecutorBuilder, Placement};
+
+pub use metrics::MetricsServer;
+pub use shard::{Clock, ShardSettings};
+
+use crate::mix::{ReplayFilter, WheelError};
+use crate::pipeline::{BufferPool, Mixer, MixerConfig, NextHopPolicy, ShardStats};
+use crate::sphinx::SphinxSecretKey;
+use shard::{Shard, ShardSink};
+
+/// Everything a router needs to start.
+#[derive(Clone)]
+pub struct RouterConfig {
+    /// Address every shard listens on.
+    pub listen: SocketAddr,
+    /// One shard per entry, pinned to that CPU.
+    pub cpus: Vec<usize>,
+    /// The node's Sphinx key.
+    pub sphinx_key: SphinxSecretKey,
+    /// The replay filter all shards share.
+    pub replay: Arc<ReplayFilter>,
+    /// Framing out, delay wheel, last-hop behaviour.
+    pub mixer: MixerConfig,
+    /// Which next hops packets may go to.
+    pub policy: NextHopPolicy,
+    /// Connection handling per next hop.
+    pub shard: ShardSettings,
+    /// Bytes of packet buffers one shard may use before it stops reading.
+    pub buffer_budget_bytes: usize,
+    /// How long a shutdown waits for held and queued packets to leave.
+    pub shutdown_grace: Duration,
+}
+
+impl std::fmt::Debug for RouterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterConfig")
+            .field("listen", &self.listen)
+            .field("cpus", &self.cpus)
+            .field("mixer", &self.mixer)
+            .field("policy", &self.policy)
+            .field("shard", &self.shard)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RouterConfig {
+    /// Defaults for everything but the address, CPUs, key and filter.
+    pub fn new(
+        listen: SocketAddr,
+        cpus: Vec<usize>,
+        sphinx_key: SphinxSecretKey,
+        replay: Arc<ReplayFilter>,
+    ) -> Self {
+        RouterConfig {
+            listen,
+            cpus,
+            sphinx_key,
+            replay,
+            mixer: MixerConfig::default(),
+            policy: NextHopPolicy::Only(Default::default()),
+            shard: ShardSettings {
+                peer_queue_capacity: 8192,
+                connect_timeout: Duration::from_secs(3),
+                backoff_initial: Duration::from_millis(100),
+                backoff_max: Duration::from_secs(10),
+            },
+            buffer_budget_bytes: 256 << 20,
+            shutdown_grace: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Why the router could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// No CPU given.
+    #[error("at least one shard (CPU) is required")]
+    NoShards,
+    /// The executor for a shard could not be created (CPU missing, io_uring unavailable,
+    /// locked-memory limit too low).
+    #[error("cannot start shard {shard} on CPU {cpu}: {source}")]
+    Executor {
+        /// Shard index.
+        shard: usize,
+        /// CPU it was to be pinned to.
+        cpu: usize,
+        /// What glommio reported.
+        source: glommio::GlommioError<()>,
+    },
+    /// A shard could not bind the listening address.
+    #[error("cannot listen on {addr}: {message}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        message: String,
+    },
+    /// The delay wheel configuration is invalid.
+    #[error("invalid delay wheel configuration: {0}")]
+    Wheel(#[from] WheelError),
+    /// A shard thread panicked.
+    #[error("shard {0} stopped abnormally")]
+    ShardFailed(usize),
+}
+
+struct Control {
+    stop: AtomicBool,
+    policy_generation: AtomicU64,
+    policy: Mutex<NextHopPolicy>,
+}
+
+/// Starts routers.
+#[derive(Debug)]
+pub struct Router;
+
+/// A running router.
+pub struct RouterHandle {
+    local_addr: SocketAddr,
+    control: Arc<Control>,
+    stats: Vec<Arc<ShardStats>>,
+    threads: Vec<glommio::ExecutorJoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RouterHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RouterHandle")
+            .field("local_addr", &self.local_addr)
+            .field("shards", &self.stats.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Asks a router to stop; cheap to clone into a signal-handling thread.
+#[derive(Clone)]
+pub struct Stopper(Arc<Control>);
+
+impl std::fmt::Debug for Stopper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Stopper")
+    }
+}
+
+impl Stopper {
+    /// Begins a graceful shutdown: stop accepting, let held packets leave within the grace
+    /// period, drop (and count) the rest.
+    pub fn stop(&self) {
+        self.0.stop.store(true, Ordering::Release);
+    }
+}
+
+/// Changes the next-hop policy of a running router from any thread.
+#[derive(Clone)]
+pub struct PolicySetter(Arc<Control>);
+
+impl std::fmt::Debug for PolicySetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PolicySetter")
+    }
+}
+
+impl PolicySetter {
+    /// Installs `policy` on every shard (within a housekeeping interval).
+    pub fn set(&self, policy: NextHopPolicy) {
+        if let Ok(mut slot) = self.0.policy.lock() {
+            *slot = policy;
+        }
+        self.0.policy_generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// How often shards look at the stop flag and the policy (off the hot path).
+const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(20);
+
+impl Router {
+    /// Starts one pinned shard per CPU of `config.cpus` and returns once all of them listen.
+    pub fn start(config: RouterConfig) -> Result<RouterHandle, RuntimeError> {
+        if config.cpus.is_empty() {
+            return Err(RuntimeError::NoShards);
+        }
+        let control = Arc::new(Control {
+            stop: AtomicBool::new(false),
+            policy_generation: AtomicU64::new(0),
+            policy: Mutex::new(config.policy.clone()),
+        });
+        let clock = Clock::new();
+        let mut listen = config.listen;
+        let mut stats = Vec::new();
+        let mut threads = Vec::new();
+        for (index, cpu) in config.cpus.iter().copied().enumerate() {
+            let shard_stats = Arc::new(ShardStats::default());
+            stats.push(shard_stats.clone());
+            let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+            let shard_config = config.clone();
+            let shard_control = control.clone();
+            let spawned = LocalExecutorBuilder::new(Placement::Fixed(cpu))
+                .name(&format!("shard-{index}"))
+                .spawn(move || {
+                    run_shard(
+                        index,
+                        listen,
+                        shard_config,
+                        shard_control,
+                        shard_stats,
+                        clock,
+                        ready_tx,
+                    )
+                });
+            let handle = match spawned {
+                Ok(handle) => handle,
+                Err(source) => {
+                    stop_and_join(&control, threads);
+                    return Err(RuntimeError::Executor {
+                        shard: index,
+                        cpu,
+                        source: map_error(source),
+                    });
+                }
+            };
+            threads.push(handle);
+            match ready_rx.recv() {
+                Ok(Ok(bound)) => {
+                    // Shard 0 picked the port when asked for port 0; the others share it.
+                    listen = bound;
+                }
+                Ok(Err(error)) => {
+                    stop_and_join(&control, threads);
+                    return Err(error);
+                }
+                Err(_) => {
+                    stop_and_join(&control, threads);
+                    return Err(RuntimeError::ShardFailed(index));
+                }
+            }
+        }
+        Ok(RouterHandle {
+            local_addr: listen,
+            control,
+            stats,
+            threads,
+        })
+    }
+}
+
+fn map_error<T>(error: glommio::GlommioError<T>) -> glommio::GlommioError<()> {
+    match error {
+        glommio::GlommioError::IoError(e) => glommio::GlommioError::IoError(e),
+        other => glommio::GlommioError::IoError(std::io::Error::other(other.to_string())),
+    }
+}
+
+fn stop_and_join(control: &Control, threads: Vec<glommio::ExecutorJoinHandle<()>>) {
+    control.stop.store(true, Ordering::Release);
+    for thread in threads {
+        let _ = thread.join();
+    }
+}
+
+impl RouterHandle {
+    /// The address the shards listen on (with the port the OS chose, if 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Every shard's counters, in shard order.
+    pub fn stats(&self) -> &[Arc<ShardStats>] {
+        &self.stats
+    }
+
+    /// Replaces the next-hop policy on every shard (within a housekeeping interval).
+    pub fn set_policy(&self, policy: NextHopPolicy) {
+        self.policy_setter().set(policy);
+    }
+
+    /// A handle that changes the policy from another thread.
+    pub fn policy_setter(&self) -> PolicySetter {
+        PolicySetter(self.control.clone())
+    }
+
+    /// A handle that can stop the router from another thread.
+    pub fn stopper(&self) -> Stopper {
+        Stopper(self.control.clone())
+    }
+
+    /// Begins a graceful shutdown (see [`Stopper::stop`]).
+    pub fn shutdown(&self) {
+        self.stopper().stop();
+    }
+
+    /// Waits for every shard to finish.
+    pub fn join(self) -> Result<(), RuntimeError> {
+        let mut result = Ok(());
+        for (index, thread) in self.threads.into_iter().enumerate() {
+            if thread.join().is_err() {
+                result = Err(RuntimeError::ShardFailed(index));
+            }
+        }
+        result
+    }
+}
+
+async fn run_shard(
+    index: usize,
+    listen: SocketAddr,
+    config: RouterConfig,
+    control: Arc<Control>,
+    stats: Arc<ShardStats>,
+    clock: Clock,
+    ready: std::sync::mpsc::Sender<Result<SocketAddr, RuntimeError>>,
+) {
+    let setup = (|| {
+        let mixer = Mixer::new(
+            config.sphinx_key.clone(),
+            config.replay.clone(),
+            config.policy.clone(),
+            config.mixer,
+            stats.clone(),
+            clock.now(),
+        )?;
+        let listener = glommio::net::TcpListener::bind(listen).map_err(|e| RuntimeError::Bind {
+            addr: listen,
+            message: e.to_string(),
+        })?;
+        let bound = listener.local_addr().map_err(|e| RuntimeError::Bind {
+            addr: listen,
+            message: e.to_string(),
+        })?;
+        Ok((mixer, listener, bound))
+    })();
+    let (mixer, listener, bound) = match setup {
+        Ok(parts) => parts,
+        Err(error) => {
+            let _ = ready.send(Err(error));
+            return;
+        }
+    };
+    let seed = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_usize(index);
+        hasher.finish()
+    };
+    let shard = Rc::new(Shard::new(
+        index,
+        clock,
+        config.shard.clone(),
+        mixer,
+        BufferPool::new(config.buffer_budget_bytes),
+        stats,
+        seed,
+    ));
+    let _ = ready.send(Ok(bound));
+    tracing::info!(shard = index, %bound, "shard listening");
+
+    let acceptor = glommio::spawn_local(accept_loop(shard.clone(), listener));
+    let timer = glommio::spawn_local(timer::run(shard.clone()));
+
+    // Housekeeping: the stop flag and policy changes, off the hot path.
+    let mut generation = 0u64;
+    while !control.stop.load(Ordering::Acquire) {
+        glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
+        let current = control.policy_generation.load(Ordering::Acquire);
+        if current != generation {
+            generation = current;
+            if let Ok(policy) = control.policy.lock() {
+                shard.mixer.borrow_mut().set_policy(policy.clone());
+            }
+        }
+    }
+
+    // Shutdown: stop accepting and reading, let what is held leave within the grace period.
+    drop(acceptor);
+    shard.stopping.set(true);
+    shard.stopping_event.notify();
+    let deadline = clock.now().saturating_add(config.shutdown_grace);
+    while clock.now() < deadline && (shard.mixer.borrow().held() > 0 || queued(&shard) > 0) {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    drop(timer);
+    shard
+        .mixer
+        .borrow_mut()
+        .drop_all_held(&mut ShardSink { shard: &shard });
+    let peers: Vec<_> = shard.peers.borrow().values().cloned().collect();
+    for peer in peers {
+        shard.drop_queued(
+            &mut peer.queue.borrow_mut(),
+            crate::mix::DropReason::ShuttingDown,
+        );
+        peer.ready.notify();
+    }
+    tracing::info!(shard = index, "shard stopped");
+}
+
+fn queued(shard: &Shard) -> usize {
+    shard
+        .peers
+        .borrow()
+        .values()
+        .map(|p| p.queue.borrow().len())
+        .sum()
+}
+
+async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) {
+    loop {
+        match listener.accept().await {
+            Ok(stream) => {
+                let peer = stream
+                    .peer_addr()
+                    .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                let _ = stream.set_nodelay(true);
+                glommio::spawn_local(inbound::serve(shard.clone(), stream, peer)).detach();
+            }
+            Err(error) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!(shard = shard.index, %error, "accept failed");
+                glommio::timer::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! The connection to one next hop: a bounded queue and the task that writes it.
+//!
+//! The task connects on the first packet (with a timeout), writes the queue with gather writes,
+//! and on failure drops what is queued (`next_hop_unreachable`: a packet that waits out a
+//! reconnect would leave with a delay its sender did not choose), then retries with capped
+//! exponential backoff while new packets queue up to the bound.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+
+use futures_lite::AsyncWriteExt;
+
+use glommio::net::TcpStream;
+
+use super::event::LocalEvent;
+use super::shard::Shard;
+use super::sys;
+use crate::mix::DropReason;
+use crate::pipeline::{OutboundQueue, ShardStats};
+use std::cell::RefCell;
+
+/// One next hop, as seen from one shard.
+pub struct Peer {
+    pub(super) addr: SocketAddr,
+    pub(super) queue: RefCell<OutboundQueue>,
+    /// Notified when a frame is queued.
+    pub(super) ready: LocalEvent,
+}
+
+impl Peer {
+    /// The shard's peer for `addr`, starting its writer task on first use.
+    pub(super) fn get_or_spawn(shard: &Rc<Shard>, addr: SocketAddr) -> Rc<Peer> {
+        if let Some(peer) = shard.peers.borrow().get(&addr) {
+            return peer.clone();
+        }
+        let peer = Rc::new(Peer {
+            addr,
+            queue: RefCell::new(OutboundQueue::new(shard.settings.peer_queue_capacity)),
+            ready: LocalEvent::default(),
+        });
+        shard.peers.borrow_mut().insert(addr, peer.clone());
+        glommio::spawn_local(run(shard.clone(), peer.clone())).detach();
+        peer
+    }
+}
+
+async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
+    let mut backoff = shard.settings.backoff_initial;
+    loop {
+        while peer.queue.borrow().is_empty() {
+            peer.ready.wait().await;
+        }
+        let connect = TcpStream::connect_timeout(peer.addr, shard.settings.connect_timeout);
+        let stream = match connect.await {
+            Ok(stream) => stream,
+            Err(error) => {
+                tracing::warn!(peer = %peer.addr, %error, retry_in = ?backoff, "cannot reach next hop");
+                shard.drop_queued(&mut peer.queue.borrow_mut(), DropReason::NextHopUnreachable);
+                if shard.stopping.get() {
+                    return;
+                }
+                glommio::timer::sleep(backoff).await;
+                backoff = (backoff * 2).min(shard.settings.backoff_max);
+                continue;
+            }
+        };
+        backoff = shard.settings.backoff_initial;
+        let _ = stream.set_nodelay(true);
+        ShardStats::add(&shard.stats.outbound_connections, 1);
+        tracing::debug!(peer = %peer.addr, "connected to next hop");
+        write_queue(&shard, &peer, stream).await;
+        shard
+            .stats
+            .outbound_connections
+            .fetch_sub(1, Ordering::Relaxed);
+        // A frame cut off mid-way is resent whole on the next connection.
+        peer.queue.borrow_mut().restart_front();
+    }
+}
+
+/// Writes the queue until the connection fails. The task keeps running through a shutdown's
+/// grace period (packets released from the wheel still leave) and ends with the shard.
+async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) {
+    let fd = stream.as_raw_fd();
+    loop {
+        if peer.queue.borrow().is_empty() {
+            peer.ready.wait().await;
+            continue;
+        }
+        let result = peer
+            .queue
+            .borrow()
+            .with_write_targets(|sources| sys::send_gather(fd, sources));
+        let written = match result {
+            Ok(Some(written)) => written,
+            Ok(None) => {
+                // The socket buffer is full: wait for room by writing the front frame's rest
+                // through glommio. The frame is taken out of the queue while the write is in
+                // flight, so other tasks can keep queueing behind it.
+                let Some((packet, sent)) = peer.queue.borrow_mut().take_front() else {
+                    continue;
+                };
+                let rest = packet.buf.frame(usize::from(packet.header_len));
+                let written = stream.write(rest.get(sent..).unwrap_or_default()).await;
+                let written = match written {
+                    Ok(written) => written,
+                    Err(error) => {
+                        peer.queue.borrow_mut().restore_front(packet, 0);
+                        tracing::debug!(peer = %peer.addr, %error, "next hop connection lost");
+                        return;
+                    }
+                };
+                peer.queue.borrow_mut().restore_front(packet, sent);
+                written
+            }
+            Err(error) => {
+                tracing::debug!(peer = %peer.addr, %error, "next hop connection lost");
+                return;
+            }
+        };
+        let mut completed = 0u64;
+        peer.queue.borrow_mut().advance(written, |packet| {
+            completed += 1;
+            shard.sent(packet);
+        });
+        shard
+            .stats
+            .peer_queue_depth
+            .fetch_sub(completed, Ordering::Relaxed);
+    }
+}

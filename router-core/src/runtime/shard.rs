@@ -1,0 +1,196 @@
+//! One shard: the state its tasks share (on one thread, so `RefCell`s and no locks) and the sink
+//! through which the mixer's output reaches the per-peer queues.
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::event::LocalEvent;
+use super::peer::Peer;
+use crate::mix::{DropReason, Timestamp};
+use crate::pipeline::{
+    BufferPool, Delivery, Mixer, MixerSink, OutPacket, OutboundQueue, PacketBuf, ShardStats,
+};
+
+/// Maps the process's monotonic clock onto the pipeline's [`Timestamp`]s. All shards share one
+/// origin, so timestamps compare across shards.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock {
+    origin: Instant,
+}
+
+impl Clock {
+    /// A clock whose zero is now.
+    pub fn new() -> Self {
+        Clock {
+            origin: Instant::now(),
+        }
+    }
+
+    /// The current time.
+    pub fn now(&self) -> Timestamp {
+        let nanos = u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        Timestamp::from_nanos(nanos)
+    }
+
+    /// How long from now until `deadline` (zero if it has passed).
+    pub fn until(&self, deadline: Timestamp) -> Duration {
+        deadline.saturating_duration_since(self.now())
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Settings every task of a shard reads.
+#[derive(Debug, Clone)]
+pub struct ShardSettings {
+    /// Frames queued per next hop before new ones are dropped.
+    pub peer_queue_capacity: usize,
+    /// How long a connection attempt to a next hop may take.
+    pub connect_timeout: Duration,
+    /// First wait after a failed connection attempt; doubles per failure.
+    pub backoff_initial: Duration,
+    /// Longest wait between connection attempts.
+    pub backoff_max: Duration,
+}
+
+/// The state a shard's tasks share.
+pub struct Shard {
+    pub(super) index: usize,
+    pub(super) clock: Clock,
+    pub(super) settings: ShardSettings,
+    pub(super) mixer: RefCell<Mixer>,
+    pub(super) pool: RefCell<BufferPool>,
+    pub(super) peers: RefCell<HashMap<SocketAddr, Rc<Peer>>>,
+    pub(super) stats: Arc<ShardStats>,
+    /// Notified when the wheel's next deadline may have moved earlier.
+    pub(super) wheel_changed: LocalEvent,
+    /// Notified when buffers go back to the pool (readers waiting on back-pressure).
+    pub(super) buffers_freed: LocalEvent,
+    /// Notified when the shard starts shutting down.
+    pub(super) stopping_event: LocalEvent,
+    pub(super) stopping: Cell<bool>,
+    /// The deadline the timer task sleeps towards, if it sleeps on one.
+    pub(super) timer_deadline: Cell<Option<Timestamp>>,
+    rng: Cell<u64>,
+}
+
+impl Shard {
+    pub(super) fn new(
+        index: usize,
+        clock: Clock,
+        settings: ShardSettings,
+        mixer: Mixer,
+        pool: BufferPool,
+        stats: Arc<ShardStats>,
+        seed: u64,
+    ) -> Self {
+        Shard {
+            index,
+            clock,
+            settings,
+            mixer: RefCell::new(mixer),
+            pool: RefCell::new(pool),
+            peers: RefCell::new(HashMap::new()),
+            stats,
+            wheel_changed: LocalEvent::default(),
+            buffers_freed: LocalEvent::default(),
+            stopping_event: LocalEvent::default(),
+            stopping: Cell::new(false),
+            timer_deadline: Cell::new(None),
+            rng: Cell::new(seed | 1),
+        }
+    }
+
+    /// A xorshift64* draw: only used to pick which held packet a full wheel evicts, where the
+    /// requirement is that a sender cannot choose the victim, not cryptographic strength.
+    pub(super) fn next_random(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub(super) fn give_buffer(&self, buf: PacketBuf) {
+        self.pool.borrow_mut().give(buf);
+        self.buffers_freed.notify();
+    }
+
+    /// Accounts for a frame fully written to its next hop.
+    pub(super) fn sent(&self, packet: OutPacket) {
+        ShardStats::add(&self.stats.forwarded, 1);
+        self.stats
+            .record_latency(self.clock.now().saturating_duration_since(packet.arrived));
+        self.give_buffer(packet.buf);
+    }
+
+    /// Drops frames that will never be written, counting them.
+    pub(super) fn drop_queued(&self, queue: &mut OutboundQueue, reason: DropReason) {
+        let mut count = 0u64;
+        queue.drain(|packet| {
+            count += 1;
+            self.give_buffer(packet.buf);
+        });
+        if count > 0 {
+            self.stats.count_drop(reason, count);
+            self.stats
+                .peer_queue_depth
+                .fetch_sub(count, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(reason = reason.label(), count, "queued packets dropped");
+        }
+    }
+
+    /// After a batch or a shutdown step: wake the timer task if the wheel now has an earlier
+    /// deadline than the one it sleeps towards.
+    pub(super) fn after_mixing(&self) {
+        let next = self.mixer.borrow().poll_timeout();
+        match (next, self.timer_deadline.get()) {
+            (Some(next), Some(sleeping_until)) if next >= sleeping_until => {}
+            (None, _) => {}
+            _ => self.wheel_changed.notify(),
+        }
+        let pool = self.pool.borrow();
+        ShardStats::set(&self.stats.buffer_bytes, pool.outstanding_bytes() as u64);
+    }
+}
+
+/// The mixer's output, routed into this shard's peer queues and pool.
+pub(super) struct ShardSink<'a> {
+    pub(super) shard: &'a Rc<Shard>,
+}
+
+impl MixerSink for ShardSink<'_> {
+    fn depart(&mut self, next_hop: SocketAddr, packet: OutPacket) {
+        let peer = Peer::get_or_spawn(self.shard, next_hop);
+        let pushed = peer.queue.borrow_mut().push(packet);
+        match pushed {
+            Ok(()) => {
+                ShardStats::add(&self.shard.stats.peer_queue_depth, 1);
+                peer.ready.notify();
+            }
+            Err(packet) => {
+                self.shard.stats.count_drop(DropReason::PeerQueueFull, 1);
+                tracing::debug!(reason = DropReason::PeerQueueFull.label(), %next_hop, "packet dropped");
+                self.shard.give_buffer(packet.buf);
+            }
+        }
+    }
+
+    fn deliver(&mut self, delivery: Delivery) {
+        // The mix runtime runs with `FinalHops::Drop`; a gateway installs its own sink.
+        self.shard.give_buffer(delivery.buf);
+    }
+
+    fn recycle(&mut self, buf: PacketBuf) {
+        self.shard.give_buffer(buf);
+    }
+}
