@@ -79,6 +79,9 @@ pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketA
             &mut ShardSink { shard: &shard },
         );
         shard.after_mixing();
+        // A busy link always has data, so this loop would never await on its own: let the
+        // writers, the timer and the other connections run after every batch.
+        futures_lite::future::yield_now().await;
         if let Err(error) = committed {
             let reason = DropReason::from(error);
             shard.stats.count_drop(reason, 1);

@@ -129,5 +129,7 @@ async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) 
             .stats
             .peer_queue_depth
             .fetch_sub(completed, Ordering::Relaxed);
+        // Take turns with the readers: a fast socket would otherwise keep this loop running.
+        futures_lite::future::yield_now().await;
     }
 }
