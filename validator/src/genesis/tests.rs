@@ -1,0 +1,228 @@
+use super::*;
+use crate::test_util::{account_key, genesis, identity, validator_key};
+
+fn sample_toml() -> String {
+    format!(
+        r#"
+# a comment
+chain_id = "devnet-1"
+genesis_time_unix_ms = 1767225600000
+epoch_length_ms = 3600000
+threshold = 2
+minimum_bond = 100
+
+[active_set]
+mixnodes = 9
+gateways = 3
+
+[[accounts]]
+public_key = "{a0}"
+balance = 1000
+
+[[accounts]]
+public_key = "{a1}"
+balance = 5
+
+[[validators]]
+identity_key = "{v0}"
+api_url = "http://127.0.0.1:8080"
+
+[[validators]]
+identity_key = "{v1}"
+api_url = "https://validator-2.example:8443/api"
+"#,
+        a0 = identity(&account_key(0)),
+        a1 = identity(&account_key(1)),
+        v0 = identity(&validator_key(0)),
+        v1 = identity(&validator_key(1)),
+    )
+}
+
+fn field_of(text: &str) -> String {
+    match Genesis::from_toml_str(text) {
+        Err(GenesisError::Field { field, .. }) => field,
+        other => panic!("expected a field error, got {other:?}"),
+    }
+}
+
+#[test]
+fn parses_sample() {
+    let g = Genesis::from_toml_str(&sample_toml()).unwrap();
+    assert_eq!(g.chain_id, "devnet-1");
+    assert_eq!(g.threshold(), 2);
+    assert_eq!(g.active_set.mixnodes, 9);
+    assert_eq!(g.accounts.len(), 2);
+    assert_eq!(g.accounts[0].balance, 1000);
+    assert_eq!(g.validators[1].identity_key, identity(&validator_key(1)));
+    assert_eq!(g.validator_keys().len(), 2);
+}
+
+#[test]
+fn toml_roundtrip_preserves_value_and_hash() {
+    let g = Genesis::from_toml_str(&sample_toml()).unwrap();
+    let again = Genesis::from_toml_str(&g.to_toml_string().unwrap()).unwrap();
+    assert_eq!(again, g);
+    assert_eq!(again.genesis_hash(), g.genesis_hash());
+}
+
+#[test]
+fn hash_ignores_formatting_and_entry_order_but_not_values() {
+    let text = sample_toml();
+    let g = Genesis::from_toml_str(&text).unwrap();
+    let mut swapped = g.clone();
+    swapped.accounts.reverse();
+    swapped.validators.reverse();
+    assert_eq!(swapped.genesis_hash(), g.genesis_hash());
+    let reformatted = text.replace("# a comment", "").replace(" = ", "=");
+    assert_eq!(
+        Genesis::from_toml_str(&reformatted).unwrap().genesis_hash(),
+        g.genesis_hash()
+    );
+
+    let mut changed = g.clone();
+    changed.accounts[1].balance += 1;
+    assert_ne!(changed.genesis_hash(), g.genesis_hash());
+    let mut changed = g.clone();
+    changed.chain_id.push('x');
+    assert_ne!(changed.genesis_hash(), g.genesis_hash());
+    let mut changed = g.clone();
+    changed.threshold = 1;
+    assert_ne!(changed.genesis_hash(), g.genesis_hash());
+}
+
+#[test]
+fn missing_field_is_named() {
+    let text = sample_toml().replace("threshold = 2\n", "");
+    let err = Genesis::from_toml_str(&text).unwrap_err();
+    assert!(matches!(err, GenesisError::Toml { .. }), "{err:?}");
+    assert!(err.to_string().contains("threshold"), "{err}");
+}
+
+#[test]
+fn wrong_type_and_unknown_field_are_named() {
+    let text = sample_toml().replace("minimum_bond = 100", "minimum_bond = \"lots\"");
+    let err = Genesis::from_toml_str(&text).unwrap_err().to_string();
+    assert!(err.contains("minimum_bond"), "{err}");
+
+    let text = sample_toml().replace("threshold = 2", "threshold = 2\nthreshhold = 3");
+    let err = Genesis::from_toml_str(&text).unwrap_err().to_string();
+    assert!(err.contains("threshhold"), "{err}");
+
+    let text = sample_toml().replace("balance = 5", "balance = -5");
+    let err = Genesis::from_toml_str(&text).unwrap_err().to_string();
+    assert!(err.contains("balance"), "{err}");
+}
+
+#[test]
+fn threshold_out_of_range() {
+    assert_eq!(
+        field_of(&sample_toml().replace("threshold = 2", "threshold = 0")),
+        "threshold"
+    );
+    let err = Genesis::from_toml_str(&sample_toml().replace("threshold = 2", "threshold = 3"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("threshold") && err.contains("between 1 and 2"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_key_names_the_entry() {
+    let bad = sample_toml().replace(&identity(&validator_key(1)).to_string(), "not-base58-0OIl");
+    assert_eq!(field_of(&bad), "validators[1].identity_key");
+
+    let short = bs58::encode([9u8; 16]).into_string();
+    let bad = sample_toml().replace(&identity(&account_key(1)).to_string(), &short);
+    let err = Genesis::from_toml_str(&bad).unwrap_err();
+    assert_eq!(err.field(), Some("accounts[1].public_key"));
+    assert!(err.to_string().contains("expected 32 bytes"), "{err}");
+}
+
+#[test]
+fn duplicate_keys_are_refused() {
+    let dup = sample_toml().replace(
+        &identity(&account_key(1)).to_string(),
+        &identity(&account_key(0)).to_string(),
+    );
+    assert_eq!(field_of(&dup), "accounts[1].public_key");
+    let dup = sample_toml().replace(
+        &identity(&validator_key(1)).to_string(),
+        &identity(&validator_key(0)).to_string(),
+    );
+    assert_eq!(field_of(&dup), "validators[1].identity_key");
+}
+
+#[test]
+fn other_semantic_rules() {
+    let t = sample_toml();
+    assert_eq!(
+        field_of(&t.replace("mixnodes = 9", "mixnodes = 2")),
+        "active_set.mixnodes"
+    );
+    assert_eq!(
+        field_of(&t.replace("gateways = 3", "gateways = 0")),
+        "active_set.gateways"
+    );
+    assert_eq!(
+        field_of(&t.replace("epoch_length_ms = 3600000", "epoch_length_ms = 0")),
+        "epoch_length_ms"
+    );
+    assert_eq!(
+        field_of(&t.replace("minimum_bond = 100", "minimum_bond = 0")),
+        "minimum_bond"
+    );
+    assert_eq!(
+        field_of(&t.replace("\"devnet-1\"", "\"dev net\"")),
+        "chain_id"
+    );
+    assert_eq!(
+        field_of(&t.replace("http://127.0.0.1:8080", "ftp://x")),
+        "validators[0].api_url"
+    );
+    let t3 = format!(
+        "{t}\n[[accounts]]\npublic_key = \"{}\"\nbalance = {}\n",
+        identity(&account_key(2)),
+        i64::MAX
+    )
+    .replace("balance = 5", &format!("balance = {}", i64::MAX));
+    assert_eq!(field_of(&t3), "accounts[2].balance");
+    let no_validators = format!(
+        "validators = []\n{}",
+        t.split("[[validators]]").next().unwrap()
+    );
+    assert_eq!(field_of(&no_validators), "validators");
+}
+
+#[test]
+fn load_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("genesis.toml");
+    std::fs::write(&path, sample_toml()).unwrap();
+    assert_eq!(Genesis::load(&path).unwrap().chain_id, "devnet-1");
+
+    std::fs::write(
+        &path,
+        sample_toml().replace("threshold = 2", "threshold = 7"),
+    )
+    .unwrap();
+    let err = Genesis::load(&path).unwrap_err().to_string();
+    assert!(
+        err.contains("genesis.toml") && err.contains("`threshold`"),
+        "{err}"
+    );
+
+    let missing = dir.path().join("nope.toml");
+    let err = Genesis::load(&missing).unwrap_err();
+    assert!(matches!(err, GenesisError::Io { .. }));
+    assert!(err.to_string().contains("nope.toml"), "{err}");
+}
+
+#[test]
+fn in_memory_genesis_validates() {
+    let mut g = genesis(2, 10, 3, 2);
+    assert!(g.validate().is_ok());
+    g.threshold = 4;
+    assert_eq!(g.validate().unwrap_err().field(), Some("threshold"));
+}
