@@ -1,8 +1,10 @@
 //! The `bench` command: measurements that compare this project with its reference in one run.
 //!
 //! - `bench unwrap [--json]`: Sphinx unwrapping on one core against `sphinx-packet`.
+//! - `bench router [--json]`: a mixnode shard against the Nym-style baseline, same core, same
+//!   load.
 //!
-//! The `router` and `localnet` commands arrive with the runtime and local-network work.
+//! The `localnet` command arrives with the local-network work.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -29,6 +31,37 @@ enum Command {
         /// Length of one round, in milliseconds.
         #[arg(long, default_value_t = 300)]
         slice_ms: u64,
+    },
+    /// A mixnode shard vs the Nym-style baseline router: max rate, latency, CPU, memory.
+    Router {
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Seconds per measured phase.
+        #[arg(long, default_value_t = 2.0)]
+        duration_secs: f64,
+        /// CPU of the router under test.
+        #[arg(long, default_value_t = 0)]
+        router_core: usize,
+        /// CPU of the load generator and the sink.
+        #[arg(long, default_value_t = 1)]
+        load_core: usize,
+        /// Measure only router-core.
+        #[arg(long)]
+        skip_baseline: bool,
+        /// Packets held in the wheel for the memory measurement (0 skips it).
+        #[arg(long, default_value_t = 100_000)]
+        held: usize,
+    },
+    /// (internal) Runs the Nym-style baseline router; `bench router` starts it.
+    #[command(hide = true)]
+    BaselineRouter {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        cpu: usize,
+        #[arg(long)]
+        secret_file: std::path::PathBuf,
     },
 }
 
@@ -59,6 +92,77 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Router {
+            json,
+            duration_secs,
+            router_core,
+            load_core,
+            skip_baseline,
+            held,
+        } => {
+            if !(0.2..=600.0).contains(&duration_secs) {
+                eprintln!("bench router: --duration-secs must be between 0.2 and 600");
+                return ExitCode::FAILURE;
+            }
+            let options = bench::router::Options {
+                router_cpu: router_core,
+                load_cpu: load_core,
+                phase: Duration::from_secs_f64(duration_secs),
+                skip_baseline,
+                held,
+            };
+            match bench::router::run(&options) {
+                Ok(report) if json => match serde_json::to_string_pretty(&report) {
+                    Ok(text) => println!("{text}"),
+                    Err(e) => {
+                        eprintln!("bench router: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                Ok(report) => bench::router::print(&report),
+                Err(e) => {
+                    eprintln!("bench router: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
+        Command::BaselineRouter {
+            listen,
+            cpu,
+            secret_file,
+        } => {
+            if let Err(e) = baseline_router(listen, cpu, &secret_file) {
+                eprintln!("bench baseline-router: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
     }
     ExitCode::SUCCESS
+}
+
+fn baseline_router(
+    listen: std::net::SocketAddr,
+    cpu: usize,
+    secret_file: &std::path::Path,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(secret_file).map_err(|e| e.to_string())?;
+    let mut secret = [0u8; 32];
+    match bs58::decode(text.trim()).onto(&mut secret) {
+        Ok(32) => {}
+        _ => return Err(format!("{}: not a key file", secret_file.display())),
+    }
+    // Pin before the runtime starts, so every tokio thread inherits the mask.
+    bench::affinity::pin_current_thread(cpu)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime
+        .block_on(bench::baseline::serve(listen, secret, |addr| {
+            println!("listening {addr}");
+            use std::io::Write;
+            let _ = std::io::stdout().flush();
+        }))
+        .map_err(|e| e.to_string())
 }

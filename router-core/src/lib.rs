@@ -11,16 +11,21 @@
 //! - [`sphinx`]: in-place processing of one Sphinx packet, byte-compatible with the
 //!   `sphinx-packet` crate Nym uses, with no allocation per packet, one at a time or in
 //!   batches.
-//! - [`mix`]: the sans-IO pipeline pieces the runtime drives: the replay filter shared by all
-//!   cores, the timing wheel that holds delayed packets, and the typed verdicts and drop reasons.
+//! - [`mix`]: the sans-IO pieces the pipeline uses: the replay filter shared by all cores, the
+//!   timing wheel that holds delayed packets, and the typed verdicts and drop reasons.
+//! - [`pipeline`]: one shard's packet path without IO: pooled packet buffers, frame assembly
+//!   straight into them, the [`pipeline::Mixer`] (batch unwrap, verdicts, delays, departures),
+//!   bounded per-peer queues and the shard's counters with their Prometheus rendering.
 //!
 //! None of these read a clock, open a socket or own an RNG: time and randomness are arguments,
 //! so tests drive them with a virtual clock. They build with `--no-default-features`.
 //!
-//! Behind the default feature `runtime` comes the glommio thread-per-core shell (shards,
-//! sockets, buffer pools, forwarding, metrics); it is added by the runtime work and is empty
-//! for now. What this crate does not do: build packets (clients use `sphinx-packet`), choose
-//! routes, or speak to validators.
+//! Behind the default feature `runtime`, [`runtime`] is the glommio thread-per-core shell: one
+//! pinned executor per shard with its own `SO_REUSEPORT` listener, scatter reads and gather
+//! writes over pooled buffers (the kernel's copies are the only copies of packet bytes), the
+//! per-next-hop connections with backoff, the delay timer, graceful shutdown and the metrics
+//! endpoint. What this crate does not do: build packets (clients use `sphinx-packet`), choose
+//! routes, or speak to validators (the binaries feed it a next-hop policy).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod crypto;

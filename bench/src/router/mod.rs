@@ -1,0 +1,498 @@
+//! `bench router`: one mixnode shard against the Nym-style baseline, same core, same load, one
+//! run.
+//!
+//! 1. Crypto-only: batched unwrap (batches of 32) on the router's core, in this process: the
+//!    ceiling a router could reach if IO were free.
+//! 2. Unique regular packets are built on every core ([`packets`]); each router gets the same
+//!    ones (each has its own replay filter).
+//! 3. For each router, a process pinned to the router core ([`process`]): flat-out load for the
+//!    maximum forwarded rate, then paced load at 50% and 90% of that maximum for latency
+//!    (send-to-sink, HDR histogram) and CPU use ([`load`]). The load generator and sink run on
+//!    the other core.
+//! 4. Memory: a fresh mixnode holds 100,000 delayed packets; RSS before and after.
+
+pub mod load;
+pub mod packets;
+pub mod process;
+
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use process::RouterProcess;
+
+/// Options of `bench router`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Core of the router under test.
+    pub router_cpu: usize,
+    /// Core of the load generator and sink.
+    pub load_cpu: usize,
+    /// Length of each measured phase.
+    pub phase: Duration,
+    /// Skip the baseline.
+    pub skip_baseline: bool,
+    /// Packets held for the memory measurement (0 skips it).
+    pub held: usize,
+}
+
+/// One load point.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadPoint {
+    pub offered_pps: f64,
+    pub delivered_pps: f64,
+    pub lost: u64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub p999_us: u64,
+    pub max_us: u64,
+    pub router_cpu_percent: f64,
+    /// Upper bound of the node's own arrival-to-write p99 (its metrics buckets), ours only.
+    pub node_p99_le_us: Option<f64>,
+}
+
+/// One router's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct RouterRun {
+    pub name: String,
+    pub max_pps: f64,
+    pub max_cpu_percent: f64,
+    pub at_50: LoadPoint,
+    pub at_90: LoadPoint,
+}
+
+/// Memory with packets held in the timing wheel.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeldMemory {
+    pub packets: usize,
+    pub rss_before_kib: u64,
+    pub rss_after_kib: u64,
+    pub bytes_per_held_packet: f64,
+    pub buffer_bytes_per_packet: usize,
+    pub overhead_bytes_per_packet: f64,
+    pub static_overhead_bytes: usize,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub router_cpu: usize,
+    pub load_cpu: usize,
+    pub phase_seconds: f64,
+    pub crypto_only_pps: f64,
+    pub ours: RouterRun,
+    pub baseline: Option<RouterRun>,
+    pub ours_over_baseline: Option<f64>,
+    pub ours_over_crypto_only: f64,
+    pub held: Option<HeldMemory>,
+}
+
+/// Runs the benchmark.
+pub fn run(options: &Options) -> Result<Report, String> {
+    let threads = crate::affinity::online_cpus();
+    for cpu in [options.router_cpu, options.load_cpu] {
+        if cpu >= threads {
+            return Err(format!(
+                "CPU {cpu} does not exist (this machine has {threads})"
+            ));
+        }
+    }
+    let mixnode_bin = process::ensure_mixnode_built()?;
+    let home = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let (router_addr, secret) = process::init_mixnode(&mixnode_bin, home.path())?;
+
+    eprintln!(
+        "router: crypto-only batched unwrap on CPU {} ...",
+        options.router_cpu
+    );
+    let router_cpu = options.router_cpu;
+    let crypto_only = std::thread::spawn(move || {
+        crate::affinity::pin_current_thread(router_cpu)?;
+        crypto_only_rate(secret)
+    })
+    .join()
+    .map_err(|_| "the crypto-only measurement panicked".to_string())??;
+    eprintln!("router: crypto-only {crypto_only:.0} packets/s");
+
+    // Enough packets for a flat-out phase at the crypto-only rate plus the 50% and 90% phases.
+    let secs = options.phase.as_secs_f64();
+    let count = ((crypto_only * secs * 2.4) as usize).max(10_000);
+    let started = Instant::now();
+    // The sink address goes into every packet, so bind it before building.
+    let placeholder = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let sink_addr_reserved = placeholder.local_addr().map_err(|e| e.to_string())?;
+    drop(placeholder);
+    eprintln!("router: building {count} packets on {threads} threads ...");
+    let packets = packets::build(
+        count,
+        secret,
+        sink_addr_reserved,
+        Duration::ZERO,
+        threads,
+        true,
+    )?;
+    eprintln!("router: built in {:.1} s", started.elapsed().as_secs_f64());
+    let (sink_addr, sink) = load::start_sink_at(&packets, sink_addr_reserved, options.load_cpu)?;
+    debug_assert_eq!(sink_addr, sink_addr_reserved);
+
+    crate::affinity::pin_current_thread(options.load_cpu)?;
+    let router =
+        process::start_mixnode(&mixnode_bin, home.path(), router_addr, options.router_cpu)?;
+    let ours = measure(&router, "router-core (1 shard)", &packets, &sink, options)?;
+    drop(router);
+
+    let baseline = if options.skip_baseline {
+        None
+    } else {
+        let router = process::start_baseline(
+            &home.path().join("mixnodes/bench/sphinx.key"),
+            options.router_cpu,
+        )?;
+        let run = measure(
+            &router,
+            "Nym-style baseline (tokio + sphinx-packet)",
+            &packets,
+            &sink,
+            options,
+        )?;
+        drop(router);
+        Some(run)
+    };
+
+    let held = if options.held > 0 {
+        Some(held_memory(
+            &mixnode_bin,
+            home.path(),
+            router_addr,
+            secret,
+            options,
+        )?)
+    } else {
+        None
+    };
+
+    Ok(Report {
+        router_cpu: options.router_cpu,
+        load_cpu: options.load_cpu,
+        phase_seconds: secs,
+        crypto_only_pps: crypto_only,
+        ours_over_baseline: baseline.as_ref().map(|b| ours.max_pps / b.max_pps.max(1.0)),
+        ours_over_crypto_only: ours.max_pps / crypto_only.max(1.0),
+        ours,
+        baseline,
+        held,
+    })
+}
+
+/// Batched unwrap on this thread (pinned to the router core) for about a second.
+fn crypto_only_rate(secret: [u8; 32]) -> Result<f64, String> {
+    use router_core::sphinx::{BatchUnwrapper, SphinxSecretKey};
+    let sink: std::net::SocketAddr = ([127, 0, 0, 1], 9).into();
+    let set = packets::build(64, secret, sink, Duration::ZERO, 1, false)?;
+    let pristine: Vec<Vec<u8>> = (0..set.len())
+        .map(|i| set.frames(i..i + 1).get(4..).unwrap_or_default().to_vec())
+        .collect();
+    let mut batch: Vec<Vec<u8>> = pristine.iter().take(32).cloned().collect();
+    let mut unwrapper = BatchUnwrapper::new(SphinxSecretKey::from_bytes(secret));
+    let mut results = Vec::new();
+    let mut done = 0u64;
+    let start = Instant::now();
+    let mut round = 0usize;
+    while start.elapsed() < Duration::from_secs(1) {
+        for (i, packet) in batch.iter_mut().enumerate() {
+            if let Some(source) = pristine.get((round * 32 + i) % pristine.len()) {
+                packet.copy_from_slice(source);
+            }
+        }
+        unwrapper.unwrap_batch(&mut batch, &mut results);
+        if results.iter().any(Result::is_err) {
+            return Err("crypto-only: a packet failed to unwrap".into());
+        }
+        done += batch.len() as u64;
+        round += 1;
+    }
+    Ok(done as f64 / start.elapsed().as_secs_f64())
+}
+
+fn measure(
+    router: &RouterProcess,
+    name: &str,
+    packets: &packets::PacketSet,
+    sink: &load::SinkState,
+    options: &Options,
+) -> Result<RouterRun, String> {
+    let mut stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let base = sink.received();
+    let mut cursor = 0usize;
+
+    eprintln!(
+        "router: {name}: flat out for {:.1} s ...",
+        options.phase.as_secs_f64()
+    );
+    let cpu_before = process::cpu_seconds(router.pid()).unwrap_or(0.0);
+    let start = Instant::now();
+    let warmup = options.phase / 5;
+    let mut at_warm = None;
+    let mut sent_total = 0usize;
+    while start.elapsed() < options.phase && cursor < packets.len() {
+        let n = load::send_flat_out(
+            &mut stream,
+            packets,
+            sink,
+            cursor,
+            Duration::from_millis(50),
+        )?;
+        cursor += n;
+        sent_total += n;
+        if at_warm.is_none() && start.elapsed() >= warmup {
+            at_warm = Some((
+                Instant::now(),
+                sink.received(),
+                process::cpu_seconds(router.pid()).unwrap_or(0.0),
+            ));
+        }
+    }
+    let (t_warm, r_warm, cpu_warm) = at_warm.unwrap_or((start, base, cpu_before));
+    let received_end = sink.received();
+    let elapsed = t_warm.elapsed().as_secs_f64().max(1e-3);
+    let max_pps = (received_end - r_warm) as f64 / elapsed;
+    let max_cpu = (process::cpu_seconds(router.pid()).unwrap_or(0.0) - cpu_warm) / elapsed * 100.0;
+    let expected = base + sent_total as u64;
+    load::wait_received(sink, expected, Duration::from_secs(10));
+    eprintln!("router: {name}: max {max_pps:.0} packets/s at {max_cpu:.0}% CPU");
+    if let Some(metrics) = router.metrics {
+        let text = process::scrape(metrics)?;
+        let dropped: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("mixnet_packets_dropped_total{") && !l.ends_with(" 0"))
+            .map(str::to_string)
+            .collect();
+        eprintln!(
+            "router: {name}: node counted {} received, {} forwarded, dropped: {dropped:?}; sink: {} unrecognised",
+            process::sample(&text, "mixnet_packets_received_total").unwrap_or(0.0),
+            process::sample(&text, "mixnet_packets_forwarded_total").unwrap_or(0.0),
+            sink.unknown(),
+        );
+    }
+
+    let mut point = |fraction: f64, cursor: &mut usize| -> Result<LoadPoint, String> {
+        let rate = max_pps * fraction;
+        let before = sink.received();
+        let node_before = router.metrics.map(process::scrape).transpose()?;
+        let cpu0 = process::cpu_seconds(router.pid()).unwrap_or(0.0);
+        sink.start_recording();
+        let t0 = Instant::now();
+        let sent = load::send_paced(&mut stream, packets, sink, *cursor, rate, options.phase)?;
+        let send_time = t0.elapsed().as_secs_f64();
+        let received =
+            load::wait_received(sink, before + sent as u64, Duration::from_secs(10)) - before;
+        let histogram = sink.stop_recording().ok_or("latency histogram poisoned")?;
+        let cpu = (process::cpu_seconds(router.pid()).unwrap_or(0.0) - cpu0)
+            / t0.elapsed().as_secs_f64()
+            * 100.0;
+        let node_after = router.metrics.map(process::scrape).transpose()?;
+        *cursor += sent;
+        let node_p99 = match (node_before, node_after) {
+            (Some(before), Some(after)) => node_quantile(&before, &after, 0.99),
+            _ => None,
+        };
+        let point = load_point(
+            rate,
+            sent as f64 / send_time,
+            received,
+            sent,
+            &histogram,
+            cpu,
+            node_p99,
+        );
+        eprintln!(
+            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%",
+            fraction * 100.0,
+            point.p50_us,
+            point.p99_us,
+            point.p999_us
+        );
+        Ok(point)
+    };
+    let at_50 = point(0.5, &mut cursor)?;
+    let at_90 = point(0.9, &mut cursor)?;
+    Ok(RouterRun {
+        name: name.to_string(),
+        max_pps,
+        max_cpu_percent: max_cpu,
+        at_50,
+        at_90,
+    })
+}
+
+fn load_point(
+    offered: f64,
+    _achieved: f64,
+    received: u64,
+    sent: usize,
+    histogram: &Histogram<u64>,
+    cpu: f64,
+    node_p99: Option<f64>,
+) -> LoadPoint {
+    LoadPoint {
+        offered_pps: offered,
+        delivered_pps: offered * received as f64 / (sent.max(1)) as f64,
+        lost: (sent as u64).saturating_sub(received),
+        p50_us: histogram.value_at_quantile(0.5),
+        p99_us: histogram.value_at_quantile(0.99),
+        p999_us: histogram.value_at_quantile(0.999),
+        max_us: histogram.max(),
+        router_cpu_percent: cpu,
+        node_p99_le_us: node_p99,
+    }
+}
+
+/// The smallest bucket bound of the node's own latency histogram that covers quantile `q` of
+/// the observations made between two scrapes.
+fn node_quantile(before: &str, after: &str, q: f64) -> Option<f64> {
+    let family = "mixnet_processing_latency_seconds";
+    let a = process::buckets(before, family);
+    let b = process::buckets(after, family);
+    let deltas: Vec<(f64, f64)> = b
+        .iter()
+        .zip(a.iter().chain(std::iter::repeat(&(0.0, 0.0))))
+        .map(|((le, after), (_, before))| (*le, after - before))
+        .collect();
+    let total = deltas.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    deltas
+        .iter()
+        .find(|(_, count)| *count >= q * total)
+        .map(|(le, _)| le * 1e6)
+}
+
+fn held_memory(
+    mixnode_bin: &std::path::Path,
+    home: &std::path::Path,
+    router_addr: std::net::SocketAddr,
+    secret: [u8; 32],
+    options: &Options,
+) -> Result<HeldMemory, String> {
+    use router_core::pipeline::{Mixer, HEADROOM};
+    eprintln!(
+        "router: building {} delayed packets for the memory measurement ...",
+        options.held
+    );
+    let threads = crate::affinity::online_cpus();
+    // The sink never has to answer: these packets stay in the wheel for the whole measurement.
+    let nowhere: std::net::SocketAddr = ([127, 0, 0, 1], 9).into();
+    let set = packets::build(
+        options.held,
+        secret,
+        nowhere,
+        Duration::from_secs(10),
+        threads,
+        false,
+    )?;
+    let router = process::start_mixnode(mixnode_bin, home, router_addr, options.router_cpu)?;
+    let metrics = router.metrics.ok_or("no metrics endpoint")?;
+    let rss_before = process::rss_kib(router.pid()).ok_or("cannot read RSS")?;
+    let mut stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
+    use std::io::Write;
+    let start = Instant::now();
+    stream.write_all(&set.frames).map_err(|e| e.to_string())?;
+    loop {
+        let text = process::scrape(metrics)?;
+        let held = process::sample(&text, "mixnet_wheel_depth").unwrap_or(0.0) as usize;
+        if held >= options.held {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(9) {
+            return Err(format!(
+                "only {held} of {} packets were held before their delay ran out",
+                options.held
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let rss_after = process::rss_kib(router.pid()).ok_or("cannot read RSS")?;
+    drop(router);
+    let per_packet = (rss_after.saturating_sub(rss_before) * 1024) as f64 / options.held as f64;
+    let buffer = HEADROOM + router_core::wire::PacketSize::Regular.size();
+    Ok(HeldMemory {
+        packets: options.held,
+        rss_before_kib: rss_before,
+        rss_after_kib: rss_after,
+        bytes_per_held_packet: per_packet,
+        buffer_bytes_per_packet: buffer,
+        overhead_bytes_per_packet: per_packet - buffer as f64,
+        static_overhead_bytes: Mixer::held_packet_overhead(),
+    })
+}
+
+/// Prints the report as a table.
+pub fn print(report: &Report) {
+    println!(
+        "bench router: router on CPU {}, load generator and sink on CPU {}, {:.1} s phases",
+        report.router_cpu, report.load_cpu, report.phase_seconds
+    );
+    println!(
+        "crypto-only batched unwrap (batches of 32): {:.0} packets/s",
+        report.crypto_only_pps
+    );
+    println!();
+    println!(
+        "{:<44} {:>10} {:>6} | {:>22} | {:>22}",
+        "router", "max pps", "CPU%", "50%: p50/p99/p999 µs", "90%: p50/p99/p999 µs"
+    );
+    let runs = std::iter::once(&report.ours).chain(report.baseline.as_ref());
+    for run in runs {
+        println!(
+            "{:<44} {:>10.0} {:>6.0} | {:>22} | {:>22}",
+            run.name,
+            run.max_pps,
+            run.max_cpu_percent,
+            format!(
+                "{}/{}/{}",
+                run.at_50.p50_us, run.at_50.p99_us, run.at_50.p999_us
+            ),
+            format!(
+                "{}/{}/{}",
+                run.at_90.p50_us, run.at_90.p99_us, run.at_90.p999_us
+            ),
+        );
+    }
+    println!();
+    if let Some(ratio) = report.ours_over_baseline {
+        println!("router-core / baseline, forwarded packets/s:     {ratio:.2}x");
+    }
+    println!(
+        "router-core / crypto-only batched unwrap rate:   {:.0}%",
+        report.ours_over_crypto_only * 100.0
+    );
+    if let Some(p99) = report.ours.at_90.node_p99_le_us {
+        println!("router-core node-side arrival-to-write p99 at 90% load: <= {p99:.0} µs (metrics buckets)");
+    }
+    println!(
+        "lost packets at 50%/90%: ours {}/{}{}",
+        report.ours.at_50.lost,
+        report.ours.at_90.lost,
+        report
+            .baseline
+            .as_ref()
+            .map(|b| format!(", baseline {}/{}", b.at_50.lost, b.at_90.lost))
+            .unwrap_or_default()
+    );
+    if let Some(held) = &report.held {
+        println!(
+            "memory: {} packets held: RSS {} -> {} KiB = {:.0} B per packet ({} B buffer + {:.0} B overhead; static bound {} B)",
+            held.packets,
+            held.rss_before_kib,
+            held.rss_after_kib,
+            held.bytes_per_held_packet,
+            held.buffer_bytes_per_packet,
+            held.overhead_bytes_per_packet,
+            held.static_overhead_bytes
+        );
+    }
+}
