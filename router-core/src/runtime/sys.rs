@@ -20,19 +20,8 @@ pub fn recv_scatter(fd: RawFd, targets: &mut [IoSliceMut<'_>]) -> io::Result<Opt
     // the call.
     header.msg_iov = targets.as_mut_ptr().cast::<libc::iovec>();
     header.msg_iovlen = targets.len() as _;
-    loop {
-        // SAFETY: `header` points at `targets.len()` valid, writable iovecs for the whole call.
-        let n = unsafe { libc::recvmsg(fd, &mut header, libc::MSG_DONTWAIT) };
-        if n >= 0 {
-            return Ok(Some(n as usize));
-        }
-        let error = io::Error::last_os_error();
-        match error.kind() {
-            io::ErrorKind::WouldBlock => return Ok(None),
-            io::ErrorKind::Interrupted => continue,
-            _ => return Err(error),
-        }
-    }
+    // SAFETY: `header` points at `targets.len()` valid, writable iovecs for the whole call.
+    non_blocking(|| unsafe { libc::recvmsg(fd, &mut header, libc::MSG_DONTWAIT) })
 }
 
 /// Writes `sources` in order. `Ok(None)`: the socket buffer is full now.
@@ -45,12 +34,18 @@ pub fn send_gather(fd: RawFd, sources: &[IoSlice<'_>]) -> io::Result<Option<usiz
     // `sendmsg` only reads through `msg_iov`; the cast to `*mut` is required by the C type.
     header.msg_iov = sources.as_ptr().cast_mut().cast::<libc::iovec>();
     header.msg_iovlen = sources.len() as _;
+    // SAFETY: `header` points at `sources.len()` valid iovecs for the whole call; MSG_NOSIGNAL
+    // turns a closed peer into EPIPE instead of a process-killing SIGPIPE.
+    non_blocking(|| unsafe { libc::sendmsg(fd, &header, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) })
+}
+
+/// Runs a non-blocking system call returning a byte count: retried on EINTR, "would block" as
+/// `Ok(None)`.
+fn non_blocking(mut call: impl FnMut() -> isize) -> io::Result<Option<usize>> {
     loop {
-        // SAFETY: `header` points at `sources.len()` valid iovecs for the whole call; MSG_NOSIGNAL
-        // turns a closed peer into EPIPE instead of a process-killing SIGPIPE.
-        let n = unsafe { libc::sendmsg(fd, &header, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+        let n = call();
         if n >= 0 {
-            return Ok(Some(n as usize));
+            return Ok(Some(n.unsigned_abs()));
         }
         let error = io::Error::last_os_error();
         match error.kind() {
