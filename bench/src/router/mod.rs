@@ -286,7 +286,6 @@ fn measure(
         sink.start_recording();
         let t0 = Instant::now();
         let sent = load::send_paced(&mut stream, packets, sink, *cursor, rate, options.phase)?;
-        let send_time = t0.elapsed().as_secs_f64();
         let received =
             load::wait_received(sink, before + sent as u64, Duration::from_secs(10)) - before;
         let histogram = sink.stop_recording().ok_or("latency histogram poisoned")?;
@@ -330,7 +329,6 @@ fn measure(
 
 fn load_point(
     offered: f64,
-    _achieved: f64,
     received: u64,
     sent: usize,
     histogram: &Histogram<u64>,
