@@ -298,15 +298,7 @@ fn measure(
             (Some(before), Some(after)) => node_quantile(&before, &after, 0.99),
             _ => None,
         };
-        let point = load_point(
-            rate,
-            sent as f64 / send_time,
-            received,
-            sent,
-            &histogram,
-            cpu,
-            node_p99,
-        );
+        let point = load_point(rate, received, sent, &histogram, cpu, node_p99);
         eprintln!(
             "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%",
             fraction * 100.0,
