@@ -4,12 +4,9 @@
 //!   node's name in the topology.
 //! * Sphinx: x25519, the key packets are encrypted to.
 //!
-//! Each file holds the bs58 secret and nothing else; it is created with mode 0600 and never
-//! overwritten in place (init writes a new file; `--force` removes the old one first).
+//! Both are secret key files in the format of [`validator::files`] (bs58, mode 0600, never
+//! overwritten in place; `init --force` removes the old ones first).
 
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
@@ -17,32 +14,8 @@ use rand_core::{OsRng, RngCore};
 use router_core::sphinx::SphinxSecretKey;
 use zeroize::Zeroizing;
 
-/// A key file problem, naming the file.
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    /// Reading or writing failed.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: String,
-        /// What the OS said.
-        source: std::io::Error,
-    },
-    /// The content is not a bs58 32-byte key.
-    #[error("{path}: not a key file (expected 32 bytes in base58)")]
-    Malformed {
-        /// The file.
-        path: String,
-    },
-    /// Readable by others: refuse to use a secret that may have leaked.
-    #[error("{path}: permissions {mode:o} let others read the secret key; run chmod 600 on it")]
-    TooOpen {
-        /// The file.
-        path: String,
-        /// Its mode bits.
-        mode: u32,
-    },
-}
+pub use validator::files::KeyFileError as KeyError;
+use validator::files::{read_secret, write_secret};
 
 /// Both keys of a node.
 pub struct NodeKeys {
@@ -101,54 +74,10 @@ impl NodeKeys {
     }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> KeyError + '_ {
-    move |source| KeyError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-/// Writes a 32-byte secret as bs58 to a new file readable only by its owner.
-pub fn write_secret(path: &Path, secret: &[u8; 32]) -> Result<(), KeyError> {
-    let encoded = Zeroizing::new(bs58::encode(secret).into_string());
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(io_error(path))?;
-    file.write_all(encoded.as_bytes())
-        .and_then(|()| file.write_all(b"\n"))
-        .and_then(|()| file.sync_all())
-        .map_err(io_error(path))
-}
-
-/// Reads a secret written by [`write_secret`], refusing files others can read.
-pub fn read_secret(path: &Path) -> Result<Zeroizing<[u8; 32]>, KeyError> {
-    let mode = std::fs::metadata(path)
-        .map_err(io_error(path))?
-        .permissions()
-        .mode();
-    if mode & 0o077 != 0 {
-        return Err(KeyError::TooOpen {
-            path: path.display().to_string(),
-            mode: mode & 0o777,
-        });
-    }
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io_error(path))?);
-    let mut out = Zeroizing::new([0u8; 32]);
-    let malformed = || KeyError::Malformed {
-        path: path.display().to_string(),
-    };
-    match bs58::decode(text.trim()).onto(out.as_mut()) {
-        Ok(32) => Ok(out),
-        _ => Err(malformed()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn keys_round_trip_through_0600_files() {
@@ -167,20 +96,5 @@ mod tests {
             keys.save(&id, &sx).is_err(),
             "existing key files are never overwritten"
         );
-    }
-
-    #[test]
-    fn readable_or_malformed_key_files_are_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("k");
-        write_secret(&path, &[1; 32]).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(read_secret(&path), Err(KeyError::TooOpen { .. })));
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-        std::fs::write(&path, "not-base58-0OIl").unwrap();
-        assert!(matches!(
-            read_secret(&path),
-            Err(KeyError::Malformed { .. })
-        ));
     }
 }

@@ -555,6 +555,11 @@ impl PendingPool {
         self.statements.contains_key(id)
     }
 
+    /// The pending statements, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = &SignedStatement> + '_ {
+        self.statements.values()
+    }
+
     /// Empties the pool, returning its statements (in id order) for [`Ledger::apply_batch`].
     pub fn take(&mut self) -> Vec<SignedStatement> {
         self.counts.clear();

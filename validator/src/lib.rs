@@ -58,11 +58,18 @@
 //!   and Rabin) in which each authority deals a share of the secret and no party ever holds
 //!   the master secret is to replace it.
 
+pub mod api;
+#[cfg(feature = "client")]
+pub mod client;
 pub mod coconut;
+pub mod credential;
+pub mod files;
 pub mod genesis;
 pub mod ledger;
 pub mod primitives;
 pub mod selection;
+#[cfg(feature = "server")]
+pub mod service;
 pub mod statement;
 pub mod topology;
 

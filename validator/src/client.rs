@@ -1,0 +1,458 @@
+//! The validator API client (feature `client`): what mixnodes, gateways and clients use to
+//! read the network and obtain credentials.
+//!
+//! * [`ValidatorClient`]: one validator's HTTP API, typed.
+//! * [`TopologyFetcher`]: asks every genesis validator, pools the signatures they collected for
+//!   the same topology bytes, and accepts a topology only when `threshold` distinct genesis
+//!   validators signed it ([`verify_signed_topology_for`]).
+//! * [`obtain_credential`]: pays for and collects a bandwidth credential from `t` of the
+//!   validators, checking every partial signature before aggregating.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::api::{
+    self, AccountView, ApiError, BlindSignAnswer, BlindSignBody, SpendAnswer, SpendBody,
+    SpentAnswer, StatementAccepted, Status,
+};
+use crate::coconut::{
+    aggregate_signatures, prepare_blind_sign, prove_credential, unblind_and_verify, Signature,
+    SignerIndex, Theta,
+};
+use crate::credential::{
+    parameters, request_digest, PrivateAttributes, PublicAttributes, VerificationKeySet,
+};
+use crate::genesis::Genesis;
+use crate::ledger::BondRecord;
+use crate::primitives::IdentityKey;
+use crate::statement::{SignedStatement, Statement};
+use crate::topology::{verify_signed_topology_for, EpochId, SignedTopology, Topology};
+
+/// Timeout of one request.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The validator could not be reached, or the connection failed.
+    #[error("{url}: {source}")]
+    Transport {
+        /// The URL asked.
+        url: String,
+        /// The transport error.
+        source: reqwest::Error,
+    },
+    /// The validator answered with an error.
+    #[error("{url}: {status} {}: {}", .body.kind, .body.error)]
+    Api {
+        /// The URL asked.
+        url: String,
+        /// HTTP status.
+        status: u16,
+        /// The error body.
+        body: ApiError,
+    },
+    /// The answer could not be decoded.
+    #[error("{url}: unexpected answer: {reason}")]
+    Decode {
+        /// The URL asked.
+        url: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// No validator served a topology signed by the threshold.
+    #[error("no topology with enough signatures: {0}")]
+    NoVerifiedTopology(String),
+    /// The credential could not be obtained.
+    #[error("credential: {0}")]
+    Credential(String),
+}
+
+impl ClientError {
+    /// The HTTP status, for an API error.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
+/// One validator's API.
+#[derive(Debug, Clone)]
+pub struct ValidatorClient {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl ValidatorClient {
+    /// A client of the validator at `base_url` (`http://host:port`).
+    pub fn new(base_url: &str) -> Result<Self, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(Duration::from_secs(3))
+            .build()
+            .map_err(|source| ClientError::Transport {
+                url: base_url.to_owned(),
+                source,
+            })?;
+        Ok(Self {
+            http,
+            base: base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    /// The base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        url: String,
+        sent: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<T, ClientError> {
+        let response = sent.map_err(|source| ClientError::Transport {
+            url: url.clone(),
+            source,
+        })?;
+        let status = response.status().as_u16();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Transport {
+                url: url.clone(),
+                source,
+            })?;
+        if !(200..300).contains(&status) {
+            let body = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
+                kind: "http".into(),
+                error: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
+            });
+            return Err(ClientError::Api { url, status, body });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let sent = self.http.get(&url).send().await;
+        Self::answer(url, sent).await
+    }
+
+    async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let sent = self.http.post(&url).json(body).send().await;
+        Self::answer(url, sent).await
+    }
+
+    /// Posts a peer message; the answer has no body.
+    pub async fn post_no_answer<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<(), ClientError> {
+        let url = format!("{}{path}", self.base);
+        let sent = self.http.post(&url).json(body).send().await;
+        Self::answer::<serde::de::IgnoredAny>(url, sent)
+            .await
+            .map(|_| ())
+    }
+
+    /// The genesis the validator runs, parsed and validated.
+    pub async fn genesis(&self) -> Result<Genesis, ClientError> {
+        let url = format!("{}{}", self.base, api::GENESIS);
+        let sent = self.http.get(&url).send().await;
+        let text: String = match sent {
+            Ok(r) if r.status().is_success() => {
+                r.text().await.map_err(|source| ClientError::Transport {
+                    url: url.clone(),
+                    source,
+                })?
+            }
+            other => {
+                // An error status or a transport failure: decoded as such by `answer`.
+                Self::answer::<serde::de::IgnoredAny>(url.clone(), other).await?;
+                return Err(ClientError::Decode {
+                    url,
+                    reason: "no genesis text".into(),
+                });
+            }
+        };
+        Genesis::from_toml_str(&text).map_err(|e| ClientError::Decode {
+            url,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Its status.
+    pub async fn status(&self) -> Result<Status, ClientError> {
+        self.get(api::STATUS).await
+    }
+
+    /// The topology of the current epoch with the signatures it collected.
+    pub async fn topology(&self) -> Result<SignedTopology, ClientError> {
+        self.get(api::TOPOLOGY).await
+    }
+
+    /// The topology of `epoch`.
+    pub async fn topology_at(&self, epoch: EpochId) -> Result<SignedTopology, ClientError> {
+        self.get(&api::topology_at(epoch)).await
+    }
+
+    /// Submits a signed statement.
+    pub async fn submit(
+        &self,
+        statement: &SignedStatement,
+    ) -> Result<StatementAccepted, ClientError> {
+        self.post(api::STATEMENTS, statement).await
+    }
+
+    /// An account's balance and nonces.
+    pub async fn account(&self, key: &IdentityKey) -> Result<AccountView, ClientError> {
+        self.get(&api::account(key)).await
+    }
+
+    /// The bonded nodes.
+    pub async fn nodes(&self) -> Result<Vec<BondRecord>, ClientError> {
+        self.get(api::NODES).await
+    }
+
+    /// The Coconut verification keys.
+    pub async fn verification_keys(&self) -> Result<VerificationKeySet, ClientError> {
+        self.get(api::VERIFICATION_KEYS).await
+    }
+
+    /// Asks for a blind signature on a paid request.
+    pub async fn blind_sign(&self, body: &BlindSignBody) -> Result<BlindSignAnswer, ClientError> {
+        self.post(api::BLIND_SIGN, body).await
+    }
+
+    /// Reports a presentation spent.
+    pub async fn spend(&self, body: &SpendBody) -> Result<SpendAnswer, ClientError> {
+        self.post(api::SPEND, body).await
+    }
+
+    /// Whether a spent tag (base58) is in the validator's spent set.
+    pub async fn is_spent(&self, zeta_bs58: &str) -> Result<SpentAnswer, ClientError> {
+        self.get(&api::spent(zeta_bs58)).await
+    }
+}
+
+/// Clients of every validator in a genesis.
+pub fn clients_for(genesis: &Genesis) -> Result<Vec<ValidatorClient>, ClientError> {
+    genesis
+        .validators
+        .iter()
+        .map(|v| ValidatorClient::new(&v.api_url))
+        .collect()
+}
+
+/// Fetches topologies and accepts only threshold-signed ones.
+#[derive(Debug, Clone)]
+pub struct TopologyFetcher {
+    genesis: Genesis,
+    validators: Vec<ValidatorClient>,
+}
+
+impl TopologyFetcher {
+    /// A fetcher asking every validator of `genesis`.
+    pub fn new(genesis: Genesis) -> Result<Self, ClientError> {
+        let validators = clients_for(&genesis)?;
+        Ok(Self {
+            genesis,
+            validators,
+        })
+    }
+
+    /// The genesis it trusts.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The verified topology of `epoch` (the current one if `None`).
+    ///
+    /// Asks every validator, groups the answers by topology bytes and merges the signatures
+    /// of each group (a validator serves the signatures its peers pushed to it, which may not
+    /// yet be all of them), then returns the first group that verifies.
+    pub async fn fetch(&self, epoch: Option<EpochId>) -> Result<Topology, ClientError> {
+        let asks = self.validators.iter().map(|v| async move {
+            match epoch {
+                Some(e) => v.topology_at(e).await,
+                None => v.topology().await,
+            }
+        });
+        let answers = futures::future::join_all(asks).await;
+        let mut groups: BTreeMap<Vec<u8>, SignedTopology> = BTreeMap::new();
+        let mut errors = Vec::new();
+        for answer in answers {
+            match answer {
+                Ok(signed) => {
+                    let entry = groups
+                        .entry(signed.topology.canonical_bytes())
+                        .or_insert_with(|| SignedTopology {
+                            topology: signed.topology.clone(),
+                            signatures: Vec::new(),
+                        });
+                    entry.signatures.extend(signed.signatures);
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        for signed in groups.values() {
+            match verify_signed_topology_for(signed, &self.genesis) {
+                Ok(topology) => return Ok(topology.clone()),
+                Err(e) => errors.push(format!("epoch {}: {e}", signed.topology.epoch_id)),
+            }
+        }
+        Err(ClientError::NoVerifiedTopology(errors.join("; ")))
+    }
+}
+
+/// An aggregated credential and the secrets needed to present it.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// The holder's private attributes.
+    pub private: PrivateAttributes,
+    /// The public attributes.
+    pub public: PublicAttributes,
+    /// The aggregated signature.
+    pub signature: Signature,
+    /// The key set it verifies under.
+    pub keys: VerificationKeySet,
+}
+
+impl Credential {
+    /// A fresh, unlinkable presentation.
+    pub fn present(&self) -> Result<SpendBody, ClientError> {
+        let theta: Theta = prove_credential(
+            &parameters(),
+            &self.keys.aggregate,
+            &self.signature,
+            &self.private.scalars(),
+            &mut rand::rng(),
+        )
+        .map_err(|e| ClientError::Credential(e.to_string()))?;
+        Ok(SpendBody {
+            theta,
+            public_attributes: self.public.clone(),
+        })
+    }
+}
+
+/// Pays `bandwidth` units from `account` for a bandwidth credential and collects partial
+/// signatures from the validators until `threshold` have verified, then aggregates.
+///
+/// The deposit statement is signed once and sent with every request; each validator debits
+/// it once however many validators it reaches. A validator that is down, refuses or answers
+/// with a signature that does not verify under its published key is skipped.
+pub async fn obtain_credential(
+    genesis: &Genesis,
+    account: &SigningKey,
+    bandwidth: u64,
+) -> Result<Credential, ClientError> {
+    let validators = clients_for(genesis)?;
+    let mut errors = Vec::new();
+    let mut keys = None;
+    let mut nonce = None;
+    let account_key = IdentityKey::from(account);
+    for v in &validators {
+        match (v.verification_keys().await, v.account(&account_key).await) {
+            (Ok(k), Ok(view)) => {
+                keys = Some(k);
+                nonce = Some(view.next_free_nonce);
+                break;
+            }
+            (Err(e), _) | (_, Err(e)) => errors.push(e.to_string()),
+        }
+    }
+    let (Some(keys), Some(nonce)) = (keys, nonce) else {
+        return Err(ClientError::Credential(format!(
+            "no validator served keys and account: {}",
+            errors.join("; ")
+        )));
+    };
+    keys.validate()
+        .map_err(|e| ClientError::Credential(format!("published keys: {e}")))?;
+
+    let params = parameters();
+    let mut rng = rand::rng();
+    let private = PrivateAttributes::random(&mut rng);
+    let public = PublicAttributes::bandwidth_voucher(bandwidth);
+    let (openings, request) =
+        prepare_blind_sign(&params, &private.scalars(), &public.scalars(), &mut rng)
+            .map_err(|e| ClientError::Credential(e.to_string()))?;
+    let digest = request_digest(&request, &public);
+    let statement = Statement::deposit(
+        genesis.genesis_hash(),
+        account_key,
+        nonce,
+        bandwidth,
+        digest,
+    );
+    let deposit = SignedStatement::sign(statement, account)
+        .map_err(|e| ClientError::Credential(e.to_string()))?;
+    let body = BlindSignBody {
+        deposit,
+        request: request.clone(),
+        public_attributes: public.clone(),
+    };
+
+    let answers = futures::future::join_all(validators.iter().map(|v| v.blind_sign(&body))).await;
+    let mut partials: Vec<(SignerIndex, Signature)> = Vec::new();
+    let threshold = usize::try_from(keys.threshold).unwrap_or(usize::MAX);
+    for (v, answer) in validators.iter().zip(answers) {
+        let answer = match answer {
+            Ok(a) => a,
+            Err(e) => {
+                errors.push(e.to_string());
+                continue;
+            }
+        };
+        let Some(vk) = keys.authority(answer.signer_index) else {
+            errors.push(format!("{}: unknown signer index", v.base_url()));
+            continue;
+        };
+        if partials.iter().any(|(i, _)| *i == answer.signer_index) {
+            continue;
+        }
+        match unblind_and_verify(
+            &params,
+            vk,
+            &request,
+            &answer.blinded_signature,
+            &openings,
+            &private.scalars(),
+            &public.scalars(),
+        ) {
+            Ok(sig) => partials.push((answer.signer_index, sig)),
+            Err(e) => errors.push(format!("{}: partial signature: {e}", v.base_url())),
+        }
+    }
+    if partials.len() < threshold {
+        return Err(ClientError::Credential(format!(
+            "{} of {threshold} partial signatures: {}",
+            partials.len(),
+            errors.join("; ")
+        )));
+    }
+    partials.truncate(threshold);
+    let signature =
+        aggregate_signatures(&partials).map_err(|e| ClientError::Credential(e.to_string()))?;
+    Ok(Credential {
+        private,
+        public,
+        signature,
+        keys,
+    })
+}

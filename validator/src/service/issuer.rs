@@ -1,0 +1,107 @@
+//! This validator's Coconut authority: its secret key share, and the published key set it
+//! verifies presentations with. Pure and stateless; the crypto runs off the async workers.
+
+use crate::api::{BlindSignAnswer, BlindSignBody, SpendBody};
+use crate::coconut::verification::ZETA_BYTES;
+use crate::coconut::{blind_sign, verify_credential, Parameters, SecretKey, SignerIndex};
+use crate::credential::{parameters, request_digest, VerificationKeySet};
+
+use super::error::ServiceError;
+use super::state::ValidatorState;
+
+/// A validator's share of the issuing key.
+pub struct Issuer {
+    params: Parameters,
+    index: SignerIndex,
+    secret: SecretKey,
+    keys: VerificationKeySet,
+}
+
+impl std::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issuer")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a key share does not fit the published key set.
+#[derive(Debug, thiserror::Error)]
+pub enum IssuerKeyError {
+    /// The key set itself is inconsistent.
+    #[error("verification keys: {0}")]
+    KeySet(#[from] crate::credential::KeySetError),
+    /// The index is not in the key set.
+    #[error("signer index {0} is not in the verification key set")]
+    UnknownIndex(SignerIndex),
+    /// The secret does not match the published key of its index.
+    #[error("the secret key does not match the published verification key of index {0}")]
+    KeyMismatch(SignerIndex),
+}
+
+impl Issuer {
+    /// Checks that `secret` is the share of `index` in `keys`.
+    pub fn new(
+        index: SignerIndex,
+        secret: SecretKey,
+        keys: VerificationKeySet,
+    ) -> Result<Self, IssuerKeyError> {
+        keys.validate()?;
+        let params = parameters();
+        let published = keys
+            .authority(index)
+            .ok_or(IssuerKeyError::UnknownIndex(index))?;
+        if secret.verification_key(&params) != *published {
+            return Err(IssuerKeyError::KeyMismatch(index));
+        }
+        Ok(Self {
+            params,
+            index,
+            secret,
+            keys,
+        })
+    }
+
+    /// The signer index.
+    pub fn index(&self) -> SignerIndex {
+        self.index
+    }
+
+    /// The published key set.
+    pub fn keys(&self) -> &VerificationKeySet {
+        &self.keys
+    }
+
+    /// Checks that the deposit pays for the request and the request's proof holds, then signs.
+    /// Whether the deposit is affordable is the ledger's business (see
+    /// [`ValidatorState::submit`]).
+    pub fn blind_sign(&self, body: &BlindSignBody) -> Result<BlindSignAnswer, ServiceError> {
+        body.public_attributes.validate()?;
+        let digest = request_digest(&body.request, &body.public_attributes);
+        ValidatorState::check_deposit(&body.deposit, body.public_attributes.bandwidth, &digest)?;
+        let blinded = blind_sign(
+            &self.params,
+            &self.secret,
+            &body.request,
+            &body.public_attributes.scalars(),
+        )
+        .map_err(|e| ServiceError::Credential(e.to_string()))?;
+        Ok(BlindSignAnswer {
+            signer_index: self.index,
+            blinded_signature: blinded,
+        })
+    }
+
+    /// Verifies a presentation under the aggregate key; returns its spent tag.
+    pub fn verify_presentation(&self, body: &SpendBody) -> Result<[u8; ZETA_BYTES], ServiceError> {
+        body.public_attributes.validate()?;
+        verify_credential(
+            &self.params,
+            &self.keys.aggregate,
+            &body.theta,
+            &body.public_attributes.scalars(),
+        )
+        .map_err(|e| ServiceError::Credential(e.to_string()))?;
+        Ok(body.theta.zeta_bytes())
+    }
+}

@@ -1,0 +1,131 @@
+//! Delivery of [`Outbound`] messages to the other validators: one task per peer, a bounded
+//! queue, messages in order, retried with backoff while the peer is unreachable or busy.
+//!
+//! A message the peer refuses with a 4xx is not retried: it is logged, since it means the two
+//! validators disagree (a late relay, a different topology) and retrying cannot fix it. A
+//! message still undelivered after [`Peers::message_deadline`] is dropped and logged; a
+//! full queue drops new messages for that peer and logs.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use super::state::Outbound;
+use crate::api;
+use crate::client::ValidatorClient;
+use crate::primitives::IdentityKey;
+
+/// Messages queued per peer.
+pub const PEER_QUEUE: usize = 4096;
+/// First retry delay.
+pub const BACKOFF_INITIAL: Duration = Duration::from_millis(50);
+/// Longest retry delay.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone)]
+struct Link {
+    key: IdentityKey,
+    tx: mpsc::Sender<Outbound>,
+}
+
+/// The links to every other validator.
+#[derive(Debug, Clone, Default)]
+pub struct Peers {
+    links: Vec<Link>,
+}
+
+impl Peers {
+    /// Starts a delivery task per peer (on the current tokio runtime). Messages are given up
+    /// after `message_deadline`.
+    pub fn start(peers: Vec<(IdentityKey, ValidatorClient)>, message_deadline: Duration) -> Self {
+        let links = peers
+            .into_iter()
+            .map(|(key, client)| {
+                let (tx, rx) = mpsc::channel(PEER_QUEUE);
+                tokio::spawn(deliver(key, client, rx, message_deadline));
+                Link { key, tx }
+            })
+            .collect();
+        Self { links }
+    }
+
+    /// Queues `message` for every peer.
+    pub fn broadcast(&self, message: Outbound) {
+        for link in &self.links {
+            if link.tx.try_send(message.clone()).is_err() {
+                tracing::warn!(peer = %link.key, "peer queue full or closed; message dropped");
+            }
+        }
+    }
+}
+
+fn path_of(message: &Outbound) -> &'static str {
+    match message {
+        Outbound::Statement(_) => api::PEER_STATEMENTS,
+        Outbound::Signature(_) => api::PEER_TOPOLOGY_SIGNATURES,
+        Outbound::Spent(_) => api::PEER_SPENT,
+    }
+}
+
+async fn post(
+    client: &ValidatorClient,
+    message: &Outbound,
+) -> Result<(), crate::client::ClientError> {
+    let path = path_of(message);
+    match message {
+        Outbound::Statement(m) => client.post_no_answer(path, m.as_ref()).await,
+        Outbound::Signature(m) => client.post_no_answer(path, m).await,
+        Outbound::Spent(m) => client.post_no_answer(path, m.as_ref()).await,
+    }
+}
+
+async fn deliver(
+    key: IdentityKey,
+    client: ValidatorClient,
+    mut rx: mpsc::Receiver<Outbound>,
+    message_deadline: Duration,
+) {
+    // After a message was given up on, the peer counts as down: later messages get one attempt
+    // each, so a dead peer costs one connection attempt per message rather than a deadline.
+    let mut down = false;
+    while let Some(message) = rx.recv().await {
+        let give_up = Instant::now()
+            + if down {
+                Duration::ZERO
+            } else {
+                message_deadline
+            };
+        let mut backoff = BACKOFF_INITIAL;
+        loop {
+            match post(&client, &message).await {
+                Ok(()) => {
+                    if down {
+                        tracing::info!(peer = %key, "peer reachable again");
+                    }
+                    down = false;
+                    break;
+                }
+                Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => {
+                    down = false;
+                    tracing::warn!(peer = %key, path = path_of(&message), error = %e,
+                        "peer refused a message");
+                    break;
+                }
+                Err(e) => {
+                    if Instant::now() + backoff > give_up {
+                        if !down {
+                            tracing::warn!(peer = %key, path = path_of(&message), error = %e,
+                                "peer unreachable; dropping messages until it answers");
+                        }
+                        down = true;
+                        break;
+                    }
+                    tracing::debug!(peer = %key, error = %e, "peer unreachable; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }
+    }
+}
