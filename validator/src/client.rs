@@ -111,29 +111,37 @@ impl ValidatorClient {
         &self.base
     }
 
-    async fn answer<T: DeserializeOwned>(
-        url: String,
+    /// The body of a successful answer; an error status becomes [`ClientError::Api`].
+    async fn success_body(
+        url: &str,
         sent: Result<reqwest::Response, reqwest::Error>,
-    ) -> Result<T, ClientError> {
-        let response = sent.map_err(|source| ClientError::Transport {
-            url: url.clone(),
+    ) -> Result<bytes::Bytes, ClientError> {
+        let transport = |source| ClientError::Transport {
+            url: url.to_owned(),
             source,
-        })?;
+        };
+        let response = sent.map_err(transport)?;
         let status = response.status().as_u16();
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Transport {
-                url: url.clone(),
-                source,
-            })?;
+        let bytes = response.bytes().await.map_err(transport)?;
         if !(200..300).contains(&status) {
             let body = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
                 kind: "http".into(),
                 error: String::from_utf8_lossy(&bytes).chars().take(300).collect(),
             });
-            return Err(ClientError::Api { url, status, body });
+            return Err(ClientError::Api {
+                url: url.to_owned(),
+                status,
+                body,
+            });
         }
+        Ok(bytes)
+    }
+
+    async fn answer<T: DeserializeOwned>(
+        url: String,
+        sent: Result<reqwest::Response, reqwest::Error>,
+    ) -> Result<T, ClientError> {
+        let bytes = Self::success_body(&url, sent).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Decode {
             url,
             reason: e.to_string(),
@@ -164,31 +172,18 @@ impl ValidatorClient {
     ) -> Result<(), ClientError> {
         let url = format!("{}{path}", self.base);
         let sent = self.http.post(&url).json(body).send().await;
-        Self::answer::<serde::de::IgnoredAny>(url, sent)
-            .await
-            .map(|_| ())
+        Self::success_body(&url, sent).await.map(|_| ())
     }
 
     /// The genesis the validator runs, parsed and validated.
     pub async fn genesis(&self) -> Result<Genesis, ClientError> {
         let url = format!("{}{}", self.base, api::GENESIS);
         let sent = self.http.get(&url).send().await;
-        let text: String = match sent {
-            Ok(r) if r.status().is_success() => {
-                r.text().await.map_err(|source| ClientError::Transport {
-                    url: url.clone(),
-                    source,
-                })?
-            }
-            other => {
-                // An error status or a transport failure: decoded as such by `answer`.
-                Self::answer::<serde::de::IgnoredAny>(url.clone(), other).await?;
-                return Err(ClientError::Decode {
-                    url,
-                    reason: "no genesis text".into(),
-                });
-            }
-        };
+        let bytes = Self::success_body(&url, sent).await?;
+        let text = String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode {
+            url: url.clone(),
+            reason: e.to_string(),
+        })?;
         Genesis::from_toml_str(&text).map_err(|e| ClientError::Decode {
             url,
             reason: e.to_string(),

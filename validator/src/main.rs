@@ -122,6 +122,7 @@ fn init(dir: &Path, listen: std::net::SocketAddr, genesis: Option<&Path>) -> Res
 
 fn run(dir: &Path) -> Result<(), String> {
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -1,6 +1,6 @@
 //! The axum router: decodes requests, runs them against the shared [`ValidatorState`], hands
 //! outbound messages to the peers, and maps every failure to a status and an
-//! [`ApiError`](crate::api::ApiError) body. Credential crypto runs on the blocking pool.
+//! [`ApiError`] body. Credential crypto runs on the blocking pool.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 

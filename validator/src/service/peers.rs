@@ -3,7 +3,7 @@
 //!
 //! A message the peer refuses with a 4xx is not retried: it is logged, since it means the two
 //! validators disagree (a late relay, a different topology) and retrying cannot fix it. A
-//! message still undelivered after [`Peers::message_deadline`] is dropped and logged; a
+//! message still undelivered after the deadline given to [`Peers::start`] is dropped and logged; a
 //! full queue drops new messages for that peer and logs.
 
 use std::time::Duration;

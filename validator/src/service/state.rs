@@ -20,8 +20,9 @@ use crate::selection::{select_active_set, SelectionParams};
 use crate::statement::{CredentialRequestDigest, SignedStatement, StatementBody, StatementId};
 use crate::topology::{EpochId, SignedTopology, Topology, TopologyHash, TopologySignature};
 
-/// Topologies kept for serving (the current one, the next, and recent past ones).
-pub const KEPT_TOPOLOGIES: u64 = 8;
+/// Topologies kept for serving: the next, the current and recent past ones (an hour of
+/// one-minute epochs), so clients and auditors can fetch recent history.
+pub const KEPT_TOPOLOGIES: u64 = 64;
 
 /// Limits of the pending pools.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

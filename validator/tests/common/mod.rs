@@ -1,0 +1,333 @@
+//! A network of `validator` processes on loopback, set up through the binary's own commands
+//! (`keygen`, `init`) and a genesis written like an operator would.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ed25519_dalek::SigningKey;
+use validator::client::ValidatorClient;
+use validator::genesis::Genesis;
+use validator::primitives::{IdentityKey, SphinxKey};
+use validator::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
+use validator::topology::EpochId;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_validator");
+
+/// Network shape.
+pub struct Shape {
+    pub validators: usize,
+    pub threshold: u32,
+    pub epoch_ms: u64,
+    pub mixnodes: u32,
+    pub gateways: u32,
+    pub minimum_bond: u64,
+    pub accounts: usize,
+    pub balance: u64,
+}
+
+impl Default for Shape {
+    fn default() -> Self {
+        Self {
+            validators: 3,
+            threshold: 2,
+            epoch_ms: 1_500,
+            mixnodes: 3,
+            gateways: 1,
+            minimum_bond: 100,
+            accounts: 2,
+            balance: 1_000_000,
+        }
+    }
+}
+
+pub struct Validator {
+    pub url: String,
+    pub dir: PathBuf,
+    pub client: ValidatorClient,
+    child: Option<Child>,
+}
+
+pub struct Network {
+    pub dir: tempfile::TempDir,
+    pub genesis: Genesis,
+    pub validators: Vec<Validator>,
+    pub accounts: Vec<SigningKey>,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn run_ok(args: &[&str]) -> String {
+    let out = Command::new(BIN).args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "validator {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A deterministic key per (tag, index), distinct across tags.
+pub fn key(tag: u8, i: usize) -> SigningKey {
+    let mut b = [0x11u8; 32];
+    b[0] = tag;
+    b[1..9].copy_from_slice(&(i as u64).to_be_bytes());
+    SigningKey::from_bytes(&b)
+}
+
+impl Network {
+    pub async fn start(shape: Shape) -> Network {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let keys = dir.path().join("coconut");
+        let n = shape.validators.to_string();
+        let t = shape.threshold.to_string();
+        run_ok(&[
+            "keygen",
+            "--threshold",
+            &t,
+            "--validators",
+            &n,
+            "--out",
+            keys.to_str().unwrap(),
+        ]);
+
+        let mut entries = Vec::new();
+        for i in 0..shape.validators {
+            let port = free_port();
+            let id = format!("v{i}");
+            let out = run_ok(&[
+                "--home",
+                home.to_str().unwrap(),
+                "init",
+                "--id",
+                &id,
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ]);
+            let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+            let vdir = PathBuf::from(v["dir"].as_str().unwrap());
+            std::fs::copy(
+                keys.join(format!("coconut-{}.key", i + 1)),
+                vdir.join("coconut.key"),
+            )
+            .unwrap();
+            std::fs::copy(
+                keys.join("verification-keys.json"),
+                vdir.join("verification-keys.json"),
+            )
+            .unwrap();
+            let config = vdir.join("config.toml");
+            let text = std::fs::read_to_string(&config)
+                .unwrap()
+                .replace("# [coconut]\n# ", "[coconut]\n")
+                .replace("# verification_keys", "verification_keys");
+            std::fs::write(&config, text).unwrap();
+            entries.push((
+                id,
+                vdir,
+                v["identity_key"].as_str().unwrap().to_owned(),
+                format!("http://127.0.0.1:{port}"),
+            ));
+        }
+
+        let accounts: Vec<SigningKey> = (0..shape.accounts).map(|i| key(1, i)).collect();
+        let mut g = format!(
+            "chain_id = \"process-test\"\ngenesis_time_unix_ms = {}\nepoch_length_ms = {}\n\
+             threshold = {}\nminimum_bond = {}\n[active_set]\nmixnodes = {}\ngateways = {}\n",
+            now_ms(),
+            shape.epoch_ms,
+            shape.threshold,
+            shape.minimum_bond,
+            shape.mixnodes,
+            shape.gateways
+        );
+        for a in &accounts {
+            g += &format!(
+                "[[accounts]]\npublic_key = \"{}\"\nbalance = {}\n",
+                IdentityKey::from(a),
+                shape.balance
+            );
+        }
+        for (_, _, identity, url) in &entries {
+            g += &format!("[[validators]]\nidentity_key = \"{identity}\"\napi_url = \"{url}\"\n");
+        }
+        let genesis = Genesis::from_toml_str(&g).unwrap();
+
+        let mut validators = Vec::new();
+        for (id, vdir, _, url) in entries {
+            std::fs::write(vdir.join("genesis.toml"), &g).unwrap();
+            let log = std::fs::File::create(vdir.join("validator.log")).unwrap();
+            let child = Command::new(BIN)
+                .args(["--home", home.to_str().unwrap(), "run", "--id", &id])
+                .env(
+                    "RUST_LOG",
+                    std::env::var("TEST_VALIDATOR_LOG").unwrap_or_else(|_| "info".into()),
+                )
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap();
+            validators.push(Validator {
+                client: ValidatorClient::new(&url).unwrap(),
+                url,
+                dir: vdir,
+                child: Some(child),
+            });
+        }
+        let net = Network {
+            dir,
+            genesis,
+            validators,
+            accounts,
+        };
+        for v in &net.validators {
+            eventually(
+                "validator answers /v1/status",
+                Duration::from_secs(20),
+                || async { v.client.status().await.ok() },
+            )
+            .await;
+        }
+        net
+    }
+
+    /// Stops validator `i` (SIGKILL: no goodbye to its peers).
+    pub fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.validators[i].child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Waits until validator `i` has built the topology of `epoch`.
+    pub async fn wait_for_topology(&self, i: usize, epoch: EpochId) {
+        let client = &self.validators[i].client;
+        eventually(
+            &format!("validator {i} has the topology of epoch {epoch}"),
+            Duration::from_millis(
+                (epoch.0.saturating_sub(self.epoch_now().0) + 4) * self.genesis.epoch_length_ms
+                    + 5_000,
+            ),
+            || async { client.topology_at(epoch).await.ok() },
+        )
+        .await;
+    }
+
+    /// The epoch now.
+    pub fn epoch_now(&self) -> EpochId {
+        EpochId((now_ms() - self.genesis.genesis_time_unix_ms) / self.genesis.epoch_length_ms)
+    }
+
+    /// Waits until validator 0's clock is in `epoch` or later.
+    pub async fn wait_for_epoch(&self, epoch: EpochId) {
+        let client = &self.validators[0].client;
+        let timeout =
+            (epoch.0.saturating_sub(self.epoch_now().0) + 2) * self.genesis.epoch_length_ms;
+        eventually(
+            &format!("epoch {epoch}"),
+            Duration::from_millis(timeout + 5_000),
+            || async {
+                client
+                    .status()
+                    .await
+                    .ok()
+                    .filter(|s| s.current_epoch >= epoch)
+            },
+        )
+        .await;
+    }
+
+    fn dump_logs(&self) {
+        for v in &self.validators {
+            let log = std::fs::read_to_string(v.dir.join("validator.log")).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(30).collect();
+            eprintln!("--- {} (last lines) ---", v.dir.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+        for i in 0..self.validators.len() {
+            self.kill(i);
+        }
+    }
+}
+
+/// Polls `check` every 50 ms until it yields a value; panics after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A node descriptor for node key `key(3, i)` on loopback.
+pub fn node(i: usize, role: NodeRole) -> (SigningKey, NodeDescriptor) {
+    let node_key = key(3, i);
+    let mut sphinx = [0u8; 32];
+    sphinx[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+    sphinx[31] = 0x40;
+    let descriptor = NodeDescriptor {
+        identity_key: IdentityKey::from(&node_key),
+        sphinx_key: SphinxKey::from_bytes(sphinx).unwrap(),
+        role,
+        address: format!("127.0.0.1:{}", 20_000 + i).parse().unwrap(),
+        clients_address: (role == NodeRole::Gateway)
+            .then(|| format!("ws://127.0.0.1:{}", 30_000 + i)),
+    };
+    (node_key, descriptor)
+}
+
+/// Account `account` bonds node `i` with `amount`, nonce `nonce`.
+pub fn bond(
+    genesis: &Genesis,
+    account: &SigningKey,
+    nonce: u64,
+    i: usize,
+    role: NodeRole,
+    amount: u64,
+) -> SignedStatement {
+    let (node_key, descriptor) = node(i, role);
+    let st = Statement::bond(
+        genesis.genesis_hash(),
+        IdentityKey::from(account),
+        nonce,
+        descriptor,
+        amount,
+        &node_key,
+    )
+    .unwrap();
+    SignedStatement::sign(st, account).unwrap()
+}
