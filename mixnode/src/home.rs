@@ -35,6 +35,11 @@ impl NodePaths {
         self.dir.join("sphinx.key")
     }
 
+    /// The pinned genesis of the chain the node serves.
+    pub fn genesis(&self) -> PathBuf {
+        self.dir.join("genesis.toml")
+    }
+
     /// The saved replay filter.
     pub fn replay_filter(&self) -> PathBuf {
         self.dir.join("replay-filter.bin")

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use mixnode::commands::{details, init, run};
+use mixnode::commands::{bond, details, init, run};
 use mixnode::home::{resolve_home, validate_id, NodePaths};
 
 #[derive(Parser, Debug)]
@@ -37,6 +37,19 @@ enum Command {
         /// Replace an existing node of this id, keys included.
         #[arg(long)]
         force: bool,
+    },
+    /// Register the node: bond stake to it from an account (takes effect next epoch).
+    Bond {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        home: Option<PathBuf>,
+        /// The account's ed25519 secret key file (bs58, mode 0600).
+        #[arg(long)]
+        account_key: PathBuf,
+        /// Stake to bond.
+        #[arg(long)]
+        amount: u64,
     },
     /// Print the node's public keys and addresses.
     NodeDetails {
@@ -122,6 +135,19 @@ fn execute(command: Command) -> Result<(), String> {
             let details = details::details(&paths)?;
             eprintln!("mixnode {id:?} initialised in {}", paths.dir.display());
             print!("{}", details.to_text());
+            Ok(())
+        }
+        Command::Bond {
+            id,
+            home,
+            account_key,
+            amount,
+        } => {
+            let bonded = bond::bond(&node_paths(home, &id)?, &account_key, amount)?;
+            println!(
+                "{}",
+                serde_json::to_string(&bonded).map_err(|e| e.to_string())?
+            );
             Ok(())
         }
         Command::NodeDetails { id, home, output } => {

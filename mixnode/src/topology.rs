@@ -1,19 +1,34 @@
 //! Keeping the next-hop policy in step with the validators' topology.
 //!
-//! A thread fetches the topology from the configured validators every refresh interval and
-//! installs the set of node addresses as the router's next-hop policy. A fetch that fails keeps
-//! the last good topology (a validator outage must not partition the mix); before the first one
-//! succeeds nothing is forwarded.
+//! A thread fetches the topology every refresh interval and installs the set of node
+//! addresses as the router's next-hop policy. A fetch that fails keeps the last good topology
+//! (a validator outage must not partition the mix); before the first one succeeds nothing is
+//! forwarded.
+//!
+//! What is trusted:
+//! * **The genesis.** `HOME/mixnodes/ID/genesis.toml` if the operator put one there;
+//!   otherwise it is fetched from the configured validators, which must all serve the same
+//!   chain, and pinned to that file, so a validator that later changes its story is caught.
+//! * **The topology.** Asked of every genesis validator; accepted only when `threshold` of
+//!   them signed the same bytes ([`validator::client::TopologyFetcher`]).
+//!
+//! The policy is the union of the addresses of the previous, current and (once signed) next
+//! epoch's topologies, so packets built just before an epoch turns still get through.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
 use router_core::pipeline::NextHopPolicy;
 use router_core::runtime::PolicySetter;
+use validator::client::{TopologyFetcher, ValidatorClient};
+use validator::genesis::Genesis;
+use validator::topology::{EpochId, Topology};
 
 /// Fetches the addresses of the current topology's nodes.
 pub type FetchTopology = Box<dyn FnMut() -> Result<HashSet<SocketAddr>, String> + Send>;
@@ -26,9 +41,16 @@ pub struct TopologyWatcher {
 }
 
 impl TopologyWatcher {
-    /// Starts refreshing from `validators` every `every`.
-    pub fn start(validators: Vec<String>, every: Duration, setter: PolicySetter) -> Self {
-        Self::start_with(fetch_from(validators), every, setter)
+    /// Starts refreshing from the validators every `every` (see the module docs); `status`
+    /// is kept up to date for the metrics.
+    pub fn start(
+        validators: Vec<String>,
+        genesis_pin: PathBuf,
+        every: Duration,
+        setter: PolicySetter,
+        status: Arc<TopologyStatus>,
+    ) -> Self {
+        Self::start_with(fetch_from(validators, genesis_pin, status), every, setter)
     }
 
     /// Starts refreshing with a custom fetch.
@@ -74,11 +96,134 @@ impl Drop for TopologyWatcher {
     }
 }
 
-fn fetch_from(validators: Vec<String>) -> FetchTopology {
+/// What the watcher last installed, for the metrics.
+#[derive(Debug)]
+pub struct TopologyStatus {
+    epoch: AtomicU64,
+    failures: AtomicU64,
+}
+
+impl Default for TopologyStatus {
+    fn default() -> Self {
+        Self {
+            epoch: AtomicU64::new(u64::MAX),
+            failures: AtomicU64::new(0),
+        }
+    }
+}
+
+impl TopologyStatus {
+    /// Prometheus text: the current epoch (-1 before the first topology) and failed fetches.
+    /// The addresses the shards enforce are `mixnet_next_hops_allowed`.
+    pub fn render(&self, out: &mut String) {
+        let epoch = self.epoch.load(Ordering::Relaxed);
+        let epoch = if epoch == u64::MAX {
+            "-1".to_owned()
+        } else {
+            epoch.to_string()
+        };
+        let _ = writeln!(
+            out,
+            "# HELP mixnet_topology_epoch Epoch of the current verified topology (-1: none yet).\n\
+             # TYPE mixnet_topology_epoch gauge\nmixnet_topology_epoch {epoch}\n\
+             # HELP mixnet_topology_fetch_failures_total Topology fetches that failed.\n\
+             # TYPE mixnet_topology_fetch_failures_total counter\n\
+             mixnet_topology_fetch_failures_total {}",
+            self.failures.load(Ordering::Relaxed),
+        );
+    }
+}
+
+/// The chain's genesis: the pinned file if present, else the one every answering configured
+/// validator serves, then pinned.
+pub async fn load_or_fetch_genesis(
+    validators: &[String],
+    pin: &std::path::Path,
+) -> Result<Genesis, String> {
+    if pin.exists() {
+        return Genesis::load(pin).map_err(|e| format!("{}: {e}", pin.display()));
+    }
+    let mut found: Option<Genesis> = None;
+    let mut errors = Vec::new();
+    for url in validators {
+        let client = ValidatorClient::new(url).map_err(|e| e.to_string())?;
+        match client.genesis().await {
+            Ok(g) => match &found {
+                Some(f) if f.genesis_hash() != g.genesis_hash() => {
+                    return Err(format!(
+                        "validators disagree on the genesis ({url} serves chain {}); \
+                         put the right genesis.toml at {}",
+                        g.genesis_hash(),
+                        pin.display()
+                    ))
+                }
+                Some(_) => {}
+                None => found = Some(g),
+            },
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let genesis =
+        found.ok_or_else(|| format!("no validator served the genesis: {}", errors.join("; ")))?;
+    let text = genesis.to_toml_string().map_err(|e| e.to_string())?;
+    std::fs::write(pin, text).map_err(|e| format!("{}: {e}", pin.display()))?;
+    tracing::info!(chain = %genesis.chain_id, path = %pin.display(), "genesis pinned");
+    Ok(genesis)
+}
+
+/// Topologies kept for the policy, by epoch.
+fn next_hops(kept: &BTreeMap<EpochId, Topology>) -> HashSet<SocketAddr> {
+    kept.values()
+        .flat_map(|t| {
+            t.mixnodes
+                .iter()
+                .map(|m| m.address)
+                .chain(t.gateways.iter().map(|g| g.address))
+        })
+        .collect()
+}
+
+fn fetch_from(
+    validators: Vec<String>,
+    genesis_pin: PathBuf,
+    status: Arc<TopologyStatus>,
+) -> FetchTopology {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let mut fetcher: Option<TopologyFetcher> = None;
+    let mut kept: BTreeMap<EpochId, Topology> = BTreeMap::new();
     Box::new(move || {
-        Err(format!(
-            "topology client for {} validator(s) not connected yet",
-            validators.len()
-        ))
+        let runtime = runtime
+            .as_ref()
+            .map_err(|e| format!("cannot start the topology client runtime: {e}"))?;
+        let result = runtime.block_on(async {
+            if fetcher.is_none() {
+                let g = load_or_fetch_genesis(&validators, &genesis_pin).await?;
+                fetcher = Some(TopologyFetcher::new(g).map_err(|e| e.to_string())?);
+            }
+            let Some(f) = fetcher.as_ref() else {
+                return Err("no topology fetcher".to_owned());
+            };
+            let current = f.fetch(None).await.map_err(|e| e.to_string())?;
+            let epoch = current.epoch_id;
+            if let Ok(next) = f.fetch(Some(epoch.next())).await {
+                kept.insert(next.epoch_id, next);
+            }
+            kept.insert(epoch, current);
+            kept.retain(|e, _| e.0.saturating_add(1) >= epoch.0);
+            Ok(epoch)
+        });
+        match result {
+            Ok(epoch) => {
+                let hops = next_hops(&kept);
+                status.epoch.store(epoch.0, Ordering::Relaxed);
+                Ok(hops)
+            }
+            Err(e) => {
+                status.failures.fetch_add(1, Ordering::Relaxed);
+                Err(e)
+            }
+        }
     })
 }

@@ -13,14 +13,14 @@ use router_core::mix::{
     DropPolicy, FreshReason, LoadOutcome, ReplayFilter, ReplayFilterParams, WheelConfig,
 };
 use router_core::pipeline::{FinalHops, MixerConfig, NextHopPolicy};
-use router_core::runtime::{MetricsServer, Router, RouterConfig, ShardSettings};
+use router_core::runtime::{ExtraMetrics, MetricsServer, Router, RouterConfig, ShardSettings};
 use router_core::wire::FramingVersion;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
 use crate::config::Config;
 use crate::home::NodePaths;
 use crate::keys::NodeKeys;
-use crate::topology::TopologyWatcher;
+use crate::topology::{TopologyStatus, TopologyWatcher};
 
 /// What `run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -190,19 +190,24 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), String> {
         "mixnode running"
     );
 
+    let topology_status = Arc::new(TopologyStatus::default());
     let watcher = if args.danger_allow_any_next_hop || config.node.validators.is_empty() {
         None
     } else {
         Some(TopologyWatcher::start(
             config.node.validators.clone(),
+            paths.genesis(),
             Duration::from_millis(engine.topology_refresh_ms),
             router.policy_setter(),
+            Arc::clone(&topology_status),
         ))
     };
 
     let metrics = match args.metrics_listen {
         Some(addr) => {
-            let server = MetricsServer::start(addr, router.stats().to_vec(), None)
+            let status = Arc::clone(&topology_status);
+            let extra: ExtraMetrics = Box::new(move |out: &mut String| status.render(out));
+            let server = MetricsServer::start(addr, router.stats().to_vec(), Some(extra))
                 .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
             tracing::info!(addr = %server.local_addr(), "metrics at /metrics");
             Some(server)

@@ -50,8 +50,17 @@ pub struct TestNode {
 
 impl TestNode {
     pub fn init(home: &Path, id: &str) -> TestNode {
+        Self::init_with(home, id, &[])
+    }
+
+    /// `init` with extra arguments (e.g. `--validator URL`).
+    pub fn init_with(home: &Path, id: &str, extra: &[&str]) -> TestNode {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let out = mixnode(home, &["init", "--id", id, "--listen", &addr.to_string()]);
+        let mut args = vec!["init", "--id", id, "--listen"];
+        let addr_text = addr.to_string();
+        args.push(&addr_text);
+        args.extend_from_slice(extra);
+        let out = mixnode(home, &args);
         assert!(
             out.status.success(),
             "init: {}",
@@ -73,10 +82,19 @@ impl TestNode {
         }
     }
 
-    /// Starts the node and waits until it accepts connections.
+    /// Starts the node as an open relay (`--danger-allow-any-next-hop`) and waits until it
+    /// accepts connections.
     pub fn start(&mut self, extra: &[&str]) {
+        let mut args = vec!["--danger-allow-any-next-hop"];
+        args.extend_from_slice(extra);
+        self.start_checked(&args);
+    }
+
+    /// Starts the node (forwarding only within its validators' topology unless `extra` says
+    /// otherwise) and waits until it accepts connections.
+    pub fn start_checked(&mut self, extra: &[&str]) {
         let child = Command::new(BIN)
-            .args(["run", "--id", &self.id, "--danger-allow-any-next-hop"])
+            .args(["run", "--id", &self.id])
             .arg("--home")
             .arg(&self.home)
             .args(["--metrics-listen", &self.metrics.to_string()])

@@ -48,6 +48,14 @@ pub enum NextHopPolicy {
 }
 
 impl NextHopPolicy {
+    /// How many addresses it allows, `u64::MAX` for any.
+    pub fn allowed_count(&self) -> u64 {
+        match self {
+            NextHopPolicy::Any => u64::MAX,
+            NextHopPolicy::Only(set) => set.len() as u64,
+        }
+    }
+
     /// Whether a packet may go to `next_hop`.
     pub fn allows(&self, next_hop: &SocketAddr) -> bool {
         match self {
@@ -140,6 +148,7 @@ impl Mixer {
         stats: Arc<ShardStats>,
         start: Timestamp,
     ) -> Result<Self, WheelError> {
+        ShardStats::set(&stats.next_hops_allowed, policy.allowed_count());
         Ok(Mixer {
             unwrapper: BatchUnwrapper::new(key),
             results: Vec::new(),
@@ -160,6 +169,7 @@ impl Mixer {
 
     /// Replaces the next-hop policy (a new epoch's topology).
     pub fn set_policy(&mut self, policy: NextHopPolicy) {
+        ShardStats::set(&self.stats.next_hops_allowed, policy.allowed_count());
         self.policy = policy;
     }
 

@@ -91,6 +91,8 @@ pub struct ShardStats {
     pub copied_bytes: AtomicU64,
     /// Bytes of packet buffers in use.
     pub buffer_bytes: AtomicU64,
+    /// Next hops the shard's policy allows right now; `u64::MAX` for any.
+    pub next_hops_allowed: AtomicU64,
     /// Frames per unwrap batch.
     pub batch_size: AtomicHistogram<7>,
     /// Arrival to write (or delivery), in microseconds, delays included.
@@ -108,6 +110,7 @@ impl Default for ShardStats {
             peer_queue_depth: AtomicU64::new(0),
             inbound_connections: AtomicU64::new(0),
             outbound_connections: AtomicU64::new(0),
+            next_hops_allowed: AtomicU64::new(0),
             copied_bytes: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
             batch_size: AtomicHistogram::new(BATCH_BUCKETS),
@@ -225,6 +228,33 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
+/// The next-hop gauge: per shard what its policy allows, and for the node the least of them
+/// (what every shard enforces), `+Inf` meaning any address.
+fn render_next_hops(shards: &[&ShardStats], out: &mut String) {
+    let text = |v: u64| {
+        if v == u64::MAX {
+            "+Inf".to_owned()
+        } else {
+            v.to_string()
+        }
+    };
+    let values: Vec<u64> = shards.iter().map(|s| load(&s.next_hops_allowed)).collect();
+    let node = values.iter().copied().min().unwrap_or(0);
+    let help = "Next-hop addresses the forwarding policy allows (+Inf: any).";
+    let _ = writeln!(out, "# HELP mixnet_next_hops_allowed {help}");
+    let _ = writeln!(out, "# TYPE mixnet_next_hops_allowed gauge");
+    let _ = writeln!(out, "mixnet_next_hops_allowed {}", text(node));
+    let _ = writeln!(out, "# HELP mixnet_shard_next_hops_allowed {help}");
+    let _ = writeln!(out, "# TYPE mixnet_shard_next_hops_allowed gauge");
+    for (index, v) in values.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "mixnet_shard_next_hops_allowed{{shard=\"{index}\"}} {}",
+            text(*v)
+        );
+    }
+}
+
 /// Renders every shard's figures and the node totals in the Prometheus text format.
 pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
     for family in FAMILIES {
@@ -243,6 +273,8 @@ pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
             );
         }
     }
+
+    render_next_hops(shards, out);
 
     let _ = writeln!(
         out,

@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-pub use metrics::MetricsServer;
+pub use metrics::{ExtraMetrics, MetricsServer};
 pub use shard::{Clock, ShardSettings};
 
 use crate::mix::{ReplayFilter, WheelError};
