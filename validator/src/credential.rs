@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::coconut::{
-    aggregate_verification_keys, hash_to_attribute, BlindSignRequest, CoconutError, Parameters,
-    Scalar, SignerIndex, VerificationKey,
+    aggregate_verification_keys, hash_to_attribute, BlindSignRequest, CoconutError, KeyPair,
+    Parameters, Scalar, SignerIndex, VerificationKey,
 };
 use crate::primitives::sha256;
 use crate::statement::CredentialRequestDigest;
@@ -199,6 +199,31 @@ pub enum KeySetError {
 }
 
 impl VerificationKeySet {
+    /// The key set of a key generation: every authority's key, and their aggregate under
+    /// `threshold`. Checked with [`VerificationKeySet::validate`].
+    pub fn from_key_pairs(threshold: u64, keys: &[KeyPair]) -> Result<Self, KeySetError> {
+        let pairs: Vec<(SignerIndex, VerificationKey)> = keys
+            .iter()
+            .map(|k| (k.index(), k.verification_key().clone()))
+            .collect();
+        let t = usize::try_from(threshold)
+            .unwrap_or(usize::MAX)
+            .min(pairs.len());
+        let set = Self {
+            threshold,
+            aggregate: aggregate_verification_keys(&pairs[..t])?,
+            authorities: pairs
+                .into_iter()
+                .map(|(index, verification_key)| IndexedVerificationKey {
+                    index,
+                    verification_key,
+                })
+                .collect(),
+        };
+        set.validate()?;
+        Ok(set)
+    }
+
     /// Checks the threshold, the indices, and that the first `threshold` partial keys and the
     /// last `threshold` both interpolate to the aggregate (so a tampered partial or aggregate
     /// key is caught whichever subset a client later uses).
@@ -259,23 +284,8 @@ mod tests {
     use rand::SeedableRng;
 
     fn key_set(t: u64, n: u64, rng: &mut StdRng) -> VerificationKeySet {
-        let params = parameters();
-        let keys = ttp_keygen(&params, t, n, rng).unwrap();
-        let pairs: Vec<_> = keys
-            .iter()
-            .map(|k| (k.index(), k.verification_key().clone()))
-            .collect();
-        VerificationKeySet {
-            threshold: t,
-            aggregate: aggregate_verification_keys(&pairs[..usize::try_from(t).unwrap()]).unwrap(),
-            authorities: pairs
-                .into_iter()
-                .map(|(index, verification_key)| IndexedVerificationKey {
-                    index,
-                    verification_key,
-                })
-                .collect(),
-        }
+        let keys = ttp_keygen(&parameters(), t, n, rng).unwrap();
+        VerificationKeySet::from_key_pairs(t, &keys).unwrap()
     }
 
     #[test]

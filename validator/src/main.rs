@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use validator::coconut::{aggregate_verification_keys, ttp_keygen};
-use validator::credential::{parameters, IndexedVerificationKey, VerificationKeySet};
+use validator::coconut::ttp_keygen;
+use validator::credential::{parameters, VerificationKeySet};
 use validator::files::{resolve_home, validate_id, write_secret};
 use validator::primitives::IdentityKey;
 use validator::service::config::{write_coconut_key, CoconutKeyFile, Config};
@@ -171,24 +171,7 @@ fn keygen(threshold: u64, validators: u64, out: &Path) -> Result<(), String> {
             public_path.display()
         ));
     }
-    let pairs: Vec<_> = keys
-        .iter()
-        .map(|k| (k.index(), k.verification_key().clone()))
-        .collect();
-    let t = usize::try_from(threshold).map_err(|e| e.to_string())?;
-    let aggregate = aggregate_verification_keys(&pairs[..t]).map_err(|e| e.to_string())?;
-    let set = VerificationKeySet {
-        threshold,
-        authorities: pairs
-            .into_iter()
-            .map(|(index, verification_key)| IndexedVerificationKey {
-                index,
-                verification_key,
-            })
-            .collect(),
-        aggregate,
-    };
-    set.validate().map_err(|e| e.to_string())?;
+    let set = VerificationKeySet::from_key_pairs(threshold, &keys).map_err(|e| e.to_string())?;
     for k in &keys {
         let path = out.join(format!("coconut-{}.key", k.index()));
         write_coconut_key(

@@ -8,21 +8,21 @@ use crate::topology::verify_signed_topology_for;
 
 const T0: u64 = 1_000_000; // genesis time of test_util::genesis; epochs of 60 s
 
+fn start(genesis: &Genesis, i: u32, now: u64) -> ValidatorState {
+    ValidatorState::new(
+        genesis.clone(),
+        validator_key(i),
+        PoolLimits::default(),
+        None,
+        now,
+    )
+    .unwrap()
+    .0
+}
+
 fn validators(n: u32, threshold: u32, now: u64) -> (Genesis, Vec<ValidatorState>) {
     let genesis = test_util::genesis(3, 10_000, n, threshold);
-    let states = (0..n)
-        .map(|i| {
-            ValidatorState::new(
-                genesis.clone(),
-                validator_key(i),
-                PoolLimits::default(),
-                None,
-                now,
-            )
-            .unwrap()
-            .0
-        })
-        .collect();
+    let states = (0..n).map(|i| start(&genesis, i, now)).collect();
     (genesis, states)
 }
 
@@ -306,19 +306,8 @@ fn a_spent_tag_is_refused_the_second_time() {
 #[test]
 fn validators_started_in_different_epochs_agree_before_anything_is_bonded() {
     let (genesis, _) = validators(2, 2, T0);
-    let mk = |i, now| {
-        ValidatorState::new(
-            genesis.clone(),
-            validator_key(i),
-            PoolLimits::default(),
-            None,
-            now,
-        )
-        .unwrap()
-        .0
-    };
-    let mut a = mk(0, T0 + 1_000);
-    let mut b = mk(1, T0 + 3 * 60_000 + 5);
+    let mut a = start(&genesis, 0, T0 + 1_000);
+    let mut b = start(&genesis, 1, T0 + 3 * 60_000 + 5);
     let chain = genesis.genesis_hash();
     let now = T0 + 3 * 60_000 + 10;
     a.tick(now).unwrap();
