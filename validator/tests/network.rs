@@ -390,6 +390,32 @@ async fn bad_input_gets_a_clear_4xx() {
     let (s, t) = post(api::BLIND_SIGN, serde_json::to_string(&body).unwrap()).await;
     assert_eq!((s, kind(&t).as_str()), (422, "invalid_deposit"), "{t}");
 
+    // A request whose deposit the account cannot afford.
+    let public = PublicAttributes::bandwidth_voucher(2_000_000);
+    let (_, request) = prepare_blind_sign(
+        &params,
+        &private.scalars(),
+        &public.scalars(),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    let digest = validator::credential::request_digest(&request, &public);
+    let unpaid = Statement::deposit(
+        g.genesis_hash(),
+        IdentityKey::from(&net.accounts[1]),
+        0,
+        2_000_000,
+        digest,
+    );
+    let body = BlindSignBody {
+        deposit: SignedStatement::sign(unpaid, &net.accounts[1]).unwrap(),
+        request,
+        public_attributes: public,
+    };
+    let (s, t) = post(api::BLIND_SIGN, serde_json::to_string(&body).unwrap()).await;
+    assert_eq!((s, kind(&t).as_str()), (422, "invalid_statement"), "{t}");
+    assert!(t.contains("insufficient balance"), "{t}");
+
     // Peer endpoints only take messages signed by another genesis validator.
     let relay = validator::api::RelayedStatement::sign(
         good,

@@ -19,7 +19,7 @@ use super::peers::Peers;
 use super::state::{Outbound, ValidatorState};
 use crate::api::{self, ApiError, BlindSignBody, SpendAnswer, SpendBody, SpentAnswer};
 use crate::coconut::verification::ZETA_BYTES;
-use crate::credential::zeta_to_bs58;
+use crate::credential::{request_digest, zeta_to_bs58};
 use crate::primitives::IdentityKey;
 use crate::topology::EpochId;
 
@@ -195,6 +195,16 @@ async fn blind_sign(State(s): State<AppState>, body: Bytes) -> ApiResult {
     let body: BlindSignBody = decode(&body)?;
     let issuer = s.issuer()?;
     let deposit = body.deposit.clone();
+    // A request that is not paid for is refused before the expensive proof check.
+    body.public_attributes.validate()?;
+    let digest = request_digest(&body.request, &body.public_attributes);
+    ValidatorState::check_deposit(&deposit, body.public_attributes.bandwidth, &digest)?;
+    {
+        let state = s.state()?;
+        if !state.deposit_known(&deposit) {
+            state.check_submission(&deposit, s.now())?;
+        }
+    }
     let answer = blocking(move || issuer.blind_sign(&body)).await?;
     // The request is well formed and paid for by this deposit; debit it unless it already is.
     let now = s.now();

@@ -249,15 +249,7 @@ impl ValidatorState {
                 Vec::new(),
             ));
         }
-        let epoch = self.schedule.intake_epoch(now_ms).max(self.next_to_close());
-        let mut provisional = self.ledger.clone();
-        for (_, pool) in self.pools.range(..=epoch) {
-            let batch: Vec<SignedStatement> = pool.iter().cloned().collect();
-            provisional.apply_batch(&batch);
-        }
-        provisional
-            .apply(&statement)
-            .map_err(ServiceError::Statement)?;
+        let epoch = self.check_submission(&statement, now_ms)?;
         let limits = self.limits;
         let genesis_hash = self.genesis_hash;
         self.pools
@@ -273,6 +265,26 @@ impl ValidatorState {
             },
             vec![Outbound::Statement(Box::new(relay))],
         ))
+    }
+
+    /// Whether [`ValidatorState::submit`] would accept `statement` now (unless it is already
+    /// pending), without changing anything; returns the epoch it would join. Cheap next to the
+    /// work a statement pays for, so it runs first.
+    pub fn check_submission(
+        &self,
+        statement: &SignedStatement,
+        now_ms: u64,
+    ) -> Result<EpochId, ServiceError> {
+        let epoch = self.schedule.intake_epoch(now_ms).max(self.next_to_close());
+        let mut provisional = self.ledger.clone();
+        for (_, pool) in self.pools.range(..=epoch) {
+            let batch: Vec<SignedStatement> = pool.iter().cloned().collect();
+            provisional.apply_batch(&batch);
+        }
+        provisional
+            .apply(statement)
+            .map_err(ServiceError::Statement)?;
+        Ok(epoch)
     }
 
     fn pending_epoch_of(&self, id: &StatementId) -> Option<EpochId> {
