@@ -5,12 +5,12 @@
 //! |---|---|---|---|
 //! | GET | [`GENESIS`] | | the genesis TOML the validator runs |
 //! | GET | [`STATUS`] | | [`Status`] |
-//! | GET | [`TOPOLOGY`] | | the current epoch's [`SignedTopology`] |
-//! | GET | `/v1/topology/{epoch}` | | that epoch's [`SignedTopology`] (recent epochs and the next) |
+//! | GET | [`TOPOLOGY`] | | the current epoch's [`SignedTopology`](crate::topology::SignedTopology) |
+//! | GET | `/v1/topology/{epoch}` | | that epoch's [`SignedTopology`](crate::topology::SignedTopology) (recent epochs and the next) |
 //! | POST | [`STATEMENTS`] | [`SignedStatement`] | [`StatementAccepted`] |
 //! | GET | `/v1/accounts/{key}` | | [`AccountView`] |
 //! | GET | [`NODES`] | | the bonded nodes, `Vec<BondRecord>` |
-//! | GET | [`VERIFICATION_KEYS`] | | [`VerificationKeySet`] |
+//! | GET | [`VERIFICATION_KEYS`] | | [`VerificationKeySet`](crate::credential::VerificationKeySet) |
 //! | POST | [`BLIND_SIGN`] | [`BlindSignBody`] | [`BlindSignAnswer`] |
 //! | POST | [`SPEND`] | [`SpendBody`] | [`SpendAnswer`] (409 if already spent) |
 //! | GET | `/v1/credentials/spent/{zeta}` | | [`SpentAnswer`] |
@@ -24,12 +24,12 @@ use ed25519_dalek::{Signature, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::coconut::{BlindSignRequest, BlindedSignature, SignerIndex, Theta};
-use crate::credential::{PublicAttributes, VerificationKeySet};
+use crate::credential::PublicAttributes;
 use crate::genesis::{Amount, GenesisHash};
 use crate::ledger::StateHash;
 use crate::primitives::{signature_bs58, IdentityKey};
 use crate::statement::{SignedStatement, StatementId};
-use crate::topology::{EpochId, SignedTopology, TopologyHash, TopologySignature};
+use crate::topology::{EpochId, TopologyHash, TopologySignature};
 
 /// Genesis TOML.
 pub const GENESIS: &str = "/v1/genesis";
@@ -243,9 +243,3 @@ pub struct SpentAnswer {
     /// Whether it is spent.
     pub spent: bool,
 }
-
-/// Answer of [`VERIFICATION_KEYS`].
-pub type VerificationKeysAnswer = VerificationKeySet;
-
-/// Answer of `/v1/topology`.
-pub type TopologyAnswer = SignedTopology;

@@ -22,6 +22,22 @@ fn validator(home: &Path, args: &[&str]) -> (bool, String, String) {
     )
 }
 
+fn keygen(home: &Path, threshold: u64, validators: u64, out: &str) -> (bool, String, String) {
+    let (t, n) = (threshold.to_string(), validators.to_string());
+    validator(
+        home,
+        &[
+            "keygen",
+            "--threshold",
+            &t,
+            "--validators",
+            &n,
+            "--out",
+            out,
+        ],
+    )
+}
+
 fn genesis_for(identity: &str, extra: &str) -> String {
     format!(
         "chain_id = \"cli\"\ngenesis_time_unix_ms = 0\nepoch_length_ms = 60000\nthreshold = 1\n\
@@ -96,31 +112,9 @@ fn keygen_checks_its_arguments_and_never_overwrites() {
     let home = tempfile::tempdir().unwrap();
     let out = home.path().join("keys");
     let out_s = out.to_str().unwrap();
-    let (ok, _, err) = validator(
-        home.path(),
-        &[
-            "keygen",
-            "--threshold",
-            "3",
-            "--validators",
-            "2",
-            "--out",
-            out_s,
-        ],
-    );
+    let (ok, _, err) = keygen(home.path(), 3, 2, out_s);
     assert!(!ok && err.contains("threshold"), "{err}");
-    let (ok, _, err) = validator(
-        home.path(),
-        &[
-            "keygen",
-            "--threshold",
-            "2",
-            "--validators",
-            "3",
-            "--out",
-            out_s,
-        ],
-    );
+    let (ok, _, err) = keygen(home.path(), 2, 3, out_s);
     assert!(ok, "{err}");
     for i in 1..=3 {
         let mode = std::fs::metadata(out.join(format!("coconut-{i}.key")))
@@ -135,18 +129,7 @@ fn keygen_checks_its_arguments_and_never_overwrites() {
     set.validate().unwrap();
     assert_eq!((set.threshold, set.authorities.len()), (2, 3));
     let before = std::fs::read(out.join("coconut-1.key")).unwrap();
-    let (ok, _, err) = validator(
-        home.path(),
-        &[
-            "keygen",
-            "--threshold",
-            "2",
-            "--validators",
-            "3",
-            "--out",
-            out_s,
-        ],
-    );
+    let (ok, _, err) = keygen(home.path(), 2, 3, out_s);
     assert!(!ok && err.contains("exists"), "{err}");
     assert_eq!(std::fs::read(out.join("coconut-1.key")).unwrap(), before);
 

@@ -48,13 +48,11 @@ async fn a_bond_at_one_validator_reaches_every_topology_and_under_bonded_nodes_n
 
     // The client library accepts it: signed by the threshold, same bytes everywhere.
     let fetcher = TopologyFetcher::new(g.clone()).unwrap();
-    let topology = eventually(
+    let topology = verified_topology(
+        &fetcher,
+        Some(target),
         "a threshold-signed topology",
         Duration::from_secs(10),
-        || {
-            let fetcher = fetcher.clone();
-            async move { fetcher.fetch(Some(target)).await.ok() }
-        },
     )
     .await;
     let selected: Vec<IdentityKey> = topology
@@ -108,16 +106,28 @@ async fn a_bond_at_one_validator_reaches_every_topology_and_under_bonded_nodes_n
     .unwrap();
     let accepted = net.validators[2].client.submit(&unbond).await.unwrap();
     let after = accepted.applies_at_end_of.next();
-    let without = eventually("topology without node 0", Duration::from_secs(15), || {
-        let fetcher = fetcher.clone();
-        async move { fetcher.fetch(Some(after)).await.ok() }
-    })
+    let without = verified_topology(
+        &fetcher,
+        Some(after),
+        "topology without node 0",
+        Duration::from_secs(15),
+    )
     .await;
     assert!(!without.mixnodes.iter().any(|m| m.identity_key == id(0)));
     assert!(
         !without.is_routable(),
         "only two mixnodes remain for three layers"
     );
+}
+
+/// Polls until the client library accepts the topology of `epoch`.
+async fn verified_topology(
+    fetcher: &TopologyFetcher,
+    epoch: Option<EpochId>,
+    what: &str,
+    timeout: Duration,
+) -> validator::topology::Topology {
+    eventually(what, timeout, || async { fetcher.fetch(epoch).await.ok() }).await
 }
 
 async fn futures_hashes(net: &Network) -> Vec<validator::ledger::StateHash> {
@@ -209,13 +219,11 @@ async fn a_topology_signed_by_fewer_than_threshold_validators_is_refused() {
     let mut net = Network::start(Shape::default()).await;
     let fetcher = TopologyFetcher::new(net.genesis.clone()).unwrap();
     let next = net.epoch_now().next();
-    eventually(
+    verified_topology(
+        &fetcher,
+        Some(next),
         "the next topology verifies",
         Duration::from_secs(15),
-        || {
-            let fetcher = fetcher.clone();
-            async move { fetcher.fetch(Some(next)).await.ok() }
-        },
     )
     .await;
 
