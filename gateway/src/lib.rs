@@ -1,8 +1,11 @@
 //! # gateway
 //!
-//! Will hold the gateway: router-core in gateway mode (entry: forward clients' packets to layer 1
-//! without peeling; exit: peel the final layer and deliver), the client websocket protocol
-//! (registration handshake, authentication, AEAD binary frames), the durable mailbox for offline
-//! clients, and the Coconut bandwidth-credential checks (DESIGN.md §5).
-//!
-//! Nothing is implemented yet; the crate exists so the workspace has its fixed shape.
+//! (crate docs are written below, once the layout is in place)
+
+pub mod final_hop;
+pub mod protocol;
+
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod store;

@@ -133,12 +133,43 @@ impl Config {
     }
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        self.engine.validate(path)?;
+        validate_validator_urls(&self.node.validators, path, "node.validators")
+    }
+
+    /// The file's text.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
+    }
+}
+
+/// Refuses validator URLs that are not http(s), naming `field` of the file at `path`.
+pub fn validate_validator_urls(
+    urls: &[String],
+    path: &Path,
+    field: &'static str,
+) -> Result<(), ConfigError> {
+    for url in urls {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid {
+                path: path.display().to_string(),
+                field,
+                message: format!("{url:?} is not an http:// or https:// URL"),
+            });
+        }
+    }
+    Ok(())
+}
+
+impl EngineSection {
+    /// Checks every value, naming the field (as `engine.NAME`) of the file at `path`.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let invalid = |field: &'static str, message: String| ConfigError::Invalid {
             path: path.display().to_string(),
             field,
             message,
         };
-        let engine = &self.engine;
+        let engine = self;
         if !matches!(engine.outgoing_framing_version, 7 | 8) {
             return Err(invalid(
                 "engine.outgoing_framing_version",
@@ -187,20 +218,7 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        for url in &self.node.validators {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                return Err(invalid(
-                    "node.validators",
-                    format!("{url:?} is not an http:// or https:// URL"),
-                ));
-            }
-        }
         Ok(())
-    }
-
-    /// The file's text.
-    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
-        toml::to_string_pretty(self)
     }
 }
 

@@ -79,6 +79,9 @@ fn walk_route_with_both(spec: &PacketSpec) -> Result<usize, TestCaseError> {
                 // and the plaintext is really in there
                 let plaintext = payload.recover_plaintext().expect("well-formed payload");
                 prop_assert_eq!(&plaintext, &spec.message);
+                let ours_plain = router_core::sphinx::recover_plaintext(&ours[HEADER_SIZE..])
+                    .map_err(|e| TestCaseError::fail(format!("our plaintext recovery: {e}")))?;
+                prop_assert_eq!(ours_plain, &spec.message[..]);
                 return Ok(hop + 1);
             }
             (_, got) => {

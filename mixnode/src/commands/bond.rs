@@ -59,15 +59,36 @@ pub fn bond(
     node.validate()
         .map_err(|e| format!("announce address: {e}"))?;
 
+    submit_bond(
+        &config.node.validators,
+        &paths.genesis(),
+        &keys,
+        node,
+        &account,
+        amount,
+    )
+}
+
+/// Bonds `amount` from `account` to the node `node` describes (signed with the node's
+/// identity as consent), at the first of `validators` that accepts it. Shared by every node
+/// kind: the gateway bonds itself the same way with its own descriptor.
+pub fn submit_bond(
+    validators: &[String],
+    genesis_pin: &std::path::Path,
+    keys: &NodeKeys,
+    node: NodeDescriptor,
+    account: &SigningKey,
+    amount: u64,
+) -> Result<Bonded, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     runtime.block_on(async {
-        let genesis = load_or_fetch_genesis(&config.node.validators, &paths.genesis()).await?;
-        let account_id = IdentityKey::from(&account);
+        let genesis = load_or_fetch_genesis(validators, genesis_pin).await?;
+        let account_id = IdentityKey::from(account);
         let mut errors = Vec::new();
-        for url in &config.node.validators {
+        for url in validators {
             let client = ValidatorClient::new(url).map_err(|e| e.to_string())?;
             let nonce = match client.account(&account_id).await {
                 Ok(view) => view.next_free_nonce,
@@ -84,7 +105,7 @@ pub fn bond(
                 amount,
                 &keys.identity,
             )
-            .and_then(|st| SignedStatement::sign(st, &account))
+            .and_then(|st| SignedStatement::sign(st, account))
             .map_err(|e| e.to_string())?;
             match client.submit(&statement).await {
                 Ok(accepted) => {

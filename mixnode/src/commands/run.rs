@@ -17,7 +17,7 @@ use router_core::runtime::{ExtraMetrics, MetricsServer, Router, RouterConfig, Sh
 use router_core::wire::FramingVersion;
 use signal_hook::consts::{SIGINT, SIGTERM};
 
-use crate::config::Config;
+use crate::config::{Config, EngineSection};
 use crate::home::NodePaths;
 use crate::keys::NodeKeys;
 use crate::topology::{TopologyStatus, TopologyWatcher};
@@ -112,69 +112,22 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), String> {
         NextHopPolicy::Only(Default::default())
     };
 
-    let engine = &config.engine;
-    let sphinx_public = keys.sphinx.public_key();
-    let params =
-        ReplayFilterParams::for_capacity(engine.replay_capacity, engine.replay_false_positive_rate)
-            .map_err(|e| format!("{}: replay filter: {e}", paths.config().display()))?;
     let replay_path = paths.replay_filter();
-    let replay = match ReplayFilter::load(&replay_path, sphinx_public, params) {
-        Ok(LoadOutcome::Restored(filter)) => {
-            tracing::info!(path = %replay_path.display(), tags = filter.inserted(), "replay filter restored");
-            filter
-        }
-        Ok(LoadOutcome::Fresh(filter, reason)) => {
-            match reason {
-                FreshReason::NoFile => tracing::info!("no saved replay filter: starting empty"),
-                FreshReason::KeyMismatch => {
-                    tracing::info!("saved replay filter belongs to an older Sphinx key: starting empty")
-                }
-                FreshReason::ParamsMismatch => tracing::warn!(
-                    "replay filter size changed in the config: the saved one cannot be used, starting empty"
-                ),
-            }
-            filter
-        }
-        Err(error) => {
-            return Err(format!(
-                "{error}. Refusing to start with an empty filter, which would accept replays of \
-                 packets seen before the restart; move the file away to start anyway"
-            ))
-        }
-    };
-    let replay = Arc::new(replay);
-
-    let mut router_config = RouterConfig::new(
+    let replay = load_replay_filter(
+        &replay_path,
+        keys.sphinx.public_key(),
+        &config.engine,
+        &paths.config(),
+    )?;
+    let mut router_config = router_config(
+        &config.engine,
         config.node.listen,
         cpus.clone(),
-        keys.sphinx.clone(),
+        &keys,
         replay.clone(),
     );
     router_config.policy = policy;
-    router_config.mixer = MixerConfig {
-        outgoing_version: if engine.outgoing_framing_version == 7 {
-            FramingVersion::V7
-        } else {
-            FramingVersion::V8
-        },
-        wheel: WheelConfig {
-            capacity: engine.wheel_capacity,
-            max_delay: Duration::from_millis(engine.max_delay_ms),
-            drop_policy: if engine.drop_policy == "newest" {
-                DropPolicy::DropNewest
-            } else {
-                DropPolicy::DropRandom
-            },
-        },
-        final_hops: FinalHops::Drop,
-    };
-    router_config.shard = ShardSettings {
-        peer_queue_capacity: engine.peer_queue_capacity,
-        connect_timeout: Duration::from_millis(engine.connect_timeout_ms),
-        ..router_config.shard
-    };
-    router_config.buffer_budget_bytes = engine.buffer_budget_mib << 20;
-    router_config.shutdown_grace = Duration::from_millis(engine.shutdown_grace_ms);
+    let engine = &config.engine;
 
     // Signals are caught before the shards start, so an early SIGTERM still shuts down cleanly.
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
@@ -236,6 +189,82 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), String> {
     saved.map_err(|e| format!("cannot persist the replay filter: {e}"))?;
     tracing::info!(path = %replay_path.display(), tags = replay.inserted(), "replay filter saved; stopped");
     Ok(())
+}
+
+/// The replay filter saved at `path` for this Sphinx key, or a fresh one when there is none or
+/// it belongs to an older key or size. A file that exists but cannot be read is an error: an
+/// empty filter would accept replays of packets seen before the restart.
+pub fn load_replay_filter(
+    path: &std::path::Path,
+    sphinx_public: [u8; 32],
+    engine: &EngineSection,
+    config_path: &std::path::Path,
+) -> Result<Arc<ReplayFilter>, String> {
+    let params =
+        ReplayFilterParams::for_capacity(engine.replay_capacity, engine.replay_false_positive_rate)
+            .map_err(|e| format!("{}: replay filter: {e}", config_path.display()))?;
+    let filter = match ReplayFilter::load(path, sphinx_public, params) {
+        Ok(LoadOutcome::Restored(filter)) => {
+            tracing::info!(path = %path.display(), tags = filter.inserted(), "replay filter restored");
+            filter
+        }
+        Ok(LoadOutcome::Fresh(filter, reason)) => {
+            match reason {
+                FreshReason::NoFile => tracing::info!("no saved replay filter: starting empty"),
+                FreshReason::KeyMismatch => {
+                    tracing::info!("saved replay filter belongs to an older Sphinx key: starting empty")
+                }
+                FreshReason::ParamsMismatch => tracing::warn!(
+                    "replay filter size changed in the config: the saved one cannot be used, starting empty"
+                ),
+            }
+            filter
+        }
+        Err(error) => {
+            return Err(format!(
+                "{error}. Refusing to start with an empty filter, which would accept replays of \
+                 packets seen before the restart; move the file away to start anyway"
+            ))
+        }
+    };
+    Ok(Arc::new(filter))
+}
+
+/// The router settings `[engine]` asks for, in mix mode (last hops dropped) and with no next
+/// hop allowed yet; callers set the policy and, for a gateway, the exit role.
+pub fn router_config(
+    engine: &EngineSection,
+    listen: SocketAddr,
+    cpus: Vec<usize>,
+    keys: &NodeKeys,
+    replay: Arc<ReplayFilter>,
+) -> RouterConfig {
+    let mut config = RouterConfig::new(listen, cpus, keys.sphinx.clone(), replay);
+    config.mixer = MixerConfig {
+        outgoing_version: if engine.outgoing_framing_version == 7 {
+            FramingVersion::V7
+        } else {
+            FramingVersion::V8
+        },
+        wheel: WheelConfig {
+            capacity: engine.wheel_capacity,
+            max_delay: Duration::from_millis(engine.max_delay_ms),
+            drop_policy: if engine.drop_policy == "newest" {
+                DropPolicy::DropNewest
+            } else {
+                DropPolicy::DropRandom
+            },
+        },
+        final_hops: FinalHops::Drop,
+    };
+    config.shard = ShardSettings {
+        peer_queue_capacity: engine.peer_queue_capacity,
+        connect_timeout: Duration::from_millis(engine.connect_timeout_ms),
+        ..config.shard
+    };
+    config.buffer_budget_bytes = engine.buffer_budget_mib << 20;
+    config.shutdown_grace = Duration::from_millis(engine.shutdown_grace_ms);
+    config
 }
 
 #[cfg(test)]

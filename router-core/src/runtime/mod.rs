@@ -46,7 +46,8 @@ pub use shard::{Clock, ShardSettings};
 
 use crate::mix::{ReplayFilter, WheelError};
 use crate::pipeline::{BufferPool, Mixer, MixerConfig, NextHopPolicy, ShardStats};
-use crate::sphinx::SphinxSecretKey;
+use crate::sphinx::{DestinationAddress, SphinxSecretKey, SurbIdentifier};
+use crate::wire::PacketSize;
 use shard::{Shard, ShardSink};
 
 /// Everything a router needs to start.
@@ -70,7 +71,29 @@ pub struct RouterConfig {
     pub buffer_budget_bytes: usize,
     /// How long a shutdown waits for held and queued packets to leave.
     pub shutdown_grace: Duration,
+    /// Where last-hop packets go with [`FinalHops::Deliver`](crate::pipeline::FinalHops)
+    /// (the gateway's exit role); without one they are counted and recycled.
+    pub deliveries: Option<DeliveryHandler>,
 }
+
+/// A packet whose last hop is this node, as the exit role's handler sees it: borrowed from
+/// the shard's buffer, which is recycled as soon as the handler returns.
+#[derive(Debug)]
+pub struct Delivered<'a> {
+    /// The destination from the routing information (for Nym, the recipient's identity key).
+    pub destination: &'a DestinationAddress,
+    /// The SURB identifier from the routing information.
+    pub identifier: &'a SurbIdentifier,
+    /// The packet's size class (an ack or a message).
+    pub size: PacketSize,
+    /// The peeled payload; [`recover_plaintext`](crate::sphinx::recover_plaintext) gives the
+    /// message.
+    pub payload: &'a [u8],
+}
+
+/// Receives every delivered packet on the shard thread that peeled it. It must not block:
+/// copy what it needs and hand it to another thread (the gateway sends it down a channel).
+pub type DeliveryHandler = Arc<dyn Fn(Delivered<'_>) + Send + Sync>;
 
 impl std::fmt::Debug for RouterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -80,6 +103,7 @@ impl std::fmt::Debug for RouterConfig {
             .field("mixer", &self.mixer)
             .field("policy", &self.policy)
             .field("shard", &self.shard)
+            .field("deliveries", &self.deliveries.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -107,6 +131,7 @@ impl RouterConfig {
             },
             buffer_budget_bytes: 256 << 20,
             shutdown_grace: Duration::from_secs(5),
+            deliveries: None,
         }
     }
 }
@@ -388,6 +413,7 @@ async fn run_shard(
         BufferPool::new(config.buffer_budget_bytes),
         stats,
         seed,
+        config.deliveries.clone(),
     ));
     let _ = ready.send(Ok(bound));
     tracing::info!(shard = index, %bound, "shard listening");

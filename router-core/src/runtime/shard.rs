@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use super::event::LocalEvent;
 use super::peer::Peer;
+use super::{Delivered, DeliveryHandler};
 use crate::mix::{DropReason, Timestamp};
 use crate::pipeline::{
     BufferPool, Delivery, Mixer, MixerSink, OutPacket, OutboundQueue, PacketBuf, ShardStats,
 };
+use crate::sphinx::constants::HEADER_SIZE;
 
 /// Maps the process's monotonic clock onto the pipeline's [`Timestamp`]s. All shards share one
 /// origin, so timestamps compare across shards.
@@ -80,6 +82,7 @@ pub struct Shard {
     /// The deadline the timer task sleeps towards, if it sleeps on one.
     pub(super) timer_deadline: Cell<Option<Timestamp>>,
     rng: Cell<u64>,
+    deliveries: Option<DeliveryHandler>,
 }
 
 impl Shard {
@@ -91,6 +94,7 @@ impl Shard {
         pool: BufferPool,
         stats: Arc<ShardStats>,
         seed: u64,
+        deliveries: Option<DeliveryHandler>,
     ) -> Self {
         Shard {
             index,
@@ -106,6 +110,7 @@ impl Shard {
             stopping: Cell::new(false),
             timer_deadline: Cell::new(None),
             rng: Cell::new(seed | 1),
+            deliveries,
         }
     }
 
@@ -186,7 +191,14 @@ impl MixerSink for ShardSink<'_> {
     }
 
     fn deliver(&mut self, delivery: Delivery) {
-        // The mix runtime runs with `FinalHops::Drop`; a gateway installs its own sink.
+        if let Some(handler) = &self.shard.deliveries {
+            handler(Delivered {
+                destination: &delivery.destination,
+                identifier: &delivery.identifier,
+                size: delivery.buf.size(),
+                payload: delivery.buf.body().get(HEADER_SIZE..).unwrap_or_default(),
+            });
+        }
         self.shard.give_buffer(delivery.buf);
     }
 

@@ -11,6 +11,7 @@
 //! - `keys`: the node key, the per-hop HKDF expansion, payload-key derivation;
 //! - `header`: MAC check and in-place routing-information peeling;
 //! - `payload`: one Lioness layer in place;
+//! - [`plaintext`]: the message inside a fully peeled payload (the exit role);
 //! - `unwrap`: the entry points for one packet;
 //! - `batch`: [`BatchUnwrapper`], many packets with batched X25519 in two phases.
 //!
@@ -23,11 +24,13 @@ pub mod constants;
 mod header;
 mod keys;
 mod payload;
+pub mod plaintext;
 mod unwrap;
 pub mod version;
 
 pub use batch::BatchUnwrapper;
 pub use keys::{ReplayTag, SharedSecret, SphinxSecretKey};
+pub use plaintext::{recover_plaintext, PlaintextError};
 pub use unwrap::{
     peel_with_shared_secret, read_alpha, split_packet, unwrap_in_place, write_alpha, Hop, Peeled,
     Unwrapped,

@@ -1,0 +1,264 @@
+//! `config.toml` of a gateway: what `gateway init` writes and `gateway run` reads.
+//!
+//! The `[engine]` section is the mixnode's (the same router-core engine peels the last
+//! layer); `[clients]` and `[mailbox]` are the gateway's own. Unknown fields are refused and
+//! every error names the file and the field, as for the mixnode.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use mixnode::config::{validate_validator_urls, ConfigError, EngineSection};
+use serde::{Deserialize, Serialize};
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Identity and addresses.
+    pub gateway: GatewaySection,
+    /// The mix side: the engine that receives last-hop packets.
+    #[serde(default)]
+    pub engine: EngineSection,
+    /// The client side.
+    #[serde(default)]
+    pub clients: ClientsSection,
+    /// Messages kept for offline clients.
+    #[serde(default)]
+    pub mailbox: MailboxSection,
+}
+
+/// `[gateway]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// The gateway's id (its directory name).
+    pub id: String,
+    /// Where the mix listener binds (last-hop packets arrive here).
+    pub mix_listen: SocketAddr,
+    /// The mix address announced to validators.
+    pub mix_announce: SocketAddr,
+    /// Where the client websocket server binds.
+    pub clients_listen: SocketAddr,
+    /// The `ws://` URL announced to validators for clients.
+    pub clients_announce: String,
+    /// Validator API URLs.
+    #[serde(default)]
+    pub validators: Vec<String>,
+}
+
+/// `[clients]`: every field has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientsSection {
+    /// Open client connections at most; more are refused with `too_many_connections`.
+    pub max_connections: usize,
+    /// Largest websocket message, bytes (at least one extended32 packet: 33,133 + 49).
+    pub max_frame_bytes: usize,
+    /// Sustained packets per second one client may send; faster senders are slowed down.
+    pub packets_per_second: u32,
+    /// Packets a client may send in a burst above that rate.
+    pub burst_packets: u32,
+    /// How far a register/authenticate timestamp may be from the gateway's clock, ms.
+    pub auth_window_ms: u64,
+    /// How long a new connection may take to authenticate, ms.
+    pub handshake_timeout_ms: u64,
+}
+
+impl Default for ClientsSection {
+    fn default() -> Self {
+        ClientsSection {
+            max_connections: 10_000,
+            max_frame_bytes: crate::protocol::MAX_FRAME_BYTES,
+            packets_per_second: 500,
+            burst_packets: 1000,
+            auth_window_ms: crate::protocol::DEFAULT_AUTH_WINDOW_MS,
+            handshake_timeout_ms: 10_000,
+        }
+    }
+}
+
+/// `[mailbox]`: every field has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailboxSection {
+    /// Messages kept per client; further ones are refused (and not acked, so senders retry).
+    pub max_messages_per_client: u64,
+    /// Bytes kept per client.
+    pub max_bytes_per_client: u64,
+    /// Messages older than this are purged, seconds.
+    pub max_age_secs: u64,
+    /// Stored messages sent per batch to a returning client.
+    pub delivery_batch: usize,
+}
+
+impl Default for MailboxSection {
+    fn default() -> Self {
+        MailboxSection {
+            max_messages_per_client: 10_000,
+            max_bytes_per_client: 64 << 20,
+            max_age_secs: 7 * 24 * 3600,
+            delivery_batch: 64,
+        }
+    }
+}
+
+impl Config {
+    /// Reads and checks `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks the text of `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.display().to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, message: String| ConfigError::Invalid {
+            path: path.display().to_string(),
+            field,
+            message,
+        };
+        self.engine.validate(path)?;
+        validate_validator_urls(&self.gateway.validators, path, "gateway.validators")?;
+        let url = &self.gateway.clients_announce;
+        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
+            return Err(invalid(
+                "gateway.clients_announce",
+                format!("{url:?} is not a ws:// or wss:// URL"),
+            ));
+        }
+        let clients = &self.clients;
+        let smallest = router_core::wire::MAX_PACKET_SIZE + 1 + 32 + 16;
+        if clients.max_frame_bytes < smallest {
+            return Err(invalid(
+                "clients.max_frame_bytes",
+                format!(
+                    "{} cannot carry an extended32 packet (needs {smallest})",
+                    clients.max_frame_bytes
+                ),
+            ));
+        }
+        for (field, value) in [
+            ("clients.max_connections", clients.max_connections as u64),
+            (
+                "clients.packets_per_second",
+                u64::from(clients.packets_per_second),
+            ),
+            ("clients.burst_packets", u64::from(clients.burst_packets)),
+            ("clients.auth_window_ms", clients.auth_window_ms),
+            ("clients.handshake_timeout_ms", clients.handshake_timeout_ms),
+            (
+                "mailbox.max_messages_per_client",
+                self.mailbox.max_messages_per_client,
+            ),
+            (
+                "mailbox.max_bytes_per_client",
+                self.mailbox.max_bytes_per_client,
+            ),
+            ("mailbox.max_age_secs", self.mailbox.max_age_secs),
+            ("mailbox.delivery_batch", self.mailbox.delivery_batch as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, "must be at least 1".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The file's text.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
+    }
+}
+
+/// The files of one gateway: `HOME/gateways/ID/`.
+#[derive(Debug, Clone)]
+pub struct GatewayPaths {
+    /// The node files shared with the mixnode's layout (config, keys, genesis, replay filter).
+    pub node: mixnode::home::NodePaths,
+}
+
+impl GatewayPaths {
+    /// Paths of gateway `id` under `home`.
+    pub fn new(home: &Path, id: &str) -> Self {
+        GatewayPaths {
+            node: mixnode::home::NodePaths::new(home, "gateways", id),
+        }
+    }
+
+    /// The mailbox, client keys and spent credentials (one redb file).
+    pub fn database(&self) -> PathBuf {
+        self.node.dir.join("gateway.redb")
+    }
+
+    /// The pid of the running gateway.
+    pub fn pid_file(&self) -> PathBuf {
+        self.node.dir.join("gateway.pid")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Config {
+        Config {
+            gateway: GatewaySection {
+                id: "g1".into(),
+                mix_listen: "127.0.0.1:1790".parse().unwrap(),
+                mix_announce: "127.0.0.1:1790".parse().unwrap(),
+                clients_listen: "127.0.0.1:9000".parse().unwrap(),
+                clients_announce: "ws://127.0.0.1:9000".into(),
+                validators: vec!["http://127.0.0.1:8000".into()],
+            },
+            engine: EngineSection::default(),
+            clients: ClientsSection::default(),
+            mailbox: MailboxSection::default(),
+        }
+    }
+
+    #[test]
+    fn a_written_config_reads_back_and_errors_name_the_field() {
+        let text = sample().to_toml().unwrap();
+        assert_eq!(Config::parse(&text, Path::new("c.toml")).unwrap(), sample());
+        let cases = [
+            (
+                text.replace("ws://127.0.0.1:9000", "http://x"),
+                "gateway.clients_announce",
+            ),
+            (
+                text.replace("max_frame_bytes = 65536", "max_frame_bytes = 100"),
+                "clients.max_frame_bytes",
+            ),
+            (
+                text.replace("delivery_batch = 64", "delivery_batch = 0"),
+                "mailbox.delivery_batch",
+            ),
+            (
+                text.replace("[mailbox]", "[mailbox]\nmax_agee_secs = 1"),
+                "max_agee_secs",
+            ),
+            (
+                text.replace("max_delay_ms = 10000", "max_delay_ms = 0"),
+                "engine.max_delay_ms",
+            ),
+        ];
+        for (bad, field) in cases {
+            let error = Config::parse(&bad, Path::new("/g/config.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with("/g/config.toml: "), "{error}");
+            assert!(error.contains(field), "{field} missing from: {error}");
+        }
+    }
+}

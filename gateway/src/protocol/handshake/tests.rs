@@ -1,0 +1,194 @@
+use super::*;
+use crate::protocol::cipher::SessionCipher;
+
+const NOW: u64 = 1_700_000_000_000;
+const WINDOW: u64 = 30_000;
+
+fn keys() -> (SigningKey, SigningKey) {
+    (
+        SigningKey::from_bytes(&[1; 32]),
+        SigningKey::from_bytes(&[2; 32]),
+    )
+}
+
+fn register(
+    client: &SigningKey,
+    gateway: &SigningKey,
+    at: u64,
+) -> (PendingRegistration, Result<RegisterRequest, HandshakeError>) {
+    let (pending, request) = start_registration(client, &gateway.verifying_key(), [9; 32], at);
+    let ClientControl::Register {
+        identity,
+        ephemeral,
+        timestamp_ms,
+        signature,
+    } = request
+    else {
+        unreachable!("start_registration builds a register request")
+    };
+    let verified = RegisterRequest::verify(
+        gateway.verifying_key().as_bytes(),
+        &identity,
+        &ephemeral,
+        timestamp_ms,
+        &signature,
+        NOW,
+        WINDOW,
+    );
+    (pending, verified)
+}
+
+fn assert_same_session(client: &SessionKeys, gateway: &SessionKeys) {
+    let mut c = SessionCipher::client(client);
+    let mut g = SessionCipher::gateway(gateway);
+    let frame = c.seal(b"ping").unwrap();
+    assert_eq!(g.open(&frame).unwrap(), b"ping");
+}
+
+#[test]
+fn registration_gives_both_ends_the_same_keys() {
+    let (client, gateway) = keys();
+    let (pending, request) = register(&client, &gateway, NOW);
+    let request = request.unwrap();
+    assert_eq!(request.client, client.verifying_key().to_bytes());
+    let (answer, gateway_shared, gateway_session) =
+        request.accept(&gateway, [5; 32], 100, 2).unwrap();
+    let (client_shared, client_session) = pending.finish(&answer).unwrap();
+    assert_eq!(client_shared.as_bytes(), gateway_shared.as_bytes());
+    assert_same_session(&client_session, &gateway_session);
+}
+
+#[test]
+fn a_registration_for_another_gateway_or_tampered_is_refused() {
+    let (client, gateway) = keys();
+    let other = SigningKey::from_bytes(&[3; 32]);
+    let (_, request) = start_registration(&client, &other.verifying_key(), [9; 32], NOW);
+    let ClientControl::Register {
+        identity,
+        ephemeral,
+        timestamp_ms,
+        signature,
+    } = request
+    else {
+        unreachable!()
+    };
+    let at_gateway = |identity: &str, ephemeral: &str, ts: u64| {
+        RegisterRequest::verify(
+            gateway.verifying_key().as_bytes(),
+            identity,
+            ephemeral,
+            ts,
+            &signature,
+            NOW,
+            WINDOW,
+        )
+    };
+    assert_eq!(
+        at_gateway(&identity, &ephemeral, timestamp_ms).unwrap_err(),
+        HandshakeError::BadSignature("client")
+    );
+    let other_identity = bs58::encode(other.verifying_key().as_bytes()).into_string();
+    assert!(matches!(
+        at_gateway(&other_identity, &ephemeral, timestamp_ms),
+        Err(HandshakeError::BadSignature(_))
+    ));
+    assert!(matches!(
+        at_gateway("not-bs58!", &ephemeral, timestamp_ms),
+        Err(HandshakeError::Malformed {
+            field: "identity",
+            ..
+        })
+    ));
+    assert!(matches!(
+        at_gateway(&identity, "abc", timestamp_ms),
+        Err(HandshakeError::Malformed {
+            field: "ephemeral",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn stale_requests_are_refused_on_either_side_of_the_window() {
+    let (client, gateway) = keys();
+    for at in [NOW - WINDOW - 1, NOW + WINDOW + 1] {
+        let (_, request) = register(&client, &gateway, at);
+        assert_eq!(request.unwrap_err().kind(), ErrorKind::Stale);
+    }
+    let (_, request) = register(&client, &gateway, NOW - WINDOW);
+    assert!(request.is_ok(), "the window's edge is inside");
+}
+
+#[test]
+fn a_forged_gateway_answer_is_refused_by_the_client() {
+    let (client, gateway) = keys();
+    let impostor = SigningKey::from_bytes(&[4; 32]);
+    let (pending, request) = register(&client, &gateway, NOW);
+    let (answer, _, _) = request.unwrap().accept(&impostor, [5; 32], 0, 0).unwrap();
+    assert_eq!(
+        pending.finish(&answer).unwrap_err(),
+        HandshakeError::BadSignature("gateway")
+    );
+}
+
+#[test]
+fn authentication_derives_fresh_session_keys_from_the_shared_key() {
+    let (client, gateway) = keys();
+    let shared = SharedKey::from_bytes([8; 32]);
+    let mut sessions = Vec::new();
+    for (client_nonce, gateway_nonce) in [([1; 32], [2; 32]), ([3; 32], [4; 32])] {
+        let (pending, request) =
+            start_authentication(&client, &gateway.verifying_key(), client_nonce, NOW);
+        let ClientControl::Authenticate {
+            identity,
+            timestamp_ms,
+            nonce,
+            signature,
+        } = request
+        else {
+            unreachable!()
+        };
+        let verified = AuthenticateRequest::verify(
+            gateway.verifying_key().as_bytes(),
+            &identity,
+            timestamp_ms,
+            &nonce,
+            &signature,
+            NOW,
+            WINDOW,
+        )
+        .unwrap();
+        let (answer, gateway_session) = verified.accept(&gateway, &shared, gateway_nonce, 0, 0);
+        let client_session = pending.finish(&shared, &answer).unwrap();
+        assert_same_session(&client_session, &gateway_session);
+        sessions.push(client_session);
+    }
+    assert_ne!(
+        sessions[0].client_to_gateway(),
+        sessions[1].client_to_gateway(),
+        "every session has its own keys"
+    );
+}
+
+#[test]
+fn the_replay_window_refuses_repeats_and_forgets_expired_requests() {
+    let mut window = ReplayWindow::new(WINDOW, 2);
+    let a = ([1; 32], NOW);
+    let b = ([2; 32], NOW + 10);
+    window.check_and_insert(a, NOW).unwrap();
+    assert_eq!(
+        window.check_and_insert(a, NOW + 5),
+        Err(HandshakeError::Replayed)
+    );
+    window.check_and_insert(b, NOW).unwrap();
+    assert_eq!(
+        window.check_and_insert(([3; 32], NOW), NOW),
+        Err(HandshakeError::Busy),
+        "bounded"
+    );
+    // After a's timestamp leaves the window it is forgotten (and check_fresh refuses it).
+    window
+        .check_and_insert(([3; 32], NOW + WINDOW + 1), NOW + WINDOW + 1)
+        .unwrap();
+    assert_eq!(window.len(), 2);
+}

@@ -1,0 +1,42 @@
+//! The client–gateway protocol, both ends, without IO.
+//!
+//! A client opens a websocket to the gateway and speaks JSON text frames ([`control`]) until
+//! it is authenticated:
+//!
+//! 1. **Register** (first contact, [`handshake`]): the client sends its ed25519 identity, an
+//!    ephemeral x25519 key and a timestamp, signed with the identity. The gateway answers with
+//!    its own ephemeral key, signed with the gateway's identity. Both derive the long-term
+//!    shared key (HKDF-SHA256 over the ephemeral Diffie–Hellman, bound to both identities)
+//!    and the gateway stores it.
+//! 2. **Authenticate** (a returning client): the client signs a fresh nonce and a timestamp;
+//!    the gateway refuses it when the timestamp is outside its window or the nonce was already
+//!    used, and answers with a nonce of its own, signed.
+//!
+//! Either way both ends then derive **session keys** from the shared key and the two nonces
+//! (the ephemeral keys when registering), one per direction, and every binary frame is
+//! ChaCha20-Poly1305 under its direction's key with a counter nonce ([`cipher`]): frames
+//! cannot be replayed, reordered, dropped unnoticed or moved into another session. What
+//! binary frames carry is in [`frames`]: Sphinx packets for the mixnet from the client,
+//! delivered messages and acks (live or from the mailbox) from the gateway.
+//!
+//! Differences from Nym's gateway protocol, on purpose: per-session keys (Nym reuses the
+//! shared key for every session), counter nonces that reject replays and reordering (Nym
+//! draws random nonces), and a signed, timestamped, nonce-checked authenticate (Nym's proves
+//! possession of the shared key only). The Sphinx packets inside are Nym's, byte for byte.
+
+pub mod cipher;
+pub mod control;
+pub mod frames;
+pub mod handshake;
+
+pub use cipher::{CipherError, SessionCipher};
+pub use control::{ClientControl, ErrorKind, GatewayControl};
+pub use frames::{ClientFrame, DeliveryKind, FrameError, GatewayFrame};
+pub use handshake::{HandshakeError, SessionKeys, SharedKey};
+
+/// How far a register or authenticate timestamp may be from the gateway's clock.
+pub const DEFAULT_AUTH_WINDOW_MS: u64 = 30_000;
+
+/// The largest websocket message either end accepts: one extended32 packet plus framing,
+/// or a control frame with a credential (a few KiB).
+pub const MAX_FRAME_BYTES: usize = 64 * 1024;

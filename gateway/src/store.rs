@@ -1,0 +1,433 @@
+//! The gateway's durable state in one embedded database: registered clients (shared key and
+//! bandwidth), the mailbox of messages for offline clients, and spent credentials.
+//!
+//! **Why redb.** It is pure Rust (no C toolchain, no second allocator), has ACID write
+//! transactions that `fsync` on commit by default, and a key-ordered B-tree, which is all the
+//! mailbox needs: messages keyed by `(client, sequence)` come out in arrival order with one
+//! range scan, and a batch of deliveries is one transaction (one `fsync` for many messages).
+//! SQLite would add SQL and a C library for no feature we use.
+//!
+//! Layout (keys and values are big-endian byte strings):
+//! * `clients`: identity (32) → shared key (32) ‖ bandwidth (8);
+//! * `mailbox`: identity (32) ‖ sequence (8) → kind (1) ‖ stored at, Unix ms (8) ‖ bytes;
+//! * `mailbox_meta`: identity (32) → next sequence (8) ‖ count (8) ‖ bytes (8);
+//! * `spent`: credential serial commitment (zeta) → spent at, Unix ms.
+//!
+//! Every method is synchronous and may wait on the disk: async callers run it on tokio's
+//! blocking pool.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+
+use crate::protocol::{DeliveryKind, SharedKey};
+
+const CLIENTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("clients");
+const MAILBOX: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("mailbox");
+const MAILBOX_META: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("mailbox_meta");
+const SPENT: TableDefinition<'_, &[u8], u64> = TableDefinition::new("spent");
+
+/// A client identity (ed25519 public key bytes, the Sphinx destination).
+pub type ClientId = [u8; 32];
+
+/// A database operation that failed.
+#[derive(thiserror::Error, Debug)]
+#[error("gateway database: {0}")]
+pub struct StoreError(String);
+
+fn err(e: impl std::fmt::Display) -> StoreError {
+    StoreError(e.to_string())
+}
+
+/// Per-client mailbox limits.
+#[derive(Debug, Clone, Copy)]
+pub struct MailboxLimits {
+    /// Messages per client.
+    pub max_messages: u64,
+    /// Bytes per client.
+    pub max_bytes: u64,
+    /// Age after which messages are purged, ms.
+    pub max_age_ms: u64,
+}
+
+/// A registered client.
+#[derive(Debug, Clone)]
+pub struct ClientRecord {
+    /// The key from registration.
+    pub shared: SharedKey,
+    /// Bandwidth left, bytes.
+    pub bandwidth: u64,
+}
+
+/// A message for the mailbox.
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    /// Its recipient.
+    pub client: ClientId,
+    /// Message or ack.
+    pub kind: DeliveryKind,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// What happened to one [`Incoming`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    /// Committed under this id.
+    Stored(u64),
+    /// The recipient's quota is used up.
+    QuotaExceeded,
+    /// The recipient never registered here.
+    UnknownClient,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    /// Its id (per client, increasing).
+    pub id: u64,
+    /// Message or ack.
+    pub kind: DeliveryKind,
+    /// The bytes.
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Meta {
+    next: u64,
+    count: u64,
+    bytes: u64,
+}
+
+impl Meta {
+    fn decode(v: &[u8]) -> Self {
+        let word = |i: usize| {
+            v.get(i * 8..i * 8 + 8)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map_or(0, u64::from_be_bytes)
+        };
+        Meta {
+            next: word(0),
+            count: word(1),
+            bytes: word(2),
+        }
+    }
+
+    fn encode(&self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&self.next.to_be_bytes());
+        out[8..16].copy_from_slice(&self.count.to_be_bytes());
+        out[16..].copy_from_slice(&self.bytes.to_be_bytes());
+        out
+    }
+}
+
+fn mailbox_key(client: &ClientId, id: u64) -> [u8; 40] {
+    let mut key = [0u8; 40];
+    key[..32].copy_from_slice(client);
+    key[32..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+fn decode_client(value: &[u8]) -> Option<ClientRecord> {
+    let shared: [u8; 32] = value.get(..32)?.try_into().ok()?;
+    let bandwidth: [u8; 8] = value.get(32..40)?.try_into().ok()?;
+    Some(ClientRecord {
+        shared: SharedKey::from_bytes(shared),
+        bandwidth: u64::from_be_bytes(bandwidth),
+    })
+}
+
+fn encode_client(shared: &SharedKey, bandwidth: u64) -> [u8; 40] {
+    let mut out = [0u8; 40];
+    out[..32].copy_from_slice(shared.as_bytes());
+    out[32..].copy_from_slice(&bandwidth.to_be_bytes());
+    out
+}
+
+/// The database; see the module docs.
+#[derive(Debug)]
+pub struct Store {
+    db: Database,
+    limits: MailboxLimits,
+}
+
+impl Store {
+    /// Opens (or creates) the database at `path`, mode 0600: it holds client keys.
+    pub fn open(path: &Path, limits: MailboxLimits) -> Result<Self, StoreError> {
+        let db =
+            Database::create(path).map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| StoreError(format!("{}: {e}", path.display())))?;
+        }
+        let txn = db.begin_write().map_err(err)?;
+        {
+            txn.open_table(CLIENTS).map_err(err)?;
+            txn.open_table(MAILBOX).map_err(err)?;
+            txn.open_table(MAILBOX_META).map_err(err)?;
+            txn.open_table(SPENT).map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        Ok(Store { db, limits })
+    }
+
+    /// The client's record, if it registered.
+    pub fn client(&self, client: &ClientId) -> Result<Option<ClientRecord>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(CLIENTS).map_err(err)?;
+        let found = table.get(&client[..]).map_err(err)?;
+        Ok(found.and_then(|v| decode_client(v.value())))
+    }
+
+    /// Stores (or replaces) a client's shared key, keeping the bandwidth it has; returns it.
+    pub fn register(&self, client: &ClientId, shared: &SharedKey) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        let bandwidth;
+        {
+            let mut table = txn.open_table(CLIENTS).map_err(err)?;
+            bandwidth = table
+                .get(&client[..])
+                .map_err(err)?
+                .and_then(|v| decode_client(v.value()))
+                .map_or(0, |r| r.bandwidth);
+            table
+                .insert(&client[..], &encode_client(shared, bandwidth)[..])
+                .map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        Ok(bandwidth)
+    }
+
+    /// Records the bandwidth clients have left (debits are kept in memory and saved in
+    /// batches; see the connection handling).
+    pub fn save_bandwidth(&self, entries: &[(ClientId, u64)]) -> Result<(), StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut table = txn.open_table(CLIENTS).map_err(err)?;
+            for (client, bandwidth) in entries {
+                let record = table
+                    .get(&client[..])
+                    .map_err(err)?
+                    .and_then(|v| decode_client(v.value()));
+                if let Some(record) = record {
+                    table
+                        .insert(&client[..], &encode_client(&record.shared, *bandwidth)[..])
+                        .map_err(err)?;
+                }
+            }
+        }
+        txn.commit().map_err(err)
+    }
+
+    /// Marks credential `zeta` spent and sets the client's bandwidth to `bandwidth`, in one
+    /// transaction. Returns `false` (and changes nothing) if `zeta` was already spent.
+    pub fn redeem(
+        &self,
+        zeta: &[u8],
+        client: &ClientId,
+        bandwidth: u64,
+        now_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut spent = txn.open_table(SPENT).map_err(err)?;
+            if spent.get(zeta).map_err(err)?.is_some() {
+                return Ok(false);
+            }
+            spent.insert(zeta, now_ms).map_err(err)?;
+            let mut clients = txn.open_table(CLIENTS).map_err(err)?;
+            let record = clients
+                .get(&client[..])
+                .map_err(err)?
+                .and_then(|v| decode_client(v.value()))
+                .ok_or_else(|| StoreError("redeeming for an unregistered client".into()))?;
+            clients
+                .insert(&client[..], &encode_client(&record.shared, bandwidth)[..])
+                .map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Whether `zeta` was spent here.
+    pub fn is_spent(&self, zeta: &[u8]) -> Result<bool, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(SPENT).map_err(err)?;
+        Ok(table.get(zeta).map_err(err)?.is_some())
+    }
+
+    /// Stores messages in one durable transaction; the outcomes are in input order.
+    pub fn store(&self, items: &[Incoming], now_ms: u64) -> Result<Vec<StoreOutcome>, StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        {
+            let clients = txn.open_table(CLIENTS).map_err(err)?;
+            let mut mailbox = txn.open_table(MAILBOX).map_err(err)?;
+            let mut metas = txn.open_table(MAILBOX_META).map_err(err)?;
+            for item in items {
+                if clients.get(&item.client[..]).map_err(err)?.is_none() {
+                    outcomes.push(StoreOutcome::UnknownClient);
+                    continue;
+                }
+                let mut meta = metas
+                    .get(&item.client[..])
+                    .map_err(err)?
+                    .map(|v| Meta::decode(v.value()))
+                    .unwrap_or_default();
+                let size = item.bytes.len() as u64;
+                if meta.count >= self.limits.max_messages
+                    || meta.bytes.saturating_add(size) > self.limits.max_bytes
+                {
+                    outcomes.push(StoreOutcome::QuotaExceeded);
+                    continue;
+                }
+                let id = meta.next;
+                let mut value = Vec::with_capacity(9 + item.bytes.len());
+                value.push(item.kind.to_byte());
+                value.extend_from_slice(&now_ms.to_be_bytes());
+                value.extend_from_slice(&item.bytes);
+                mailbox
+                    .insert(&mailbox_key(&item.client, id)[..], &value[..])
+                    .map_err(err)?;
+                meta.next += 1;
+                meta.count += 1;
+                meta.bytes += size;
+                metas
+                    .insert(&item.client[..], &meta.encode()[..])
+                    .map_err(err)?;
+                outcomes.push(StoreOutcome::Stored(id));
+            }
+        }
+        txn.commit().map_err(err)?;
+        Ok(outcomes)
+    }
+
+    /// Up to `limit` of the client's stored messages, oldest first, from id `from` on.
+    pub fn pending(
+        &self,
+        client: &ClientId,
+        from: u64,
+        limit: usize,
+    ) -> Result<Vec<Stored>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(MAILBOX).map_err(err)?;
+        let start = mailbox_key(client, from);
+        let end = mailbox_key(client, u64::MAX);
+        let mut out = Vec::new();
+        for entry in table.range(&start[..]..=&end[..]).map_err(err)? {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, value) = entry.map_err(err)?;
+            let id = key
+                .value()
+                .get(32..40)
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_be_bytes);
+            let value = value.value();
+            let kind = value.first().copied().and_then(DeliveryKind::from_byte);
+            if let (Some(id), Some(kind), Some(bytes)) = (id, kind, value.get(9..)) {
+                out.push(Stored {
+                    id,
+                    kind,
+                    bytes: bytes.to_vec(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many messages wait for the client.
+    pub fn pending_count(&self, client: &ClientId) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(MAILBOX_META).map_err(err)?;
+        Ok(table
+            .get(&client[..])
+            .map_err(err)?
+            .map_or(0, |v| Meta::decode(v.value()).count))
+    }
+
+    /// Deletes the client's messages with these ids (ids it does not have are ignored, so
+    /// a client can never delete another's); returns how many went.
+    pub fn remove(&self, client: &ClientId, ids: &[u64]) -> Result<u64, StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        let mut removed = 0;
+        {
+            let mut mailbox = txn.open_table(MAILBOX).map_err(err)?;
+            let mut metas = txn.open_table(MAILBOX_META).map_err(err)?;
+            let mut meta = metas
+                .get(&client[..])
+                .map_err(err)?
+                .map(|v| Meta::decode(v.value()))
+                .unwrap_or_default();
+            for id in ids {
+                let gone = mailbox
+                    .remove(&mailbox_key(client, *id)[..])
+                    .map_err(err)?
+                    .map(|v| v.value().len().saturating_sub(9) as u64);
+                if let Some(size) = gone {
+                    removed += 1;
+                    meta.count = meta.count.saturating_sub(1);
+                    meta.bytes = meta.bytes.saturating_sub(size);
+                }
+            }
+            if removed > 0 {
+                metas.insert(&client[..], &meta.encode()[..]).map_err(err)?;
+            }
+        }
+        txn.commit().map_err(err)?;
+        Ok(removed)
+    }
+
+    /// Deletes every message older than the age limit; returns how many.
+    pub fn purge_expired(&self, now_ms: u64) -> Result<u64, StoreError> {
+        let cutoff = now_ms.saturating_sub(self.limits.max_age_ms);
+        let mut expired: Vec<(ClientId, u64)> = Vec::new();
+        {
+            let txn = self.db.begin_read().map_err(err)?;
+            let table = txn.open_table(MAILBOX).map_err(err)?;
+            for entry in table.iter().map_err(err)? {
+                let (key, value) = entry.map_err(err)?;
+                let key = key.value();
+                let stored_at = value
+                    .value()
+                    .get(1..9)
+                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                    .map_or(0, u64::from_be_bytes);
+                let parsed = key
+                    .get(..32)
+                    .and_then(|c| <ClientId>::try_from(c).ok())
+                    .zip(key.get(32..40).and_then(|b| <[u8; 8]>::try_from(b).ok()));
+                if let (true, Some((client, id))) = (stored_at < cutoff, parsed) {
+                    expired.push((client, u64::from_be_bytes(id)));
+                }
+            }
+        }
+        let mut total = 0;
+        let mut by_client: std::collections::BTreeMap<ClientId, Vec<u64>> = Default::default();
+        for (client, id) in expired {
+            by_client.entry(client).or_default().push(id);
+        }
+        for (client, ids) in by_client {
+            total += self.remove(&client, &ids)?;
+        }
+        Ok(total)
+    }
+
+    /// Messages stored for all clients.
+    pub fn total_stored(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(MAILBOX_META).map_err(err)?;
+        let mut total = 0u64;
+        for entry in table.iter().map_err(err)? {
+            let (_, value) = entry.map_err(err)?;
+            total = total.saturating_add(Meta::decode(value.value()).count);
+        }
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests;
