@@ -405,7 +405,7 @@ async fn run_shard(
         hasher.write_usize(index);
         hasher.finish()
     };
-    let shard = Rc::new(Shard::new(
+    let mut shard = Shard::new(
         index,
         clock,
         config.shard.clone(),
@@ -413,8 +413,9 @@ async fn run_shard(
         BufferPool::new(config.buffer_budget_bytes),
         stats,
         seed,
-        config.deliveries.clone(),
-    ));
+    );
+    shard.deliveries = config.deliveries.clone();
+    let shard = Rc::new(shard);
     let _ = ready.send(Ok(bound));
     tracing::info!(shard = index, %bound, "shard listening");
 

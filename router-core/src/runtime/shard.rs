@@ -82,7 +82,8 @@ pub struct Shard {
     /// The deadline the timer task sleeps towards, if it sleeps on one.
     pub(super) timer_deadline: Cell<Option<Timestamp>>,
     rng: Cell<u64>,
-    deliveries: Option<DeliveryHandler>,
+    /// The exit role's handler (gateways), set before the shard starts.
+    pub(super) deliveries: Option<DeliveryHandler>,
 }
 
 impl Shard {
@@ -94,7 +95,6 @@ impl Shard {
         pool: BufferPool,
         stats: Arc<ShardStats>,
         seed: u64,
-        deliveries: Option<DeliveryHandler>,
     ) -> Self {
         Shard {
             index,
@@ -110,7 +110,7 @@ impl Shard {
             stopping: Cell::new(false),
             timer_deadline: Cell::new(None),
             rng: Cell::new(seed | 1),
-            deliveries,
+            deliveries: None,
         }
     }
 

@@ -1,0 +1,186 @@
+//! Bandwidth credentials: a client presents a Coconut credential, the gateway checks it and
+//! credits the bandwidth it is worth.
+//!
+//! Checks, cheapest first: the public attributes are a bandwidth voucher; the serial
+//! commitment (zeta) was not spent here; the presentation verifies under the validators'
+//! aggregate key (on tokio's blocking pool: it costs pairings); a validator accepts the spend
+//! report, which refuses (409) a zeta spent at any gateway and relays it to the other
+//! validators. Then the spend and the credit commit in one transaction, so a crash cannot
+//! credit twice or spend without credit.
+//!
+//! The aggregate key comes from the validators at the first redemption, and is accepted only
+//! when a majority of the configured validators serve the same, internally consistent key set
+//! (one lying validator cannot make the gateway accept forged credentials).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use validator::api::SpendBody;
+use validator::client::ValidatorClient;
+use validator::coconut::verify_credential;
+use validator::credential::{parameters, VerificationKeySet};
+
+use crate::delivery::Online;
+use crate::protocol::ErrorKind;
+use crate::stats::GatewayStats;
+use crate::store::{ClientId, Store};
+
+/// A redemption refused, with what the client is told.
+pub type Refusal = (ErrorKind, String);
+
+/// Checks credentials against the validators; see the module docs.
+#[derive(Debug)]
+pub struct CredentialVerifier {
+    validators: Vec<ValidatorClient>,
+    keys: tokio::sync::OnceCell<VerificationKeySet>,
+}
+
+impl CredentialVerifier {
+    /// A verifier asking these validators.
+    pub fn new(validator_urls: &[String]) -> Result<Self, String> {
+        let validators = validator_urls
+            .iter()
+            .map(|u| ValidatorClient::new(u).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(CredentialVerifier {
+            validators,
+            keys: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn fetch_keys(&self) -> Result<VerificationKeySet, String> {
+        let answers =
+            futures::future::join_all(self.validators.iter().map(|v| v.verification_keys())).await;
+        let mut groups: Vec<(VerificationKeySet, usize)> = Vec::new();
+        let mut errors = Vec::new();
+        for answer in answers {
+            match answer.map_err(|e| e.to_string()).and_then(|k| {
+                k.validate().map_err(|e| e.to_string())?;
+                Ok(k)
+            }) {
+                Ok(keys) => match groups.iter_mut().find(|(k, _)| *k == keys) {
+                    Some((_, n)) => *n += 1,
+                    None => groups.push((keys, 1)),
+                },
+                Err(e) => errors.push(e),
+            }
+        }
+        let majority = self.validators.len() / 2 + 1;
+        groups
+            .into_iter()
+            .find(|(_, n)| *n >= majority)
+            .map(|(k, _)| k)
+            .ok_or_else(|| {
+                format!(
+                    "no verification key set served by {majority} of {} validators: {}",
+                    self.validators.len(),
+                    errors.join("; ")
+                )
+            })
+    }
+
+    /// Checks `body` and credits its bandwidth to `client`; returns the bandwidth left.
+    pub async fn redeem(
+        &self,
+        store: &Arc<Store>,
+        online: &Online,
+        stats: &GatewayStats,
+        client: ClientId,
+        body: SpendBody,
+    ) -> Result<u64, Refusal> {
+        let refused = |m: String| (ErrorKind::CredentialRefused, m);
+        body.public_attributes
+            .validate()
+            .map_err(|e| refused(format!("public attributes: {e}")))?;
+        let amount = body.public_attributes.bandwidth;
+        let zeta = body.theta.zeta_bytes();
+        let spent_here = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || store.is_spent(&zeta))
+                .await
+                .map_err(|e| (ErrorKind::Internal, e.to_string()))?
+                .map_err(|e| (ErrorKind::Internal, e.to_string()))?
+        };
+        if spent_here {
+            return Err((
+                ErrorKind::CredentialSpent,
+                "this credential was already spent here".into(),
+            ));
+        }
+        let keys = self
+            .keys
+            .get_or_try_init(|| self.fetch_keys())
+            .await
+            .map_err(|e| {
+                (
+                    ErrorKind::Busy,
+                    format!("cannot verify credentials yet: {e}"),
+                )
+            })?
+            .clone();
+        let checked = body.clone();
+        tokio::task::spawn_blocking(move || {
+            verify_credential(
+                &parameters(),
+                &keys.aggregate,
+                &checked.theta,
+                &checked.public_attributes.scalars(),
+            )
+        })
+        .await
+        .map_err(|e| (ErrorKind::Internal, e.to_string()))?
+        .map_err(|e| refused(format!("the credential does not verify: {e}")))?;
+
+        let mut errors = Vec::new();
+        let mut confirmed = false;
+        for v in &self.validators {
+            match v.spend(&body).await {
+                Ok(_) => {
+                    confirmed = true;
+                    break;
+                }
+                Err(e) if e.status() == Some(409) => {
+                    return Err((
+                        ErrorKind::CredentialSpent,
+                        "this credential was already spent (validators' spent set)".into(),
+                    ))
+                }
+                Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => {
+                    return Err(refused(format!("validator {}: {e}", v.base_url())))
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
+        }
+        if !confirmed {
+            return Err((
+                ErrorKind::Busy,
+                format!("no validator confirmed the spend: {}", errors.join("; ")),
+            ));
+        }
+
+        let counter = online.bandwidth(&client);
+        let current = counter.as_ref().map_or(0, |c| c.load(Ordering::Relaxed));
+        let total = current.saturating_add(amount);
+        let redeemed = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                store.redeem(&zeta, &client, total, crate::now_ms())
+            })
+            .await
+            .map_err(|e| (ErrorKind::Internal, e.to_string()))?
+            .map_err(|e| (ErrorKind::Internal, e.to_string()))?
+        };
+        if !redeemed {
+            return Err((
+                ErrorKind::CredentialSpent,
+                "this credential was already spent here".into(),
+            ));
+        }
+        if let Some(counter) = counter {
+            counter.fetch_add(amount, Ordering::Relaxed);
+        }
+        GatewayStats::add(&stats.credentials_redeemed, 1);
+        GatewayStats::add(&stats.bandwidth_credited_bytes, amount);
+        Ok(total)
+    }
+}

@@ -1,0 +1,232 @@
+//! The exit role's path from the shards to the clients.
+//!
+//! The router's delivery handler runs on the shard that peeled the packet: it recovers the
+//! plaintext, splits off the SURB-ACK ([`crate::final_hop`]), copies the message out (the
+//! one copy of the exit role: the bytes leave the engine for another runtime) and hands it to
+//! the pump over a bounded channel. The pump, a tokio task, pushes each message to its
+//! client's connection when the client is online; otherwise, or when the connection cannot
+//! take it, it commits a batch of them to the mailbox in one transaction. The SURB-ACK goes
+//! into the mixnet only after the connection wrote the message or the mailbox committed it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex};
+
+use router_core::runtime::{Delivered, DeliveryHandler};
+use router_core::sphinx::recover_plaintext;
+use tokio::sync::mpsc;
+
+use crate::final_hop;
+use crate::forwarder::Forwarder;
+use crate::protocol::DeliveryKind;
+use crate::stats::{ExitDrop, GatewayStats};
+use crate::store::{ClientId, Incoming, Store, StoreOutcome};
+
+/// A delivered packet on its way to a client.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The recipient.
+    pub client: ClientId,
+    /// Message or ack.
+    pub kind: DeliveryKind,
+    /// What the client receives.
+    pub bytes: Vec<u8>,
+    /// The SURB-ACK to send once the bytes are safe.
+    pub ack: Option<(SocketAddr, Vec<u8>)>,
+}
+
+/// What the gateway tells a client's connection task.
+#[derive(Debug)]
+pub enum Push {
+    /// Deliver this now (and send its ack once written).
+    Live(Inbound),
+    /// New messages were stored for this client.
+    MailboxReady,
+    /// The same client authenticated on a newer connection: close this one.
+    Replaced,
+}
+
+struct Attached {
+    session: u64,
+    sender: mpsc::Sender<Push>,
+    bandwidth: Arc<AtomicU64>,
+}
+
+/// The clients connected now.
+#[derive(Default)]
+pub struct Online {
+    clients: Mutex<HashMap<ClientId, Attached>>,
+}
+
+impl std::fmt::Debug for Online {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Online")
+    }
+}
+
+impl Online {
+    /// Registers connection `session` of `client`. An older connection of the same client is
+    /// told to close, and its bandwidth counter is shared with the new one so no debit is
+    /// lost between them; otherwise the counter starts at `stored_bandwidth`.
+    pub fn attach(
+        &self,
+        client: ClientId,
+        session: u64,
+        sender: mpsc::Sender<Push>,
+        stored_bandwidth: u64,
+    ) -> Arc<AtomicU64> {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        let bandwidth = match clients.remove(&client) {
+            Some(old) => {
+                let _ = old.sender.try_send(Push::Replaced);
+                old.bandwidth
+            }
+            None => Arc::new(AtomicU64::new(stored_bandwidth)),
+        };
+        clients.insert(
+            client,
+            Attached {
+                session,
+                sender,
+                bandwidth: bandwidth.clone(),
+            },
+        );
+        bandwidth
+    }
+
+    /// Removes connection `session` of `client` (if it is still the current one).
+    pub fn detach(&self, client: &ClientId, session: u64) {
+        let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        if clients.get(client).is_some_and(|a| a.session == session) {
+            clients.remove(client);
+        }
+    }
+
+    /// The client's bandwidth counter, if it is online.
+    pub fn bandwidth(&self, client: &ClientId) -> Option<Arc<AtomicU64>> {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.get(client).map(|a| a.bandwidth.clone())
+    }
+
+    fn sender(&self, client: &ClientId) -> Option<mpsc::Sender<Push>> {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients.get(client).map(|a| a.sender.clone())
+    }
+}
+
+/// The router's delivery handler: plaintext, SURB-ACK split, copy, channel.
+pub fn exit_handler(pump: mpsc::Sender<Inbound>, stats: Arc<GatewayStats>) -> DeliveryHandler {
+    Arc::new(move |delivered: Delivered<'_>| {
+        let plaintext = match recover_plaintext(delivered.payload) {
+            Ok(p) => p,
+            Err(_) => return stats.count_exit_drop(ExitDrop::BadPayload, 1),
+        };
+        let hop = match final_hop::split(delivered.size, plaintext) {
+            Ok(hop) => hop,
+            Err(_) => return stats.count_exit_drop(ExitDrop::BadSurbAck, 1),
+        };
+        let inbound = Inbound {
+            client: *delivered.destination,
+            kind: hop.kind,
+            bytes: hop.bytes.to_vec(),
+            ack: hop.ack.map(|(addr, packet)| (addr, packet.to_vec())),
+        };
+        if pump.try_send(inbound).is_err() {
+            stats.count_exit_drop(ExitDrop::DeliveryQueueFull, 1);
+        }
+    })
+}
+
+/// Sends a delivered packet's SURB-ACK into the mixnet (its bytes are now safe).
+pub fn send_ack(forwarder: &Forwarder, stats: &GatewayStats, ack: Option<(SocketAddr, Vec<u8>)>) {
+    if let Some((first_hop, packet)) = ack {
+        match forwarder.send(first_hop, &packet) {
+            Ok(()) => GatewayStats::add(&stats.acks_sent, 1),
+            Err(error) => tracing::debug!(%error, "SURB-ACK not sent"),
+        }
+    }
+}
+
+/// Commits `items` to the mailbox, then acks what was stored and tells online recipients.
+pub async fn store_and_ack(
+    items: Vec<Inbound>,
+    store: &Arc<Store>,
+    online: &Online,
+    forwarder: &Forwarder,
+    stats: &GatewayStats,
+) {
+    if items.is_empty() {
+        return;
+    }
+    let incoming: Vec<Incoming> = items
+        .iter()
+        .map(|i| Incoming {
+            client: i.client,
+            kind: i.kind,
+            bytes: i.bytes.clone(),
+        })
+        .collect();
+    let now = crate::now_ms();
+    let store = store.clone();
+    let outcome = tokio::task::spawn_blocking(move || store.store(&incoming, now)).await;
+    let outcomes = match outcome {
+        Ok(Ok(outcomes)) => outcomes,
+        Ok(Err(error)) => {
+            tracing::error!(%error, "mailbox write failed; messages dropped without ack");
+            return stats.count_exit_drop(ExitDrop::StoreFailed, items.len() as u64);
+        }
+        Err(error) => {
+            tracing::error!(%error, "mailbox task failed");
+            return stats.count_exit_drop(ExitDrop::StoreFailed, items.len() as u64);
+        }
+    };
+    let mut notify = Vec::new();
+    for (item, outcome) in items.into_iter().zip(outcomes) {
+        match outcome {
+            StoreOutcome::Stored(_) => {
+                GatewayStats::add(&stats.stored, 1);
+                GatewayStats::add(&stats.mailbox_messages, 1);
+                send_ack(forwarder, stats, item.ack);
+                notify.push(item.client);
+            }
+            StoreOutcome::QuotaExceeded => stats.count_exit_drop(ExitDrop::MailboxFull, 1),
+            StoreOutcome::UnknownClient => stats.count_exit_drop(ExitDrop::UnknownRecipient, 1),
+        }
+    }
+    notify.sort_unstable();
+    notify.dedup();
+    for client in notify {
+        if let Some(sender) = online.sender(&client) {
+            let _ = sender.try_send(Push::MailboxReady);
+        }
+    }
+}
+
+/// The pump: live to online clients, the rest to the mailbox in batches.
+pub async fn run_pump(
+    mut inbound: mpsc::Receiver<Inbound>,
+    online: Arc<Online>,
+    store: Arc<Store>,
+    forwarder: Forwarder,
+    stats: Arc<GatewayStats>,
+) {
+    const BATCH: usize = 256;
+    let mut batch = Vec::with_capacity(BATCH);
+    while inbound.recv_many(&mut batch, BATCH).await > 0 {
+        let mut to_store = Vec::new();
+        for item in batch.drain(..) {
+            let Some(sender) = online.sender(&item.client) else {
+                to_store.push(item);
+                continue;
+            };
+            match sender.try_send(Push::Live(item)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(Push::Live(item)))
+                | Err(mpsc::error::TrySendError::Closed(Push::Live(item))) => to_store.push(item),
+                Err(_) => {}
+            }
+        }
+        store_and_ack(to_store, &store, &online, &forwarder, &stats).await;
+    }
+}

@@ -1,0 +1,137 @@
+//! The entry role's outgoing side: client packets and SURB-ACKs to layer-1 mixnodes.
+//!
+//! One task per first hop owns a TCP connection and a bounded queue of ready frames (Nym
+//! framing, version 8 unless configured otherwise). A connection that fails is reopened with
+//! capped exponential backoff; the frame being written when it failed is lost and counted, as
+//! is any frame that finds its queue full. The set of peers is bounded by the entry policy:
+//! only layer-1 nodes of the topology get a task.
+//!
+//! This runs on tokio, beside the websocket server, rather than on the glommio shards: the
+//! packets are already whole (no unwrap), arrive at client rates from tokio tasks, and a
+//! cross-runtime hop into the shards would cost more than the write itself.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use router_core::wire::{encode_frame, FrameHeader, FramingVersion, KeyRotation, PacketSize};
+use tokio::io::AsyncWriteExt;
+use tokio::sync::mpsc;
+
+use crate::stats::GatewayStats;
+
+/// Connection settings.
+#[derive(Debug, Clone, Copy)]
+pub struct ForwarderSettings {
+    /// Frames queued per first hop.
+    pub queue_capacity: usize,
+    /// How long a connection attempt may take.
+    pub connect_timeout: Duration,
+    /// First wait after a failure; doubles per failure.
+    pub backoff_initial: Duration,
+    /// Longest wait.
+    pub backoff_max: Duration,
+    /// Framing version written.
+    pub version: FramingVersion,
+}
+
+/// Why a packet was not queued.
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ForwardError {
+    /// The first hop's queue is full.
+    #[error("the queue to {0} is full")]
+    QueueFull(SocketAddr),
+    /// Not a Sphinx packet size.
+    #[error("a packet of {0} bytes is not a Sphinx packet size")]
+    Size(usize),
+}
+
+/// Sends packets to first hops; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Forwarder {
+    peers: Arc<Mutex<HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>>>,
+    settings: ForwarderSettings,
+    stats: Arc<GatewayStats>,
+}
+
+impl Forwarder {
+    /// A forwarder whose peer tasks run on the current tokio runtime.
+    pub fn new(settings: ForwarderSettings, stats: Arc<GatewayStats>) -> Self {
+        Forwarder {
+            peers: Arc::default(),
+            settings,
+            stats,
+        }
+    }
+
+    /// Queues `packet` for `first_hop`, framing it.
+    pub fn send(&self, first_hop: SocketAddr, packet: &[u8]) -> Result<(), ForwardError> {
+        let size =
+            PacketSize::from_packet_len(packet.len()).ok_or(ForwardError::Size(packet.len()))?;
+        let header = match self.settings.version {
+            FramingVersion::V7 => FrameHeader::v7(size),
+            _ => FrameHeader::v8(size, KeyRotation::Unknown),
+        };
+        let mut frame = vec![0u8; header.frame_len()];
+        encode_frame(&header, packet, &mut frame).map_err(|_| ForwardError::Size(packet.len()))?;
+        let sender = {
+            let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+            peers
+                .entry(first_hop)
+                .or_insert_with(|| {
+                    let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
+                    tokio::spawn(run_peer(first_hop, rx, self.settings, self.stats.clone()));
+                    tx
+                })
+                .clone()
+        };
+        sender.try_send(frame).map_err(|_| {
+            GatewayStats::add(&self.stats.forward_dropped, 1);
+            ForwardError::QueueFull(first_hop)
+        })
+    }
+}
+
+async fn connect(addr: SocketAddr, settings: &ForwarderSettings) -> Option<tokio::net::TcpStream> {
+    let mut backoff = settings.backoff_initial;
+    loop {
+        match tokio::time::timeout(
+            settings.connect_timeout,
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                return Some(stream);
+            }
+            Ok(Err(error)) => tracing::debug!(%addr, %error, "cannot connect to first hop"),
+            Err(_) => tracing::debug!(%addr, "connecting to first hop timed out"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(settings.backoff_max);
+    }
+}
+
+async fn run_peer(
+    addr: SocketAddr,
+    mut queue: mpsc::Receiver<Vec<u8>>,
+    settings: ForwarderSettings,
+    stats: Arc<GatewayStats>,
+) {
+    let mut stream: Option<tokio::net::TcpStream> = None;
+    while let Some(frame) = queue.recv().await {
+        if stream.is_none() {
+            stream = connect(addr, &settings).await;
+        }
+        let Some(conn) = stream.as_mut() else {
+            continue;
+        };
+        if let Err(error) = conn.write_all(&frame).await {
+            tracing::debug!(%addr, %error, "first hop connection lost; frame dropped");
+            GatewayStats::add(&stats.forward_dropped, 1);
+            stream = None;
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! The gateway's own counters, rendered after the engine's in the Prometheus text.
+//!
+//! Every refusal and every drop has a typed reason with one label (DESIGN §6.4):
+//! [`ErrorKind`] for what a client is told, [`ExitDrop`] for last-hop packets the gateway
+//! could not deliver.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::protocol::ErrorKind;
+
+/// Why a packet that reached its last hop here was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExitDrop {
+    /// The payload's padding or integrity prefix is wrong.
+    BadPayload,
+    /// The SURB-ACK at its front does not parse.
+    BadSurbAck,
+    /// The delivery queue to the client side is full.
+    DeliveryQueueFull,
+    /// Nobody registered with this identity here.
+    UnknownRecipient,
+    /// The recipient's mailbox is full.
+    MailboxFull,
+    /// The database failed.
+    StoreFailed,
+}
+
+impl ExitDrop {
+    const ALL: [ExitDrop; 6] = [
+        ExitDrop::BadPayload,
+        ExitDrop::BadSurbAck,
+        ExitDrop::DeliveryQueueFull,
+        ExitDrop::UnknownRecipient,
+        ExitDrop::MailboxFull,
+        ExitDrop::StoreFailed,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ExitDrop::BadPayload => "bad_payload",
+            ExitDrop::BadSurbAck => "bad_surb_ack",
+            ExitDrop::DeliveryQueueFull => "delivery_queue_full",
+            ExitDrop::UnknownRecipient => "unknown_recipient",
+            ExitDrop::MailboxFull => "mailbox_full",
+            ExitDrop::StoreFailed => "store_failed",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|d| *d == self).unwrap_or(0)
+    }
+}
+
+const ERROR_KINDS: [ErrorKind; 16] = [
+    ErrorKind::BadRequest,
+    ErrorKind::NotAuthenticated,
+    ErrorKind::AlreadyAuthenticated,
+    ErrorKind::Stale,
+    ErrorKind::Replayed,
+    ErrorKind::UnknownClient,
+    ErrorKind::BadSignature,
+    ErrorKind::BadFrame,
+    ErrorKind::FrameTooLarge,
+    ErrorKind::CredentialRefused,
+    ErrorKind::CredentialSpent,
+    ErrorKind::OutOfBandwidth,
+    ErrorKind::NotInTopology,
+    ErrorKind::TooManyConnections,
+    ErrorKind::Busy,
+    ErrorKind::Internal,
+];
+
+/// Counters and gauges shared by the gateway's tasks.
+#[derive(Debug, Default)]
+pub struct GatewayStats {
+    /// Open authenticated client connections.
+    pub clients_connected: AtomicU64,
+    /// Packets from clients sent on to layer 1.
+    pub client_packets_forwarded: AtomicU64,
+    /// Messages and acks pushed to an online client.
+    pub delivered_live: AtomicU64,
+    /// Messages and acks committed to the mailbox.
+    pub stored: AtomicU64,
+    /// Stored messages a client confirmed (and that were deleted).
+    pub delivered_from_mailbox: AtomicU64,
+    /// Messages purged for age.
+    pub purged: AtomicU64,
+    /// Messages waiting in the mailbox (gauge).
+    pub mailbox_messages: AtomicU64,
+    /// SURB-ACKs sent into the mixnet.
+    pub acks_sent: AtomicU64,
+    /// Credentials redeemed.
+    pub credentials_redeemed: AtomicU64,
+    /// Bandwidth credited by credentials, bytes.
+    pub bandwidth_credited_bytes: AtomicU64,
+    /// Bandwidth used by forwarded packets, bytes.
+    pub bandwidth_debited_bytes: AtomicU64,
+    /// Packets dropped towards layer 1 (queue full, connection lost).
+    pub forward_dropped: AtomicU64,
+    errors: [AtomicU64; 16],
+    exit_drops: [AtomicU64; 6],
+}
+
+impl GatewayStats {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts an error sent to a client.
+    pub fn count_error(&self, kind: ErrorKind) {
+        if let Some(i) = ERROR_KINDS.iter().position(|k| *k == kind) {
+            self.errors[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a last-hop packet not delivered, with one tracing event.
+    pub fn count_exit_drop(&self, reason: ExitDrop, n: u64) {
+        self.exit_drops[reason.index()].fetch_add(n, Ordering::Relaxed);
+        tracing::debug!(reason = reason.label(), n, "last-hop packet dropped");
+    }
+
+    /// Errors of this kind sent so far.
+    pub fn errors(&self, kind: ErrorKind) -> u64 {
+        ERROR_KINDS
+            .iter()
+            .position(|k| *k == kind)
+            .map_or(0, |i| self.errors[i].load(Ordering::Relaxed))
+    }
+
+    /// Exit drops of this reason so far.
+    pub fn exit_drops(&self, reason: ExitDrop) -> u64 {
+        self.exit_drops[reason.index()].load(Ordering::Relaxed)
+    }
+
+    /// Appends the Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let plain: [(&str, &str, &str, &AtomicU64); 12] = [
+            (
+                "gateway_clients_connected",
+                "gauge",
+                "Authenticated client connections.",
+                &self.clients_connected,
+            ),
+            (
+                "gateway_client_packets_forwarded_total",
+                "counter",
+                "Client packets sent to layer 1.",
+                &self.client_packets_forwarded,
+            ),
+            (
+                "gateway_delivered_live_total",
+                "counter",
+                "Messages and acks pushed to online clients.",
+                &self.delivered_live,
+            ),
+            (
+                "gateway_stored_total",
+                "counter",
+                "Messages and acks committed to the mailbox.",
+                &self.stored,
+            ),
+            (
+                "gateway_delivered_from_mailbox_total",
+                "counter",
+                "Stored messages confirmed by their client.",
+                &self.delivered_from_mailbox,
+            ),
+            (
+                "gateway_purged_total",
+                "counter",
+                "Stored messages purged for age.",
+                &self.purged,
+            ),
+            (
+                "gateway_mailbox_messages",
+                "gauge",
+                "Messages waiting in the mailbox.",
+                &self.mailbox_messages,
+            ),
+            (
+                "gateway_acks_sent_total",
+                "counter",
+                "SURB-ACKs sent into the mixnet.",
+                &self.acks_sent,
+            ),
+            (
+                "gateway_credentials_redeemed_total",
+                "counter",
+                "Bandwidth credentials redeemed.",
+                &self.credentials_redeemed,
+            ),
+            (
+                "gateway_bandwidth_credited_bytes_total",
+                "counter",
+                "Bandwidth credited by credentials.",
+                &self.bandwidth_credited_bytes,
+            ),
+            (
+                "gateway_bandwidth_debited_bytes_total",
+                "counter",
+                "Bandwidth used by forwarded packets.",
+                &self.bandwidth_debited_bytes,
+            ),
+            (
+                "gateway_forward_dropped_total",
+                "counter",
+                "Client packets and acks dropped towards layer 1.",
+                &self.forward_dropped,
+            ),
+        ];
+        for (name, kind, help, value) in plain {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
+                load(value)
+            );
+        }
+        let _ = writeln!(out, "# HELP gateway_client_errors_total Errors sent to clients, by kind.\n# TYPE gateway_client_errors_total counter");
+        for (kind, count) in ERROR_KINDS.iter().zip(&self.errors) {
+            let _ = writeln!(
+                out,
+                "gateway_client_errors_total{{kind=\"{}\"}} {}",
+                kind.label(),
+                load(count)
+            );
+        }
+        let _ = writeln!(out, "# HELP gateway_exit_dropped_total Last-hop packets not delivered, by reason.\n# TYPE gateway_exit_dropped_total counter");
+        for (reason, count) in ExitDrop::ALL.iter().zip(&self.exit_drops) {
+            let _ = writeln!(
+                out,
+                "gateway_exit_dropped_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                load(count)
+            );
+        }
+    }
+}
