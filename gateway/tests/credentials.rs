@@ -1,0 +1,269 @@
+//! Bandwidth credentials against a real validator (in this process, threshold 1 of 1, with a
+//! Coconut key) and two gateway processes: no credential, no sending; a credential credits
+//! its bandwidth once; a second presentation is refused at the same gateway (its own spent
+//! store) and at another (the validators' spent set); a tampered one does not verify.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::io::Read;
+use std::net::{SocketAddr, TcpListener};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use ed25519_dalek::SigningKey;
+use gateway::protocol::{ClientControl, ErrorKind, GatewayControl};
+use router_core::wire::PacketSize;
+use validator::client::{obtain_credential, ValidatorClient};
+use validator::coconut::ttp_keygen;
+use validator::credential::{parameters, VerificationKeySet};
+use validator::files::write_secret;
+use validator::genesis::Genesis;
+use validator::primitives::IdentityKey;
+use validator::service::config::{write_coconut_key, CoconutKeyFile, Config};
+
+struct TestValidator {
+    url: String,
+    genesis: Genesis,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestValidator {
+    fn start(dir: &Path, account: &SigningKey) -> TestValidator {
+        std::fs::create_dir_all(dir).unwrap();
+        let key = SigningKey::from_bytes(&[7; 32]);
+        write_secret(&dir.join("identity.key"), &key.to_bytes()).unwrap();
+        let pairs = ttp_keygen(&parameters(), 1, 1, &mut rand::rng()).unwrap();
+        let set = VerificationKeySet::from_key_pairs(1, &pairs).unwrap();
+        write_coconut_key(
+            &dir.join("coconut.key"),
+            &CoconutKeyFile {
+                index: pairs[0].index(),
+                secret_key: pairs[0].secret_key().clone(),
+            },
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("verification-keys.json"),
+            serde_json::to_string(&set).unwrap(),
+        )
+        .unwrap();
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}");
+        let genesis = format!(
+            "chain_id = \"gateway-test\"\ngenesis_time_unix_ms = {}\nepoch_length_ms = 60000\n\
+             threshold = 1\nminimum_bond = 10\n[active_set]\nmixnodes = 3\ngateways = 1\n\
+             [[accounts]]\npublic_key = \"{}\"\nbalance = 1000000\n\
+             [[validators]]\nidentity_key = \"{}\"\napi_url = \"{url}\"\n",
+            now_ms(),
+            IdentityKey::from(account),
+            IdentityKey::from(&key)
+        );
+        std::fs::write(dir.join("genesis.toml"), &genesis).unwrap();
+        std::fs::write(
+            dir.join("config.toml"),
+            format!(
+                "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
+                 identity_key = \"identity.key\"\n[coconut]\nsecret_key = \"coconut.key\"\n\
+                 verification_keys = \"verification-keys.json\"\n"
+            ),
+        )
+        .unwrap();
+        let loaded = Config::load(&dir.join("config.toml")).unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let shutdown = async {
+                    let _ = stopped.await;
+                };
+                validator::service::node::run(loaded, shutdown, |_| {})
+                    .await
+                    .unwrap();
+            });
+        });
+        TestValidator {
+            url,
+            genesis: Genesis::from_toml_str(&genesis).unwrap(),
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for TestValidator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn sink() -> (SocketAddr, std::sync::mpsc::Receiver<usize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut frame = vec![0u8; 4 + PacketSize::Regular.size()];
+                while stream.read_exact(&mut frame).is_ok() {
+                    if tx.send(frame.len()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_pay_for_bandwidth_once_across_gateways() {
+    let home = tempfile::tempdir().unwrap();
+    let account = SigningKey::from_bytes(&[8; 32]);
+    let validator = TestValidator::start(&home.path().join("validator"), &account);
+    let api = ValidatorClient::new(&validator.url).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while api.status().await.is_err() {
+        assert!(Instant::now() < deadline, "the validator did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let with_validator = ["--validator", validator.url.as_str()];
+    let mut g1 = Process::gateway(home.path(), "g1", &with_validator);
+    let mut g2 = Process::gateway(home.path(), "g2", &with_validator);
+    g1.start(&["--danger-allow-any-next-hop"]);
+    g2.start(&["--danger-allow-any-next-hop"]);
+    let (hop, forwarded) = sink();
+    let packet = vec![0x42; PacketSize::Regular.size()];
+
+    // No credential, no bandwidth: a clear error, nothing sent, the connection stays.
+    let mut alice = TestClient::new(1, &g1);
+    let mut a = alice.register().await;
+    assert!(matches!(
+        a.answer,
+        Some(GatewayControl::Registered { bandwidth: 0, .. })
+    ));
+    a.send_packet(&hop, &packet).await;
+    a.expect_error(ErrorKind::OutOfBandwidth).await;
+
+    // Paid: 3 packets' worth.
+    let worth = 3 * PacketSize::Regular.size() as u64;
+    let credential = obtain_credential(&validator.genesis, &account, worth)
+        .await
+        .unwrap();
+    a.send_control(&ClientControl::Bandwidth {
+        credential: Box::new(credential.present().unwrap()),
+    })
+    .await;
+    assert_eq!(
+        a.expect_control().await,
+        GatewayControl::Bandwidth { remaining: worth }
+    );
+    for _ in 0..3 {
+        a.send_packet(&hop, &packet).await;
+    }
+    for _ in 0..3 {
+        forwarded.recv_timeout(Duration::from_secs(10)).unwrap();
+    }
+    a.send_packet(&hop, &packet).await;
+    a.expect_error(ErrorKind::OutOfBandwidth).await;
+    assert_eq!(g1.metric("gateway_bandwidth_debited_bytes_total"), worth);
+
+    // Spent: again here (a fresh, unlinkable presentation of the same credential), and at
+    // the other gateway through the validators' spent set.
+    a.send_control(&ClientControl::Bandwidth {
+        credential: Box::new(credential.present().unwrap()),
+    })
+    .await;
+    a.expect_error(ErrorKind::CredentialSpent).await;
+    let mut bob = TestClient::new(2, &g2);
+    let mut b = bob.register().await;
+    b.send_control(&ClientControl::Bandwidth {
+        credential: Box::new(credential.present().unwrap()),
+    })
+    .await;
+    b.expect_error(ErrorKind::CredentialSpent).await;
+
+    // Tampered: claims more bandwidth than was signed.
+    let fresh = obtain_credential(&validator.genesis, &account, 1000)
+        .await
+        .unwrap();
+    let mut forged = fresh.present().unwrap();
+    forged.public_attributes.bandwidth = 1_000_000;
+    b.send_control(&ClientControl::Bandwidth {
+        credential: Box::new(forged),
+    })
+    .await;
+    b.expect_error(ErrorKind::CredentialRefused).await;
+    // The genuine one still works there, and the bandwidth survives a reconnect.
+    b.send_control(&ClientControl::Bandwidth {
+        credential: Box::new(fresh.present().unwrap()),
+    })
+    .await;
+    assert_eq!(
+        b.expect_control().await,
+        GatewayControl::Bandwidth { remaining: 1000 }
+    );
+    drop(b);
+    let again = bob.authenticate().await;
+    assert!(
+        matches!(
+            again.answer,
+            Some(GatewayControl::Authenticated {
+                bandwidth: 1000,
+                ..
+            })
+        ),
+        "{:?}",
+        again.answer
+    );
+    assert_eq!(g2.metric("gateway_credentials_redeemed_total"), 1);
+
+    // Without the testing flag, first hops must be layer-1 nodes of the validators' topology
+    // (none is bonded here): the packet is refused, not sent.
+    let mut g3 = Process::gateway(home.path(), "g3", &with_validator);
+    g3.start(&["--free-bandwidth-for-testing"]);
+    let mut carol = TestClient::new(3, &g3);
+    let mut c = carol.register().await;
+    c.send_packet(&hop, &packet).await;
+    c.expect_error(ErrorKind::NotInTopology).await;
+    assert!(forwarded.try_recv().is_err(), "nothing reached the sink");
+
+    // Registration with the validators: `gateway bond` submits a gateway descriptor with the
+    // client URL, signed by the gateway, paid from the account.
+    let account_file = home.path().join("account.key");
+    write_secret(&account_file, &account.to_bytes()).unwrap();
+    let out = run(
+        &g1.bin,
+        home.path(),
+        &[
+            "bond",
+            "--id",
+            "g1",
+            "--account-key",
+            account_file.to_str().unwrap(),
+            "--amount",
+            "100",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bonded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(bonded["validator"], validator.url.as_str());
+    assert!(bonded["statement_id"].is_string(), "{bonded}");
+}
