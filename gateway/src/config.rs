@@ -7,7 +7,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use mixnode::config::{validate_validator_urls, ConfigError, EngineSection};
+use mixnode::config::{
+    parse_toml, read_config_text, validate_validator_urls, ConfigError, EngineSection,
+};
 use serde::{Deserialize, Serialize};
 
 /// The whole file.
@@ -105,19 +107,12 @@ impl Default for MailboxSection {
 impl Config {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::parse(&text, path)
+        Self::parse(&read_config_text(path)?, path)
     }
 
     /// Parses and checks the text of `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: path.display().to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
+        let config: Config = parse_toml(text, path)?;
         config.validate(path)?;
         Ok(config)
     }

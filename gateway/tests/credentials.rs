@@ -8,7 +8,6 @@ mod common;
 
 use std::io::Read;
 use std::net::{SocketAddr, TcpListener};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::*;
@@ -16,97 +15,9 @@ use ed25519_dalek::SigningKey;
 use gateway::protocol::{ClientControl, ErrorKind, GatewayControl};
 use router_core::wire::PacketSize;
 use validator::client::{obtain_credential, ValidatorClient};
-use validator::coconut::ttp_keygen;
-use validator::credential::{parameters, VerificationKeySet};
 use validator::files::write_secret;
-use validator::genesis::Genesis;
 use validator::primitives::IdentityKey;
-use validator::service::config::{write_coconut_key, CoconutKeyFile, Config};
-
-struct TestValidator {
-    url: String,
-    genesis: Genesis,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl TestValidator {
-    fn start(dir: &Path, account: &SigningKey) -> TestValidator {
-        std::fs::create_dir_all(dir).unwrap();
-        let key = SigningKey::from_bytes(&[7; 32]);
-        write_secret(&dir.join("identity.key"), &key.to_bytes()).unwrap();
-        let pairs = ttp_keygen(&parameters(), 1, 1, &mut rand::rng()).unwrap();
-        let set = VerificationKeySet::from_key_pairs(1, &pairs).unwrap();
-        write_coconut_key(
-            &dir.join("coconut.key"),
-            &CoconutKeyFile {
-                index: pairs[0].index(),
-                secret_key: pairs[0].secret_key().clone(),
-            },
-        )
-        .unwrap();
-        std::fs::write(
-            dir.join("verification-keys.json"),
-            serde_json::to_string(&set).unwrap(),
-        )
-        .unwrap();
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
-        let genesis = format!(
-            "chain_id = \"gateway-test\"\ngenesis_time_unix_ms = {}\nepoch_length_ms = 60000\n\
-             threshold = 1\nminimum_bond = 10\n[active_set]\nmixnodes = 3\ngateways = 1\n\
-             [[accounts]]\npublic_key = \"{}\"\nbalance = 1000000\n\
-             [[validators]]\nidentity_key = \"{}\"\napi_url = \"{url}\"\n",
-            now_ms(),
-            IdentityKey::from(account),
-            IdentityKey::from(&key)
-        );
-        std::fs::write(dir.join("genesis.toml"), &genesis).unwrap();
-        std::fs::write(
-            dir.join("config.toml"),
-            format!(
-                "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
-                 identity_key = \"identity.key\"\n[coconut]\nsecret_key = \"coconut.key\"\n\
-                 verification_keys = \"verification-keys.json\"\n"
-            ),
-        )
-        .unwrap();
-        let loaded = Config::load(&dir.join("config.toml")).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                validator::service::node::run(loaded, shutdown, |_| {})
-                    .await
-                    .unwrap();
-            });
-        });
-        TestValidator {
-            url,
-            genesis: Genesis::from_toml_str(&genesis).unwrap(),
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for TestValidator {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
+use validator::service::local::{LocalChain, LocalValidator};
 
 fn sink() -> (SocketAddr, std::sync::mpsc::Receiver<usize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -133,7 +44,20 @@ fn sink() -> (SocketAddr, std::sync::mpsc::Receiver<usize>) {
 async fn credentials_pay_for_bandwidth_once_across_gateways() {
     let home = tempfile::tempdir().unwrap();
     let account = SigningKey::from_bytes(&[8; 32]);
-    let validator = TestValidator::start(&home.path().join("validator"), &account);
+    let validator = LocalValidator::start(
+        &home.path().join("validator"),
+        &LocalChain {
+            chain_id: "gateway-test".into(),
+            epoch_length_ms: 60_000,
+            account: IdentityKey::from(&account),
+            balance: 1_000_000,
+            minimum_bond: 10,
+            mixnodes: 3,
+            gateways: 1,
+            coconut: true,
+        },
+    )
+    .unwrap();
     let api = ValidatorClient::new(&validator.url).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while api.status().await.is_err() {

@@ -7,97 +7,22 @@ mod common;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use common::*;
 use ed25519_dalek::SigningKey;
 use validator::client::{TopologyFetcher, ValidatorClient};
 use validator::files::write_secret;
-use validator::genesis::Genesis;
 use validator::primitives::{IdentityKey, SphinxKey};
-use validator::service::config::Config;
+use validator::service::local::{LocalChain, LocalValidator};
 use validator::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
 
-/// One validator (threshold 1) serving on loopback from a thread of this test.
-struct TestValidator {
-    url: String,
-    genesis: Genesis,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl TestValidator {
-    fn start(dir: &Path, account: &SigningKey) -> TestValidator {
-        std::fs::create_dir_all(dir).unwrap();
-        let key = SigningKey::from_bytes(&[7; 32]);
-        write_secret(&dir.join("identity.key"), &key.to_bytes()).unwrap();
-        let port = free_port();
-        let url = format!("http://127.0.0.1:{port}");
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_millis();
-        let genesis = format!(
-            "chain_id = \"mixnode-test\"\ngenesis_time_unix_ms = {now}\nepoch_length_ms = 1000\n\
-             threshold = 1\nminimum_bond = 10\n[active_set]\nmixnodes = 3\ngateways = 1\n\
-             [[accounts]]\npublic_key = \"{}\"\nbalance = 1000\n\
-             [[validators]]\nidentity_key = \"{}\"\napi_url = \"{url}\"\n",
-            IdentityKey::from(account),
-            IdentityKey::from(&key)
-        );
-        std::fs::write(dir.join("genesis.toml"), &genesis).unwrap();
-        std::fs::write(
-            dir.join("config.toml"),
-            format!(
-                "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
-                 identity_key = \"identity.key\"\n"
-            ),
-        )
-        .unwrap();
-        let loaded = Config::load(&dir.join("config.toml")).unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let shutdown = async {
-                    let _ = stopped.await;
-                };
-                validator::service::node::run(loaded, shutdown, |_| {})
-                    .await
-                    .unwrap();
-            });
-        });
-        TestValidator {
-            url,
-            genesis: Genesis::from_toml_str(&genesis).unwrap(),
-            stop: Some(stop),
-            thread: Some(thread),
-        }
-    }
-
-    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(f)
-    }
-}
-
-impl Drop for TestValidator {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
 }
 
 fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
@@ -117,11 +42,22 @@ fn a_bonded_node_forwards_only_within_the_signed_topology() {
     let account = SigningKey::from_bytes(&[8; 32]);
     let account_file = home.path().join("account.key");
     write_secret(&account_file, &account.to_bytes()).unwrap();
-    let validator = TestValidator::start(&home.path().join("validator"), &account);
+    let validator = LocalValidator::start(
+        &home.path().join("validator"),
+        &LocalChain {
+            chain_id: "mixnode-test".into(),
+            epoch_length_ms: 1000,
+            account: IdentityKey::from(&account),
+            balance: 1000,
+            minimum_bond: 10,
+            mixnodes: 3,
+            gateways: 1,
+            coconut: false,
+        },
+    )
+    .unwrap();
     let client = ValidatorClient::new(&validator.url).unwrap();
-    wait_until("the validator answers", || {
-        TestValidator::block_on(client.status()).ok()
-    });
+    wait_until("the validator answers", || block_on(client.status()).ok());
 
     let mut node = TestNode::init_with(home.path(), "m1", &["--validator", &validator.url]);
     // The node registers itself, with its own consent, from the account.
@@ -169,14 +105,14 @@ fn a_bonded_node_forwards_only_within_the_signed_topology() {
         &sink_key,
     )
     .unwrap();
-    TestValidator::block_on(client.submit(&SignedStatement::sign(st, &account).unwrap())).unwrap();
+    block_on(client.submit(&SignedStatement::sign(st, &account).unwrap())).unwrap();
 
     let fetcher = TopologyFetcher::new(validator.genesis.clone()).unwrap();
     let hops = |t: &validator::topology::Topology| -> Vec<SocketAddr> {
         t.mixnodes.iter().map(|m| m.address).collect()
     };
     wait_until("both nodes in the current topology", || {
-        TestValidator::block_on(fetcher.fetch(None))
+        block_on(fetcher.fetch(None))
             .ok()
             .filter(|t| hops(t).contains(&sink.addr) && hops(t).contains(&node.addr))
     });

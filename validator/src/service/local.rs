@@ -1,0 +1,168 @@
+//! A one-validator chain on a thread of the calling process, on loopback: for tests and for
+//! tools that need a real validator without deploying one. It is the full service (the same
+//! `node::run` a `validator run` process executes), with a generated genesis: one funded
+//! account, threshold 1, optionally a Coconut key so it issues credentials.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+
+use super::config::{write_coconut_key, CoconutKeyFile, Config};
+use crate::coconut::ttp_keygen;
+use crate::credential::{parameters, VerificationKeySet};
+use crate::files::write_secret;
+use crate::genesis::Genesis;
+use crate::primitives::IdentityKey;
+
+/// How the local chain is set up.
+#[derive(Debug, Clone)]
+pub struct LocalChain {
+    /// The chain id.
+    pub chain_id: String,
+    /// Epoch length, ms.
+    pub epoch_length_ms: u64,
+    /// The one funded account.
+    pub account: IdentityKey,
+    /// Its balance.
+    pub balance: u64,
+    /// Smallest bond that counts.
+    pub minimum_bond: u64,
+    /// Mixnodes in the active set.
+    pub mixnodes: u32,
+    /// Gateways in the active set.
+    pub gateways: u32,
+    /// Whether it holds a Coconut key (1 of 1) and issues credentials.
+    pub coconut: bool,
+}
+
+/// The running validator; stops when dropped.
+pub struct LocalValidator {
+    /// Its API URL.
+    pub url: String,
+    /// The chain's genesis.
+    pub genesis: Genesis,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for LocalValidator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LocalValidator")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LocalValidator {
+    /// Writes its files under `dir` and starts it on a free loopback port.
+    pub fn start(dir: &Path, chain: &LocalChain) -> Result<Self, String> {
+        let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut seed = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
+        let key = SigningKey::from_bytes(&seed);
+        write_secret(&dir.join("identity.key"), &key.to_bytes()).map_err(|e| e.to_string())?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(io)?
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let genesis = format!(
+            "chain_id = \"{}\"\ngenesis_time_unix_ms = {now}\nepoch_length_ms = {}\n\
+             threshold = 1\nminimum_bond = {}\n[active_set]\nmixnodes = {}\ngateways = {}\n\
+             [[accounts]]\npublic_key = \"{}\"\nbalance = {}\n\
+             [[validators]]\nidentity_key = \"{}\"\napi_url = \"{url}\"\n",
+            chain.chain_id,
+            chain.epoch_length_ms,
+            chain.minimum_bond,
+            chain.mixnodes,
+            chain.gateways,
+            chain.account,
+            chain.balance,
+            IdentityKey::from(&key)
+        );
+        std::fs::write(dir.join("genesis.toml"), &genesis).map_err(io)?;
+        let mut config = format!(
+            "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
+             identity_key = \"identity.key\"\n"
+        );
+        if chain.coconut {
+            let pairs =
+                ttp_keygen(&parameters(), 1, 1, &mut rand::rng()).map_err(|e| e.to_string())?;
+            let set = VerificationKeySet::from_key_pairs(1, &pairs).map_err(|e| e.to_string())?;
+            let pair = pairs.first().ok_or("keygen made no key")?;
+            write_coconut_key(
+                &dir.join("coconut.key"),
+                &CoconutKeyFile {
+                    index: pair.index(),
+                    secret_key: pair.secret_key().clone(),
+                },
+            )
+            .map_err(|e| e.to_string())?;
+            let json = serde_json::to_string(&set).map_err(|e| e.to_string())?;
+            std::fs::write(dir.join("verification-keys.json"), json).map_err(io)?;
+            config.push_str(
+                "[coconut]\nsecret_key = \"coconut.key\"\nverification_keys = \"verification-keys.json\"\n",
+            );
+        }
+        std::fs::write(dir.join("config.toml"), config).map_err(io)?;
+        let loaded = Config::load(&dir.join("config.toml")).map_err(|e| e.to_string())?;
+        let genesis = Genesis::from_toml_str(&genesis).map_err(|e| e.to_string())?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("local-validator".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .enable_all()
+                    .build()
+                {
+                    Ok(r) => r,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                runtime.block_on(async {
+                    let shutdown = async {
+                        let _ = stopped.await;
+                    };
+                    let started = ready_tx.clone();
+                    let result = super::node::run(loaded, shutdown, move |_| {
+                        let _ = started.send(Ok(()));
+                    })
+                    .await;
+                    if let Err(e) = result {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                    }
+                });
+            })
+            .map_err(|e| e.to_string())?;
+        let validator = LocalValidator {
+            url,
+            genesis,
+            stop: Some(stop),
+            thread: Some(thread),
+        };
+        match ready_rx.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(Ok(())) => Ok(validator),
+            Ok(Err(e)) => Err(format!("the local validator did not start: {e}")),
+            Err(_) => Err("the local validator did not start within 20 s".into()),
+        }
+    }
+}
+
+impl Drop for LocalValidator {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
