@@ -64,6 +64,8 @@ pub struct ClientsSection {
     pub auth_window_ms: u64,
     /// How long a new connection may take to authenticate, ms.
     pub handshake_timeout_ms: u64,
+    /// A connection that sends nothing (not even a ping) for this long is closed, ms.
+    pub idle_timeout_ms: u64,
 }
 
 impl Default for ClientsSection {
@@ -75,6 +77,7 @@ impl Default for ClientsSection {
             burst_packets: 1000,
             auth_window_ms: crate::protocol::DEFAULT_AUTH_WINDOW_MS,
             handshake_timeout_ms: 10_000,
+            idle_timeout_ms: 300_000,
         }
     }
 }
@@ -87,6 +90,8 @@ pub struct MailboxSection {
     pub max_messages_per_client: u64,
     /// Bytes kept per client.
     pub max_bytes_per_client: u64,
+    /// Bytes kept for all clients together; beyond it messages are refused (not acked).
+    pub max_total_bytes: u64,
     /// Messages older than this are purged, seconds.
     pub max_age_secs: u64,
     /// Stored messages sent per batch to a returning client.
@@ -98,6 +103,7 @@ impl Default for MailboxSection {
         MailboxSection {
             max_messages_per_client: 10_000,
             max_bytes_per_client: 64 << 20,
+            max_total_bytes: 4 << 30,
             max_age_secs: 7 * 24 * 3600,
             delivery_batch: 64,
         }
@@ -152,6 +158,8 @@ impl Config {
             ("clients.burst_packets", u64::from(clients.burst_packets)),
             ("clients.auth_window_ms", clients.auth_window_ms),
             ("clients.handshake_timeout_ms", clients.handshake_timeout_ms),
+            ("clients.idle_timeout_ms", clients.idle_timeout_ms),
+            ("mailbox.max_total_bytes", self.mailbox.max_total_bytes),
             (
                 "mailbox.max_messages_per_client",
                 self.mailbox.max_messages_per_client,

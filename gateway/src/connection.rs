@@ -1,18 +1,22 @@
 //! The client websocket server: one tokio task per connection.
 //!
-//! A connection first has to register or authenticate ([`crate::protocol::handshake`])
-//! within the handshake timeout; anything else before that is refused and closes it. Once
-//! authenticated it carries:
-//! * from the client, binary frames (AEAD) with Sphinx packets, checked against the entry
+//! A connection first has to register or authenticate ([`crate::protocol::handshake`]) and
+//! then prove it holds the session key with a sealed `ready`, all within the handshake
+//! timeout; anything else before that is refused and closes it. Only then is it attached as
+//! the client's connection. It then carries:
+//! * from the client, sealed binary frames: Sphinx packets, checked against the entry
 //!   policy, the client's bandwidth and its rate (a fast client is slowed down by not being
-//!   read, not dropped), and text frames presenting credentials or confirming stored
+//!   read, not dropped), and control requests presenting credentials or confirming stored
 //!   messages;
 //! * to the client, live messages and acks from the pump, and the mailbox in batches: a
 //!   batch goes out, the client names the ids it received, those are deleted, the next batch
 //!   follows.
 //!
 //! A malformed frame, a frame above the size limit or one that fails authentication gets an
-//! error naming it and closes that connection only. A connection never sees another client's
+//! error naming it and closes that connection only. So does a client that sends nothing for
+//! the idle timeout, or does not read what it is sent within the write timeout (what was
+//! queued for it goes to the mailbox). Connections beyond the limit get a short refusal, and
+//! only a bounded number of refusals run at once. A connection never sees another client's
 //! messages: deliveries are routed by the identity the handshake proved, and the mailbox is
 //! keyed by it.
 //!
@@ -89,9 +93,18 @@ type Ws = WebSocketStream<TcpStream>;
 type Sink = futures::stream::SplitSink<Ws, Message>;
 type Source = futures::stream::SplitStream<Ws>;
 
+/// Live deliveries queued per connection; beyond that they go to the mailbox.
+const PUSH_QUEUE: usize = 256;
+/// Refusals (over the connection limit) handled at once; beyond that the TCP connection is
+/// just closed.
+const CONCURRENT_REFUSALS: usize = 64;
+/// How long one write to a client may take before the connection is given up.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Accepts client connections until the task is dropped.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     let slots = Arc::new(Semaphore::new(shared.settings.max_connections));
+    let refusals = Arc::new(Semaphore::new(CONCURRENT_REFUSALS));
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -103,28 +116,32 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        match slots.clone().try_acquire_owned() {
-            Ok(permit) => {
-                tokio::spawn(async move {
-                    handle(stream, peer, &shared).await;
-                    drop(permit);
-                });
-            }
-            Err(_) => {
-                tokio::spawn(async move {
-                    if let Some(ws) = accept(stream, &shared).await {
-                        let (mut sink, _) = ws.split();
-                        let _ = fail(
-                            &mut sink,
-                            &shared.stats,
-                            ErrorKind::TooManyConnections,
-                            "the gateway is at its connection limit; try later".into(),
-                        )
-                        .await;
-                    }
-                });
-            }
+        if let Ok(permit) = slots.clone().try_acquire_owned() {
+            tokio::spawn(async move {
+                handle(stream, peer, &shared).await;
+                drop(permit);
+            });
+            continue;
         }
+        shared.stats.count_error(ErrorKind::TooManyConnections);
+        let Ok(refusing) = refusals.clone().try_acquire_owned() else {
+            continue; // dropping the stream closes it
+        };
+        tokio::spawn(async move {
+            let refused = async {
+                if let Some(ws) = accept(stream, &shared).await {
+                    let (mut sink, _) = ws.split();
+                    let error = GatewayControl::error(
+                        ErrorKind::TooManyConnections,
+                        "the gateway is at its connection limit; try later",
+                    );
+                    let _ = sink.send(Message::text(error.to_json())).await;
+                    let _ = sink.close().await;
+                }
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(2), refused).await;
+            drop(refusing);
+        });
     }
 }
 
@@ -148,26 +165,34 @@ async fn accept(stream: TcpStream, shared: &Shared) -> Option<Ws> {
     }
 }
 
+/// Sends one message, giving up after the write timeout.
+async fn write(sink: &mut Sink, message: Message) -> Result<(), ()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}
+
 /// Sends an error; a fatal one also closes the connection.
 async fn fail(
     sink: &mut Sink,
     stats: &GatewayStats,
     kind: ErrorKind,
     message: String,
-) -> Result<(), WsError> {
+) -> Result<(), ()> {
     stats.count_error(kind);
     tracing::debug!(kind = kind.label(), %message, "client error");
-    let fatal = kind.is_fatal();
-    sink.send(Message::text(
-        GatewayControl::error(kind, message).to_json(),
-    ))
+    write(
+        sink,
+        Message::text(GatewayControl::error(kind, message).to_json()),
+    )
     .await?;
-    if fatal {
-        sink.send(Message::Close(Some(CloseFrame {
+    if kind.is_fatal() {
+        let close = CloseFrame {
             code: CloseCode::Policy,
             reason: kind.label().into(),
-        })))
-        .await?;
+        };
+        write(sink, Message::Close(Some(close))).await?;
     }
     Ok(())
 }
@@ -182,11 +207,10 @@ fn random32() -> [u8; 32] {
     bytes
 }
 
-/// An authenticated connection.
+/// An authenticated, key-confirmed connection.
 struct Session<'a> {
     shared: &'a Shared,
     client: ClientId,
-    id: u64,
     cipher: SessionCipher,
     bandwidth: Arc<AtomicU64>,
     saved_bandwidth: u64,
@@ -202,27 +226,62 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     };
     let (mut sink, mut source) = ws.split();
     let timeout = Duration::from_millis(shared.settings.handshake_timeout_ms);
-    let (tx, rx) = mpsc::channel(1024);
-    let session =
-        match tokio::time::timeout(timeout, handshake(&mut sink, &mut source, shared, tx)).await {
-            Ok(Some(session)) => session,
-            Ok(None) => return,
-            Err(_) => {
-                let _ = fail(
-                    &mut sink,
-                    &shared.stats,
-                    ErrorKind::NotAuthenticated,
-                    "no register or authenticate within the handshake timeout".into(),
-                )
-                .await;
-                return;
-            }
-        };
-    tracing::debug!(%peer, client = %bs58::encode(session.client).into_string(), "client authenticated");
+    let opened = tokio::time::timeout(timeout, async {
+        let (client, mut cipher) = handshake(&mut sink, &mut source, shared).await?;
+        confirm(&mut sink, &mut source, shared, &mut cipher).await?;
+        Some((client, cipher))
+    })
+    .await;
+    let (client, cipher) = match opened {
+        Ok(Some(parts)) => parts,
+        Ok(None) => return,
+        Err(_) => {
+            let _ = fail(
+                &mut sink,
+                &shared.stats,
+                ErrorKind::NotAuthenticated,
+                "no handshake and `ready` within the handshake timeout".into(),
+            )
+            .await;
+            return;
+        }
+    };
+    let id = shared.sessions.fetch_add(1, Ordering::Relaxed);
+    let (tx, rx) = mpsc::channel(PUSH_QUEUE);
+    // The bandwidth counter: shared with a connection of the same client still open, else
+    // read from the database (under the registry's lock, after any older connection of this
+    // client saved its balance and detached, so no debit is lost between them).
+    let attached = {
+        let (online, store) = (shared.online.clone(), shared.store.clone());
+        tokio::task::spawn_blocking(move || {
+            online.attach(client, id, tx, || {
+                store
+                    .client(&client)
+                    .ok()
+                    .flatten()
+                    .map_or(0, |r| r.bandwidth)
+            })
+        })
+        .await
+    };
+    let Ok(bandwidth) = attached else { return };
+    tracing::debug!(%peer, client = %bs58::encode(client).into_string(), "client authenticated");
     GatewayStats::add(&shared.stats.clients_connected, 1);
-    let client = session.client;
-    let id = session.id;
-    let mut session = session;
+    let mut session = Session {
+        shared,
+        client,
+        cipher,
+        saved_bandwidth: bandwidth.load(Ordering::Relaxed),
+        bandwidth,
+        bucket: TokenBucket::new(
+            shared.settings.packets_per_second,
+            shared.settings.burst_packets,
+            0,
+        ),
+        origin: Instant::now(),
+        outstanding: Vec::new(),
+        next_stored: 0,
+    };
     session.run(&mut sink, &mut source, rx).await;
     session.save_bandwidth().await;
     shared.online.detach(&client, id);
@@ -232,13 +291,13 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         .fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Reads the first message: it must be register or authenticate.
-async fn handshake<'a>(
+/// Reads the first message: it must be register or authenticate. Answers it and returns the
+/// client and the session cipher.
+async fn handshake(
     sink: &mut Sink,
     source: &mut Source,
-    shared: &'a Shared,
-    pushes: mpsc::Sender<Push>,
-) -> Option<Session<'a>> {
+    shared: &Shared,
+) -> Option<(ClientId, SessionCipher)> {
     let stats = &shared.stats;
     let text = loop {
         match source.next().await? {
@@ -277,7 +336,6 @@ async fn handshake<'a>(
     let gateway = shared.identity.verifying_key().to_bytes();
     let window = shared.settings.auth_window_ms;
     let now = crate::now_ms();
-    let free = matches!(shared.bandwidth, BandwidthMode::FreeForTesting);
     let outcome = match request {
         ClientControl::Register {
             identity,
@@ -320,15 +378,20 @@ async fn handshake<'a>(
             "register or authenticate first".into(),
         )),
     };
-    let (client, answer, keys, bandwidth) = match outcome {
+    let (client, answer, keys, stored_bandwidth) = match outcome {
         Ok(parts) => parts,
         Err((kind, message)) => {
             let _ = fail(sink, stats, kind, message).await;
             return None;
         }
     };
-    let id = shared.sessions.fetch_add(1, Ordering::Relaxed);
-    let counter = shared.online.attach(client, id, pushes, bandwidth);
+    let bandwidth = match &shared.bandwidth {
+        BandwidthMode::FreeForTesting => u64::MAX,
+        BandwidthMode::Credentials(_) => shared
+            .online
+            .bandwidth(&client)
+            .map_or(stored_bandwidth, |c| c.load(Ordering::Relaxed)),
+    };
     let answer = match answer {
         GatewayControl::Registered {
             ephemeral,
@@ -339,11 +402,7 @@ async fn handshake<'a>(
             ephemeral,
             signature,
             stored,
-            bandwidth: if free {
-                u64::MAX
-            } else {
-                counter.load(Ordering::Relaxed)
-            },
+            bandwidth,
         },
         GatewayControl::Authenticated {
             nonce,
@@ -354,35 +413,62 @@ async fn handshake<'a>(
             nonce,
             signature,
             stored,
-            bandwidth: if free {
-                u64::MAX
-            } else {
-                counter.load(Ordering::Relaxed)
-            },
+            bandwidth,
         },
         other => other,
     };
-    if sink.send(Message::text(answer.to_json())).await.is_err() {
-        shared.online.detach(&client, id);
-        return None;
+    write(sink, Message::text(answer.to_json())).await.ok()?;
+    Some((client, SessionCipher::gateway(&keys)))
+}
+
+/// Waits for the client's sealed `ready`: proof that it holds the session key.
+async fn confirm(
+    sink: &mut Sink,
+    source: &mut Source,
+    shared: &Shared,
+    cipher: &mut SessionCipher,
+) -> Option<()> {
+    let stats = &shared.stats;
+    let sealed = loop {
+        match source.next().await? {
+            Ok(Message::Binary(sealed)) => break sealed,
+            Ok(Message::Close(_)) => return None,
+            Ok(Message::Text(_)) => {
+                let _ = fail(
+                    sink,
+                    stats,
+                    ErrorKind::BadRequest,
+                    "after the handshake, requests are sealed binary frames; the first is `ready`"
+                        .into(),
+                )
+                .await;
+                return None;
+            }
+            Ok(_) => continue,
+            Err(error) => {
+                let _ = reject_read_error(sink, stats, error).await;
+                return None;
+            }
+        }
+    };
+    let ready = cipher
+        .open(&sealed)
+        .ok()
+        .and_then(|opened| match ClientFrame::decode(&opened) {
+            Ok(ClientFrame::Control(json)) => serde_json::from_slice::<ClientControl>(json).ok(),
+            _ => None,
+        });
+    if matches!(ready, Some(ClientControl::Ready)) {
+        return Some(());
     }
-    let origin = Instant::now();
-    Some(Session {
-        shared,
-        client,
-        id,
-        cipher: SessionCipher::gateway(&keys),
-        saved_bandwidth: counter.load(Ordering::Relaxed),
-        bandwidth: counter,
-        bucket: TokenBucket::new(
-            shared.settings.packets_per_second,
-            shared.settings.burst_packets,
-            0,
-        ),
-        origin,
-        outstanding: Vec::new(),
-        next_stored: 0,
-    })
+    let _ = fail(
+        sink,
+        stats,
+        ErrorKind::BadFrame,
+        "the first sealed frame must be `ready` under the session key".into(),
+    )
+    .await;
+    None
 }
 
 type Accepted = (ClientId, GatewayControl, crate::protocol::SessionKeys, u64);
@@ -498,7 +584,7 @@ async fn reject_read_error(
     sink: &mut Sink,
     stats: &GatewayStats,
     error: WsError,
-) -> Result<(), WsError> {
+) -> Result<(), ()> {
     match error {
         WsError::Capacity(reason) => {
             fail(
@@ -530,40 +616,50 @@ impl Session<'_> {
         mut pushes: mpsc::Receiver<Push>,
     ) {
         let mut persist = tokio::time::interval(Duration::from_secs(5));
-        if self.send_stored_batch(sink).await.is_err() {
-            return;
-        }
-        loop {
-            let keep_going = tokio::select! {
-                message = source.next() => match message {
-                    None | Some(Ok(Message::Close(_))) => false,
-                    Some(Ok(Message::Text(text))) => self.on_text(sink, text.as_str()).await,
-                    Some(Ok(Message::Binary(frame))) => self.on_binary(sink, &frame).await,
-                    Some(Ok(_)) => true,
-                    Some(Err(error)) => {
-                        let _ = reject_read_error(sink, &self.shared.stats, error).await;
-                        false
+        let idle = Duration::from_millis(self.shared.settings.idle_timeout_ms);
+        let mut idle_deadline = tokio::time::Instant::now() + idle;
+        let mut open = self.send_stored_batch(sink).await.is_ok();
+        while open {
+            open = tokio::select! {
+                message = source.next() => {
+                    idle_deadline = tokio::time::Instant::now() + idle;
+                    match message {
+                        None | Some(Ok(Message::Close(_))) => false,
+                        Some(Ok(Message::Text(_))) => {
+                            self.fail(sink, ErrorKind::BadRequest, "after the handshake, requests are sealed binary frames".into()).await
+                        }
+                        Some(Ok(Message::Binary(frame))) => self.on_binary(sink, &frame).await,
+                        Some(Ok(_)) => true,
+                        Some(Err(error)) => {
+                            let _ = reject_read_error(sink, &self.shared.stats, error).await;
+                            false
+                        }
                     }
                 },
                 push = pushes.recv() => match push {
                     Some(Push::Live(item)) => self.deliver(sink, item).await,
                     Some(Push::MailboxReady) => self.send_stored_batch(sink).await.is_ok(),
                     Some(Push::Replaced) | None => {
-                        let _ = sink.send(Message::Close(Some(CloseFrame {
+                        let _ = write(sink, Message::Close(Some(CloseFrame {
                             code: CloseCode::Normal,
                             reason: "replaced by a newer connection of this client".into(),
                         }))).await;
                         false
                     }
                 },
+                _ = tokio::time::sleep_until(idle_deadline) => {
+                    GatewayStats::add(&self.shared.stats.connections_timed_out, 1);
+                    let _ = write(sink, Message::Close(Some(CloseFrame {
+                        code: CloseCode::Away,
+                        reason: "idle".into(),
+                    }))).await;
+                    false
+                },
                 _ = persist.tick() => {
                     self.save_bandwidth().await;
                     true
                 }
             };
-            if !keep_going {
-                break;
-            }
         }
         // Whatever was pushed but not written goes to the mailbox (and is acked from there).
         pushes.close();
@@ -573,12 +669,17 @@ impl Session<'_> {
                 left.push(item);
             }
         }
+        self.to_mailbox(left).await;
+    }
+
+    async fn to_mailbox(&self, items: Vec<Inbound>) {
         let shared = self.shared;
         store_and_ack(
-            left,
+            items,
             &shared.store,
             &shared.online,
             &shared.forwarder,
+            &shared.policy,
             &shared.stats,
         )
         .await;
@@ -589,8 +690,8 @@ impl Session<'_> {
         sent.is_ok() && !kind.is_fatal()
     }
 
-    async fn on_text(&mut self, sink: &mut Sink, text: &str) -> bool {
-        let request: ClientControl = match serde_json::from_str(text) {
+    async fn on_control(&mut self, sink: &mut Sink, json: &[u8]) -> bool {
+        let request: ClientControl = match serde_json::from_slice(json) {
             Ok(request) => request,
             Err(error) => {
                 return self
@@ -611,6 +712,7 @@ impl Session<'_> {
                 )
                 .await
             }
+            ClientControl::Ready => true,
             ClientControl::Received { ids } => self.on_received(sink, ids).await,
             ClientControl::Bandwidth { credential } => {
                 let shared = self.shared;
@@ -620,9 +722,9 @@ impl Session<'_> {
                         verifier
                             .redeem(
                                 &shared.store,
-                                &shared.online,
                                 &shared.stats,
                                 self.client,
+                                &self.bandwidth,
                                 *credential,
                             )
                             .await
@@ -631,9 +733,10 @@ impl Session<'_> {
                 match answer {
                     Ok(remaining) => {
                         self.saved_bandwidth = remaining;
-                        sink.send(Message::text(
-                            GatewayControl::Bandwidth { remaining }.to_json(),
-                        ))
+                        write(
+                            sink,
+                            Message::text(GatewayControl::Bandwidth { remaining }.to_json()),
+                        )
                         .await
                         .is_ok()
                     }
@@ -685,13 +788,19 @@ impl Session<'_> {
             }
             .encode();
             let sealed = self.cipher.seal(&frame).map_err(|_| ())?;
-            sink.send(Message::binary(sealed)).await.map_err(|_| ())?;
             self.outstanding.push(item.id);
             self.next_stored = item.id + 1;
+            if write(sink, Message::binary(sealed)).await.is_err() {
+                GatewayStats::add(&self.shared.stats.connections_timed_out, 1);
+                return Err(());
+            }
         }
         Ok(())
     }
 
+    /// Writes a live delivery, then sends its ack. "Delivered" means handed to this client's
+    /// connection: written to the socket within the write timeout. If the write fails the
+    /// message goes to the mailbox instead (and is acked from there).
     async fn deliver(&mut self, sink: &mut Sink, item: Inbound) -> bool {
         let frame = GatewayFrame {
             kind: item.kind,
@@ -699,34 +808,24 @@ impl Session<'_> {
             bytes: &item.bytes,
         }
         .encode();
-        let Ok(sealed) = self.cipher.seal(&frame) else {
-            let shared = self.shared;
-            store_and_ack(
-                vec![item],
-                &shared.store,
-                &shared.online,
-                &shared.forwarder,
-                &shared.stats,
-            )
-            .await;
-            return false;
+        let written = match self.cipher.seal(&frame) {
+            Ok(sealed) => write(sink, Message::binary(sealed)).await,
+            Err(_) => Err(()),
         };
-        match sink.send(Message::binary(sealed)).await {
+        match written {
             Ok(()) => {
                 GatewayStats::add(&self.shared.stats.delivered_live, 1);
-                send_ack(&self.shared.forwarder, &self.shared.stats, item.ack);
+                send_ack(
+                    &self.shared.forwarder,
+                    &self.shared.policy,
+                    &self.shared.stats,
+                    item.ack,
+                );
                 true
             }
-            Err(_) => {
-                let shared = self.shared;
-                store_and_ack(
-                    vec![item],
-                    &shared.store,
-                    &shared.online,
-                    &shared.forwarder,
-                    &shared.stats,
-                )
-                .await;
+            Err(()) => {
+                GatewayStats::add(&self.shared.stats.connections_timed_out, 1);
+                self.to_mailbox(vec![item]).await;
                 false
             }
         }
@@ -747,6 +846,7 @@ impl Session<'_> {
                 size,
                 packet,
             }) => (first_hop, size, packet),
+            Ok(ClientFrame::Control(json)) => return self.on_control(sink, json).await,
             Err(error) => {
                 return self
                     .fail(sink, ErrorKind::BadFrame, error.to_string())

@@ -12,7 +12,7 @@
 //! when a majority of the configured validators serve the same, internally consistent key set
 //! (one lying validator cannot make the gateway accept forged credentials).
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use validator::api::SpendBody;
@@ -20,7 +20,6 @@ use validator::client::ValidatorClient;
 use validator::coconut::verify_credential;
 use validator::credential::{parameters, VerificationKeySet};
 
-use crate::delivery::Online;
 use crate::protocol::ErrorKind;
 use crate::stats::GatewayStats;
 use crate::store::{ClientId, Store};
@@ -79,13 +78,14 @@ impl CredentialVerifier {
             })
     }
 
-    /// Checks `body` and credits its bandwidth to `client`; returns the bandwidth left.
+    /// Checks `body` and credits its bandwidth to `client`, whose live balance is `counter`;
+    /// returns the bandwidth left.
     pub async fn redeem(
         &self,
         store: &Arc<Store>,
-        online: &Online,
         stats: &GatewayStats,
         client: ClientId,
+        counter: &AtomicU64,
         body: SpendBody,
     ) -> Result<u64, Refusal> {
         let refused = |m: String| (ErrorKind::CredentialRefused, m);
@@ -158,9 +158,7 @@ impl CredentialVerifier {
             ));
         }
 
-        let counter = online.bandwidth(&client);
-        let current = counter.as_ref().map_or(0, |c| c.load(Ordering::Relaxed));
-        let total = current.saturating_add(amount);
+        let total = counter.load(Ordering::Relaxed).saturating_add(amount);
         let redeemed = {
             let store = store.clone();
             tokio::task::spawn_blocking(move || {
@@ -176,9 +174,7 @@ impl CredentialVerifier {
                 "this credential was already spent here".into(),
             ));
         }
-        if let Some(counter) = counter {
-            counter.fetch_add(amount, Ordering::Relaxed);
-        }
+        counter.fetch_add(amount, Ordering::Relaxed);
         GatewayStats::add(&stats.credentials_redeemed, 1);
         GatewayStats::add(&stats.bandwidth_credited_bytes, amount);
         Ok(total)

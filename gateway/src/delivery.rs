@@ -17,6 +17,7 @@ use router_core::runtime::{Delivered, DeliveryHandler};
 use router_core::sphinx::recover_plaintext;
 use tokio::sync::mpsc;
 
+use crate::entry_policy::EntryPolicy;
 use crate::final_hop;
 use crate::forwarder::Forwarder;
 use crate::protocol::DeliveryKind;
@@ -67,22 +68,28 @@ impl std::fmt::Debug for Online {
 
 impl Online {
     /// Registers connection `session` of `client`. An older connection of the same client is
-    /// told to close, and its bandwidth counter is shared with the new one so no debit is
-    /// lost between them; otherwise the counter starts at `stored_bandwidth`.
+    /// told to close and its bandwidth counter is shared with the new one, so no debit is lost
+    /// between them; otherwise the counter starts from `load` (the database), read under the
+    /// registry's lock: a connection saves its balance before it detaches, so a new one either
+    /// finds the old one's counter or reads what it saved. `load` may block (call this from a
+    /// blocking thread).
     pub fn attach(
         &self,
         client: ClientId,
         session: u64,
         sender: mpsc::Sender<Push>,
-        stored_bandwidth: u64,
+        load: impl FnOnce() -> u64,
     ) -> Arc<AtomicU64> {
         let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
         let bandwidth = match clients.remove(&client) {
             Some(old) => {
-                let _ = old.sender.try_send(Push::Replaced);
+                // Never lost to a full queue: the old connection also sees its queue close.
+                if old.sender.try_send(Push::Replaced).is_err() {
+                    tracing::debug!("replaced connection's queue is full; it closes when dropped");
+                }
                 old.bandwidth
             }
-            None => Arc::new(AtomicU64::new(stored_bandwidth)),
+            None => Arc::new(AtomicU64::new(load())),
         };
         clients.insert(
             client,
@@ -138,9 +145,21 @@ pub fn exit_handler(pump: mpsc::Sender<Inbound>, stats: Arc<GatewayStats>) -> De
     })
 }
 
-/// Sends a delivered packet's SURB-ACK into the mixnet (its bytes are now safe).
-pub fn send_ack(forwarder: &Forwarder, stats: &GatewayStats, ack: Option<(SocketAddr, Vec<u8>)>) {
+/// Sends a delivered packet's SURB-ACK into the mixnet (its bytes are now safe), if its first
+/// hop is one the entry policy allows: a packet's sender chooses that address, and the gateway
+/// must not connect wherever a sender says.
+pub fn send_ack(
+    forwarder: &Forwarder,
+    policy: &EntryPolicy,
+    stats: &GatewayStats,
+    ack: Option<(SocketAddr, Vec<u8>)>,
+) {
     if let Some((first_hop, packet)) = ack {
+        if !policy.allows(&first_hop) {
+            GatewayStats::add(&stats.acks_refused, 1);
+            tracing::debug!(%first_hop, "SURB-ACK for a first hop outside the topology not sent");
+            return;
+        }
         match forwarder.send(first_hop, &packet) {
             Ok(()) => GatewayStats::add(&stats.acks_sent, 1),
             Err(error) => tracing::debug!(%error, "SURB-ACK not sent"),
@@ -154,6 +173,7 @@ pub async fn store_and_ack(
     store: &Arc<Store>,
     online: &Online,
     forwarder: &Forwarder,
+    policy: &EntryPolicy,
     stats: &GatewayStats,
 ) {
     if items.is_empty() {
@@ -187,7 +207,7 @@ pub async fn store_and_ack(
             StoreOutcome::Stored(_) => {
                 GatewayStats::add(&stats.stored, 1);
                 GatewayStats::add(&stats.mailbox_messages, 1);
-                send_ack(forwarder, stats, item.ack);
+                send_ack(forwarder, policy, stats, item.ack);
                 notify.push(item.client);
             }
             StoreOutcome::QuotaExceeded => stats.count_exit_drop(ExitDrop::MailboxFull, 1),
@@ -209,6 +229,7 @@ pub async fn run_pump(
     online: Arc<Online>,
     store: Arc<Store>,
     forwarder: Forwarder,
+    policy: Arc<EntryPolicy>,
     stats: Arc<GatewayStats>,
 ) {
     const BATCH: usize = 256;
@@ -227,6 +248,6 @@ pub async fn run_pump(
                 Err(_) => {}
             }
         }
-        store_and_ack(to_store, &store, &online, &forwarder, &stats).await;
+        store_and_ack(to_store, &store, &online, &forwarder, &policy, &stats).await;
     }
 }

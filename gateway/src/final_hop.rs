@@ -8,8 +8,10 @@
 //! to the sender. Ack packets themselves carry no SURB-ACK and are delivered whole.
 //!
 //! Nym's gateway forwards the ack even when storing the message failed; ours sends it only
-//! once the message reached the client or the mailbox committed it, so an ack always means
-//! the message is safe.
+//! once the message was written to the client's connection (within the write timeout) or the
+//! mailbox committed it, and only to a first hop of the topology. A message in flight on a
+//! connection that drops right after the write can still be lost after its ack; closing that
+//! gap needs a client-side acknowledgement of live deliveries (left for the client work).
 
 use std::net::SocketAddr;
 

@@ -3,8 +3,9 @@
 //! One task per first hop owns a TCP connection and a bounded queue of ready frames (Nym
 //! framing, version 8 unless configured otherwise). A connection that fails is reopened with
 //! capped exponential backoff; the frame being written when it failed is lost and counted, as
-//! is any frame that finds its queue full. The set of peers is bounded by the entry policy:
-//! only layer-1 nodes of the topology get a task.
+//! is any frame that finds its queue full. The set of peers is bounded by the entry policy
+//! (callers only send to layer-1 nodes of the topology) and a task with nothing to send for
+//! two minutes ends.
 //!
 //! This runs on tokio, beside the websocket server, rather than on the glommio shards: the
 //! packets are already whole (no unwrap), arrive at client rates from tokio tasks, and a
@@ -75,17 +76,16 @@ impl Forwarder {
         };
         let mut frame = vec![0u8; header.frame_len()];
         encode_frame(&header, packet, &mut frame).map_err(|_| ForwardError::Size(packet.len()))?;
-        let sender = {
-            let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
-            peers
-                .entry(first_hop)
-                .or_insert_with(|| {
-                    let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
-                    tokio::spawn(run_peer(first_hop, rx, self.settings, self.stats.clone()));
-                    tx
-                })
-                .clone()
-        };
+        let mut peers = self.peers.lock().unwrap_or_else(|p| p.into_inner());
+        // A peer task that idled out has closed its queue: start a new one.
+        if peers.get(&first_hop).is_some_and(|tx| tx.is_closed()) {
+            peers.remove(&first_hop);
+        }
+        let sender = peers.entry(first_hop).or_insert_with(|| {
+            let (tx, rx) = mpsc::channel(self.settings.queue_capacity);
+            tokio::spawn(run_peer(first_hop, rx, self.settings, self.stats.clone()));
+            tx
+        });
         sender.try_send(frame).map_err(|_| {
             GatewayStats::add(&self.stats.forward_dropped, 1);
             ForwardError::QueueFull(first_hop)
@@ -93,9 +93,15 @@ impl Forwarder {
     }
 }
 
+/// Connection attempts for one frame before it is dropped (the next frame tries again).
+const CONNECT_ATTEMPTS: u32 = 5;
+
+/// How long a first hop's task lives without frames.
+const PEER_IDLE: Duration = Duration::from_secs(120);
+
 async fn connect(addr: SocketAddr, settings: &ForwarderSettings) -> Option<tokio::net::TcpStream> {
     let mut backoff = settings.backoff_initial;
-    loop {
+    for attempt in 1..=CONNECT_ATTEMPTS {
         match tokio::time::timeout(
             settings.connect_timeout,
             tokio::net::TcpStream::connect(addr),
@@ -109,9 +115,12 @@ async fn connect(addr: SocketAddr, settings: &ForwarderSettings) -> Option<tokio
             Ok(Err(error)) => tracing::debug!(%addr, %error, "cannot connect to first hop"),
             Err(_) => tracing::debug!(%addr, "connecting to first hop timed out"),
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(settings.backoff_max);
+        if attempt < CONNECT_ATTEMPTS {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(settings.backoff_max);
+        }
     }
+    None
 }
 
 async fn run_peer(
@@ -121,7 +130,9 @@ async fn run_peer(
     stats: Arc<GatewayStats>,
 ) {
     let mut stream: Option<tokio::net::TcpStream> = None;
-    while let Some(frame) = queue.recv().await {
+    // A peer with nothing to send for a while gives up its connection and its task (the
+    // topology changes; old first hops must not be kept forever).
+    while let Ok(Some(frame)) = tokio::time::timeout(PEER_IDLE, queue.recv()).await {
         if stream.is_none() {
             stream = connect(addr, &settings).await;
         }

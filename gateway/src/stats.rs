@@ -92,6 +92,10 @@ pub struct GatewayStats {
     pub mailbox_messages: AtomicU64,
     /// SURB-ACKs sent into the mixnet.
     pub acks_sent: AtomicU64,
+    /// SURB-ACKs not sent: their first hop is outside the topology.
+    pub acks_refused: AtomicU64,
+    /// Connections closed for idling or not reading.
+    pub connections_timed_out: AtomicU64,
     /// Credentials redeemed.
     pub credentials_redeemed: AtomicU64,
     /// Bandwidth credited by credentials, bytes.
@@ -139,7 +143,7 @@ impl GatewayStats {
     /// Appends the Prometheus text.
     pub fn render(&self, out: &mut String) {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let plain: [(&str, &str, &str, &AtomicU64); 12] = [
+        let plain: [(&str, &str, &str, &AtomicU64); 14] = [
             (
                 "gateway_clients_connected",
                 "gauge",
@@ -187,6 +191,18 @@ impl GatewayStats {
                 "counter",
                 "SURB-ACKs sent into the mixnet.",
                 &self.acks_sent,
+            ),
+            (
+                "gateway_acks_refused_total",
+                "counter",
+                "SURB-ACKs not sent: their first hop is outside the topology.",
+                &self.acks_refused,
+            ),
+            (
+                "gateway_connections_timed_out_total",
+                "counter",
+                "Client connections closed for idling or not reading.",
+                &self.connections_timed_out,
             ),
             (
                 "gateway_credentials_redeemed_total",

@@ -18,6 +18,8 @@
 
 use std::path::Path;
 
+use std::sync::atomic::Ordering::Relaxed;
+
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::protocol::{DeliveryKind, SharedKey};
@@ -39,13 +41,16 @@ fn err(e: impl std::fmt::Display) -> StoreError {
     StoreError(e.to_string())
 }
 
-/// Per-client mailbox limits.
+/// Mailbox limits: per client, and for the whole store (so many clients cannot fill the
+/// disk between them).
 #[derive(Debug, Clone, Copy)]
 pub struct MailboxLimits {
     /// Messages per client.
     pub max_messages: u64,
     /// Bytes per client.
     pub max_bytes: u64,
+    /// Bytes for all clients.
+    pub max_total_bytes: u64,
     /// Age after which messages are purged, ms.
     pub max_age_ms: u64,
 }
@@ -150,6 +155,8 @@ fn encode_client(shared: &SharedKey, bandwidth: u64) -> [u8; 40] {
 pub struct Store {
     db: Database,
     limits: MailboxLimits,
+    /// Message bytes stored for everyone (kept with every write; summed at open).
+    total_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -170,7 +177,25 @@ impl Store {
             txn.open_table(SPENT).map_err(err)?;
         }
         txn.commit().map_err(err)?;
-        Ok(Store { db, limits })
+        let store = Store {
+            db,
+            limits,
+            total_bytes: Default::default(),
+        };
+        let total = store.sum_meta(|m| m.bytes)?;
+        store.total_bytes.store(total, Relaxed);
+        Ok(store)
+    }
+
+    fn sum_meta(&self, field: impl Fn(&Meta) -> u64) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(MAILBOX_META).map_err(err)?;
+        let mut total = 0u64;
+        for entry in table.iter().map_err(err)? {
+            let (_, value) = entry.map_err(err)?;
+            total = total.saturating_add(field(&Meta::decode(value.value())));
+        }
+        Ok(total)
     }
 
     /// The client's record, if it registered.
@@ -262,6 +287,7 @@ impl Store {
     pub fn store(&self, items: &[Incoming], now_ms: u64) -> Result<Vec<StoreOutcome>, StoreError> {
         let txn = self.db.begin_write().map_err(err)?;
         let mut outcomes = Vec::with_capacity(items.len());
+        let mut added = 0u64;
         {
             let clients = txn.open_table(CLIENTS).map_err(err)?;
             let mut mailbox = txn.open_table(MAILBOX).map_err(err)?;
@@ -277,8 +303,10 @@ impl Store {
                     .map(|v| Meta::decode(v.value()))
                     .unwrap_or_default();
                 let size = item.bytes.len() as u64;
+                let total = self.total_bytes.load(Relaxed).saturating_add(added);
                 if meta.count >= self.limits.max_messages
                     || meta.bytes.saturating_add(size) > self.limits.max_bytes
+                    || total.saturating_add(size) > self.limits.max_total_bytes
                 {
                     outcomes.push(StoreOutcome::QuotaExceeded);
                     continue;
@@ -294,6 +322,7 @@ impl Store {
                 meta.next += 1;
                 meta.count += 1;
                 meta.bytes += size;
+                added += size;
                 metas
                     .insert(&item.client[..], &meta.encode()[..])
                     .map_err(err)?;
@@ -301,6 +330,7 @@ impl Store {
             }
         }
         txn.commit().map_err(err)?;
+        self.total_bytes.fetch_add(added, Relaxed);
         Ok(outcomes)
     }
 
@@ -354,6 +384,7 @@ impl Store {
     pub fn remove(&self, client: &ClientId, ids: &[u64]) -> Result<u64, StoreError> {
         let txn = self.db.begin_write().map_err(err)?;
         let mut removed = 0;
+        let mut freed = 0u64;
         {
             let mut mailbox = txn.open_table(MAILBOX).map_err(err)?;
             let mut metas = txn.open_table(MAILBOX_META).map_err(err)?;
@@ -369,6 +400,7 @@ impl Store {
                     .map(|v| v.value().len().saturating_sub(9) as u64);
                 if let Some(size) = gone {
                     removed += 1;
+                    freed += size;
                     meta.count = meta.count.saturating_sub(1);
                     meta.bytes = meta.bytes.saturating_sub(size);
                 }
@@ -378,6 +410,9 @@ impl Store {
             }
         }
         txn.commit().map_err(err)?;
+        let _ = self
+            .total_bytes
+            .fetch_update(Relaxed, Relaxed, |t| Some(t.saturating_sub(freed)));
         Ok(removed)
     }
 
@@ -418,14 +453,12 @@ impl Store {
 
     /// Messages stored for all clients.
     pub fn total_stored(&self) -> Result<u64, StoreError> {
-        let txn = self.db.begin_read().map_err(err)?;
-        let table = txn.open_table(MAILBOX_META).map_err(err)?;
-        let mut total = 0u64;
-        for entry in table.iter().map_err(err)? {
-            let (_, value) = entry.map_err(err)?;
-            total = total.saturating_add(Meta::decode(value.value()).count);
-        }
-        Ok(total)
+        self.sum_meta(|m| m.count)
+    }
+
+    /// Message bytes stored for all clients.
+    pub fn total_bytes(&self) -> u64 {
+        self.total_bytes.load(Relaxed)
     }
 }
 

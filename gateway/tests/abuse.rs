@@ -76,7 +76,8 @@ async fn bad_clients_are_refused_and_close_only_their_own_connection() {
         conn.expect_error(ErrorKind::Stale).await;
     }
 
-    // Replayed: the same signed authenticate twice.
+    // Replayed: the same signed authenticate twice. And a relayed handshake is useless without
+    // the session key: the first sealed frame must be `ready` under it, or nothing is delivered.
     let (_, request) = alice.authenticate_request(now_ms());
     let mut first = open(&gw.ws_url()).await;
     first.send_control(&request).await;
@@ -87,9 +88,8 @@ async fn bad_clients_are_refused_and_close_only_their_own_connection() {
     let mut second = open(&gw.ws_url()).await;
     second.send_control(&request).await;
     second.expect_error(ErrorKind::Replayed).await;
-    // (`first` replaced `good` as Alice's live connection: take it back.)
-    let mut good2 = alice.authenticate().await;
-    std::mem::swap(&mut good, &mut good2);
+    first.ws.send(Message::binary(vec![3u8; 64])).await.unwrap();
+    first.expect_error(ErrorKind::BadFrame).await;
 
     // Mallory claims Alice's identity with her own signature.
     let mallory = TestClient {
@@ -133,9 +133,13 @@ async fn bad_clients_are_refused_and_close_only_their_own_connection() {
     conn.send_packet(&hop, &packet[1..]).await;
     conn.expect_error(ErrorKind::BadFrame).await;
     let mut conn = bob.authenticate().await;
-    conn.send_control(&bob.authenticate_request(now_ms()).1)
+    conn.send_sealed(&bob.authenticate_request(now_ms()).1)
         .await;
     conn.expect_error(ErrorKind::AlreadyAuthenticated).await;
+    let mut conn = bob.authenticate().await;
+    conn.send_control(&ClientControl::Received { ids: vec![0] })
+        .await;
+    conn.expect_error(ErrorKind::BadRequest).await;
     let mut conn = bob.authenticate().await;
     conn.ws
         .send(Message::binary(vec![0u8; 100 * 1024]))
@@ -151,7 +155,8 @@ async fn bad_clients_are_refused_and_close_only_their_own_connection() {
     assert_eq!(gw.metric("gateway_client_packets_forwarded_total"), 1);
     assert_eq!(
         gw.metric("gateway_client_errors_total{kind=\"bad_frame\"}"),
-        2
+        3,
+        "the relayed handshake, the garbage frame, the wrong packet size"
     );
     assert!(
         gw.child.as_mut().unwrap().try_wait().unwrap().is_none(),

@@ -87,7 +87,7 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
     let credential = obtain_credential(&validator.genesis, &account, worth)
         .await
         .unwrap();
-    a.send_control(&ClientControl::Bandwidth {
+    a.send_sealed(&ClientControl::Bandwidth {
         credential: Box::new(credential.present().unwrap()),
     })
     .await;
@@ -107,14 +107,14 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
 
     // Spent: again here (a fresh, unlinkable presentation of the same credential), and at
     // the other gateway through the validators' spent set.
-    a.send_control(&ClientControl::Bandwidth {
+    a.send_sealed(&ClientControl::Bandwidth {
         credential: Box::new(credential.present().unwrap()),
     })
     .await;
     a.expect_error(ErrorKind::CredentialSpent).await;
     let mut bob = TestClient::new(2, &g2);
     let mut b = bob.register().await;
-    b.send_control(&ClientControl::Bandwidth {
+    b.send_sealed(&ClientControl::Bandwidth {
         credential: Box::new(credential.present().unwrap()),
     })
     .await;
@@ -126,13 +126,13 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
         .unwrap();
     let mut forged = fresh.present().unwrap();
     forged.public_attributes.bandwidth = 1_000_000;
-    b.send_control(&ClientControl::Bandwidth {
+    b.send_sealed(&ClientControl::Bandwidth {
         credential: Box::new(forged),
     })
     .await;
     b.expect_error(ErrorKind::CredentialRefused).await;
     // The genuine one still works there, and the bandwidth survives a reconnect.
-    b.send_control(&ClientControl::Bandwidth {
+    b.send_sealed(&ClientControl::Bandwidth {
         credential: Box::new(fresh.present().unwrap()),
     })
     .await;

@@ -112,7 +112,7 @@ async fn messages_cross_three_mixnodes_live_and_through_the_mailbox_across_a_sig
     let mut carol = TestClient::new(3, &gb);
     let mut c = carol.register().await;
     assert_eq!(stored(&c.answer), 0);
-    c.send_control(&ClientControl::Received {
+    c.send_sealed(&ClientControl::Received {
         ids: (0..10).collect(),
     })
     .await;
@@ -139,7 +139,7 @@ async fn messages_cross_three_mixnodes_live_and_through_the_mailbox_across_a_sig
         vec![&b"first while away"[..], b"second while away"],
         "in arrival order"
     );
-    b.send_control(&ClientControl::Received {
+    b.send_sealed(&ClientControl::Received {
         ids: got.iter().map(|(id, _)| *id).collect(),
     })
     .await;

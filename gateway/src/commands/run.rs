@@ -94,6 +94,7 @@ pub fn run(paths: &GatewayPaths, args: &RunArgs) -> Result<(), String> {
             MailboxLimits {
                 max_messages: mailbox.max_messages_per_client,
                 max_bytes: mailbox.max_bytes_per_client,
+                max_total_bytes: mailbox.max_total_bytes,
                 max_age_ms: mailbox.max_age_secs.saturating_mul(1000),
             },
         )
@@ -173,6 +174,7 @@ pub fn run(paths: &GatewayPaths, args: &RunArgs) -> Result<(), String> {
         online,
         store.clone(),
         forwarder,
+        policy.clone(),
         stats.clone(),
     ));
     runtime.spawn(connection::serve(listener, shared));
@@ -216,7 +218,9 @@ pub fn run(paths: &GatewayPaths, args: &RunArgs) -> Result<(), String> {
     }
     router.stopper().stop();
     let joined = router.join();
-    // The shards are gone and with them the pump's senders: the pump commits what is queued.
+    // The shards are gone and with them the pump's senders: the pump hands out or commits
+    // what is still queued. Live deliveries a connection had not written yet are lost with
+    // the runtime; they were never acked, so their senders retransmit.
     let drained =
         runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), pump).await });
     if drained.is_err() {

@@ -6,7 +6,8 @@
 use serde::{Deserialize, Serialize};
 use validator::api::SpendBody;
 
-/// What a client sends as text.
+/// What a client sends: `register` and `authenticate` as text, the others sealed in binary
+/// frames once authenticated (see [`ClientFrame::Control`](super::ClientFrame)).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientControl {
@@ -32,6 +33,9 @@ pub enum ClientControl {
         /// Identity signature over [`authenticate_signing_bytes`](super::handshake::authenticate_signing_bytes).
         signature: String,
     },
+    /// The first sealed frame of a session: proves the client holds the session key. Until it
+    /// arrives the gateway delivers nothing.
+    Ready,
     /// Presents a Coconut bandwidth credential.
     Bandwidth {
         /// A fresh presentation (theta and the public attributes).

@@ -1,7 +1,10 @@
 //! What binary frames carry, once opened.
 //!
 //! Client to gateway: `0x01 ‖ first hop (32-byte Sphinx node address) ‖ Sphinx packet`, the
-//! packet exactly one of Nym's packet sizes. Gateway to client: a kind byte, for mailbox
+//! packet exactly one of Nym's packet sizes, or `0x02 ‖ JSON` for a control request once
+//! authenticated (`ready`, `received`, `bandwidth`: sealed, so nobody on the path can forge a
+//! deletion or steal a credential, and the first one proves the client holds the session
+//! key). Gateway to client: a kind byte, for mailbox
 //! messages an id, then the bytes the exit gateway recovered (a message, or an ack's 21-byte
 //! plaintext):
 //!
@@ -20,6 +23,7 @@ use std::net::SocketAddr;
 use router_core::wire::{decode_node_address_strict, encode_node_address, PacketSize};
 
 const CLIENT_PACKET: u8 = 1;
+const CLIENT_CONTROL: u8 = 2;
 const LIVE_MESSAGE: u8 = 1;
 const LIVE_ACK: u8 = 2;
 const STORED_MESSAGE: u8 = 3;
@@ -83,6 +87,8 @@ pub enum ClientFrame<'a> {
         /// The packet.
         packet: &'a [u8],
     },
+    /// A control request (JSON of a [`ClientControl`](super::ClientControl)).
+    Control(&'a [u8]),
 }
 
 impl<'a> ClientFrame<'a> {
@@ -90,6 +96,7 @@ impl<'a> ClientFrame<'a> {
     pub fn decode(bytes: &'a [u8]) -> Result<Self, FrameError> {
         match bytes.first() {
             Some(&CLIENT_PACKET) => {}
+            Some(&CLIENT_CONTROL) => return Ok(ClientFrame::Control(&bytes[1..])),
             other => return Err(FrameError::UnknownKind(other.copied())),
         }
         let address: &[u8; ADDRESS_LEN] = bytes
@@ -106,6 +113,13 @@ impl<'a> ClientFrame<'a> {
             size,
             packet,
         })
+    }
+
+    /// Encodes a control frame.
+    pub fn encode_control(request: &super::ClientControl) -> Vec<u8> {
+        let mut out = vec![CLIENT_CONTROL];
+        out.extend_from_slice(request.to_json().as_bytes());
+        out
     }
 
     /// Encodes a packet frame.
@@ -200,6 +214,15 @@ mod tests {
             Err(FrameError::PacketSize(packet.len() - 1))
         );
         assert_eq!(ClientFrame::decode(&[]), Err(FrameError::UnknownKind(None)));
+        assert_eq!(
+            ClientFrame::decode(&[9]),
+            Err(FrameError::UnknownKind(Some(9)))
+        );
+        let ready = ClientFrame::encode_control(&crate::protocol::ClientControl::Ready);
+        assert_eq!(
+            ClientFrame::decode(&ready),
+            Ok(ClientFrame::Control(br#"{"type":"ready"}"#))
+        );
         assert_eq!(ClientFrame::decode(&[1, 4]), Err(FrameError::Truncated(2)));
     }
 

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use x25519_dalek::{PublicKey, StaticSecret};
@@ -272,7 +272,9 @@ fn verify(
     who: &'static str,
 ) -> Result<(), HandshakeError> {
     let signature = Signature::from_bytes(&decode_fixed::<64>("signature", signature)?);
-    key.verify(message, &signature)
+    // Strict: refuses small-order keys and non-canonical signatures, with which anyone could
+    // "sign" for an identity nobody holds the key of.
+    key.verify_strict(message, &signature)
         .map_err(|_| HandshakeError::BadSignature(who))
 }
 

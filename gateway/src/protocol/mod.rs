@@ -15,9 +15,12 @@
 //! Either way both ends then derive **session keys** from the shared key and the two nonces
 //! (the ephemeral keys when registering), one per direction, and every binary frame is
 //! ChaCha20-Poly1305 under its direction's key with a counter nonce ([`cipher`]): frames
-//! cannot be replayed, reordered, dropped unnoticed or moved into another session. What
-//! binary frames carry is in [`frames`]: Sphinx packets for the mixnet from the client,
-//! delivered messages and acks (live or from the mailbox) from the gateway.
+//! cannot be replayed, reordered, dropped unnoticed or moved into another session. The
+//! client's first sealed frame is `ready`, which confirms it holds the key: a replayed or
+//! relayed handshake gets an answer but never a delivery. What binary frames carry is in
+//! [`frames`]: Sphinx packets and control requests (`ready`, `received`, `bandwidth`) from
+//! the client, delivered messages and acks (live or from the mailbox) from the gateway. The
+//! gateway's answers and errors stay JSON text.
 //!
 //! Differences from Nym's gateway protocol, on purpose: per-session keys (Nym reuses the
 //! shared key for every session), counter nonces that reject replays and reordering (Nym

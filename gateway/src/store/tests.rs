@@ -3,6 +3,7 @@ use super::*;
 const LIMITS: MailboxLimits = MailboxLimits {
     max_messages: 3,
     max_bytes: 100,
+    max_total_bytes: 150,
     max_age_ms: 1000,
 };
 
@@ -129,6 +130,42 @@ fn quotas_unknown_recipients_and_age_limits_are_enforced() {
     let left = store.pending(&alice, 0, 10).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].bytes, b"late");
+}
+
+#[test]
+fn the_total_limit_holds_across_clients_and_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let clients: Vec<ClientId> = (1..=3).map(|i| [i; 32]).collect();
+    {
+        let store = open(&dir);
+        for c in &clients {
+            store.register(c, &SharedKey::from_bytes([7; 32])).unwrap();
+        }
+        let big = |c| incoming(c, &"x".repeat(60));
+        let outcomes = store
+            .store(&[big(clients[0]), big(clients[1]), big(clients[2])], 0)
+            .unwrap();
+        assert_eq!(
+            outcomes,
+            vec![
+                StoreOutcome::Stored(0),
+                StoreOutcome::Stored(0),
+                StoreOutcome::QuotaExceeded
+            ],
+            "150 bytes for everyone"
+        );
+        assert_eq!(store.total_bytes(), 120);
+    }
+    let store = open(&dir);
+    assert_eq!(store.total_bytes(), 120, "summed again at open");
+    store.remove(&clients[0], &[0]).unwrap();
+    assert_eq!(store.total_bytes(), 60);
+    assert_eq!(
+        store
+            .store(&[incoming(clients[2], &"y".repeat(60))], 0)
+            .unwrap(),
+        vec![StoreOutcome::Stored(0)]
+    );
 }
 
 #[test]

@@ -327,6 +327,7 @@ impl TestClient {
         self.shared = Some(shared);
         conn.cipher = Some(SessionCipher::client(&keys));
         conn.answer = Some(answer);
+        conn.send_sealed(&ClientControl::Ready).await;
         conn
     }
 
@@ -353,6 +354,7 @@ impl TestClient {
             .unwrap_or_else(|e| panic!("{e}: {answer:?}"));
         conn.cipher = Some(SessionCipher::client(&keys));
         conn.answer = Some(answer);
+        conn.send_sealed(&ClientControl::Ready).await;
         conn
     }
 }
@@ -363,6 +365,13 @@ impl Connection {
             .send(Message::text(request.to_json()))
             .await
             .unwrap();
+    }
+
+    /// A control request inside the session cipher (what an authenticated client sends).
+    pub async fn send_sealed(&mut self, request: &ClientControl) {
+        let frame = ClientFrame::encode_control(request);
+        let sealed = self.cipher.as_mut().unwrap().seal(&frame).unwrap();
+        self.ws.send(Message::binary(sealed)).await.unwrap();
     }
 
     pub async fn send_packet(&mut self, first_hop: &SocketAddr, packet: &[u8]) {
