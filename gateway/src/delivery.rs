@@ -24,8 +24,9 @@ use crate::protocol::DeliveryKind;
 use crate::stats::{ExitDrop, GatewayStats};
 use crate::store::{ClientId, Incoming, Store, StoreOutcome};
 
-/// A delivered packet on its way to a client.
-#[derive(Debug, Clone)]
+/// A delivered packet on its way to a client. It holds its share of the in-flight byte
+/// budget until it is written, stored or dropped.
+#[derive(Debug)]
 pub struct Inbound {
     /// The recipient.
     pub client: ClientId,
@@ -35,6 +36,26 @@ pub struct Inbound {
     pub bytes: Vec<u8>,
     /// The SURB-ACK to send once the bytes are safe.
     pub ack: Option<(SocketAddr, Vec<u8>)>,
+    /// Its bytes' share of [`InFlight`].
+    pub budget: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+/// The bytes of deliveries between the shards and the clients or the mailbox (in the pump's
+/// queue and the connections' queues together). When it is used up, the shards drop new
+/// deliveries as `delivery_queue_full` instead of letting memory grow.
+#[derive(Debug, Clone)]
+pub struct InFlight(Arc<tokio::sync::Semaphore>);
+
+impl InFlight {
+    /// A budget of `bytes`.
+    pub fn new(bytes: usize) -> Self {
+        InFlight(Arc::new(tokio::sync::Semaphore::new(bytes)))
+    }
+
+    fn take(&self, bytes: usize) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let n = u32::try_from(bytes.max(1)).ok()?;
+        self.0.clone().try_acquire_many_owned(n).ok()
+    }
 }
 
 /// What the gateway tells a client's connection task.
@@ -122,8 +143,12 @@ impl Online {
     }
 }
 
-/// The router's delivery handler: plaintext, SURB-ACK split, copy, channel.
-pub fn exit_handler(pump: mpsc::Sender<Inbound>, stats: Arc<GatewayStats>) -> DeliveryHandler {
+/// The router's delivery handler: plaintext, SURB-ACK split, budget, copy, channel.
+pub fn exit_handler(
+    pump: mpsc::Sender<Inbound>,
+    in_flight: InFlight,
+    stats: Arc<GatewayStats>,
+) -> DeliveryHandler {
     Arc::new(move |delivered: Delivered<'_>| {
         let plaintext = match recover_plaintext(delivered.payload) {
             Ok(p) => p,
@@ -133,7 +158,12 @@ pub fn exit_handler(pump: mpsc::Sender<Inbound>, stats: Arc<GatewayStats>) -> De
             Ok(hop) => hop,
             Err(_) => return stats.count_exit_drop(ExitDrop::BadSurbAck, 1),
         };
+        let size = hop.bytes.len() + hop.ack.map_or(0, |(_, p)| p.len());
+        let Some(budget) = in_flight.take(size) else {
+            return stats.count_exit_drop(ExitDrop::DeliveryQueueFull, 1);
+        };
         let inbound = Inbound {
+            budget: Some(budget),
             client: *delivered.destination,
             kind: hop.kind,
             bytes: hop.bytes.to_vec(),
@@ -249,5 +279,61 @@ pub async fn run_pump(
             }
         }
         store_and_ack(to_store, &store, &online, &forwarder, &policy, &stats).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use router_core::wire::PacketSize;
+
+    fn payload(message: &[u8]) -> Vec<u8> {
+        let hop: SocketAddr = "127.0.0.1:1789".parse().unwrap();
+        let mut payload = vec![0u8; 16];
+        payload.extend(final_hop::surb_ack_prefix(&hop, &[0xAC; 386]).unwrap());
+        payload.extend_from_slice(message);
+        payload.push(1);
+        payload.resize(PacketSize::Regular.payload_size(), 0);
+        payload
+    }
+
+    #[test]
+    fn the_exit_handler_splits_budgets_and_counts_what_it_drops() {
+        let stats = Arc::new(GatewayStats::default());
+        let (tx, mut rx) = mpsc::channel(16);
+        let per_item = 100 + 386;
+        let handler = exit_handler(tx, InFlight::new(per_item + per_item / 2), stats.clone());
+        let deliver = |payload: &[u8]| {
+            handler(Delivered {
+                destination: &[7; 32],
+                identifier: &[0; 16],
+                size: PacketSize::Regular,
+                payload,
+            })
+        };
+        let good = payload(&[5; 100]);
+        deliver(&good);
+        let first = rx.try_recv().expect("delivered");
+        assert_eq!(
+            (first.client, first.kind, first.bytes.len()),
+            ([7; 32], DeliveryKind::Message, 100)
+        );
+        assert_eq!(first.ack.as_ref().map(|(_, p)| p.len()), Some(386));
+        deliver(&good);
+        assert!(rx.try_recv().is_err(), "over the in-flight budget");
+        assert_eq!(stats.exit_drops(ExitDrop::DeliveryQueueFull), 1);
+        drop(first);
+        deliver(&good);
+        assert!(rx.try_recv().is_ok(), "the budget came back with the first");
+
+        let mut tampered = good.clone();
+        tampered[0] = 1;
+        deliver(&tampered);
+        assert_eq!(stats.exit_drops(ExitDrop::BadPayload), 1);
+        let mut bad_ack = good;
+        bad_ack[16] = 9;
+        deliver(&bad_ack);
+        assert_eq!(stats.exit_drops(ExitDrop::BadSurbAck), 1);
+        assert!(rx.try_recv().is_err());
     }
 }

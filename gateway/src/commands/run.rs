@@ -21,7 +21,7 @@ use tokio::sync::mpsc;
 use crate::config::{Config, GatewayPaths};
 use crate::connection::{self, BandwidthMode, Shared};
 use crate::credentials::CredentialVerifier;
-use crate::delivery::{exit_handler, run_pump, Online};
+use crate::delivery::{exit_handler, run_pump, InFlight, Online};
 use crate::entry_policy::{self, EntryPolicy};
 use crate::forwarder::{Forwarder, ForwarderSettings};
 use crate::protocol::handshake::ReplayWindow;
@@ -43,8 +43,11 @@ pub struct RunArgs {
     pub free_bandwidth_for_testing: bool,
 }
 
-/// Deliveries queued between the shards and the pump before new ones are dropped.
+/// Deliveries queued between the shards and the pump (each also needs its bytes from the
+/// in-flight budget).
 const PUMP_QUEUE: usize = 65_536;
+/// Bytes of deliveries on their way to clients or the mailbox at most.
+const IN_FLIGHT_BYTES: usize = 64 << 20;
 
 /// Runs the gateway until a signal.
 pub fn run(paths: &GatewayPaths, args: &RunArgs) -> Result<(), String> {
@@ -123,7 +126,11 @@ pub fn run(paths: &GatewayPaths, args: &RunArgs) -> Result<(), String> {
     );
     router_config.mixer.final_hops = FinalHops::Deliver;
     router_config.policy = NextHopPolicy::Only(Default::default());
-    router_config.deliveries = Some(exit_handler(pump_tx, stats.clone()));
+    router_config.deliveries = Some(exit_handler(
+        pump_tx,
+        InFlight::new(IN_FLIGHT_BYTES),
+        stats.clone(),
+    ));
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
