@@ -1,0 +1,289 @@
+//! The start of a connection: register or authenticate, then the sealed `ready` that proves
+//! the client holds the session key.
+
+use std::sync::atomic::Ordering;
+
+use futures::StreamExt;
+use tokio_tungstenite::tungstenite::Message;
+
+use super::{
+    blocking, fail, random32, reject_read_error, write, BandwidthMode, Shared, Sink, Source,
+};
+use crate::protocol::handshake::{AuthenticateRequest, RegisterRequest};
+use crate::protocol::{ClientControl, ClientFrame, ErrorKind, GatewayControl, SessionCipher};
+use crate::store::ClientId;
+/// Reads the first message: it must be register or authenticate. Answers it and returns the
+/// client and the session cipher.
+pub(super) async fn handshake(
+    sink: &mut Sink,
+    source: &mut Source,
+    shared: &Shared,
+) -> Option<(ClientId, SessionCipher)> {
+    let stats = &shared.stats;
+    let text = loop {
+        match source.next().await? {
+            Ok(Message::Text(text)) => break text,
+            Ok(Message::Binary(_)) => {
+                let _ = fail(
+                    sink,
+                    stats,
+                    ErrorKind::NotAuthenticated,
+                    "register or authenticate before sending packets".into(),
+                )
+                .await;
+                return None;
+            }
+            Ok(Message::Close(_)) => return None,
+            Ok(_) => continue,
+            Err(error) => {
+                let _ = reject_read_error(sink, stats, error).await;
+                return None;
+            }
+        }
+    };
+    let request: ClientControl = match serde_json::from_str(text.as_str()) {
+        Ok(request) => request,
+        Err(error) => {
+            let _ = fail(
+                sink,
+                stats,
+                ErrorKind::BadRequest,
+                format!("not a request: {error}"),
+            )
+            .await;
+            return None;
+        }
+    };
+    let gateway = shared.identity.verifying_key().to_bytes();
+    let window = shared.settings.auth_window_ms;
+    let now = crate::now_ms();
+    let outcome = match request {
+        ClientControl::Register {
+            identity,
+            ephemeral,
+            timestamp_ms,
+            signature,
+        } => {
+            register(
+                shared,
+                &gateway,
+                &identity,
+                &ephemeral,
+                timestamp_ms,
+                &signature,
+                now,
+                window,
+            )
+            .await
+        }
+        ClientControl::Authenticate {
+            identity,
+            timestamp_ms,
+            nonce,
+            signature,
+        } => {
+            authenticate(
+                shared,
+                &gateway,
+                &identity,
+                timestamp_ms,
+                &nonce,
+                &signature,
+                now,
+                window,
+            )
+            .await
+        }
+        _ => Err((
+            ErrorKind::NotAuthenticated,
+            "register or authenticate first".into(),
+        )),
+    };
+    let (client, answer, keys, stored_bandwidth) = match outcome {
+        Ok(parts) => parts,
+        Err((kind, message)) => {
+            let _ = fail(sink, stats, kind, message).await;
+            return None;
+        }
+    };
+    let bandwidth = match &shared.bandwidth {
+        BandwidthMode::FreeForTesting => u64::MAX,
+        BandwidthMode::Credentials(_) => shared
+            .online
+            .bandwidth(&client)
+            .map_or(stored_bandwidth, |c| c.load(Ordering::Relaxed)),
+    };
+    let answer = match answer {
+        GatewayControl::Registered {
+            ephemeral,
+            signature,
+            stored,
+            ..
+        } => GatewayControl::Registered {
+            ephemeral,
+            signature,
+            stored,
+            bandwidth,
+        },
+        GatewayControl::Authenticated {
+            nonce,
+            signature,
+            stored,
+            ..
+        } => GatewayControl::Authenticated {
+            nonce,
+            signature,
+            stored,
+            bandwidth,
+        },
+        other => other,
+    };
+    write(sink, Message::text(answer.to_json())).await.ok()?;
+    Some((client, SessionCipher::gateway(&keys)))
+}
+
+/// Waits for the client's sealed `ready`: proof that it holds the session key.
+pub(super) async fn confirm(
+    sink: &mut Sink,
+    source: &mut Source,
+    shared: &Shared,
+    cipher: &mut SessionCipher,
+) -> Option<()> {
+    let stats = &shared.stats;
+    let sealed = loop {
+        match source.next().await? {
+            Ok(Message::Binary(sealed)) => break sealed,
+            Ok(Message::Close(_)) => return None,
+            Ok(Message::Text(_)) => {
+                let _ = fail(
+                    sink,
+                    stats,
+                    ErrorKind::BadRequest,
+                    "after the handshake, requests are sealed binary frames; the first is `ready`"
+                        .into(),
+                )
+                .await;
+                return None;
+            }
+            Ok(_) => continue,
+            Err(error) => {
+                let _ = reject_read_error(sink, stats, error).await;
+                return None;
+            }
+        }
+    };
+    let ready = cipher
+        .open(&sealed)
+        .ok()
+        .and_then(|opened| match ClientFrame::decode(&opened) {
+            Ok(ClientFrame::Control(json)) => serde_json::from_slice::<ClientControl>(json).ok(),
+            _ => None,
+        });
+    if matches!(ready, Some(ClientControl::Ready)) {
+        return Some(());
+    }
+    let _ = fail(
+        sink,
+        stats,
+        ErrorKind::BadFrame,
+        "the first sealed frame must be `ready` under the session key".into(),
+    )
+    .await;
+    None
+}
+
+type Accepted = (ClientId, GatewayControl, crate::protocol::SessionKeys, u64);
+
+fn check_replay(
+    shared: &Shared,
+    token: ([u8; 32], u64),
+    now: u64,
+) -> Result<(), (ErrorKind, String)> {
+    let mut replay = shared.replay.lock().unwrap_or_else(|p| p.into_inner());
+    replay
+        .check_and_insert(token, now)
+        .map_err(|e| (e.kind(), e.to_string()))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn register(
+    shared: &Shared,
+    gateway: &[u8; 32],
+    identity: &str,
+    ephemeral: &str,
+    timestamp_ms: u64,
+    signature: &str,
+    now: u64,
+    window: u64,
+) -> Result<Accepted, (ErrorKind, String)> {
+    let request = RegisterRequest::verify(
+        gateway,
+        identity,
+        ephemeral,
+        timestamp_ms,
+        signature,
+        now,
+        window,
+    )
+    .map_err(|e| (e.kind(), e.to_string()))?;
+    check_replay(shared, request.replay_token(), now)?;
+    let (answer, shared_key, keys) = request
+        .accept(&shared.identity, random32(), 0, 0)
+        .map_err(|e| (e.kind(), e.to_string()))?;
+    let client = request.client;
+    let store = shared.store.clone();
+    let (bandwidth, stored) = blocking(move || {
+        let bandwidth = store.register(&client, &shared_key)?;
+        Ok((bandwidth, store.pending_count(&client)?))
+    })
+    .await?;
+    let answer = match answer {
+        GatewayControl::Registered {
+            ephemeral,
+            signature,
+            bandwidth,
+            ..
+        } => GatewayControl::Registered {
+            ephemeral,
+            signature,
+            bandwidth,
+            stored,
+        },
+        other => other,
+    };
+    Ok((client, answer, keys, bandwidth))
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn authenticate(
+    shared: &Shared,
+    gateway: &[u8; 32],
+    identity: &str,
+    timestamp_ms: u64,
+    nonce: &str,
+    signature: &str,
+    now: u64,
+    window: u64,
+) -> Result<Accepted, (ErrorKind, String)> {
+    let request = AuthenticateRequest::verify(
+        gateway,
+        identity,
+        timestamp_ms,
+        nonce,
+        signature,
+        now,
+        window,
+    )
+    .map_err(|e| (e.kind(), e.to_string()))?;
+    check_replay(shared, request.replay_token(), now)?;
+    let client = request.client;
+    let store = shared.store.clone();
+    let (record, stored) =
+        blocking(move || Ok((store.client(&client)?, store.pending_count(&client)?))).await?;
+    let record = record.ok_or((
+        ErrorKind::UnknownClient,
+        "this identity never registered at this gateway; register first".to_string(),
+    ))?;
+    let (answer, keys) = request.accept(&shared.identity, &record.shared, random32(), 0, stored);
+    Ok((client, answer, keys, record.bandwidth))
+}
