@@ -625,7 +625,7 @@ fn replay_token(kind: &[u8], client: &[u8; 32], unique: &[u8; 32]) -> [u8; 32] {
 }
 
 /// The requests seen within the freshness window. A request is remembered until its timestamp
-/// falls out of the window, after which [`check_fresh`] refuses it anyway, so the memory is
+/// falls out of the window, after which the freshness check refuses it anyway, so the memory is
 /// bounded by the rate of valid, signed requests.
 #[derive(Debug)]
 pub struct ReplayWindow {
