@@ -1,0 +1,764 @@
+//! The client state machine: messages in, Sphinx packets out at Poisson times, deliveries
+//! from the gateway in, messages and events out. It never reads a clock or owns an RNG: `now`
+//! (a [`Duration`] since any fixed origin) and the RNG are arguments (DESIGN.md §6.1), so
+//! tests run it on a virtual clock.
+//!
+//! Inputs are `send*`/`reply`, [`ClientCore::handle_topology`] and
+//! [`ClientCore::handle_delivery`]; outputs are [`ClientCore::poll_transmit`] (call until
+//! `None`), [`ClientCore::poll_event`] and [`ClientCore::poll_timeout`] (when to call
+//! `poll_transmit` next).
+//!
+//! Streams (Loopix §4): the real-traffic stream sends, at exponential gaps, the next queued
+//! fragment or retransmission, or a loop cover packet when nothing is queued, so an observer
+//! of the client sees the same rate whether it talks or not; the loop cover stream sends a
+//! loop packet at its own exponential gaps; the optional drop cover stream sends packets to a
+//! random gateway for nobody. Every fragment carries a SURB-ACK; an unacknowledged fragment is
+//! sent again, over a fresh route, after `(sum of its and its ack's delays) × 1.5 + 1.5 s`.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::Duration;
+
+use gateway::final_hop::{surb_ack_prefix, SURB_ACK_LEN};
+use gateway::protocol::DeliveryKind;
+use rand_core::{CryptoRng, RngCore};
+use router_core::wire::PacketSize;
+use sha2::{Digest, Sha256};
+use validator::topology::Topology;
+
+use super::address::Recipient;
+use super::config::CoreConfig;
+use super::crypto::{
+    open_ack, open_from_sender, open_reply, seal_ack, seal_reply, seal_to_recipient,
+    PAYLOAD_PREFIX_LEN,
+};
+use super::envelope::{Envelope, ReplySurb};
+use super::fragment::{
+    split, FragmentHeader, Reassembled, Reassembler, COVER_MESSAGE_ID, FRAGMENT_HEADER_LEN,
+};
+use super::keys::ClientKeys;
+use super::packets::{forward, make_surb, use_surb, PacketError, Transmit};
+use super::poisson::PoissonStream;
+use super::route::{delays, Network, RouteError};
+
+/// The RNG the core takes: a CSPRNG (keys, routes and gaps come from it).
+pub trait CoreRng: RngCore + CryptoRng {}
+impl<T: RngCore + CryptoRng> CoreRng for T {}
+
+/// Bytes of a fragment (header and data) in one regular packet: the plaintext minus the
+/// SURB-ACK and the end-to-end encryption prefix.
+pub const FRAGMENT_CAPACITY: usize =
+    PacketSize::Regular.plaintext_size() - SURB_ACK_LEN - PAYLOAD_PREFIX_LEN;
+
+/// Ack id of cover traffic's SURB-ACKs (never pending).
+const COVER_ACK_ID: u64 = 0;
+/// Ack ids are 40 bits on the wire.
+const ACK_ID_MASK: u64 = (1 << 40) - 1;
+
+/// Why a message was not accepted.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// No route to the recipient.
+    #[error("{0}")]
+    Route(#[from] RouteError),
+    /// Longer than the limit.
+    #[error("a message of {len} bytes is longer than the limit of {limit}")]
+    TooLong {
+        /// The message.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// Too much is queued or unacknowledged.
+    #[error("{0} fragments are already queued or unacknowledged; try again later")]
+    Busy(usize),
+    /// Not enough reply SURBs from that sender.
+    #[error("the reply needs {need} SURBs but only {have} are left from that sender")]
+    NotEnoughSurbs {
+        /// Fragments of the reply.
+        need: usize,
+        /// SURBs held.
+        have: usize,
+    },
+    /// Too many SURBs asked for.
+    #[error("at most {0} reply SURBs per message")]
+    TooManySurbs(u16),
+    /// A SURB could not be made.
+    #[error("{0}")]
+    Packet(#[from] PacketError),
+}
+
+/// A message for the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The app's bytes.
+    pub payload: Vec<u8>,
+    /// Sent as text (valid UTF-8).
+    pub text: bool,
+    /// For an anonymous message: the tag to reply with.
+    pub sender_tag: Option<[u8; 16]>,
+    /// An answer to one of our anonymous messages.
+    pub is_reply: bool,
+}
+
+/// What the core tells its driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A whole message arrived.
+    Received(Received),
+    /// A fragment of a message was given up.
+    FragmentLost {
+        /// The message.
+        message_id: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreStats {
+    /// Fragments sent (first transmissions and retransmissions).
+    pub real_sent: u64,
+    /// Retransmission timers that fired.
+    pub retransmissions: u64,
+    /// Loop cover packets sent.
+    pub loop_cover_sent: u64,
+    /// Drop cover packets sent.
+    pub drop_cover_sent: u64,
+    /// Acks that matched a pending fragment.
+    pub acks_received: u64,
+    /// Acks for nothing pending (duplicates, late).
+    pub stale_acks: u64,
+    /// Our loop cover packets and their acks, back.
+    pub cover_received: u64,
+    /// Messages delivered to the app.
+    pub messages_received: u64,
+    /// Deliveries that did not decrypt or decode.
+    pub undecodable: u64,
+    /// Fragments given up.
+    pub fragments_lost: u64,
+}
+
+enum Target {
+    Client(Recipient),
+    Reply([u8; 16]),
+}
+
+struct Pending {
+    message_id: u64,
+    target: Target,
+    fragment: Vec<u8>,
+    attempts: u32,
+    deadline: Option<Duration>,
+}
+
+/// The client core.
+pub struct ClientCore {
+    config: CoreConfig,
+    keys: ClientKeys,
+    gateway: [u8; 32],
+    network: Option<Network>,
+    real: PoissonStream,
+    loop_cover: Option<PoissonStream>,
+    drop_cover: Option<PoissonStream>,
+    queue: VecDeque<u64>,
+    pending: HashMap<u64, Pending>,
+    timers: BTreeSet<(Duration, u64)>,
+    next_ack_id: u64,
+    reassembler: Reassembler,
+    reply_keys: HashMap<[u8; 32], [u8; 16]>,
+    reply_key_order: VecDeque<[u8; 32]>,
+    surbs: HashMap<[u8; 16], VecDeque<ReplySurb>>,
+    surb_senders: VecDeque<[u8; 16]>,
+    tag_secret: [u8; 32],
+    events: VecDeque<Event>,
+    stats: CoreStats,
+}
+
+fn bytes<const N: usize>(rng: &mut dyn CoreRngDyn) -> [u8; N] {
+    let mut out = [0u8; N];
+    rng.fill_bytes(&mut out);
+    out
+}
+
+/// Object-safe view of [`CoreRng`] used inside the core.
+trait CoreRngDyn: RngCore {}
+impl<T: RngCore + ?Sized> CoreRngDyn for T {}
+
+impl ClientCore {
+    /// A client with `keys`, registered at the gateway `gateway`, starting at `now`.
+    pub fn new(
+        config: CoreConfig,
+        keys: ClientKeys,
+        gateway: [u8; 32],
+        now: Duration,
+        rng: &mut impl CoreRng,
+    ) -> Self {
+        let real = PoissonStream::new(config.send_gap, now, rng);
+        let loop_cover = config
+            .loop_cover_gap
+            .map(|g| PoissonStream::new(g, now, rng));
+        let drop_cover = config
+            .drop_cover_gap
+            .map(|g| PoissonStream::new(g, now, rng));
+        let reassembler = Reassembler::new(config.reassembly);
+        let tag_secret = bytes::<32>(rng);
+        Self {
+            config,
+            keys,
+            gateway,
+            network: None,
+            real,
+            loop_cover,
+            drop_cover,
+            queue: VecDeque::new(),
+            pending: HashMap::new(),
+            timers: BTreeSet::new(),
+            next_ack_id: 1,
+            reassembler,
+            reply_keys: HashMap::new(),
+            reply_key_order: VecDeque::new(),
+            surbs: HashMap::new(),
+            surb_senders: VecDeque::new(),
+            tag_secret,
+            events: VecDeque::new(),
+            stats: CoreStats::default(),
+        }
+    }
+
+    /// This client's address.
+    pub fn address(&self) -> Recipient {
+        self.keys.address(self.gateway)
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> CoreStats {
+        self.stats
+    }
+
+    /// Fragments queued or waiting for their ack.
+    pub fn pending_fragments(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Reply SURBs held from the sender with this tag.
+    pub fn reply_surbs(&self, sender_tag: &[u8; 16]) -> usize {
+        self.surbs.get(sender_tag).map_or(0, VecDeque::len)
+    }
+
+    /// A new verified topology to route over.
+    pub fn handle_topology(&mut self, topology: &Topology) {
+        self.network = Some(Network::new(topology));
+    }
+
+    fn network(&self) -> Result<&Network, RouteError> {
+        self.network.as_ref().ok_or(RouteError::NoTopology)
+    }
+
+    /// Queues `payload` for `recipient`; returns the message id.
+    pub fn send(
+        &mut self,
+        recipient: &Recipient,
+        payload: Vec<u8>,
+        text: bool,
+        rng: &mut impl CoreRng,
+    ) -> Result<u64, SendError> {
+        self.network()?.gateway(&recipient.gateway)?;
+        self.check_len(payload.len())?;
+        let envelope = Envelope::Message { text, payload };
+        self.enqueue(Target::Client(*recipient), &envelope, rng)
+    }
+
+    /// Queues `payload` for `recipient` with `reply_surbs` SURBs it can answer through
+    /// without learning our address.
+    pub fn send_anonymous(
+        &mut self,
+        recipient: &Recipient,
+        payload: Vec<u8>,
+        text: bool,
+        reply_surbs: u16,
+        rng: &mut impl CoreRng,
+    ) -> Result<u64, SendError> {
+        if reply_surbs > self.config.max_reply_surbs_per_message {
+            return Err(SendError::TooManySurbs(
+                self.config.max_reply_surbs_per_message,
+            ));
+        }
+        let network = self.network()?;
+        network.gateway(&recipient.gateway)?;
+        let own = network.gateway(&self.gateway)?;
+        self.check_len(payload.len())?;
+        let identity = self.keys.identity_public();
+        let mut surbs = Vec::with_capacity(usize::from(reply_surbs));
+        let mut keys = Vec::with_capacity(usize::from(reply_surbs));
+        for _ in 0..reply_surbs {
+            let route = network.route_to(own, rng)?;
+            let (d, _) = delays(&route, self.config.per_hop_delay, rng);
+            let surb = make_surb(&route, d, identity, bytes::<32>(rng))?;
+            let key = bytes::<16>(rng);
+            keys.push(key);
+            surbs.push(ReplySurb { surb, key });
+        }
+        let envelope = Envelope::Anonymous {
+            text,
+            sender_tag: self.sender_tag(recipient),
+            surbs,
+            payload,
+        };
+        let id = self.enqueue(Target::Client(*recipient), &envelope, rng)?;
+        for key in keys {
+            self.remember_reply_key(key);
+        }
+        Ok(id)
+    }
+
+    /// Queues an answer to the anonymous sender with `sender_tag`, through its SURBs.
+    pub fn reply(
+        &mut self,
+        sender_tag: &[u8; 16],
+        payload: Vec<u8>,
+        text: bool,
+        rng: &mut impl CoreRng,
+    ) -> Result<u64, SendError> {
+        self.check_len(payload.len())?;
+        let envelope = Envelope::Reply { text, payload };
+        let need = envelope
+            .encode()
+            .len()
+            .div_ceil(FRAGMENT_CAPACITY - FRAGMENT_HEADER_LEN);
+        let have = self.reply_surbs(sender_tag);
+        if need.max(1) > have {
+            return Err(SendError::NotEnoughSurbs {
+                need: need.max(1),
+                have,
+            });
+        }
+        self.enqueue(Target::Reply(*sender_tag), &envelope, rng)
+    }
+
+    fn check_len(&self, len: usize) -> Result<(), SendError> {
+        let limit = self.config.reassembly.max_message_bytes;
+        if len > limit {
+            return Err(SendError::TooLong { len, limit });
+        }
+        Ok(())
+    }
+
+    /// The tag an anonymous message to `recipient` carries: stable per recipient for this
+    /// client's run, different across recipients so they cannot link us by it.
+    fn sender_tag(&self, recipient: &Recipient) -> [u8; 16] {
+        let mut h = Sha256::new();
+        h.update(b"mixnet-client sender tag v1");
+        h.update(self.tag_secret);
+        h.update(recipient.identity);
+        h.update(recipient.gateway);
+        let digest: [u8; 32] = h.finalize().into();
+        let mut tag = [0u8; 16];
+        tag.copy_from_slice(&digest[..16]);
+        tag
+    }
+
+    fn remember_reply_key(&mut self, key: [u8; 16]) {
+        let digest = super::crypto::reply_key_digest(&key);
+        if self.reply_keys.insert(digest, key).is_none() {
+            self.reply_key_order.push_back(digest);
+        }
+        while self.reply_key_order.len() > self.config.max_reply_keys {
+            if let Some(old) = self.reply_key_order.pop_front() {
+                self.reply_keys.remove(&old);
+            }
+        }
+    }
+
+    fn enqueue(
+        &mut self,
+        target: Target,
+        envelope: &Envelope,
+        rng: &mut impl CoreRng,
+    ) -> Result<u64, SendError> {
+        let message_id = loop {
+            let id = rng.next_u64();
+            if id != COVER_MESSAGE_ID {
+                break id;
+            }
+        };
+        let bytes = envelope.encode();
+        let fragments =
+            split(message_id, &bytes, FRAGMENT_CAPACITY).map_err(|_| SendError::TooLong {
+                len: bytes.len(),
+                limit: self.config.reassembly.max_message_bytes,
+            })?;
+        if self.pending.len() + fragments.len() > self.config.max_pending_fragments {
+            return Err(SendError::Busy(self.pending.len()));
+        }
+        for fragment in fragments {
+            let ack_id = self.next_ack_id;
+            self.next_ack_id = (self.next_ack_id + 1) & ACK_ID_MASK;
+            if self.next_ack_id == COVER_ACK_ID {
+                self.next_ack_id = 1;
+            }
+            let target = match &target {
+                Target::Client(r) => Target::Client(*r),
+                Target::Reply(t) => Target::Reply(*t),
+            };
+            self.pending.insert(
+                ack_id,
+                Pending {
+                    message_id,
+                    target,
+                    fragment,
+                    attempts: 0,
+                    deadline: None,
+                },
+            );
+            self.queue.push_back(ack_id);
+        }
+        Ok(message_id)
+    }
+
+    /// When `poll_transmit` has something to do next (a stream's slot or a timer).
+    pub fn poll_timeout(&self) -> Duration {
+        let mut next = self.real.next_at();
+        for s in [&self.loop_cover, &self.drop_cover].into_iter().flatten() {
+            next = next.min(s.next_at());
+        }
+        if let Some((t, _)) = self.timers.first() {
+            next = next.min(*t);
+        }
+        next
+    }
+
+    /// The next event for the driver.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Fires retransmission timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Duration) {
+        while let Some(&(at, id)) = self.timers.first() {
+            if at > now {
+                break;
+            }
+            self.timers.pop_first();
+            let Some(p) = self.pending.get_mut(&id) else {
+                continue;
+            };
+            p.deadline = None;
+            if p.attempts >= self.config.max_attempts {
+                let attempts = p.attempts;
+                self.lose(id, format!("no ack after {attempts} transmissions"));
+                continue;
+            }
+            self.stats.retransmissions += 1;
+            self.queue.push_back(id);
+        }
+    }
+
+    fn lose(&mut self, ack_id: u64, reason: String) {
+        if let Some(p) = self.pending.remove(&ack_id) {
+            if let Some(d) = p.deadline {
+                self.timers.remove(&(d, ack_id));
+            }
+            self.stats.fragments_lost += 1;
+            self.events.push_back(Event::FragmentLost {
+                message_id: p.message_id,
+                reason,
+            });
+        }
+    }
+
+    /// The next packet to hand the gateway at `now`, if a stream's slot is due. Call until
+    /// `None`, then again at [`ClientCore::poll_timeout`].
+    pub fn poll_transmit(&mut self, now: Duration, rng: &mut impl CoreRng) -> Option<Transmit> {
+        self.handle_timeout(now);
+        if self.real.is_due(now) {
+            self.real.advance(now, rng);
+            while let Some(id) = self.queue.pop_front() {
+                match self.transmit_fragment(id, now, rng) {
+                    Ok(Some(t)) => return Some(t),
+                    Ok(None) => continue,
+                    Err(reason) => self.lose(id, reason),
+                }
+            }
+            if self.config.cover_in_idle_slots {
+                if let Some(t) = self.loop_cover(rng) {
+                    return Some(t);
+                }
+            }
+        }
+        if let Some(stream) = self.loop_cover.as_mut().filter(|s| s.is_due(now)) {
+            stream.advance(now, rng);
+            if let Some(t) = self.loop_cover(rng) {
+                return Some(t);
+            }
+        }
+        if let Some(stream) = self.drop_cover.as_mut().filter(|s| s.is_due(now)) {
+            stream.advance(now, rng);
+            if let Some(t) = self.drop_cover(rng) {
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// Builds the packet of pending fragment `id` and arms its timer; `Ok(None)` if it is no
+    /// longer pending (acked while queued).
+    fn transmit_fragment(
+        &mut self,
+        id: u64,
+        now: Duration,
+        rng: &mut impl CoreRng,
+    ) -> Result<Option<Transmit>, String> {
+        let Some(p) = self.pending.get(&id) else {
+            return Ok(None);
+        };
+        let network = self.network.as_ref().ok_or("no topology")?;
+        let own = network.gateway(&self.gateway).map_err(|e| e.to_string())?;
+        let mean = self.config.per_hop_delay;
+        let identity = self.keys.identity_public();
+
+        // The SURB-ACK: an ack packet back to us through the mixnet.
+        let ack_route = network.route_to(own, rng).map_err(|e| e.to_string())?;
+        let (ack_delays, ack_total) = delays(&ack_route, mean, rng);
+        let ack_plaintext = seal_ack(&self.keys.ack_key, bytes::<16>(rng), id);
+        let ack = forward(
+            &ack_route,
+            &ack_delays,
+            identity,
+            &ack_plaintext,
+            PacketSize::Ack,
+            bytes::<32>(rng),
+        )
+        .map_err(|e| e.to_string())?;
+        let mut plaintext = surb_ack_prefix(&ack.first_hop, &ack.packet)
+            .ok_or("internal: an ack packet of the wrong size")?;
+
+        let (transmit, forward_total) = match &p.target {
+            Target::Client(recipient) => {
+                let egress = network
+                    .gateway(&recipient.gateway)
+                    .map_err(|e| e.to_string())?;
+                let route = network.route_to(egress, rng).map_err(|e| e.to_string())?;
+                let (d, total) = delays(&route, mean, rng);
+                plaintext.extend_from_slice(&seal_to_recipient(
+                    bytes::<32>(rng),
+                    &recipient.encryption,
+                    &p.fragment,
+                ));
+                let t = forward(
+                    &route,
+                    &d,
+                    recipient.identity,
+                    &plaintext,
+                    PacketSize::Regular,
+                    bytes::<32>(rng),
+                )
+                .map_err(|e| e.to_string())?;
+                (t, total)
+            }
+            Target::Reply(tag) => {
+                let Some(surb) = self.surbs.get_mut(tag).and_then(VecDeque::pop_front) else {
+                    return Err("no reply SURB left from that sender".into());
+                };
+                plaintext.extend_from_slice(&seal_reply(&surb.key, &p.fragment));
+                let t = use_surb(&surb.surb, &plaintext).map_err(|e| e.to_string())?;
+                // The SURB's delays are its creator's secret: assume three hops at three
+                // times the mean (the sum exceeds that with probability below 1 %).
+                (t, mean * 9)
+            }
+        };
+        let wait = (forward_total + ack_total).mul_f64(self.config.ack_wait_factor)
+            + self.config.ack_wait_base;
+        let deadline = now + wait;
+        if let Some(p) = self.pending.get_mut(&id) {
+            p.attempts += 1;
+            p.deadline = Some(deadline);
+        }
+        self.timers.insert((deadline, id));
+        self.stats.real_sent += 1;
+        Ok(Some(transmit))
+    }
+
+    /// A loop cover packet: a message to ourselves that we drop on arrival, with a SURB-ACK,
+    /// indistinguishable from a real one on the wire.
+    fn loop_cover(&mut self, rng: &mut impl CoreRng) -> Option<Transmit> {
+        let network = self.network.as_ref()?;
+        let own = network.gateway(&self.gateway).ok()?;
+        let mean = self.config.per_hop_delay;
+        let identity = self.keys.identity_public();
+        let ack_route = network.route_to(own, rng).ok()?;
+        let (ack_delays, _) = delays(&ack_route, mean, rng);
+        let ack_plaintext = seal_ack(&self.keys.ack_key, bytes::<16>(rng), COVER_ACK_ID);
+        let ack = forward(
+            &ack_route,
+            &ack_delays,
+            identity,
+            &ack_plaintext,
+            PacketSize::Ack,
+            bytes::<32>(rng),
+        )
+        .ok()?;
+        let mut plaintext = surb_ack_prefix(&ack.first_hop, &ack.packet)?;
+        let mut fragment = Vec::with_capacity(FRAGMENT_CAPACITY);
+        FragmentHeader {
+            message_id: COVER_MESSAGE_ID,
+            set_index: 0,
+            set_count: 1,
+            set_len: 1,
+            position: 0,
+        }
+        .encode_into(&mut fragment);
+        fragment.resize(FRAGMENT_CAPACITY, 0);
+        plaintext.extend_from_slice(&seal_to_recipient(
+            bytes::<32>(rng),
+            &self.keys.encryption_public(),
+            &fragment,
+        ));
+        let route = network.route_to(own, rng).ok()?;
+        let (d, _) = delays(&route, mean, rng);
+        let t = forward(
+            &route,
+            &d,
+            identity,
+            &plaintext,
+            PacketSize::Regular,
+            bytes::<32>(rng),
+        )
+        .ok()?;
+        self.stats.loop_cover_sent += 1;
+        Some(t)
+    }
+
+    /// A drop cover packet: random bytes to a random destination at a random gateway, which
+    /// drops it (nobody is registered under that destination).
+    fn drop_cover(&mut self, rng: &mut impl CoreRng) -> Option<Transmit> {
+        let network = self.network.as_ref()?;
+        let egress = network.random_gateway(rng)?;
+        let route = network.route_to(egress, rng).ok()?;
+        let (d, _) = delays(&route, self.config.per_hop_delay, rng);
+        let mut plaintext = vec![0u8; PacketSize::Regular.plaintext_size()];
+        rng.fill_bytes(&mut plaintext);
+        let t = forward(
+            &route,
+            &d,
+            bytes::<32>(rng),
+            &plaintext,
+            PacketSize::Regular,
+            bytes::<32>(rng),
+        )
+        .ok()?;
+        self.stats.drop_cover_sent += 1;
+        Some(t)
+    }
+
+    /// A delivery from the gateway (message or ack), received at `now`.
+    pub fn handle_delivery(&mut self, kind: DeliveryKind, bytes: &[u8], now: Duration) {
+        match kind {
+            DeliveryKind::Ack => self.handle_ack(bytes),
+            DeliveryKind::Message => self.handle_message(bytes, now),
+        }
+    }
+
+    fn handle_ack(&mut self, bytes: &[u8]) {
+        let Some(id) = open_ack(&self.keys.ack_key, bytes) else {
+            self.stats.undecodable += 1;
+            return;
+        };
+        if id == COVER_ACK_ID {
+            self.stats.cover_received += 1;
+            return;
+        }
+        match self.pending.remove(&id) {
+            Some(p) => {
+                if let Some(d) = p.deadline {
+                    self.timers.remove(&(d, id));
+                }
+                self.stats.acks_received += 1;
+            }
+            None => self.stats.stale_acks += 1,
+        }
+    }
+
+    fn handle_message(&mut self, bytes: &[u8], now: Duration) {
+        let Some((prefix, ciphertext)) = bytes.split_first_chunk::<PAYLOAD_PREFIX_LEN>() else {
+            self.stats.undecodable += 1;
+            return;
+        };
+        let fragment = match self.reply_keys.remove(prefix) {
+            Some(key) => open_reply(&key, ciphertext),
+            None => match open_from_sender(&self.keys.encryption, bytes) {
+                Some(f) => f,
+                None => {
+                    self.stats.undecodable += 1;
+                    return;
+                }
+            },
+        };
+        let Ok((header, data)) = FragmentHeader::decode(&fragment) else {
+            self.stats.undecodable += 1;
+            return;
+        };
+        if header.message_id == COVER_MESSAGE_ID {
+            self.stats.cover_received += 1;
+            return;
+        }
+        let message = match self.reassembler.insert(header, data, now) {
+            Reassembled::Complete(m) => m,
+            Reassembled::Pending | Reassembled::Duplicate => return,
+            Reassembled::Refused(_) => {
+                self.stats.undecodable += 1;
+                return;
+            }
+        };
+        let Ok(envelope) = Envelope::decode(&message) else {
+            self.stats.undecodable += 1;
+            return;
+        };
+        let received = match envelope {
+            Envelope::Message { text, payload } => Received {
+                payload,
+                text,
+                sender_tag: None,
+                is_reply: false,
+            },
+            Envelope::Reply { text, payload } => Received {
+                payload,
+                text,
+                sender_tag: None,
+                is_reply: true,
+            },
+            Envelope::Anonymous {
+                text,
+                sender_tag,
+                surbs,
+                payload,
+            } => {
+                self.keep_surbs(sender_tag, surbs);
+                Received {
+                    payload,
+                    text,
+                    sender_tag: Some(sender_tag),
+                    is_reply: false,
+                }
+            }
+        };
+        self.stats.messages_received += 1;
+        self.events.push_back(Event::Received(received));
+    }
+
+    fn keep_surbs(&mut self, tag: [u8; 16], surbs: Vec<ReplySurb>) {
+        if !self.surbs.contains_key(&tag) {
+            self.surb_senders.push_back(tag);
+            while self.surb_senders.len() > self.config.max_reply_senders {
+                if let Some(old) = self.surb_senders.pop_front() {
+                    self.surbs.remove(&old);
+                }
+            }
+        }
+        let held = self.surbs.entry(tag).or_default();
+        held.extend(surbs);
+        while held.len() > self.config.max_surbs_per_sender {
+            held.pop_front();
+        }
+    }
+}

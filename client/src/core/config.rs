@@ -1,0 +1,60 @@
+//! The client core's settings. The defaults are Nym's (DESIGN.md §3).
+
+use std::time::Duration;
+
+use super::fragment::ReassemblyLimits;
+
+/// Traffic, reliability and memory settings.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    /// Mean of the exponential delay each mixnode holds a packet for.
+    pub per_hop_delay: Duration,
+    /// Mean gap of the real-traffic Poisson stream.
+    pub send_gap: Duration,
+    /// Send a loop cover packet in a real-traffic slot with nothing queued.
+    pub cover_in_idle_slots: bool,
+    /// Mean gap of the separate loop cover stream; `None` turns it off.
+    pub loop_cover_gap: Option<Duration>,
+    /// Mean gap of the drop cover stream (packets to a random gateway for nobody, dropped
+    /// there); `None` turns it off.
+    pub drop_cover_gap: Option<Duration>,
+    /// Fixed part of the retransmission timeout.
+    pub ack_wait_base: Duration,
+    /// Factor on the sum of the packet's and its ack's delays.
+    pub ack_wait_factor: f64,
+    /// Transmissions of one fragment before it is given up.
+    pub max_attempts: u32,
+    /// Fragments queued or waiting for an ack, at most.
+    pub max_pending_fragments: usize,
+    /// Reply SURBs kept per sender tag.
+    pub max_surbs_per_sender: usize,
+    /// Sender tags whose SURBs are kept.
+    pub max_reply_senders: usize,
+    /// Reply keys kept for SURBs handed out.
+    pub max_reply_keys: usize,
+    /// Reply SURBs one anonymous message may carry.
+    pub max_reply_surbs_per_message: u16,
+    /// Reassembly limits.
+    pub reassembly: ReassemblyLimits,
+}
+
+impl Default for CoreConfig {
+    fn default() -> Self {
+        Self {
+            per_hop_delay: Duration::from_millis(15),
+            send_gap: Duration::from_millis(20),
+            cover_in_idle_slots: true,
+            loop_cover_gap: Some(Duration::from_millis(200)),
+            drop_cover_gap: None,
+            ack_wait_base: Duration::from_millis(1500),
+            ack_wait_factor: 1.5,
+            max_attempts: 20,
+            max_pending_fragments: 100_000,
+            max_surbs_per_sender: 1_000,
+            max_reply_senders: 1_000,
+            max_reply_keys: 100_000,
+            max_reply_surbs_per_message: 100,
+            reassembly: ReassemblyLimits::default(),
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! The sans-IO client core: no sockets, no clock, no tokio (it would compile to WebAssembly).
+//!
+//! - [`address`]: `identity.encryption@gateway` addresses.
+//! - [`keys`]: the client's identity, encryption and ack keys.
+//! - [`config`]: rates, delays, retransmission and memory limits (Nym's defaults).
+//! - [`poisson`]: exponential gaps and delays, Poisson streams.
+//! - [`route`]: the topology as routes: uniform per layer, exponential per-hop delays.
+//! - [`packets`]: Sphinx packets, SURB-ACKs and reply SURBs with `sphinx-packet`.
+//! - [`crypto`]: end-to-end encryption of fragments, reply keys, ack ids.
+//! - [`fragment`]: fragmentation into linked sets and bounded reassembly.
+//! - [`envelope`]: what a reassembled message holds (kind, text flag, reply SURBs).
+//! - [`client`]: the state machine tying them together.
+
+pub mod address;
+pub mod client;
+pub mod config;
+pub mod crypto;
+pub mod envelope;
+pub mod fragment;
+pub mod keys;
+pub mod packets;
+pub mod poisson;
+pub mod route;
+
+pub use address::{AddressError, Recipient};
+pub use client::{ClientCore, CoreRng, CoreStats, Event, Received, SendError, FRAGMENT_CAPACITY};
+pub use config::CoreConfig;
+pub use keys::ClientKeys;
+pub use packets::Transmit;

@@ -1,0 +1,374 @@
+//! The client core on a virtual clock over a simulated mixnet: every packet the core emits is
+//! processed hop by hop by `sphinx-packet` (the oracle) with the nodes' keys, the final hop is
+//! split as the gateway splits it, and deliveries go back into the cores. Nothing sleeps; the
+//! clock is `poll_timeout`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use client::core::{ClientCore, ClientKeys, CoreConfig, Event, Received, Transmit};
+use ed25519_dalek::SigningKey;
+use gateway::final_hop;
+use gateway::protocol::DeliveryKind;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use router_core::wire::{decode_node_address, PacketSize};
+use sphinx_packet::packet::ProcessedPacketData;
+use sphinx_packet::SphinxPacket;
+use validator::primitives::{IdentityKey, SphinxKey};
+use validator::topology::{EpochId, Layer, Topology, TopologyGateway, TopologyMixnode};
+use x25519_dalek::{PublicKey, StaticSecret};
+
+struct SimNode {
+    secret: StaticSecret,
+}
+
+/// Two mixnodes per layer and two gateways, all in memory.
+struct Sim {
+    nodes: HashMap<SocketAddr, SimNode>,
+    topology: Topology,
+    gateways: Vec<[u8; 32]>,
+    rng: ChaCha20Rng,
+    /// Decides, per packet (message or ack) about to be delivered, whether it is lost.
+    lose: Box<dyn FnMut(DeliveryKind) -> bool>,
+    /// Every message plaintext (after the SURB-ACK) a gateway delivered, by recipient.
+    seen_by_gateway: Vec<([u8; 32], Vec<u8>)>,
+    /// The virtual clock.
+    now: Duration,
+}
+
+fn identity(seed: u8) -> [u8; 32] {
+    SigningKey::from_bytes(&[seed; 32])
+        .verifying_key()
+        .to_bytes()
+}
+
+impl Sim {
+    fn new(seed: u64) -> Sim {
+        let mut nodes = HashMap::new();
+        let mut mixnodes = Vec::new();
+        let mut gateways_t = Vec::new();
+        let mut gateways = Vec::new();
+        for i in 0u8..8 {
+            let secret = StaticSecret::from([i + 100; 32]);
+            let sphinx_key = SphinxKey::from_bytes(PublicKey::from(&secret).to_bytes()).unwrap();
+            let address: SocketAddr = format!("127.0.0.{}:{}", i + 1, 1789).parse().unwrap();
+            let identity_key = IdentityKey::from_bytes(&identity(i + 50)).unwrap();
+            if i < 6 {
+                mixnodes.push(TopologyMixnode {
+                    identity_key,
+                    sphinx_key,
+                    address,
+                    layer: Layer::new(i / 2 + 1).unwrap(),
+                });
+            } else {
+                gateways.push(identity(i + 50));
+                gateways_t.push(TopologyGateway {
+                    identity_key,
+                    sphinx_key,
+                    address,
+                    clients_address: None,
+                });
+            }
+            nodes.insert(address, SimNode { secret });
+        }
+        Sim {
+            nodes,
+            topology: Topology {
+                epoch_id: EpochId(1),
+                valid_from_ms: 0,
+                valid_until_ms: u64::MAX,
+                mixnodes,
+                gateways: gateways_t,
+            },
+            gateways,
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            lose: Box::new(|_| false),
+            seen_by_gateway: Vec::new(),
+            now: Duration::ZERO,
+        }
+    }
+
+    fn client(&mut self, seed: u8, gateway: usize, config: CoreConfig) -> ClientCore {
+        let keys = ClientKeys::from_secrets(&[seed; 32], &[seed + 1; 32], &[seed + 2; 16]);
+        let mut core = ClientCore::new(
+            config,
+            keys,
+            self.gateways[gateway],
+            Duration::ZERO,
+            &mut self.rng,
+        );
+        core.handle_topology(&self.topology);
+        core
+    }
+
+    /// Carries one packet through the mixnet; returns deliveries (recipient identity, kind,
+    /// bytes). A delivered message's SURB-ACK is carried on too.
+    fn carry(&mut self, t: Transmit, out: &mut Vec<([u8; 32], DeliveryKind, Vec<u8>)>) {
+        let mut at = t.first_hop;
+        let mut packet = SphinxPacket::from_bytes(&t.packet).unwrap();
+        let size = PacketSize::from_packet_len(t.packet.len()).unwrap();
+        loop {
+            let node = self.nodes.get(&at).expect("a node of the topology");
+            match packet.process(&node.secret).unwrap().data {
+                ProcessedPacketData::ForwardHop {
+                    next_hop_packet,
+                    next_hop_address,
+                    ..
+                } => {
+                    at = decode_node_address(&next_hop_address.to_bytes()).unwrap();
+                    packet = next_hop_packet;
+                }
+                ProcessedPacketData::FinalHop {
+                    destination,
+                    payload,
+                    ..
+                } => {
+                    let Ok(plaintext) = payload.recover_plaintext() else {
+                        return; // drop cover, or garbage: the gateway drops it
+                    };
+                    let Ok(hop) = final_hop::split(size, &plaintext) else {
+                        return;
+                    };
+                    if (self.lose)(hop.kind) {
+                        return;
+                    }
+                    let dest = destination.as_bytes();
+                    if hop.kind == DeliveryKind::Message {
+                        self.seen_by_gateway.push((dest, hop.bytes.to_vec()));
+                    }
+                    out.push((dest, hop.kind, hop.bytes.to_vec()));
+                    if let Some((first_hop, ack)) = hop.ack {
+                        let ack = Transmit {
+                            first_hop,
+                            packet: ack.to_vec(),
+                        };
+                        self.carry(ack, out);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs the clients for `span` more of the virtual clock (packets arrive at once).
+    fn run(&mut self, clients: &mut [&mut ClientCore], span: Duration) {
+        let until = self.now + span;
+        loop {
+            let next = clients.iter().map(|c| c.poll_timeout()).min().unwrap();
+            if next > until {
+                self.now = until;
+                return;
+            }
+            self.now = self.now.max(next);
+            let now = self.now;
+            let mut deliveries = Vec::new();
+            for c in clients.iter_mut() {
+                while let Some(t) = c.poll_transmit(now, &mut self.rng) {
+                    self.carry(t, &mut deliveries);
+                }
+            }
+            for (dest, kind, bytes) in deliveries {
+                if let Some(c) = clients.iter_mut().find(|c| c.address().identity == dest) {
+                    c.handle_delivery(kind, &bytes, now);
+                }
+            }
+        }
+    }
+}
+
+fn quiet() -> CoreConfig {
+    CoreConfig {
+        cover_in_idle_slots: false,
+        loop_cover_gap: None,
+        ..CoreConfig::default()
+    }
+}
+
+fn received(c: &mut ClientCore) -> Vec<Received> {
+    let mut out = Vec::new();
+    while let Some(e) = c.poll_event() {
+        match e {
+            Event::Received(r) => out.push(r),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    out
+}
+
+#[test]
+fn a_message_crosses_the_mixnet_to_another_gateway_and_is_acked() {
+    let mut sim = Sim::new(1);
+    let mut a = sim.client(1, 0, CoreConfig::default());
+    let mut b = sim.client(10, 1, CoreConfig::default());
+    let to_b = b.address();
+    a.send(&to_b, b"hello over the mixnet".to_vec(), true, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(2));
+    let got = received(&mut b);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].payload, b"hello over the mixnet");
+    assert!(got[0].text && got[0].sender_tag.is_none() && !got[0].is_reply);
+    assert_eq!(a.pending_fragments(), 0, "the SURB-ACK came back");
+    assert_eq!(a.stats().acks_received, 1);
+    assert_eq!(a.stats().retransmissions, 0);
+    // The gateway saw only ciphertext.
+    let plaintexts: Vec<&Vec<u8>> = sim
+        .seen_by_gateway
+        .iter()
+        .filter(|(d, _)| *d == to_b.identity)
+        .map(|(_, b)| b)
+        .collect();
+    assert!(!plaintexts.is_empty());
+    for p in plaintexts {
+        assert!(!p.windows(5).any(|w| w == b"hello"));
+    }
+    // Cover traffic flowed both ways and was recognised, not delivered.
+    assert!(a.stats().loop_cover_sent > 0 && a.stats().cover_received > 0);
+}
+
+#[test]
+fn a_long_message_is_split_over_linked_sets_and_reassembled() {
+    let mut sim = Sim::new(2);
+    let mut a = sim.client(1, 0, quiet());
+    let mut b = sim.client(10, 1, quiet());
+    // More than one set of 255 fragments.
+    let message: Vec<u8> = (0..450_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    a.send(&b.address(), message.clone(), false, &mut sim.rng)
+        .unwrap();
+    let fragments = a.pending_fragments();
+    assert!(fragments > 255, "{fragments} fragments");
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(30));
+    let got = received(&mut b);
+    assert_eq!(got.len(), 1);
+    assert!(!got[0].text);
+    assert!(got[0].payload == message, "reassembled intact");
+    assert_eq!(a.pending_fragments(), 0);
+}
+
+#[test]
+fn retransmission_timers_fire_once_per_lost_fragment() {
+    let mut sim = Sim::new(3);
+    let mut a = sim.client(1, 0, quiet());
+    let mut b = sim.client(10, 1, quiet());
+    // Five fragments; the acks of the 2nd and 4th first transmissions are lost.
+    let message = vec![9u8; client::core::FRAGMENT_CAPACITY * 4];
+    a.send(&b.address(), message.clone(), false, &mut sim.rng)
+        .unwrap();
+    assert_eq!(a.pending_fragments(), 5);
+    let mut acks = 0;
+    sim.lose = Box::new(move |kind| {
+        if kind == DeliveryKind::Ack {
+            acks += 1;
+            return acks == 2 || acks == 4;
+        }
+        false
+    });
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(60));
+    assert_eq!(a.stats().retransmissions, 2, "one per lost ack");
+    assert_eq!(a.stats().real_sent, 7);
+    assert_eq!(a.pending_fragments(), 0);
+    let got = received(&mut b);
+    assert_eq!(got.len(), 1, "the duplicates are not delivered again");
+    assert_eq!(got[0].payload, message);
+}
+
+#[test]
+fn a_fragment_nobody_acks_is_given_up_after_the_attempt_limit() {
+    let mut sim = Sim::new(4);
+    let config = CoreConfig {
+        max_attempts: 3,
+        ..quiet()
+    };
+    let mut a = sim.client(1, 0, config);
+    let mut b = sim.client(10, 1, quiet());
+    sim.lose = Box::new(|_| true);
+    let id = a
+        .send(&b.address(), b"into the void".to_vec(), true, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(120));
+    assert_eq!(a.stats().real_sent, 3);
+    assert_eq!(a.stats().retransmissions, 2);
+    assert_eq!(a.pending_fragments(), 0);
+    match a.poll_event() {
+        Some(Event::FragmentLost { message_id, .. }) => assert_eq!(message_id, id),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn an_anonymous_message_is_answered_through_surbs_without_the_senders_address() {
+    let mut sim = Sim::new(5);
+    let mut a = sim.client(1, 0, quiet());
+    let mut b = sim.client(10, 1, quiet());
+    let a_address = a.address();
+    a.send_anonymous(&b.address(), b"who am I?".to_vec(), true, 4, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(5));
+    let got = received(&mut b);
+    assert_eq!(got.len(), 1);
+    let tag = got[0].sender_tag.expect("an anonymous message has a tag");
+    assert_eq!(b.reply_surbs(&tag), 4);
+    // Nothing that reached B names A: not its identity, encryption key or address text.
+    for (_, bytes) in sim
+        .seen_by_gateway
+        .iter()
+        .filter(|(d, _)| *d == b.address().identity)
+    {
+        for secret in [
+            &a_address.identity[..],
+            &a_address.encryption[..],
+            a_address.to_string().as_bytes(),
+        ] {
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret));
+        }
+    }
+    b.reply(&tag, b"an anonymous friend".to_vec(), true, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(5));
+    let replies = received(&mut a);
+    assert_eq!(replies.len(), 1);
+    assert!(replies[0].is_reply);
+    assert_eq!(replies[0].payload, b"an anonymous friend");
+    assert_eq!(b.reply_surbs(&tag), 3, "one SURB per fragment");
+    assert_eq!(b.pending_fragments(), 0, "the reply was acked too");
+    // A reply longer than the SURBs left is refused up front.
+    let long = vec![b'x'; client::core::FRAGMENT_CAPACITY * 4];
+    assert!(b.reply(&tag, long, false, &mut sim.rng).is_err());
+}
+
+#[test]
+fn idle_slots_carry_loop_cover_and_the_real_stream_keeps_its_mean_gap() {
+    let mut sim = Sim::new(6);
+    let config = CoreConfig {
+        loop_cover_gap: None,
+        ..CoreConfig::default()
+    };
+    let mut a = sim.client(1, 0, config);
+    let mut b = sim.client(10, 1, quiet());
+    // 60 s of virtual time at a 20 ms mean gap: 3000 slots expected, standard deviation
+    // sqrt(3000) = 55; five of them is the bound.
+    let span = Duration::from_secs(60);
+    a.send(
+        &b.address(),
+        vec![1; client::core::FRAGMENT_CAPACITY * 30],
+        false,
+        &mut sim.rng,
+    )
+    .unwrap();
+    sim.run(&mut [&mut a, &mut b], span);
+    let s = a.stats();
+    let slots = s.real_sent + s.loop_cover_sent;
+    assert!(
+        (slots as f64 - 3000.0).abs() < 275.0,
+        "{slots} slots in 60 s"
+    );
+    assert_eq!(s.real_sent, 31, "the message went out in the same slots");
+    assert!(
+        s.loop_cover_sent > 2500,
+        "idle slots were filled with cover"
+    );
+    assert_eq!(received(&mut b).len(), 1);
+}
