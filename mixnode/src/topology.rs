@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use router_core::pipeline::NextHopPolicy;
 use router_core::runtime::PolicySetter;
-use validator::client::{TopologyFetcher, ValidatorClient};
+use validator::client::TopologyFetcher;
 use validator::genesis::Genesis;
 use validator::topology::{EpochId, Topology};
 
@@ -135,39 +135,16 @@ impl TopologyStatus {
 }
 
 /// The chain's genesis: the pinned file if present, else the one every answering configured
-/// validator serves, then pinned.
+/// validator serves, then pinned ([`validator::client::load_or_fetch_genesis`]).
 pub async fn load_or_fetch_genesis(
     validators: &[String],
     pin: &std::path::Path,
 ) -> Result<Genesis, String> {
-    if pin.exists() {
-        return Genesis::load(pin).map_err(|e| format!("{}: {e}", pin.display()));
+    let fetched = !pin.exists();
+    let genesis = validator::client::load_or_fetch_genesis(validators, pin).await?;
+    if fetched {
+        tracing::info!(chain = %genesis.chain_id, path = %pin.display(), "genesis pinned");
     }
-    let mut found: Option<Genesis> = None;
-    let mut errors = Vec::new();
-    for url in validators {
-        let client = ValidatorClient::new(url).map_err(|e| e.to_string())?;
-        match client.genesis().await {
-            Ok(g) => match &found {
-                Some(f) if f.genesis_hash() != g.genesis_hash() => {
-                    return Err(format!(
-                        "validators disagree on the genesis ({url} serves chain {}); \
-                         put the right genesis.toml at {}",
-                        g.genesis_hash(),
-                        pin.display()
-                    ))
-                }
-                Some(_) => {}
-                None => found = Some(g),
-            },
-            Err(e) => errors.push(e.to_string()),
-        }
-    }
-    let genesis =
-        found.ok_or_else(|| format!("no validator served the genesis: {}", errors.join("; ")))?;
-    let text = genesis.to_toml_string().map_err(|e| e.to_string())?;
-    std::fs::write(pin, text).map_err(|e| format!("{}: {e}", pin.display()))?;
-    tracing::info!(chain = %genesis.chain_id, path = %pin.display(), "genesis pinned");
     Ok(genesis)
 }
 

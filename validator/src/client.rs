@@ -451,3 +451,40 @@ pub async fn obtain_credential(
         keys,
     })
 }
+
+/// The chain's genesis: the pinned file if present, else the one every answering configured
+/// validator serves, then pinned (written to `pin`). Validators that disagree on it are an
+/// error naming the file to put the right one at.
+pub async fn load_or_fetch_genesis(
+    validators: &[String],
+    pin: &std::path::Path,
+) -> Result<Genesis, String> {
+    if pin.exists() {
+        return Genesis::load(pin).map_err(|e| format!("{}: {e}", pin.display()));
+    }
+    let mut found: Option<Genesis> = None;
+    let mut errors = Vec::new();
+    for url in validators {
+        let client = ValidatorClient::new(url).map_err(|e| e.to_string())?;
+        match client.genesis().await {
+            Ok(g) => match &found {
+                Some(f) if f.genesis_hash() != g.genesis_hash() => {
+                    return Err(format!(
+                        "validators disagree on the genesis ({url} serves chain {}); \
+                         put the right genesis.toml at {}",
+                        g.genesis_hash(),
+                        pin.display()
+                    ))
+                }
+                Some(_) => {}
+                None => found = Some(g),
+            },
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let genesis =
+        found.ok_or_else(|| format!("no validator served the genesis: {}", errors.join("; ")))?;
+    let text = genesis.to_toml_string().map_err(|e| e.to_string())?;
+    std::fs::write(pin, text).map_err(|e| format!("{}: {e}", pin.display()))?;
+    Ok(genesis)
+}
