@@ -13,4 +13,7 @@
 //!
 //! Not here yet: the SOCKS5 client and the network requester.
 
+pub mod api;
 pub mod core;
+#[cfg(feature = "native")]
+pub mod native;

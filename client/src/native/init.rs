@@ -1,0 +1,148 @@
+//! `client init`: keys, the pinned genesis, a gateway (chosen from the verified topology when
+//! none is named), registration, and optionally a bandwidth credential redeemed at once.
+
+use std::path::PathBuf;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use gateway::protocol::ClientControl;
+use rand_core::{OsRng, RngCore};
+use validator::client::{load_or_fetch_genesis, obtain_credential, TopologyFetcher};
+use validator::files::read_secret;
+use validator::topology::TopologyGateway;
+
+use super::files::{ClientPaths, ClientSection, Config, GatewaySection};
+use super::session::Session;
+use crate::core::ClientKeys;
+
+/// `client init` options.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Validator API URLs.
+    pub validators: Vec<String>,
+    /// The gateway's identity (base58); chosen at random from the topology when `None`.
+    pub gateway: Option<String>,
+    /// A genesis account key file to pay for a bandwidth credential.
+    pub account_key: Option<PathBuf>,
+    /// Bandwidth to buy, bytes.
+    pub bandwidth: u64,
+}
+
+/// What `init` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct Initialised {
+    /// The client's id.
+    pub id: String,
+    /// Its address.
+    pub address: String,
+    /// Its gateway's identity.
+    pub gateway: String,
+    /// Its directory.
+    pub dir: String,
+    /// Bandwidth at the gateway after init.
+    pub bandwidth: u64,
+}
+
+fn choose_gateway<'a>(
+    gateways: &'a [TopologyGateway],
+    wanted: Option<&str>,
+) -> Result<&'a TopologyGateway, String> {
+    let usable: Vec<&TopologyGateway> = gateways
+        .iter()
+        .filter(|g| g.clients_address.is_some())
+        .collect();
+    match wanted {
+        Some(w) => usable
+            .into_iter()
+            .find(|g| g.identity_key.to_string() == w)
+            .ok_or_else(|| {
+                format!("gateway {w} is not in the current topology with a client address")
+            }),
+        None => {
+            if usable.is_empty() {
+                return Err("the topology has no gateway with a client address".into());
+            }
+            let i = usize::try_from(OsRng.next_u64() % usable.len() as u64).unwrap_or(0);
+            Ok(usable[i])
+        }
+    }
+}
+
+/// Creates client `id`.
+pub async fn init(
+    paths: &ClientPaths,
+    id: &str,
+    options: InitOptions,
+) -> Result<Initialised, String> {
+    if paths.config().exists() {
+        return Err(format!(
+            "{} exists: client {id} is already initialised",
+            paths.config().display()
+        ));
+    }
+    if options.validators.is_empty() {
+        return Err("give at least one --validator URL".into());
+    }
+    let account = match &options.account_key {
+        Some(path) => Some(SigningKey::from_bytes(
+            &*read_secret(path).map_err(|e| e.to_string())?,
+        )),
+        None => None,
+    };
+    std::fs::create_dir_all(paths.dir()).map_err(|e| format!("{}: {e}", paths.dir().display()))?;
+    let genesis = load_or_fetch_genesis(&options.validators, &paths.genesis()).await?;
+    let fetcher = TopologyFetcher::new(genesis.clone()).map_err(|e| e.to_string())?;
+    let topology = fetcher.fetch(None).await.map_err(|e| e.to_string())?;
+    let gateway = choose_gateway(&topology.gateways, options.gateway.as_deref())?;
+    let url = gateway
+        .clients_address
+        .clone()
+        .ok_or("the gateway announced no client address")?;
+    let gateway_key = VerifyingKey::from_bytes(gateway.identity_key.as_bytes())
+        .map_err(|e| format!("gateway identity: {e}"))?;
+
+    let mut secrets = [[0u8; 32]; 3];
+    for s in &mut secrets {
+        OsRng.fill_bytes(s);
+    }
+    let [identity, encryption, ack] = secrets;
+    let signing = SigningKey::from_bytes(&identity);
+    let (mut session, shared) = Session::register(&url, &signing, &gateway_key).await?;
+    let mut bandwidth = match &session.answer {
+        gateway::protocol::GatewayControl::Registered { bandwidth, .. } => *bandwidth,
+        _ => 0,
+    };
+    if let Some(account) = &account {
+        let credential = obtain_credential(&genesis, account, options.bandwidth)
+            .await
+            .map_err(|e| format!("obtaining a bandwidth credential: {e}"))?;
+        let body = credential.present().map_err(|e| e.to_string())?;
+        session
+            .send_control(&ClientControl::Bandwidth {
+                credential: Box::new(body),
+            })
+            .await?;
+        bandwidth = session.bandwidth_answer().await?;
+    }
+    paths.write_keys(&identity, &encryption, &ack, shared.as_bytes())?;
+    let config = Config {
+        client: ClientSection {
+            id: id.to_owned(),
+            validators: options.validators.clone(),
+        },
+        gateway: GatewaySection {
+            identity: gateway.identity_key.to_string(),
+            url,
+        },
+    };
+    config.save(&paths.config())?;
+    let mut ack16 = [0u8; 16];
+    ack16.copy_from_slice(&ack[..16]);
+    let keys = ClientKeys::from_secrets(&identity, &encryption, &ack16);
+    Ok(Initialised {
+        id: id.to_owned(),
+        address: keys.address(*gateway.identity_key.as_bytes()).to_string(),
+        gateway: gateway.identity_key.to_string(),
+        dir: paths.dir().display().to_string(),
+        bandwidth,
+    })
+}

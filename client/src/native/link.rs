@@ -1,0 +1,140 @@
+//! The gateway link: a task that keeps one session open, reconnecting with backoff after a
+//! drop, and moves frames between it and the client's driver over bounded channels.
+
+use std::time::Duration;
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use gateway::protocol::{ClientControl, DeliveryKind, GatewayControl, SharedKey};
+use tokio::sync::mpsc;
+
+use super::session::{Incoming, Session};
+use crate::core::Transmit;
+
+/// What the driver sends the gateway.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A packet.
+    Packet(Transmit),
+    /// Mailbox ids the client has.
+    Received(Vec<u64>),
+}
+
+/// What the link tells the driver.
+#[derive(Debug)]
+pub enum LinkEvent {
+    /// A session is up.
+    Connected {
+        /// Bandwidth left at the gateway.
+        bandwidth: u64,
+        /// Messages waiting in the mailbox.
+        stored: u64,
+    },
+    /// A delivery.
+    Delivery {
+        /// Message or ack.
+        kind: DeliveryKind,
+        /// Mailbox id to confirm.
+        stored_id: Option<u64>,
+        /// Bytes.
+        bytes: Vec<u8>,
+    },
+    /// A non-fatal error from the gateway (for example, out of bandwidth).
+    GatewayError(String),
+    /// The session ended or could not be opened; the link retries.
+    Disconnected(String),
+}
+
+/// Who connects where.
+pub struct LinkParams {
+    /// The gateway's client URL.
+    pub url: String,
+    /// Our identity.
+    pub identity: SigningKey,
+    /// The gateway's identity.
+    pub gateway: VerifyingKey,
+    /// The registration key.
+    pub shared: SharedKey,
+}
+
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Runs the link until the driver drops its sender.
+pub async fn run_link(
+    params: LinkParams,
+    mut outgoing: mpsc::Receiver<Outgoing>,
+    events: mpsc::Sender<LinkEvent>,
+) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        let mut session = match Session::authenticate(
+            &params.url,
+            &params.identity,
+            &params.gateway,
+            &params.shared,
+        )
+        .await
+        {
+            Ok(s) => s,
+            Err(reason) => {
+                if events.send(LinkEvent::Disconnected(reason)).await.is_err() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        backoff = MIN_BACKOFF;
+        let (bandwidth, stored) = match &session.answer {
+            GatewayControl::Authenticated {
+                bandwidth, stored, ..
+            } => (*bandwidth, *stored),
+            _ => (0, 0),
+        };
+        if events
+            .send(LinkEvent::Connected { bandwidth, stored })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        let reason = loop {
+            tokio::select! {
+                out = outgoing.recv() => {
+                    let sent = match out {
+                        None => return,
+                        Some(Outgoing::Packet(t)) => session.send_packet(&t.first_hop, &t.packet).await,
+                        Some(Outgoing::Received(ids)) => {
+                            session.send_control(&ClientControl::Received { ids }).await
+                        }
+                    };
+                    if let Err(e) = sent {
+                        break e;
+                    }
+                }
+                incoming = session.next() => {
+                    let event = match incoming {
+                        Err(e) => break e,
+                        Ok(Incoming::Delivery { kind, stored_id, bytes }) => {
+                            LinkEvent::Delivery { kind, stored_id, bytes }
+                        }
+                        Ok(Incoming::Control(GatewayControl::Error { kind, message })) => {
+                            if kind.is_fatal() {
+                                break format!("{}: {message}", kind.label());
+                            }
+                            LinkEvent::GatewayError(format!("{}: {message}", kind.label()))
+                        }
+                        Ok(Incoming::Control(_)) => continue,
+                    };
+                    if events.send(event).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        if events.send(LinkEvent::Disconnected(reason)).await.is_err() {
+            return;
+        }
+    }
+}
