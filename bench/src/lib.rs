@@ -16,11 +16,16 @@
 //!   the Nym-style [`baseline`] router on the same core with the same load: maximum forwarded
 //!   rate, latency at 50% and 90% of it, CPU use, and memory with 100,000 held packets.
 //!
-//! To come with later work: the `localnet` command (the local network orchestrator).
+//! - `cargo run --release -p bench -- localnet [--report-json PATH]` ([`localnet`]): a whole
+//!   local mixnet as processes on loopback (validators, three layers of mixnodes, gateways,
+//!   clients), messages between clients of different gateways, and a report of delivery,
+//!   latency and packet rates. End-to-end tests start the same network through the library
+//!   ([`localnet::Network`]).
 
 pub mod affinity;
 pub mod baseline;
 pub mod fixtures;
+pub mod localnet;
 pub mod measure;
 pub mod router;
 pub mod unwrap;

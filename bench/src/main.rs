@@ -3,8 +3,8 @@
 //! - `bench unwrap [--json]`: Sphinx unwrapping on one core against `sphinx-packet`.
 //! - `bench router [--json]`: a mixnode shard against the Nym-style baseline, same core, same
 //!   load.
-//!
-//! The `localnet` command arrives with the local-network work.
+//! - `bench localnet [--report-json PATH]`: a whole local mixnet as processes on loopback,
+//!   traffic between its clients, and a report (see `bench::localnet`).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -53,6 +53,9 @@ enum Command {
         #[arg(long, default_value_t = 100_000)]
         held: usize,
     },
+    /// A whole local mixnet (validators, mixnodes, gateways, clients) as processes on
+    /// loopback, messages between clients of different gateways, and a report.
+    Localnet(bench::localnet::Args),
     /// (internal) Runs the Nym-style baseline router; `bench router` starts it.
     #[command(hide = true)]
     BaselineRouter {
@@ -126,6 +129,7 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Localnet(args) => return localnet(&args),
         Command::BaselineRouter {
             listen,
             cpu,
@@ -138,6 +142,40 @@ fn main() -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn localnet(args: &bench::localnet::Args) -> ExitCode {
+    let options = match args.to_options() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("bench localnet: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("bench localnet: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(bench::localnet::run(&options)) {
+        Ok(report) => {
+            print!("{}", report.to_text());
+            if let Some(path) = &options.report_json {
+                eprintln!("bench localnet: report written to {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("bench localnet: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn baseline_router(

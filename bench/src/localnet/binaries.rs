@@ -1,0 +1,182 @@
+//! Finding (and, under cargo, building) the `validator`, `mixnode`, `gateway` and `client`
+//! binaries.
+//!
+//! They are looked for beside the running executable, in the same `target/<profile>`
+//! directory (from a test binary in `target/<profile>/deps`, one level up). When `CARGO` is set
+//! (running under `cargo run` or `cargo test`) they are built first with that cargo and this
+//! executable's profile, so a benchmark never runs stale nodes; `cargo build` is a no-op when
+//! they are fresh.
+
+use std::path::{Path, PathBuf};
+
+use super::options::BinarySource;
+use super::Error;
+
+/// The packages whose binaries the network runs, each with one binary of the same name.
+pub const PACKAGES: [&str; 4] = ["validator", "mixnode", "gateway", "client"];
+
+/// Paths of the four binaries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binaries {
+    /// `validator`.
+    pub validator: PathBuf,
+    /// `mixnode`.
+    pub mixnode: PathBuf,
+    /// `gateway`.
+    pub gateway: PathBuf,
+    /// `client`.
+    pub client: PathBuf,
+}
+
+impl Binaries {
+    /// The binaries in `dir`; an error names every one that is missing.
+    pub fn in_dir(dir: &Path) -> Result<Binaries, Error> {
+        let path = |name: &str| dir.join(name);
+        let missing: Vec<&str> = PACKAGES
+            .iter()
+            .copied()
+            .filter(|name| !path(name).is_file())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Error::binaries(format!(
+                "missing binar{} in {}: {} (build with `cargo build [--release] -p validator \
+                 -p mixnode -p gateway -p client --bins`)",
+                if missing.len() == 1 { "y" } else { "ies" },
+                dir.display(),
+                missing.join(", ")
+            )));
+        }
+        Ok(Binaries {
+            validator: path("validator"),
+            mixnode: path("mixnode"),
+            gateway: path("gateway"),
+            client: path("client"),
+        })
+    }
+
+    /// The binaries `source` names, built first where it says so.
+    pub async fn prepare(source: &BinarySource) -> Result<Binaries, Error> {
+        match source {
+            BinarySource::Directory(dir) => Binaries::in_dir(dir),
+            BinarySource::BesideExecutableNoBuild => Binaries::in_dir(&profile_dir()?),
+            BinarySource::BesideExecutable => {
+                let dir = profile_dir()?;
+                if let Some(cargo) = std::env::var_os("CARGO") {
+                    build(Path::new(&cargo), &dir).await?;
+                }
+                Binaries::in_dir(&dir)
+            }
+        }
+    }
+}
+
+/// The `target/<profile>` directory of the running executable.
+pub fn profile_dir() -> Result<PathBuf, Error> {
+    let exe = std::env::current_exe()
+        .map_err(|e| Error::binaries(format!("cannot locate the running executable: {e}")))?;
+    profile_dir_of(&exe).ok_or_else(|| {
+        Error::binaries(format!(
+            "cannot tell the target directory of {}",
+            exe.display()
+        ))
+    })
+}
+
+/// `target/<profile>` for an executable in it or in its `deps` (test binaries).
+pub fn profile_dir_of(exe: &Path) -> Option<PathBuf> {
+    let dir = exe.parent()?;
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().map(Path::to_path_buf)
+    } else {
+        Some(dir.to_path_buf())
+    }
+}
+
+/// The `cargo build` profile arguments that put binaries into `dir`: `debug` is the dev
+/// profile, any other directory name is the profile of that name.
+pub fn profile_args(dir: &Path) -> Vec<String> {
+    match dir.file_name().and_then(|n| n.to_str()) {
+        None | Some("debug") => Vec::new(),
+        Some("release") => vec!["--release".to_owned()],
+        Some(other) => vec!["--profile".to_owned(), other.to_owned()],
+    }
+}
+
+/// `cargo build [profile] -p validator -p mixnode -p gateway -p client --bins`.
+pub fn build_args(dir: &Path) -> Vec<String> {
+    let mut args = vec!["build".to_owned()];
+    args.extend(profile_args(dir));
+    for package in PACKAGES {
+        args.push("-p".to_owned());
+        args.push(package.to_owned());
+    }
+    args.push("--bins".to_owned());
+    args
+}
+
+async fn build(cargo: &Path, dir: &Path) -> Result<(), Error> {
+    let args = build_args(dir);
+    eprintln!("localnet: {} {}", cargo.display(), args.join(" "));
+    let status = tokio::process::Command::new(cargo)
+        .args(&args)
+        .kill_on_drop(true)
+        .status()
+        .await
+        .map_err(|e| Error::binaries(format!("cannot run {}: {e}", cargo.display())))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(Error::binaries(format!(
+            "`cargo {}` failed ({status}); see its output above",
+            args.join(" ")
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn test_binaries_look_one_level_up() {
+        assert_eq!(
+            profile_dir_of(Path::new("/t/target/debug/deps/localnet-abc")),
+            Some(PathBuf::from("/t/target/debug"))
+        );
+        assert_eq!(
+            profile_dir_of(Path::new("/t/target/release/bench")),
+            Some(PathBuf::from("/t/target/release"))
+        );
+    }
+
+    #[test]
+    fn the_build_uses_the_profile_of_the_directory() {
+        assert!(profile_args(Path::new("/t/target/debug")).is_empty());
+        assert_eq!(profile_args(Path::new("/t/target/release")), ["--release"]);
+        assert_eq!(
+            profile_args(Path::new("/t/target/bench")),
+            ["--profile", "bench"]
+        );
+        assert_eq!(
+            build_args(Path::new("/t/target/release")).join(" "),
+            "build --release -p validator -p mixnode -p gateway -p client --bins"
+        );
+    }
+
+    #[test]
+    fn a_missing_binary_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["validator", "gateway"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        let error = Binaries::in_dir(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("mixnode, client"), "{error}");
+        for name in ["mixnode", "client"] {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        assert_eq!(
+            Binaries::in_dir(dir.path()).unwrap().client,
+            dir.path().join("client")
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! The files the network is set up with: configs edited as TOML, account keys, plain writes.
+
+use std::path::Path;
+
+use ed25519_dalek::SigningKey;
+use validator::files::write_secret;
+
+use crate::localnet::Error;
+
+/// How long the nodes let held packets leave on shutdown, ms (the node default is 5 s; the
+/// run has drained by then).
+pub(super) const NODE_SHUTDOWN_GRACE_MS: i64 = 2_000;
+
+/// Node config changes for a short-epoch local chain: the topology refreshed within an
+/// epoch, and a short shutdown grace.
+pub(super) fn tune_node_config(path: &Path, topology_refresh_ms: u64) -> Result<(), Error> {
+    edit_toml(path, |table| {
+        let engine = table
+            .get_mut("engine")
+            .and_then(toml::Value::as_table_mut)
+            .ok_or("no [engine] section")?;
+        let refresh = i64::try_from(topology_refresh_ms).map_err(|_| "refresh too long")?;
+        engine.insert("topology_refresh_ms".into(), toml::Value::Integer(refresh));
+        engine.insert(
+            "shutdown_grace_ms".into(),
+            toml::Value::Integer(NODE_SHUTDOWN_GRACE_MS),
+        );
+        Ok(())
+    })
+}
+
+/// Adds the `[coconut]` section naming the key files beside a validator's config.
+pub(super) fn enable_coconut(path: &Path) -> Result<(), Error> {
+    edit_toml(path, |table| {
+        let mut coconut = toml::Table::new();
+        coconut.insert("secret_key".into(), "coconut.key".into());
+        coconut.insert("verification_keys".into(), "verification-keys.json".into());
+        table.insert("coconut".into(), toml::Value::Table(coconut));
+        Ok(())
+    })
+}
+
+fn edit_toml(
+    path: &Path,
+    edit: impl FnOnce(&mut toml::Table) -> Result<(), &'static str>,
+) -> Result<(), Error> {
+    let fail = |e: String| Error::io(format!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    let mut table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| fail(e.to_string()))?;
+    edit(&mut table).map_err(|e| fail(e.to_owned()))?;
+    let text = toml::to_string(&table).map_err(|e| fail(e.to_string()))?;
+    write_file(path, &text)
+}
+
+/// A fresh random account key, written as a 0600 key file.
+pub(super) fn new_account(path: &Path) -> Result<SigningKey, Error> {
+    let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    write_secret(path, &key.to_bytes())
+        .map_err(|e| Error::io(format!("{}: {e}", path.display())))?;
+    Ok(key)
+}
+
+pub(super) fn write_file(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| Error::io(format!("{}: {e}", path.display())))
+}
+
+pub(super) fn copy(from: &Path, to: &Path) -> Result<(), Error> {
+    std::fs::copy(from, to).map(drop).map_err(|e| {
+        Error::io(format!(
+            "copying {} to {}: {e}",
+            from.display(),
+            to.display()
+        ))
+    })
+}
+
+pub(super) fn create_dir(path: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(path).map_err(|e| Error::io(format!("{}: {e}", path.display())))
+}
+
+pub(super) fn append(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use std::io::Write;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| Error::io(format!("{}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn node_configs_are_edited_as_toml() {
+        let dir = tempfile::tempdir().unwrap();
+        let node = dir.path().join("node.toml");
+        std::fs::write(
+            &node,
+            "[node]\nid = \"m0\"\n\n[engine]\ntopology_refresh_ms = 10000\nmax_delay_ms = 5\n",
+        )
+        .unwrap();
+        tune_node_config(&node, 500).unwrap();
+        let table: toml::Table = std::fs::read_to_string(&node).unwrap().parse().unwrap();
+        assert_eq!(
+            table["engine"]["topology_refresh_ms"].as_integer(),
+            Some(500)
+        );
+        assert_eq!(
+            table["engine"]["shutdown_grace_ms"].as_integer(),
+            Some(NODE_SHUTDOWN_GRACE_MS)
+        );
+        assert_eq!(table["engine"]["max_delay_ms"].as_integer(), Some(5));
+        assert_eq!(table["node"]["id"].as_str(), Some("m0"));
+
+        let bare = dir.path().join("bare.toml");
+        std::fs::write(&bare, "[node]\n").unwrap();
+        let e = tune_node_config(&bare, 500).unwrap_err().to_string();
+        assert!(e.contains("[engine]"), "{e}");
+    }
+
+    #[test]
+    fn validators_get_a_coconut_section() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("validator.toml");
+        std::fs::write(
+            &path,
+            "[validator]\nlisten = \"127.0.0.1:1\"\n# [coconut]\n",
+        )
+        .unwrap();
+        enable_coconut(&path).unwrap();
+        let table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        assert_eq!(table["coconut"]["secret_key"].as_str(), Some("coconut.key"));
+        assert_eq!(
+            table["coconut"]["verification_keys"].as_str(),
+            Some("verification-keys.json")
+        );
+        assert_eq!(table["validator"]["listen"].as_str(), Some("127.0.0.1:1"));
+    }
+
+    #[test]
+    fn accounts_are_fresh_private_key_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.key"), dir.path().join("b.key"));
+        let (ka, kb) = (new_account(&a).unwrap(), new_account(&b).unwrap());
+        assert_ne!(ka.to_bytes(), kb.to_bytes());
+        let mode = std::fs::metadata(&a).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let read = validator::files::read_secret(&a).unwrap();
+        assert_eq!(*read, ka.to_bytes());
+    }
+}

@@ -1,0 +1,422 @@
+//! Starting and stopping the whole network as processes on loopback.
+//!
+//! [`Network::start`] sets everything up through the binaries' own commands, in a fresh
+//! temporary directory (module `setup`):
+//!
+//! 1. `validator keygen` (the Coconut shares, threshold t of n) and `validator init` for each
+//!    validator, each given its share and the verification keys in a `[coconut]` section;
+//!    account keys for the operator and every client (`accounts/*.key`, bs58, 0600); the
+//!    genesis (short epochs, every node in the active set, see [`plan`](super::plan)) written
+//!    beside each validator's config; then `validator run`, until every API answers.
+//! 2. For each mixnode and gateway: `init` with every validator, the genesis pinned in its
+//!    directory, its config tuned for short epochs (module `files`), then `bond` from the
+//!    operator account (one after the other: each takes the account's next nonce).
+//! 3. A wait, through [`TopologyFetcher`](validator::client::TopologyFetcher), until the
+//!    threshold-signed current topology lists every bonded node and is routable; each
+//!    mixnode's layer is taken from it. Nodes start only then, so their first topology fetch
+//!    already finds every peer.
+//! 4. `run` for every node, one shard each, the shards spread over the CPUs; ready once its
+//!    ports accept connections and, for mixnodes, once their forwarding policy holds every
+//!    node (`mixnet_next_hops_allowed`).
+//! 5. `client init` for every client, in parallel (each buys its bandwidth from its own
+//!    account, at its gateway), then `client run`, ready once its app port accepts.
+//!
+//! Layout of the directory: `home/` (the `--home` of every binary: `validators/`,
+//! `mixnodes/`, `gateways/`, `clients/`), `coconut/` (keygen output), `accounts/`,
+//! `genesis.toml`, and `logs/ID.log`, one per node with every command run for it and its
+//! output. The directory is deleted on drop unless kept ([`Network::keep_files`], a failed
+//! start, a panic, or `keep_dir`).
+
+mod command;
+mod files;
+mod ports;
+mod setup;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use validator::genesis::Genesis;
+
+use super::binaries::Binaries;
+use super::metrics::{self, Samples};
+use super::options::Options;
+use super::process::{stop_all, NodeProcess};
+use super::Error;
+use ports::Ports;
+
+/// Grace given to clients to stop.
+const CLIENT_GRACE: Duration = Duration::from_secs(5);
+/// Grace given to mixnodes and gateways: a mixnode's own shutdown grace is set to 2 s, a
+/// gateway waits up to 10 s for its delivery pump and 2 s for its client runtime.
+const NODE_GRACE: Duration = Duration::from_secs(15);
+/// Grace given to validators.
+const VALIDATOR_GRACE: Duration = Duration::from_secs(5);
+
+/// A validator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidatorInfo {
+    /// Its id (`v0`, ...).
+    pub id: String,
+    /// Its API URL.
+    pub url: String,
+    /// Its identity key, bs58.
+    pub identity_key: String,
+}
+
+/// A mixnode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixnodeInfo {
+    /// Its id (`m0`, ...).
+    pub id: String,
+    /// Its identity key, bs58.
+    pub identity_key: String,
+    /// Its mix address.
+    pub address: SocketAddr,
+    /// Its Prometheus endpoint.
+    pub metrics: SocketAddr,
+    /// Its layer (1 to 3) in the topology the network started with (stable while the bonds
+    /// are: layers are assigned by stake, then identity key).
+    pub layer: u8,
+    /// The CPU of its shard.
+    pub cpu: usize,
+}
+
+/// A gateway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GatewayInfo {
+    /// Its id (`g0`, ...).
+    pub id: String,
+    /// Its identity key, bs58 (what `client init --gateway` takes).
+    pub identity_key: String,
+    /// Its mix address.
+    pub address: SocketAddr,
+    /// Its client websocket address.
+    pub clients: SocketAddr,
+    /// Its Prometheus endpoint.
+    pub metrics: SocketAddr,
+    /// The CPU of its shard.
+    pub cpu: usize,
+}
+
+/// A client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// Its id (`c0`, ...).
+    pub id: String,
+    /// Its mixnet address, `<identity>.<encryption>@<gateway>`, from `client init`.
+    pub address: String,
+    /// The index of its gateway.
+    pub gateway: usize,
+    /// Its app websocket address.
+    pub listen: SocketAddr,
+}
+
+impl ClientInfo {
+    /// Its app websocket URL.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}/", self.listen)
+    }
+}
+
+/// One process of the network: what it is, its command line, and the process while it runs.
+#[derive(Debug)]
+struct Member<I> {
+    info: I,
+    /// `mixnode m0`, ... for messages.
+    name: String,
+    program: PathBuf,
+    run_args: Vec<String>,
+    log: PathBuf,
+    /// `None` before it starts and after it was stopped or killed on purpose.
+    process: Option<NodeProcess>,
+}
+
+impl<I> Member<I> {
+    fn spawn(&mut self, rust_log: &str) -> Result<(), Error> {
+        self.process = Some(NodeProcess::spawn(
+            &self.name,
+            &self.program,
+            &self.run_args,
+            &self.log,
+            rust_log,
+        )?);
+        Ok(())
+    }
+
+    /// An error if its process exited although nobody stopped it.
+    fn check(&mut self) -> Result<(), Error> {
+        match self.process.as_mut() {
+            Some(p) => p.check_running(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A running local network; every process is stopped when it is dropped.
+#[derive(Debug)]
+pub struct Network {
+    options: Options,
+    binaries: Binaries,
+    path: PathBuf,
+    home: PathBuf,
+    genesis: Genesis,
+    validators: Vec<Member<ValidatorInfo>>,
+    mixnodes: Vec<Member<MixnodeInfo>>,
+    gateways: Vec<Member<GatewayInfo>>,
+    clients: Vec<Member<ClientInfo>>,
+    ports: Ports,
+    keep: bool,
+    /// Deleted on drop unless kept; `None` once kept.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Network {
+    /// Prepares the binaries ([`Binaries::prepare`]) and starts a network of the shape
+    /// `options` describe; returns once every client's app port accepts connections.
+    pub async fn start(options: &Options) -> Result<Network, Error> {
+        options.validate()?;
+        let binaries = Binaries::prepare(&options.binaries).await?;
+        Network::start_with(options, binaries).await
+    }
+
+    /// Starts a network with these binaries. On failure every process started is stopped and
+    /// the directory is kept; the error names it and shows the relevant log's tail.
+    pub async fn start_with(options: &Options, binaries: Binaries) -> Result<Network, Error> {
+        options.validate()?;
+        let deadline = Instant::now() + options.startup_timeout;
+        let dir = tempfile::Builder::new()
+            .prefix("localnet-")
+            .tempdir()
+            .map_err(|e| Error::io(format!("cannot create a temporary directory: {e}")))?;
+        let path = dir.path().to_path_buf();
+        let chain = match setup::prepare_chain(options, &binaries, &path, deadline).await {
+            Ok(chain) => chain,
+            Err(e) => {
+                let kept = dir.keep();
+                return Err(e.kept_in(&kept));
+            }
+        };
+        let mut network = Network {
+            options: options.clone(),
+            binaries,
+            home: path.join("home"),
+            path,
+            genesis: chain.genesis,
+            validators: chain.validators,
+            mixnodes: Vec::new(),
+            gateways: Vec::new(),
+            clients: Vec::new(),
+            ports: chain.ports,
+            keep: options.keep_dir,
+            dir: Some(dir),
+        };
+        match network.bring_up(deadline).await {
+            Ok(()) => Ok(network),
+            Err(e) => {
+                network.keep = true;
+                Err(e.kept_in(&network.path))
+            }
+        }
+    }
+
+    /// The network's directory (configs, keys, logs).
+    pub fn dir(&self) -> &Path {
+        &self.path
+    }
+
+    /// Keeps the directory when the network is dropped.
+    pub fn keep_files(&mut self) {
+        self.keep = true;
+    }
+
+    /// The options it was started with.
+    pub fn options(&self) -> &Options {
+        &self.options
+    }
+
+    /// The genesis of its chain.
+    pub fn genesis(&self) -> &Genesis {
+        &self.genesis
+    }
+
+    /// The validators.
+    pub fn validators(&self) -> impl ExactSizeIterator<Item = &ValidatorInfo> + '_ {
+        self.validators.iter().map(|m| &m.info)
+    }
+
+    /// The mixnodes.
+    pub fn mixnodes(&self) -> impl ExactSizeIterator<Item = &MixnodeInfo> + '_ {
+        self.mixnodes.iter().map(|m| &m.info)
+    }
+
+    /// The gateways.
+    pub fn gateways(&self) -> impl ExactSizeIterator<Item = &GatewayInfo> + '_ {
+        self.gateways.iter().map(|m| &m.info)
+    }
+
+    /// The clients.
+    pub fn clients(&self) -> impl ExactSizeIterator<Item = &ClientInfo> + '_ {
+        self.clients.iter().map(|m| &m.info)
+    }
+
+    /// Client `index`.
+    pub fn client(&self, index: usize) -> Option<&ClientInfo> {
+        self.clients.get(index).map(|m| &m.info)
+    }
+
+    /// Client `index`'s app websocket URL.
+    pub fn client_ws_url(&self, index: usize) -> Option<String> {
+        self.client(index).map(ClientInfo::ws_url)
+    }
+
+    /// Client `index`'s mixnet address.
+    pub fn client_address(&self, index: usize) -> Option<&str> {
+        self.client(index).map(|c| c.address.as_str())
+    }
+
+    /// The layer (1 to 3) of mixnode `index`.
+    pub fn mixnode_layer(&self, index: usize) -> Option<u8> {
+        self.mixnodes.get(index).map(|m| m.info.layer)
+    }
+
+    /// The log file of a node by id (`v0`, `m3`, `g1`, `c2`).
+    pub fn log(&self, id: &str) -> PathBuf {
+        self.path.join("logs").join(format!("{id}.log"))
+    }
+
+    /// Kills mixnode `index` with SIGKILL (a crash: no goodbye to its peers). It stays in the
+    /// topology, and its metrics read as missing from then on.
+    pub fn kill_mixnode(&mut self, index: usize) -> Result<(), Error> {
+        let m = self
+            .mixnodes
+            .get_mut(index)
+            .ok_or_else(|| Error::network(format!("there is no mixnode {index}")))?;
+        if let Some(mut p) = m.process.take() {
+            p.kill();
+        }
+        Ok(())
+    }
+
+    /// Stops client `index` (SIGTERM, then SIGKILL after a grace period).
+    pub async fn stop_client(&mut self, index: usize) -> Result<(), Error> {
+        let client = self.client_mut(index)?;
+        if let Some(mut p) = client.process.take() {
+            p.stop(CLIENT_GRACE).await;
+        }
+        Ok(())
+    }
+
+    /// Starts stopped client `index` again with the same id and port (it authenticates again
+    /// with its gateway); returns once its app port accepts connections.
+    pub async fn start_client(&mut self, index: usize) -> Result<(), Error> {
+        let deadline = Instant::now() + self.options.startup_timeout;
+        let client = self.client_mut(index)?;
+        if client.process.is_some() {
+            return Err(Error::network(format!("{} is running", client.name)));
+        }
+        self.spawn_client(index, deadline).await
+    }
+
+    /// An error, with the log's tail, if any process that should be running has exited.
+    pub fn check_running(&mut self) -> Result<(), Error> {
+        for m in &mut self.validators {
+            m.check()?;
+        }
+        for m in &mut self.mixnodes {
+            m.check()?;
+        }
+        for m in &mut self.gateways {
+            m.check()?;
+        }
+        for m in &mut self.clients {
+            m.check()?;
+        }
+        Ok(())
+    }
+
+    /// Client `index`'s exit as an error (with its log) if it exited unexpectedly.
+    pub fn check_client(&mut self, index: usize) -> Result<(), Error> {
+        self.client_mut(index)?.check()
+    }
+
+    /// The log of client `index`.
+    pub fn client_log(&self, index: usize) -> Option<&Path> {
+        self.clients.get(index).map(|m| m.log.as_path())
+    }
+
+    /// Every mixnode's metrics (`None` where unreadable or killed), in mixnode order.
+    pub async fn scrape_mixnodes(&self) -> Vec<Option<Samples>> {
+        let scrapes = self.mixnodes.iter().map(|m| async move {
+            m.process.as_ref()?;
+            metrics::scrape(m.info.metrics).await.ok()
+        });
+        futures::future::join_all(scrapes).await
+    }
+
+    /// Every gateway's metrics (`None` where unreadable), in gateway order.
+    pub async fn scrape_gateways(&self) -> Vec<Option<Samples>> {
+        let scrapes = self.gateways.iter().map(|g| async move {
+            g.process.as_ref()?;
+            metrics::scrape(g.info.metrics).await.ok()
+        });
+        futures::future::join_all(scrapes).await
+    }
+
+    /// Stops everything in order (clients, then the nodes, then the validators), each group
+    /// with SIGTERM and a grace period, then SIGKILL.
+    pub async fn stop(mut self) {
+        let mut clients: Vec<&mut NodeProcess> = self
+            .clients
+            .iter_mut()
+            .filter_map(|m| m.process.as_mut())
+            .collect();
+        stop_all(&mut clients, CLIENT_GRACE).await;
+        let mut nodes: Vec<&mut NodeProcess> = self
+            .mixnodes
+            .iter_mut()
+            .filter_map(|m| m.process.as_mut())
+            .chain(self.gateways.iter_mut().filter_map(|g| g.process.as_mut()))
+            .collect();
+        stop_all(&mut nodes, NODE_GRACE).await;
+        let mut validators: Vec<&mut NodeProcess> = self
+            .validators
+            .iter_mut()
+            .filter_map(|m| m.process.as_mut())
+            .collect();
+        stop_all(&mut validators, VALIDATOR_GRACE).await;
+    }
+
+    fn client_mut(&mut self, index: usize) -> Result<&mut Member<ClientInfo>, Error> {
+        self.clients
+            .get_mut(index)
+            .ok_or_else(|| Error::network(format!("there is no client {index}")))
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        // Processes first (clients before the nodes they use), then the directory.
+        for m in &mut self.clients {
+            drop(m.process.take());
+        }
+        for m in &mut self.gateways {
+            drop(m.process.take());
+        }
+        for m in &mut self.mixnodes {
+            drop(m.process.take());
+        }
+        for m in &mut self.validators {
+            drop(m.process.take());
+        }
+        if std::thread::panicking() {
+            self.keep = true;
+            eprintln!("localnet: panicking; files kept in {}", self.path.display());
+        }
+        if self.keep {
+            if let Some(dir) = self.dir.take() {
+                let _ = dir.keep();
+            }
+        }
+    }
+}

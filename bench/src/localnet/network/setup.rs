@@ -1,0 +1,523 @@
+//! The start-up sequence (see the parent module's docs for the steps and why in this order).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use validator::client::{TopologyFetcher, ValidatorClient};
+use validator::genesis::Genesis;
+use validator::primitives::IdentityKey;
+
+use super::command::{accepts, arg, args, command, poll_until};
+use super::files::{copy, create_dir, enable_coconut, new_account, tune_node_config, write_file};
+use super::ports::Ports;
+use super::{ClientInfo, GatewayInfo, Member, MixnodeInfo, Network, ValidatorInfo};
+use crate::localnet::binaries::Binaries;
+use crate::localnet::metrics::{self, series};
+use crate::localnet::options::Options;
+use crate::localnet::plan::{self, ValidatorEntry};
+use crate::localnet::Error;
+
+/// What exists before any process runs.
+pub(super) struct Chain {
+    pub(super) genesis: Genesis,
+    pub(super) validators: Vec<Member<ValidatorInfo>>,
+    pub(super) ports: Ports,
+}
+
+/// `validator init`'s answer.
+#[derive(Debug, serde::Deserialize)]
+struct ValidatorInit {
+    identity_key: String,
+    dir: String,
+}
+
+/// `client init`'s answer.
+#[derive(Debug, serde::Deserialize)]
+struct ClientInit {
+    address: String,
+    gateway: String,
+}
+
+/// `node-details`' answer (mixnodes and gateways).
+#[derive(Debug, serde::Deserialize)]
+struct NodeDetails {
+    identity_key: String,
+}
+
+/// Keygen, validator inits, accounts and the genesis: everything before any process runs.
+pub(super) async fn prepare_chain(
+    options: &Options,
+    binaries: &Binaries,
+    path: &Path,
+    deadline: Instant,
+) -> Result<Chain, Error> {
+    let home = path.join("home");
+    let logs = path.join("logs");
+    let accounts = path.join("accounts");
+    for dir in [&home, &logs, &accounts] {
+        create_dir(dir)?;
+    }
+    let mut ports = Ports::new();
+    let rust_log = &options.log;
+
+    let coconut = path.join("coconut");
+    let keygen = args(&[
+        "keygen",
+        "--threshold",
+        &options.threshold.to_string(),
+        "--validators",
+        &options.validators.to_string(),
+        "--out",
+        &arg(&coconut),
+    ]);
+    let log = logs.join("keygen.log");
+    let program = &binaries.validator;
+    command(
+        "validator keygen",
+        program,
+        &keygen,
+        &log,
+        rust_log,
+        deadline,
+    )
+    .await?;
+
+    let mut validators = Vec::new();
+    let mut entries = Vec::new();
+    for i in 0..options.validators {
+        let id = format!("v{i}");
+        let listen = ports.next()?;
+        let log = logs.join(format!("{id}.log"));
+        let name = format!("validator {id}");
+        let init = args(&["--home", &arg(&home), "init", "--id", &id]);
+        let init = [init, args(&["--listen", &listen.to_string()])].concat();
+        let out = command(&name, program, &init, &log, rust_log, deadline).await?;
+        let answer: ValidatorInit = parse_json(&name, "validator init", &out, &log)?;
+        let dir = PathBuf::from(&answer.dir);
+        // Keygen numbers its shares from 1; the i-th validator of the genesis gets share i+1.
+        copy(
+            &coconut.join(format!("coconut-{}.key", i + 1)),
+            &dir.join("coconut.key"),
+        )?;
+        copy(
+            &coconut.join("verification-keys.json"),
+            &dir.join("verification-keys.json"),
+        )?;
+        enable_coconut(&dir.join("config.toml"))?;
+        let identity_key = answer
+            .identity_key
+            .parse::<IdentityKey>()
+            .map_err(|e| Error::process(format!("{name}: identity key: {e}")))?;
+        let url = format!("http://{listen}");
+        entries.push(ValidatorEntry {
+            identity_key,
+            api_url: url.clone(),
+        });
+        validators.push(Member {
+            run_args: args(&["--home", &arg(&home), "run", "--id", &id]),
+            info: ValidatorInfo {
+                id,
+                url,
+                identity_key: answer.identity_key,
+            },
+            name,
+            program: program.clone(),
+            log,
+            process: None,
+        });
+    }
+
+    let operator = new_account(&accounts.join("operator.key"))?;
+    let clients = (0..options.clients)
+        .map(|c| new_account(&accounts.join(format!("c{c}.key"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .and_then(|d| u64::try_from(d.as_millis()).ok())
+        .ok_or_else(|| Error::io("the system clock is unusable".into()))?;
+    let genesis = plan::genesis(options, now_ms, &entries, &operator, &clients)?;
+    let text = genesis
+        .to_toml_string()
+        .map_err(|e| Error::io(format!("genesis: {e}")))?;
+    write_file(&path.join("genesis.toml"), &text)?;
+    for v in &validators {
+        let file = home
+            .join("validators")
+            .join(&v.info.id)
+            .join("genesis.toml");
+        write_file(&file, &text)?;
+    }
+    Ok(Chain {
+        genesis,
+        validators,
+        ports,
+    })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(
+    name: &str,
+    what: &str,
+    out: &str,
+    log: &Path,
+) -> Result<T, Error> {
+    serde_json::from_str(out.trim()).map_err(|e| {
+        Error::process(format!(
+            "{name}: `{what}` printed no JSON of the expected shape ({e})"
+        ))
+        .with_log(log)
+    })
+}
+
+/// What mixnodes and gateways share in their set-up.
+struct NodeSetup {
+    home: PathBuf,
+    logs: PathBuf,
+    operator_key: PathBuf,
+    validator_flags: Vec<String>,
+    genesis_text: String,
+    topology_refresh_ms: u64,
+    rust_log: String,
+    deadline: Instant,
+}
+
+/// A mixnode or gateway set up and bonded, not yet running.
+struct Prepared {
+    name: String,
+    log: PathBuf,
+    identity_key: String,
+    run_args: Vec<String>,
+}
+
+impl NodeSetup {
+    /// `init` (with `listen` flags and every validator), `node-details`, the genesis pinned,
+    /// the config tuned, `bond` from the operator; `kind` is `mixnode` or `gateway`.
+    async fn node(
+        &self,
+        kind: &str,
+        program: &Path,
+        id: &str,
+        listen: &[String],
+        metrics: SocketAddr,
+        cpu: usize,
+    ) -> Result<Prepared, Error> {
+        let name = format!("{kind} {id}");
+        let log = self.logs.join(format!("{id}.log"));
+        let home = arg(&self.home);
+        let run = |list: Vec<String>| {
+            let (name, log) = (&name, &log);
+            async move { command(name, program, &list, log, &self.rust_log, self.deadline).await }
+        };
+
+        let init = [
+            args(&["init", "--id", id, "--home", &home]),
+            listen.to_vec(),
+            self.validator_flags.clone(),
+        ]
+        .concat();
+        run(init).await?;
+        let details = args(&["node-details", "--id", id, "--home", &home]);
+        let details: NodeDetails = parse_json(&name, "node-details", &run(details).await?, &log)?;
+        let dir = self.home.join(format!("{kind}s")).join(id);
+        write_file(&dir.join("genesis.toml"), &self.genesis_text)?;
+        tune_node_config(&dir.join("config.toml"), self.topology_refresh_ms)?;
+        let bond = args(&["bond", "--id", id, "--home", &home, "--account-key"]);
+        let amount = args(&["--amount", &plan::BOND.to_string()]);
+        run([bond, vec![arg(&self.operator_key)], amount].concat()).await?;
+
+        let run_args = args(&[
+            "run",
+            "--id",
+            id,
+            "--home",
+            &home,
+            "--cpus",
+            &cpu.to_string(),
+            "--metrics-listen",
+            &metrics.to_string(),
+        ]);
+        Ok(Prepared {
+            name,
+            log,
+            identity_key: details.identity_key,
+            run_args,
+        })
+    }
+}
+
+impl Network {
+    pub(super) async fn bring_up(&mut self, deadline: Instant) -> Result<(), Error> {
+        self.start_validators(deadline).await?;
+        self.init_and_bond_nodes(deadline).await?;
+        self.wait_for_topology(deadline).await?;
+        self.start_nodes(deadline).await?;
+        self.start_clients(deadline).await
+    }
+
+    fn validator_flags(&self) -> Vec<String> {
+        self.validators
+            .iter()
+            .flat_map(|v| ["--validator".to_owned(), v.info.url.clone()])
+            .collect()
+    }
+
+    async fn start_validators(&mut self, deadline: Instant) -> Result<(), Error> {
+        let rust_log = self.options.log.clone();
+        for v in &mut self.validators {
+            v.spawn(&rust_log)?;
+        }
+        for v in &mut self.validators {
+            let api = ValidatorClient::new(&v.info.url)
+                .map_err(|e| Error::network(format!("{}: {e}", v.info.url)))?;
+            let api = &api;
+            let what = format!("{} to answer at {}", v.name, v.info.url);
+            poll_until(
+                &what,
+                deadline,
+                v,
+                || async move { api.status().await.ok() },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Sets up and bonds every mixnode, then every gateway, one after the other (the bonds
+    /// take the operator account's nonces in turn).
+    async fn init_and_bond_nodes(&mut self, deadline: Instant) -> Result<(), Error> {
+        let setup = NodeSetup {
+            home: self.home.clone(),
+            logs: self.path.join("logs"),
+            operator_key: self.path.join("accounts").join("operator.key"),
+            validator_flags: self.validator_flags(),
+            genesis_text: self
+                .genesis
+                .to_toml_string()
+                .map_err(|e| Error::io(format!("genesis: {e}")))?,
+            topology_refresh_ms: plan::topology_refresh_ms(self.genesis.epoch_length_ms),
+            rust_log: self.options.log.clone(),
+            deadline,
+        };
+        let cpus = crate::affinity::online_cpus();
+
+        for i in 0..self.options.mixnodes() {
+            let id = format!("m{i}");
+            let (address, metrics) = (self.ports.next()?, self.ports.next()?);
+            let cpu = plan::cpu_for(i, cpus);
+            let listen = args(&["--listen", &address.to_string()]);
+            let program = self.binaries.mixnode.clone();
+            let p = setup
+                .node("mixnode", &program, &id, &listen, metrics, cpu)
+                .await?;
+            self.mixnodes.push(Member {
+                info: MixnodeInfo {
+                    id,
+                    identity_key: p.identity_key,
+                    address,
+                    metrics,
+                    layer: 0,
+                    cpu,
+                },
+                name: p.name,
+                program,
+                run_args: p.run_args,
+                log: p.log,
+                process: None,
+            });
+        }
+
+        for i in 0..self.options.gateways {
+            let id = format!("g{i}");
+            let address = self.ports.next()?;
+            let (clients, metrics) = (self.ports.next()?, self.ports.next()?);
+            let cpu = plan::cpu_for(self.options.mixnodes() + i, cpus);
+            let listen = args(&[
+                "--mix-listen",
+                &address.to_string(),
+                "--clients-listen",
+                &clients.to_string(),
+            ]);
+            let program = self.binaries.gateway.clone();
+            let p = setup
+                .node("gateway", &program, &id, &listen, metrics, cpu)
+                .await?;
+            self.gateways.push(Member {
+                info: GatewayInfo {
+                    id,
+                    identity_key: p.identity_key,
+                    address,
+                    clients,
+                    metrics,
+                    cpu,
+                },
+                name: p.name,
+                program,
+                run_args: p.run_args,
+                log: p.log,
+                process: None,
+            });
+        }
+        Ok(())
+    }
+
+    /// Waits for a verified topology with every node; records the mixnodes' layers.
+    async fn wait_for_topology(&mut self, deadline: Instant) -> Result<(), Error> {
+        let parse = |key: &str| {
+            key.parse::<IdentityKey>()
+                .map_err(|e| Error::network(format!("node identity key {key:?}: {e}")))
+        };
+        let mixnodes: Vec<IdentityKey> = self
+            .mixnodes
+            .iter()
+            .map(|m| parse(&m.info.identity_key))
+            .collect::<Result<_, _>>()?;
+        let gateways: Vec<IdentityKey> = self
+            .gateways
+            .iter()
+            .map(|g| parse(&g.info.identity_key))
+            .collect::<Result<_, _>>()?;
+        let fetcher = TopologyFetcher::new(self.genesis.clone())
+            .map_err(|e| Error::network(format!("topology client: {e}")))?;
+        let Some(first) = self.validators.first_mut() else {
+            return Err(Error::network("no validator".into()));
+        };
+        let (fetcher, mixnodes, gateways) = (&fetcher, &mixnodes, &gateways);
+        let what = "a threshold-signed topology listing every bonded node";
+        let layers = poll_until(what, deadline, first, || async move {
+            let topology = fetcher.fetch(None).await.ok()?;
+            plan::layers_in(&topology, mixnodes, gateways)
+        })
+        .await?;
+        for (m, layer) in self.mixnodes.iter_mut().zip(layers) {
+            m.info.layer = layer;
+        }
+        self.check_running()
+    }
+
+    /// Runs every mixnode and gateway and waits until they are ready.
+    async fn start_nodes(&mut self, deadline: Instant) -> Result<(), Error> {
+        let rust_log = self.options.log.clone();
+        for m in &mut self.mixnodes {
+            m.spawn(&rust_log)?;
+        }
+        for g in &mut self.gateways {
+            g.spawn(&rust_log)?;
+        }
+        for m in &mut self.mixnodes {
+            let (address, metrics) = (m.info.address, m.info.metrics);
+            let what = format!("{} to listen on {address} and {metrics}", m.name);
+            poll_until(&what, deadline, m, || async move {
+                (accepts(address).await && accepts(metrics).await).then_some(())
+            })
+            .await?;
+        }
+        for g in &mut self.gateways {
+            let (address, clients, metrics) = (g.info.address, g.info.clients, g.info.metrics);
+            let what = format!("{} to listen on {address}, {clients} and {metrics}", g.name);
+            poll_until(&what, deadline, g, || async move {
+                let all = accepts(address).await && accepts(clients).await;
+                (all && accepts(metrics).await).then_some(())
+            })
+            .await?;
+        }
+        // Every node of the topology (the union of the kept epochs' nodes).
+        let nodes = (self.mixnodes.len() + self.gateways.len()) as f64;
+        for m in &mut self.mixnodes {
+            let metrics = m.info.metrics;
+            let what = format!("{} to allow every node as a next hop", m.name);
+            poll_until(&what, deadline, m, || async move {
+                let samples = metrics::scrape(metrics).await.ok()?;
+                let allowed = samples.get(series::NEXT_HOPS).copied()?;
+                (allowed >= nodes).then_some(())
+            })
+            .await?;
+        }
+        self.check_running()
+    }
+
+    /// `client init` for every client (in parallel), then `client run` for each.
+    async fn start_clients(&mut self, deadline: Instant) -> Result<(), Error> {
+        let gateway_of = plan::client_gateways(self.options.clients, self.options.gateways);
+        let program = self.binaries.client.clone();
+        let home = arg(&self.home);
+        let mut inits = Vec::new();
+        for (c, &g) in gateway_of.iter().enumerate() {
+            let id = format!("c{c}");
+            let gateway = self
+                .gateways
+                .get(g)
+                .ok_or_else(|| Error::network(format!("no gateway {g}")))?;
+            let key = self.path.join("accounts").join(format!("{id}.key"));
+            let init = [
+                args(&["init", "--home", &home, "--id", &id]),
+                self.validator_flags(),
+                args(&["--gateway", &gateway.info.identity_key]),
+                args(&["--account-key", &arg(&key)]),
+                args(&["--bandwidth", &self.options.bandwidth.to_string()]),
+            ]
+            .concat();
+            let gateway_key = gateway.info.identity_key.clone();
+            inits.push((id.clone(), g, gateway_key, init, self.log(&id)));
+        }
+        let rust_log = &self.options.log;
+        let runs = inits.iter().map(|(id, _, _, init, log)| {
+            let (program, name) = (&program, format!("client {id}"));
+            async move { command(&name, program, init, log, rust_log, deadline).await }
+        });
+        let outputs = futures::future::try_join_all(runs).await?;
+
+        for ((id, g, gateway_key, _, log), out) in inits.into_iter().zip(outputs) {
+            let name = format!("client {id}");
+            let answer: ClientInit = parse_json(&name, "client init", &out, &log)?;
+            if answer.gateway != gateway_key {
+                let message = format!(
+                    "{name}: `client init` chose gateway {} instead of {gateway_key}",
+                    answer.gateway
+                );
+                return Err(Error::process(message).with_log(&log));
+            }
+            let listen = self.ports.next()?;
+            let run_args = [
+                args(&["run", "--home", &home, "--id", &id]),
+                args(&["--listen", &listen.to_string()]),
+                self.options.client_timing.args(),
+            ]
+            .concat();
+            self.clients.push(Member {
+                info: ClientInfo {
+                    id,
+                    address: answer.address,
+                    gateway: g,
+                    listen,
+                },
+                name,
+                program: program.clone(),
+                run_args,
+                log,
+                process: None,
+            });
+        }
+        for c in 0..self.clients.len() {
+            self.spawn_client(c, deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// Runs client `index` and waits until its app port accepts connections.
+    pub(super) async fn spawn_client(
+        &mut self,
+        index: usize,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let rust_log = self.options.log.clone();
+        let client = self.client_mut(index)?;
+        client.spawn(&rust_log)?;
+        let listen = client.info.listen;
+        let what = format!("{} to listen on {listen}", client.name);
+        poll_until(&what, deadline, client, || async move {
+            accepts(listen).await.then_some(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,470 @@
+//! What `bench localnet` is asked to do: the command-line arguments, the validated
+//! [`Options`] the library takes, and the checks between them (pure: no IO).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Error;
+
+/// Defaults, shared by the command line and [`Options::default`].
+pub mod defaults {
+    /// Validators.
+    pub const VALIDATORS: usize = 3;
+    /// Topology signatures and credential shares needed.
+    pub const THRESHOLD: usize = 2;
+    /// Mixnodes in each of the three layers.
+    pub const MIXNODES_PER_LAYER: usize = 2;
+    /// Gateways.
+    pub const GATEWAYS: usize = 2;
+    /// Clients, spread over the gateways.
+    pub const CLIENTS: usize = 4;
+    /// Seconds of sending (0: until Ctrl-C).
+    pub const DURATION_SECS: u64 = 60;
+    /// Messages per second each client sends.
+    pub const RATE: f64 = 5.0;
+    /// Bytes per message (text).
+    pub const MESSAGE_SIZE: usize = 500;
+    /// Seconds to wait for messages still in flight once sending stops.
+    pub const DRAIN_SECS: u64 = 15;
+    /// Epoch length, milliseconds.
+    pub const EPOCH_MS: u64 = 2_000;
+    /// Bandwidth bought for each client, bytes.
+    pub const BANDWIDTH: u64 = 1 << 30;
+    /// `RUST_LOG` of every process started.
+    pub const LOG: &str = "info";
+    /// Longest start-up (validators to the last client ready), seconds.
+    pub const STARTUP_TIMEOUT_SECS: u64 = 180;
+}
+
+/// The limits the checks enforce.
+pub mod limits {
+    /// Most validators.
+    pub const MAX_VALIDATORS: usize = 16;
+    /// Most mixnodes per layer.
+    pub const MAX_MIXNODES_PER_LAYER: usize = 32;
+    /// Most gateways.
+    pub const MAX_GATEWAYS: usize = 32;
+    /// Most clients.
+    pub const MAX_CLIENTS: usize = 256;
+    /// Highest rate per client, messages per second.
+    pub const MAX_RATE: f64 = 10_000.0;
+    /// Smallest message: the traffic header always fits (see `message::MAX_HEADER_LEN`).
+    pub const MIN_MESSAGE_SIZE: usize = 80;
+    /// Largest message.
+    pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
+    /// Shortest epoch: a quarter of it is the lead of each cutoff and an eighth the relay
+    /// grace between validators (validator crate, `service::schedule`); below a second the
+    /// grace drops under 125 ms, too little for a loaded 2-core machine.
+    pub const MIN_EPOCH_MS: u64 = 1_000;
+    /// Most bandwidth per client (2^50 bytes): every client's account holds twice its
+    /// bandwidth, and the genesis balances must sum to less than 2^64.
+    pub const MAX_BANDWIDTH: u64 = 1 << 50;
+    /// Longest drain.
+    pub const MAX_DRAIN_SECS: u64 = 600;
+    /// Longest run (a week; 0 means until Ctrl-C).
+    pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+}
+
+/// Delays the clients are run with (`client run` flags); `None` leaves the client's default.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ClientTiming {
+    /// `--send-gap-ms`: mean gap of the Poisson sending loop.
+    pub send_gap_ms: Option<f64>,
+    /// `--loop-cover-gap-ms`: mean gap of loop cover traffic.
+    pub loop_cover_gap_ms: Option<f64>,
+    /// `--per-hop-delay-ms`: mean mixing delay chosen for each hop.
+    pub per_hop_delay_ms: Option<f64>,
+}
+
+impl ClientTiming {
+    /// The `client run` arguments.
+    pub fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (flag, value) in [
+            ("--send-gap-ms", self.send_gap_ms),
+            ("--loop-cover-gap-ms", self.loop_cover_gap_ms),
+            ("--per-hop-delay-ms", self.per_hop_delay_ms),
+        ] {
+            if let Some(v) = value {
+                args.push(flag.to_owned());
+                args.push(v.to_string());
+            }
+        }
+        args
+    }
+}
+
+/// Where the node and client binaries come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BinarySource {
+    /// Beside the running executable (`target/<profile>`), built first with `$CARGO` when
+    /// running under cargo.
+    BesideExecutable,
+    /// Beside the running executable, used as they are.
+    BesideExecutableNoBuild,
+    /// In this directory, used as they are.
+    Directory(PathBuf),
+}
+
+/// A validated description of the local network and its traffic. Build it with
+/// [`Options::default`] and adjust the fields, then [`Options::validate`]; [`super::run`] and
+/// [`super::Network::start`] validate again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// Validators (each with a Coconut key share).
+    pub validators: usize,
+    /// Signatures (and credential shares) needed, between 1 and `validators`.
+    pub threshold: usize,
+    /// Mixnodes per layer; there are three layers.
+    pub mixnodes_per_layer: usize,
+    /// Gateways; at least two, so that traffic crosses gateways.
+    pub gateways: usize,
+    /// Clients, assigned to gateways in turn; at least two.
+    pub clients: usize,
+    /// How long clients send; `None` until Ctrl-C or SIGTERM (zero: nothing is sent, for
+    /// callers that only want the network).
+    pub duration: Option<Duration>,
+    /// Messages per second each client sends.
+    pub rate: f64,
+    /// Bytes per message.
+    pub message_size: usize,
+    /// Longest wait for messages in flight after sending stops (ends early once all arrived).
+    pub drain: Duration,
+    /// Epoch length of the chain.
+    pub epoch: Duration,
+    /// Bandwidth (bytes) each client buys with a Coconut credential at `client init`.
+    pub bandwidth: u64,
+    /// Client delays.
+    pub client_timing: ClientTiming,
+    /// Also write the report as JSON here.
+    pub report_json: Option<PathBuf>,
+    /// Keep the temporary directory (configs, keys, logs) even after a clean run.
+    pub keep_dir: bool,
+    /// Where the binaries come from.
+    pub binaries: BinarySource,
+    /// `RUST_LOG` of the processes started.
+    pub log: String,
+    /// Print a progress line on stderr every second.
+    pub progress: bool,
+    /// Longest start-up.
+    pub startup_timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            validators: defaults::VALIDATORS,
+            threshold: defaults::THRESHOLD,
+            mixnodes_per_layer: defaults::MIXNODES_PER_LAYER,
+            gateways: defaults::GATEWAYS,
+            clients: defaults::CLIENTS,
+            duration: Some(Duration::from_secs(defaults::DURATION_SECS)),
+            rate: defaults::RATE,
+            message_size: defaults::MESSAGE_SIZE,
+            drain: Duration::from_secs(defaults::DRAIN_SECS),
+            epoch: Duration::from_millis(defaults::EPOCH_MS),
+            bandwidth: defaults::BANDWIDTH,
+            client_timing: ClientTiming::default(),
+            report_json: None,
+            keep_dir: false,
+            binaries: BinarySource::BesideExecutable,
+            log: defaults::LOG.to_owned(),
+            progress: true,
+            startup_timeout: Duration::from_secs(defaults::STARTUP_TIMEOUT_SECS),
+        }
+    }
+}
+
+impl Options {
+    /// Mixnodes in all.
+    pub fn mixnodes(&self) -> usize {
+        self.mixnodes_per_layer.saturating_mul(3)
+    }
+
+    /// Checks every field against the others and the limits.
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |message: String| Err(Error::options(message));
+        if !(1..=limits::MAX_VALIDATORS).contains(&self.validators) {
+            return bad(format!(
+                "--validators must be between 1 and {}",
+                limits::MAX_VALIDATORS
+            ));
+        }
+        if !(1..=self.validators).contains(&self.threshold) {
+            return bad(format!(
+                "--threshold must be between 1 and the number of validators ({})",
+                self.validators
+            ));
+        }
+        if !(1..=limits::MAX_MIXNODES_PER_LAYER).contains(&self.mixnodes_per_layer) {
+            return bad(format!(
+                "--mixnodes-per-layer must be between 1 and {}",
+                limits::MAX_MIXNODES_PER_LAYER
+            ));
+        }
+        if !(2..=limits::MAX_GATEWAYS).contains(&self.gateways) {
+            return bad(format!(
+                "--gateways must be between 2 and {} (traffic goes between clients of \
+                 different gateways)",
+                limits::MAX_GATEWAYS
+            ));
+        }
+        if !(2..=limits::MAX_CLIENTS).contains(&self.clients) {
+            return bad(format!(
+                "--clients must be between 2 and {}",
+                limits::MAX_CLIENTS
+            ));
+        }
+        if self
+            .duration
+            .is_some_and(|d| d > Duration::from_secs(limits::MAX_DURATION_SECS))
+        {
+            return bad(format!(
+                "--duration must be at most {} s",
+                limits::MAX_DURATION_SECS
+            ));
+        }
+        if !(self.rate.is_finite() && self.rate > 0.0 && self.rate <= limits::MAX_RATE) {
+            return bad(format!(
+                "--rate must be above 0 and at most {} messages/s",
+                limits::MAX_RATE
+            ));
+        }
+        if !(limits::MIN_MESSAGE_SIZE..=limits::MAX_MESSAGE_SIZE).contains(&self.message_size) {
+            return bad(format!(
+                "--message-size must be between {} and {} bytes",
+                limits::MIN_MESSAGE_SIZE,
+                limits::MAX_MESSAGE_SIZE
+            ));
+        }
+        if self.drain > Duration::from_secs(limits::MAX_DRAIN_SECS) {
+            return bad(format!(
+                "--drain must be at most {} s",
+                limits::MAX_DRAIN_SECS
+            ));
+        }
+        if self.epoch < Duration::from_millis(limits::MIN_EPOCH_MS)
+            || self.epoch > Duration::from_secs(3600)
+        {
+            return bad(format!(
+                "--epoch-ms must be between {} and 3600000",
+                limits::MIN_EPOCH_MS
+            ));
+        }
+        if !(1..=limits::MAX_BANDWIDTH).contains(&self.bandwidth) {
+            return bad(format!(
+                "--bandwidth must be between 1 and {} bytes",
+                limits::MAX_BANDWIDTH
+            ));
+        }
+        for (flag, value) in [
+            ("--send-gap-ms", self.client_timing.send_gap_ms),
+            ("--loop-cover-gap-ms", self.client_timing.loop_cover_gap_ms),
+            ("--per-hop-delay-ms", self.client_timing.per_hop_delay_ms),
+        ] {
+            if let Some(v) = value {
+                if !(v.is_finite() && (0.0..=60_000.0).contains(&v)) {
+                    return bad(format!("{flag} must be between 0 and 60000"));
+                }
+            }
+        }
+        if self.client_timing.send_gap_ms == Some(0.0) {
+            return bad("--send-gap-ms must be above 0".into());
+        }
+        if self.log.is_empty() || self.log.chars().any(char::is_control) {
+            return bad("--log must be a RUST_LOG filter".into());
+        }
+        if self.startup_timeout < Duration::from_secs(5) {
+            return bad("--startup-timeout must be at least 5 s".into());
+        }
+        Ok(())
+    }
+}
+
+/// The command-line form of [`Options`] (`bench localnet --help`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {
+    /// Validators (threshold-signing the topology, issuing credentials).
+    #[arg(long, default_value_t = defaults::VALIDATORS)]
+    pub validators: usize,
+    /// Validator signatures and credential shares needed.
+    #[arg(long, default_value_t = defaults::THRESHOLD)]
+    pub threshold: usize,
+    /// Mixnodes in each of the three layers.
+    #[arg(long, default_value_t = defaults::MIXNODES_PER_LAYER)]
+    pub mixnodes_per_layer: usize,
+    /// Gateways (at least 2: traffic goes between clients of different gateways).
+    #[arg(long, default_value_t = defaults::GATEWAYS)]
+    pub gateways: usize,
+    /// Clients, assigned to the gateways in turn.
+    #[arg(long, default_value_t = defaults::CLIENTS)]
+    pub clients: usize,
+    /// Seconds of sending; 0 sends until Ctrl-C.
+    #[arg(long, default_value_t = defaults::DURATION_SECS)]
+    pub duration: u64,
+    /// Messages per second each client sends.
+    #[arg(long, default_value_t = defaults::RATE)]
+    pub rate: f64,
+    /// Bytes per message.
+    #[arg(long, default_value_t = defaults::MESSAGE_SIZE)]
+    pub message_size: usize,
+    /// Longest wait, in seconds, for messages in flight once sending stops (ends early once
+    /// everything arrived).
+    #[arg(long, default_value_t = defaults::DRAIN_SECS)]
+    pub drain: u64,
+    /// Epoch length of the local chain, in milliseconds.
+    #[arg(long, default_value_t = defaults::EPOCH_MS)]
+    pub epoch_ms: u64,
+    /// Bandwidth, in bytes, each client buys with a credential.
+    #[arg(long, default_value_t = defaults::BANDWIDTH)]
+    pub bandwidth: u64,
+    /// Client `--send-gap-ms` (default: the client's).
+    #[arg(long)]
+    pub send_gap_ms: Option<f64>,
+    /// Client `--loop-cover-gap-ms` (default: the client's).
+    #[arg(long)]
+    pub loop_cover_gap_ms: Option<f64>,
+    /// Client `--per-hop-delay-ms` (default: the client's).
+    #[arg(long)]
+    pub per_hop_delay_ms: Option<f64>,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub report_json: Option<PathBuf>,
+    /// Keep the temporary directory (configs, keys, logs) after a clean run too.
+    #[arg(long)]
+    pub keep_dir: bool,
+    /// Use the binaries beside this one as they are, without `cargo build`.
+    #[arg(long, conflicts_with = "bin_dir")]
+    pub no_build: bool,
+    /// Take validator, mixnode, gateway and client from this directory (no build).
+    #[arg(long)]
+    pub bin_dir: Option<PathBuf>,
+    /// RUST_LOG of the processes started (their logs are files in the temporary directory).
+    #[arg(long, default_value = defaults::LOG)]
+    pub log: String,
+    /// No progress line.
+    #[arg(long)]
+    pub quiet: bool,
+    /// Longest start-up, in seconds.
+    #[arg(long, default_value_t = defaults::STARTUP_TIMEOUT_SECS)]
+    pub startup_timeout: u64,
+}
+
+impl Args {
+    /// The options these arguments describe, validated.
+    pub fn to_options(&self) -> Result<Options, Error> {
+        let options = Options {
+            validators: self.validators,
+            threshold: self.threshold,
+            mixnodes_per_layer: self.mixnodes_per_layer,
+            gateways: self.gateways,
+            clients: self.clients,
+            duration: (self.duration > 0).then(|| Duration::from_secs(self.duration)),
+            rate: self.rate,
+            message_size: self.message_size,
+            drain: Duration::from_secs(self.drain),
+            epoch: Duration::from_millis(self.epoch_ms),
+            bandwidth: self.bandwidth,
+            client_timing: ClientTiming {
+                send_gap_ms: self.send_gap_ms,
+                loop_cover_gap_ms: self.loop_cover_gap_ms,
+                per_hop_delay_ms: self.per_hop_delay_ms,
+            },
+            report_json: self.report_json.clone(),
+            keep_dir: self.keep_dir,
+            binaries: match (&self.bin_dir, self.no_build) {
+                (Some(dir), _) => BinarySource::Directory(dir.clone()),
+                (None, true) => BinarySource::BesideExecutableNoBuild,
+                (None, false) => BinarySource::BesideExecutable,
+            },
+            log: self.log.clone(),
+            progress: !self.quiet,
+            startup_timeout: Duration::from_secs(self.startup_timeout),
+        };
+        options.validate()?;
+        Ok(options)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn parse(args: &[&str]) -> Result<Options, Error> {
+        let mut all = vec!["localnet"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)
+            .map_err(|e| Error::options(e.to_string()))?
+            .args
+            .to_options()
+    }
+
+    #[test]
+    fn the_command_line_defaults_are_the_library_defaults() {
+        assert_eq!(parse(&[]).unwrap(), Options::default());
+        Options::default().validate().unwrap();
+        assert_eq!(Options::default().mixnodes(), 6);
+    }
+
+    #[test]
+    fn zero_duration_runs_until_interrupted() {
+        let o = parse(&["--duration", "0", "--rate", "2.5", "--message-size", "80"]).unwrap();
+        assert_eq!(o.duration, None);
+        assert_eq!(o.rate, 2.5);
+    }
+
+    #[test]
+    fn binaries_come_from_the_flags() {
+        assert_eq!(
+            parse(&["--no-build"]).unwrap().binaries,
+            BinarySource::BesideExecutableNoBuild
+        );
+        assert_eq!(
+            parse(&["--bin-dir", "/x"]).unwrap().binaries,
+            BinarySource::Directory("/x".into())
+        );
+        assert!(parse(&["--bin-dir", "/x", "--no-build"]).is_err());
+    }
+
+    #[test]
+    fn client_timing_becomes_run_flags_only_when_set() {
+        assert!(ClientTiming::default().args().is_empty());
+        let o = parse(&["--per-hop-delay-ms", "0", "--send-gap-ms", "5.5"]).unwrap();
+        assert_eq!(
+            o.client_timing.args(),
+            ["--send-gap-ms", "5.5", "--per-hop-delay-ms", "0"]
+        );
+    }
+
+    #[test]
+    fn impossible_shapes_are_refused_with_the_flag_named() {
+        for (args, flag) in [
+            (&["--threshold", "4"][..], "--threshold"),
+            (&["--threshold", "0"][..], "--threshold"),
+            (&["--validators", "0"][..], "--validators"),
+            (&["--gateways", "1"][..], "--gateways"),
+            (&["--clients", "1"][..], "--clients"),
+            (&["--mixnodes-per-layer", "0"][..], "--mixnodes-per-layer"),
+            (&["--rate", "0"][..], "--rate"),
+            (&["--rate", "NaN"][..], "--rate"),
+            (&["--message-size", "79"][..], "--message-size"),
+            (&["--epoch-ms", "999"][..], "--epoch-ms"),
+            (&["--drain", "601"][..], "--drain"),
+            (&["--bandwidth", "0"][..], "--bandwidth"),
+            (&["--send-gap-ms=-1"][..], "--send-gap-ms"),
+            (&["--send-gap-ms", "0"][..], "--send-gap-ms"),
+            (&["--duration", "604801"][..], "--duration"),
+            (&["--startup-timeout", "1"][..], "--startup-timeout"),
+        ] {
+            let error = parse(args).unwrap_err().to_string();
+            assert!(error.contains(flag), "{args:?}: {error}");
+        }
+    }
+}
