@@ -326,7 +326,7 @@ async fn python_example(url_a: &str, url_b: &str, address_b: &str) {
         String::from_utf8_lossy(&sender.stderr)
     );
     let (echoed, answered) = (lines(&echo), lines(&sender));
-    assert_eq!(echoed[0]["address"], address_b.as_str());
+    assert_eq!(echoed[0]["address"], address_b);
     assert_eq!(echoed[1]["received"], "hello from python");
     assert_eq!(answered[1]["sent"], "hello from python");
     assert_eq!(answered[2]["received"], "echo: hello from python");
