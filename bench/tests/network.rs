@@ -204,16 +204,22 @@ async fn the_issues_scenarios_on_one_local_mixnet() {
     }
     net.start_client(1).await.unwrap();
     let mut b = App::connect(&url_b).await;
-    let mut got: Vec<String> = Vec::new();
-    for _ in 0..3 {
-        got.push(b.received_text(wait).await.0);
+    // A restarted client forgets which messages it completed (that memory is in RAM), so a
+    // retransmission of an earlier message that was still in flight may arrive once more;
+    // anything else is a failure.
+    let earlier = ["reply without knowing me", "hello across the mixnet ✓"];
+    let mut got = std::collections::BTreeSet::new();
+    while got.len() < 3 {
+        let (m, _, _) = b.received_text(wait).await;
+        if m.starts_with("while you were away") {
+            got.insert(m);
+        } else {
+            assert!(earlier.contains(&m.as_str()), "unexpected {m:?}");
+        }
     }
-    got.sort();
     assert_eq!(
         got,
-        (0..3)
-            .map(|i| format!("while you were away {i}"))
-            .collect::<Vec<_>>()
+        (0..3).map(|i| format!("while you were away {i}")).collect()
     );
 
     // 5. The Python example: B echoes anonymous messages, A sends one and waits.

@@ -17,7 +17,7 @@
 //! and forgets a partial message that made no progress for `partial_timeout`; it remembers
 //! recently completed ids so a retransmitted fragment (its ack was lost) is not delivered twice.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 /// Header bytes in front of every fragment's data.
@@ -177,11 +177,17 @@ pub enum Reassembled {
     Refused(&'static str),
 }
 
+/// A message being reassembled. Sets are allocated as their first fragment arrives, so a
+/// header claiming 65 535 sets costs one set, not all of them.
 struct Partial {
     set_count: u16,
-    /// Per set, per position.
-    parts: Vec<Vec<Option<Vec<u8>>>>,
+    /// Per set seen, per position.
+    sets: BTreeMap<u16, Vec<Option<Vec<u8>>>>,
+    /// Fragments still missing in the sets seen.
     missing: usize,
+    /// Message bytes received.
+    data: usize,
+    /// Memory held: the data and the sets' slots (what the limits count).
     bytes: usize,
     last_progress: Duration,
 }
@@ -238,8 +244,9 @@ impl Reassembler {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.partial.entry(id) {
             slot.insert(Partial {
                 set_count: header.set_count,
-                parts: Vec::new(),
+                sets: BTreeMap::new(),
                 missing: 0,
+                data: 0,
                 bytes: 0,
                 last_progress: now,
             });
@@ -251,29 +258,22 @@ impl Reassembler {
         if p.set_count != header.set_count {
             return Reassembled::Refused("set count differs from earlier fragments");
         }
-        let set = usize::from(header.set_index);
-        if p.parts.is_empty() {
-            p.parts = vec![Vec::new(); usize::from(p.set_count)];
-            // Every set but the last is full; the last set's length is learnt from its first
-            // fragment.
-            p.missing = (usize::from(p.set_count) - 1) * MAX_SET_FRAGMENTS;
-            for s in p.parts.iter_mut().take(usize::from(p.set_count) - 1) {
-                *s = vec![None; MAX_SET_FRAGMENTS];
-            }
-        }
-        let slot_set = &mut p.parts[set];
-        if slot_set.is_empty() {
-            // Only the last set can still be unsized here.
-            *slot_set = vec![None; usize::from(header.set_len)];
-            p.missing += usize::from(header.set_len);
-        } else if slot_set.len() != usize::from(header.set_len) {
+        let set_len = usize::from(header.set_len);
+        let set = p.sets.entry(header.set_index).or_insert_with(|| {
+            p.missing += set_len;
+            let slots = set_len * std::mem::size_of::<Option<Vec<u8>>>();
+            p.bytes += slots;
+            self.bytes += slots;
+            vec![None; set_len]
+        });
+        if set.len() != set_len {
             return Reassembled::Refused("set length differs from earlier fragments");
         }
-        let slot = &mut slot_set[usize::from(header.position)];
+        let slot = &mut set[usize::from(header.position)];
         if slot.is_some() {
             return Reassembled::Duplicate;
         }
-        if p.bytes + data.len() > self.limits.max_message_bytes {
+        if p.data + data.len() > self.limits.max_message_bytes {
             let dropped = p.bytes;
             self.partial.remove(&id);
             self.bytes -= dropped;
@@ -282,20 +282,20 @@ impl Reassembler {
             return Reassembled::Refused("message longer than the limit");
         }
         *slot = Some(data.to_vec());
+        p.data += data.len();
         p.bytes += data.len();
         p.missing -= 1;
         p.last_progress = now;
         self.bytes += data.len();
-        // Every set but the last is sized on the first fragment; the last one when its own
-        // first fragment arrives.
-        let done = p.missing == 0 && p.parts.iter().all(|set| !set.is_empty());
+        let done = p.missing == 0 && p.sets.len() == usize::from(p.set_count);
         if done {
             let Some(p) = self.partial.remove(&id) else {
                 return Reassembled::Refused("internal: partial message vanished");
             };
             self.bytes -= p.bytes;
-            let mut message = Vec::with_capacity(p.bytes);
-            for part in p.parts.into_iter().flatten().flatten() {
+            let mut message = Vec::with_capacity(p.data);
+            // Sets in chain order, fragments in set order.
+            for part in p.sets.into_values().flatten().flatten() {
                 message.extend_from_slice(&part);
             }
             self.remember_completed(id);
@@ -463,6 +463,24 @@ mod tests {
         );
         assert_eq!(outcomes[6], Reassembled::Duplicate, "the rest is ignored");
         assert_eq!(r.partial_bytes(), 0);
+    }
+
+    #[test]
+    fn a_header_claiming_the_longest_chain_costs_one_set() {
+        let header = FragmentHeader {
+            message_id: 5,
+            set_index: 0,
+            set_count: u16::MAX,
+            set_len: 255,
+            position: 0,
+        };
+        let mut r = Reassembler::new(ReassemblyLimits::default());
+        assert_eq!(
+            r.insert(header, &[1; 100], Duration::ZERO),
+            Reassembled::Pending
+        );
+        let one_set = 255 * std::mem::size_of::<Option<Vec<u8>>>() + 100;
+        assert_eq!(r.partial_bytes(), one_set);
     }
 
     #[test]
