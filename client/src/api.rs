@@ -80,8 +80,10 @@ pub enum Response {
         /// The message.
         message: String,
         /// The tag to reply with, if the sender attached SURBs.
+        #[serde(default)]
         sender_tag: Option<String>,
         /// An answer to one of our anonymous messages.
+        #[serde(default)]
         is_reply: bool,
     },
     /// Our address.
@@ -94,6 +96,10 @@ pub enum Response {
         /// What went wrong.
         message: String,
     },
+    /// A response type this version does not know (an app parsing a newer client's
+    /// answers ignores it); the client never sends it.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Response {

@@ -9,8 +9,8 @@ use futures::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::message::{AppRequest, AppResponse};
 use super::Error;
+use client::api::{Request as AppRequest, Response as AppResponse};
 
 type Ws = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -45,7 +45,10 @@ impl AppConnection {
     /// Sends a request.
     pub async fn request(&mut self, request: &AppRequest) -> Result<(), Error> {
         self.ws
-            .send(Message::text(request.to_json()))
+            .send(Message::text(
+                serde_json::to_string(&request)
+                    .map_err(|e| Error::traffic(format!("app request: {e}")))?,
+            ))
             .await
             .map_err(|e| Error::traffic(format!("app websocket: {e}")))
     }
@@ -116,7 +119,10 @@ impl AppSender {
             recipient: recipient.to_owned(),
         };
         self.sink
-            .send(Message::text(request.to_json()))
+            .send(Message::text(
+                serde_json::to_string(&request)
+                    .map_err(|e| Error::traffic(format!("app request: {e}")))?,
+            ))
             .await
             .map_err(|e| Error::traffic(format!("app websocket: {e}")))
     }
@@ -133,9 +139,13 @@ impl AppReceiver {
         loop {
             match self.stream.next().await? {
                 Ok(Message::Text(text)) => {
-                    return Some(AppResponse::parse(text.as_str()).ok_or_else(|| {
-                        Error::traffic(format!("the client sent unparsable JSON: {text}"))
-                    }))
+                    return Some(
+                        serde_json::from_str::<AppResponse>(text.as_str())
+                            .ok()
+                            .ok_or_else(|| {
+                                Error::traffic(format!("the client sent unparsable JSON: {text}"))
+                            }),
+                    )
                 }
                 Ok(Message::Close(_)) => return None,
                 Ok(_) => {}
@@ -157,7 +167,8 @@ async fn next_response(ws: &mut Ws, timeout: Duration) -> Result<Option<AppRespo
             Ok(Some(Ok(message))) => message,
         };
         if let Message::Text(text) = message {
-            return AppResponse::parse(text.as_str())
+            return serde_json::from_str::<AppResponse>(text.as_str())
+                .ok()
                 .map(Some)
                 .ok_or_else(|| Error::traffic(format!("the client sent unparsable JSON: {text}")));
         }

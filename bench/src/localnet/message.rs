@@ -1,5 +1,5 @@
-//! What crosses the client's app websocket (pure): the JSON requests and answers of the
-//! native client's API (DESIGN.md §5), and the text of the benchmark's own messages.
+//! The text of the benchmark's own messages (pure). The app API they travel in is
+//! `client::api`.
 //!
 //! A benchmark message is one line of text, exactly the configured size:
 //!
@@ -12,70 +12,10 @@
 //! latency needs no clock agreement between machines: every client is local). The `x`
 //! padding brings the text to the size asked for.
 
-use serde::{Deserialize, Serialize};
-
 /// The first word of every benchmark message.
 pub const TAG: &str = "localnet";
 /// The longest header: the tag and four numbers at their longest, with their spaces.
 pub const MAX_HEADER_LEN: usize = TAG.len() + 1 + 10 + 1 + 10 + 1 + 20 + 1 + 20 + 1;
-
-/// Requests an app sends to its client.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum AppRequest {
-    /// Ask for the client's own address.
-    SelfAddress,
-    /// Send `message` to `recipient` (an address `<identity>.<encryption>@<gateway>`).
-    Send {
-        /// UTF-8 text.
-        message: String,
-        /// The recipient's address.
-        recipient: String,
-    },
-}
-
-impl AppRequest {
-    /// The JSON text frame.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string(self).expect(
-            "a request holds only strings in a tagged struct, which serde_json always encodes",
-        )
-    }
-}
-
-/// What the client sends its app.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum AppResponse {
-    /// The answer to [`AppRequest::SelfAddress`].
-    SelfAddress {
-        /// The client's address.
-        address: String,
-    },
-    /// A message arrived.
-    Received {
-        /// Its text.
-        message: String,
-        /// The sender's reply tag, for anonymous messages (unused here).
-        #[serde(default, rename = "senderTag")]
-        sender_tag: Option<String>,
-    },
-    /// A request failed.
-    Error {
-        /// Why.
-        message: String,
-    },
-    /// Anything else (a newer client's answers): ignored.
-    #[serde(other)]
-    Other,
-}
-
-impl AppResponse {
-    /// Parses a text frame; `None` if it is not JSON of this shape.
-    pub fn parse(text: &str) -> Option<AppResponse> {
-        serde_json::from_str(text).ok()
-    }
-}
 
 /// The header of a benchmark message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -123,57 +63,48 @@ impl Header {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use client::api::Response as AppResponse;
 
-    #[test]
-    fn requests_are_the_client_api_json() {
-        assert_eq!(
-            AppRequest::SelfAddress.to_json(),
-            r#"{"type":"selfAddress"}"#
-        );
-        let send = AppRequest::Send {
-            message: "hi \"there\"".into(),
-            recipient: "a.b@c".into(),
-        };
-        assert_eq!(
-            send.to_json(),
-            r#"{"type":"send","message":"hi \"there\"","recipient":"a.b@c"}"#
-        );
+    fn parse(text: &str) -> Option<AppResponse> {
+        serde_json::from_str(text).ok()
     }
 
     #[test]
     fn answers_parse_and_unknown_ones_are_tolerated() {
         assert_eq!(
-            AppResponse::parse(r#"{"type":"selfAddress","address":"a.b@c"}"#),
+            parse(r#"{"type":"selfAddress","address":"a.b@c"}"#),
             Some(AppResponse::SelfAddress {
                 address: "a.b@c".into()
             })
         );
         assert_eq!(
-            AppResponse::parse(r#"{"type":"received","message":"m","senderTag":null}"#),
+            parse(r#"{"type":"received","message":"m","senderTag":null}"#),
             Some(AppResponse::Received {
                 message: "m".into(),
-                sender_tag: None
+                sender_tag: None,
+                is_reply: false
             })
         );
         assert_eq!(
-            AppResponse::parse(r#"{"type":"received","message":"m"}"#),
+            parse(r#"{"type":"received","message":"m"}"#),
             Some(AppResponse::Received {
                 message: "m".into(),
-                sender_tag: None
+                sender_tag: None,
+                is_reply: false
             })
         );
         assert_eq!(
-            AppResponse::parse(r#"{"type":"error","message":"no"}"#),
+            parse(r#"{"type":"error","message":"no"}"#),
             Some(AppResponse::Error {
                 message: "no".into()
             })
         );
         assert_eq!(
-            AppResponse::parse(r#"{"type":"somethingNew","x":1}"#),
-            Some(AppResponse::Other)
+            parse(r#"{"type":"somethingNew","x":1}"#),
+            Some(AppResponse::Unknown)
         );
-        assert_eq!(AppResponse::parse("not json"), None);
-        assert_eq!(AppResponse::parse(r#"{"type":"received"}"#), None);
+        assert_eq!(parse("not json"), None);
+        assert_eq!(parse(r#"{"type":"received"}"#), None);
     }
 
     #[test]

@@ -19,7 +19,6 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::app::{AppConnection, AppSender};
-use super::message::AppResponse;
 use super::metrics::Samples;
 use super::network::Network;
 use super::options::{limits, Options};
@@ -28,6 +27,7 @@ use super::report::{progress_line, MetricsWindow, NodeWindow};
 use super::signals::Interrupts;
 use super::tally::{Tally, Totals};
 use super::Error;
+use client::api::Response as AppResponse;
 
 /// How long connecting to a client's app API and its first answer may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
