@@ -334,9 +334,64 @@ fn an_anonymous_message_is_answered_through_surbs_without_the_senders_address() 
     assert_eq!(replies[0].payload, b"an anonymous friend");
     assert_eq!(b.reply_surbs(&tag), 3, "one SURB per fragment");
     assert_eq!(b.pending_fragments(), 0, "the reply was acked too");
-    // A reply longer than the SURBs left is refused up front.
-    let long = vec![b'x'; client::core::FRAGMENT_CAPACITY * 4];
-    assert!(b.reply(&tag, long, false, &mut sim.rng).is_err());
+    assert_eq!(b.stats().surb_requests_sent, 0, "three SURBs were plenty");
+}
+
+#[test]
+fn a_replier_short_of_surbs_asks_for_more_and_the_whole_reply_arrives_despite_loss() {
+    let mut sim = Sim::new(7);
+    // Every tenth message packet and ack is lost, so retransmissions spend SURBs too.
+    let mut n = 0u32;
+    sim.lose = Box::new(move |_| {
+        n += 1;
+        n % 10 == 0
+    });
+    let mut a = sim.client(1, 0, quiet());
+    let mut b = sim.client(10, 1, quiet());
+    a.send_anonymous(&b.address(), b"send me a file".to_vec(), false, 3, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(10));
+    let tag = received(&mut b)[0].sender_tag.unwrap();
+    assert_eq!(b.reply_surbs(&tag), 3);
+    // 200 fragments' worth, answered with 3 SURBs in hand: the rest must be asked for.
+    let file: Vec<u8> = (0..client::core::FRAGMENT_CAPACITY * 200)
+        .map(|i| (i % 251) as u8)
+        .collect();
+    b.reply(&tag, file.clone(), false, &mut sim.rng).unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(120));
+    let replies = received(&mut a);
+    assert_eq!(replies.len(), 1, "the reply arrived once");
+    assert!(replies[0].is_reply);
+    assert!(replies[0].payload == file, "the reply arrived intact");
+    assert_eq!(b.pending_fragments(), 0, "every fragment was acked");
+    let (bs, as_) = (b.stats(), a.stats());
+    assert!(bs.retransmissions > 0, "the loss forced retransmissions");
+    assert!(
+        bs.surb_requests_sent >= 2,
+        "more than one request: {}",
+        bs.surb_requests_sent
+    );
+    assert_eq!(
+        as_.surb_top_ups_sent, bs.surb_requests_sent,
+        "each request that arrived was answered once (lost requests are retransmitted)"
+    );
+    assert_eq!(bs.fragments_lost, 0);
+}
+
+#[test]
+fn a_reply_with_no_surb_at_all_is_refused() {
+    let mut sim = Sim::new(8);
+    let mut a = sim.client(1, 0, quiet());
+    let mut b = sim.client(10, 1, quiet());
+    a.send_anonymous(&b.address(), b"no way back".to_vec(), false, 0, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(5));
+    let tag = received(&mut b)[0].sender_tag.unwrap();
+    let err = b.reply(&tag, b"hello?".to_vec(), false, &mut sim.rng);
+    assert!(
+        matches!(err, Err(client::core::SendError::NotEnoughSurbs { have: 0, .. })),
+        "{err:?}"
+    );
 }
 
 #[test]

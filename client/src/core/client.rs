@@ -14,8 +14,14 @@
 //! loop packet at its own exponential gaps; the optional drop cover stream sends packets to a
 //! random gateway for nobody. Every fragment carries a SURB-ACK; an unacknowledged fragment is
 //! sent again, over a fresh route, after `(sum of its and its ack's delays) × 1.5 + 1.5 s`.
+//!
+//! Replies travel through the sender's SURBs, one per fragment and per retransmission. A
+//! reply fragment with no SURB to spare waits (it is not lost), and the replier asks the
+//! sender for more through a SURB it kept back (`surb_reserve`), before it runs out
+//! (`surb_headroom`); the sender, which knows whom it gave those SURBs to, answers with a
+//! top-up. Apps see none of this: a reply larger than the SURBs at hand just takes longer.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use gateway::final_hop::{surb_ack_prefix, SURB_ACK_LEN};
@@ -137,11 +143,24 @@ pub struct CoreStats {
     pub undecodable: u64,
     /// Fragments given up.
     pub fragments_lost: u64,
+    /// Requests for more SURBs sent to senders.
+    pub surb_requests_sent: u64,
+    /// SURB top-ups sent answering requests.
+    pub surb_top_ups_sent: u64,
 }
 
 enum Target {
     Client(Recipient),
     Reply([u8; 16]),
+}
+
+impl Target {
+    fn reply_tag(&self) -> Option<[u8; 16]> {
+        match self {
+            Target::Reply(tag) => Some(*tag),
+            Target::Client(_) => None,
+        }
+    }
 }
 
 struct Pending {
@@ -150,6 +169,16 @@ struct Pending {
     fragment: Vec<u8>,
     attempts: u32,
     deadline: Option<Duration>,
+    /// Queued or parked: waiting for a transmission.
+    waiting: bool,
+    /// A request for SURBs (may use the kept-back SURBs; never parked).
+    control: bool,
+}
+
+/// What a SURB we handed out is for: its reply key and whom we gave it to.
+struct ReplyKey {
+    key: [u8; 16],
+    recipient: Recipient,
 }
 
 /// The client core.
@@ -166,10 +195,18 @@ pub struct ClientCore {
     timers: BTreeSet<(Duration, u64)>,
     next_ack_id: u64,
     reassembler: Reassembler,
-    reply_keys: HashMap<[u8; 32], [u8; 16]>,
+    reply_keys: HashMap<[u8; 32], ReplyKey>,
     reply_key_order: VecDeque<[u8; 32]>,
     surbs: HashMap<[u8; 16], VecDeque<ReplySurb>>,
     surb_senders: VecDeque<[u8; 16]>,
+    /// Per sender tag: reply fragments waiting for a transmission (queued or parked).
+    reply_waiting: HashMap<[u8; 16], usize>,
+    /// Per sender tag: reply fragments parked until more SURBs arrive.
+    parked: HashMap<[u8; 16], VecDeque<u64>>,
+    /// Sender tags we asked for SURBs and have not heard back from.
+    surbs_requested: HashSet<[u8; 16]>,
+    /// Requests for SURBs to answer (whom, how many), one per correspondent.
+    top_ups_due: VecDeque<(Recipient, u16)>,
     tag_secret: [u8; 32],
     events: VecDeque<Event>,
     stats: CoreStats,
@@ -220,6 +257,10 @@ impl ClientCore {
             reply_key_order: VecDeque::new(),
             surbs: HashMap::new(),
             surb_senders: VecDeque::new(),
+            reply_waiting: HashMap::new(),
+            parked: HashMap::new(),
+            surbs_requested: HashSet::new(),
+            top_ups_due: VecDeque::new(),
             tag_secret,
             events: VecDeque::new(),
             stats: CoreStats::default(),
@@ -266,7 +307,7 @@ impl ClientCore {
         self.network()?.gateway(&recipient.gateway)?;
         self.check_len(payload.len())?;
         let envelope = Envelope::Message { text, payload };
-        self.enqueue(Target::Client(*recipient), &envelope, rng)
+        self.enqueue(Target::Client(*recipient), &envelope, false, rng)
     }
 
     /// Queues `payload` for `recipient` with `reply_surbs` SURBs it can answer through
@@ -284,32 +325,65 @@ impl ClientCore {
                 self.config.max_reply_surbs_per_message,
             ));
         }
-        let network = self.network()?;
-        network.gateway(&recipient.gateway)?;
-        let own = network.gateway(&self.gateway)?;
+        self.network()?.gateway(&recipient.gateway)?;
         self.check_len(payload.len())?;
-        let identity = self.keys.identity_public();
-        let mut surbs = Vec::with_capacity(usize::from(reply_surbs));
-        let mut keys = Vec::with_capacity(usize::from(reply_surbs));
-        for _ in 0..reply_surbs {
-            let route = network.route_to(own, rng)?;
-            let (d, _) = delays(&route, self.config.per_hop_delay, rng);
-            let surb = make_surb(&route, d, identity, bytes::<32>(rng))?;
-            let key = bytes::<16>(rng);
-            keys.push(key);
-            surbs.push(ReplySurb { surb, key });
-        }
+        let surbs = self.make_reply_surbs(reply_surbs, rng)?;
+        let keys: Vec<[u8; 16]> = surbs.iter().map(|s| s.key).collect();
         let envelope = Envelope::Anonymous {
             text,
             sender_tag: self.sender_tag(recipient),
             surbs,
             payload,
         };
-        let id = self.enqueue(Target::Client(*recipient), &envelope, rng)?;
+        let id = self.enqueue(Target::Client(*recipient), &envelope, false, rng)?;
         for key in keys {
-            self.remember_reply_key(key);
+            self.remember_reply_key(key, *recipient);
         }
         Ok(id)
+    }
+
+    /// `count` SURBs back to us, each with a fresh route and reply key.
+    fn make_reply_surbs(
+        &self,
+        count: u16,
+        rng: &mut impl CoreRng,
+    ) -> Result<Vec<ReplySurb>, SendError> {
+        let network = self.network()?;
+        let own = network.gateway(&self.gateway)?;
+        let identity = self.keys.identity_public();
+        let mut surbs = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let route = network.route_to(own, rng)?;
+            let (d, _) = delays(&route, self.config.per_hop_delay, rng);
+            let surb = make_surb(&route, d, identity, bytes::<32>(rng))?;
+            surbs.push(ReplySurb {
+                surb,
+                key: bytes::<16>(rng),
+            });
+        }
+        Ok(surbs)
+    }
+
+    /// Answers a correspondent's request for more SURBs.
+    fn send_top_up(
+        &mut self,
+        recipient: &Recipient,
+        count: u16,
+        rng: &mut impl CoreRng,
+    ) -> Result<(), SendError> {
+        let count = count.min(self.config.max_reply_surbs_per_message);
+        let surbs = self.make_reply_surbs(count, rng)?;
+        let keys: Vec<[u8; 16]> = surbs.iter().map(|s| s.key).collect();
+        let envelope = Envelope::SurbTopUp {
+            sender_tag: self.sender_tag(recipient),
+            surbs,
+        };
+        self.enqueue(Target::Client(*recipient), &envelope, false, rng)?;
+        for key in keys {
+            self.remember_reply_key(key, *recipient);
+        }
+        self.stats.surb_top_ups_sent += 1;
+        Ok(())
     }
 
     /// Queues an answer to the anonymous sender with `sender_tag`, through its SURBs.
@@ -325,15 +399,83 @@ impl ClientCore {
         let need = envelope
             .encode()
             .len()
-            .div_ceil(FRAGMENT_CAPACITY - FRAGMENT_HEADER_LEN);
+            .div_ceil(FRAGMENT_CAPACITY - FRAGMENT_HEADER_LEN)
+            .max(1);
         let have = self.reply_surbs(sender_tag);
-        if need.max(1) > have {
-            return Err(SendError::NotEnoughSurbs {
-                need: need.max(1),
-                have,
-            });
+        // With no SURB at hand and none asked for, nothing could ever carry the reply (or a
+        // request for more).
+        if have == 0 && !self.surbs_requested.contains(sender_tag) {
+            return Err(SendError::NotEnoughSurbs { need, have });
         }
-        self.enqueue(Target::Reply(*sender_tag), &envelope, rng)
+        let id = self.enqueue(Target::Reply(*sender_tag), &envelope, false, rng)?;
+        self.request_surbs_if_low(sender_tag, rng);
+        Ok(id)
+    }
+
+    /// Reply fragments for `tag` waiting for a transmission.
+    fn reply_demand(&self, tag: &[u8; 16]) -> usize {
+        self.reply_waiting.get(tag).copied().unwrap_or(0)
+    }
+
+    fn set_waiting(&mut self, id: u64, waiting: bool) {
+        let Some(p) = self.pending.get_mut(&id) else {
+            return;
+        };
+        if p.waiting == waiting {
+            return;
+        }
+        p.waiting = waiting;
+        if let (Some(tag), false) = (p.target.reply_tag(), p.control) {
+            let n = self.reply_waiting.entry(tag).or_default();
+            if waiting {
+                *n += 1;
+            } else {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.reply_waiting.remove(&tag);
+                }
+            }
+        }
+    }
+
+    /// Asks the sender with `tag` for more SURBs when those at hand will not cover what
+    /// waits and the reserve, and no request is out: for what waits plus the headroom, so a
+    /// stream of replies does not stop at every request. The request goes first in the
+    /// queue, through a SURB kept back for it.
+    fn request_surbs_if_low(&mut self, tag: &[u8; 16], rng: &mut impl CoreRng) {
+        if self.surbs_requested.contains(tag) {
+            return;
+        }
+        let have = self.reply_surbs(tag);
+        let demand = self.reply_demand(tag);
+        if demand == 0 || have == 0 || have >= demand + self.config.surb_reserve {
+            return;
+        }
+        let want = (demand + self.config.surb_headroom)
+            .saturating_sub(have)
+            .max(1);
+        let count = u16::try_from(want)
+            .unwrap_or(u16::MAX)
+            .min(self.config.surb_request_size)
+            .min(self.config.max_reply_surbs_per_message)
+            .max(1);
+        let envelope = Envelope::SurbRequest { count };
+        if self
+            .enqueue(Target::Reply(*tag), &envelope, true, rng)
+            .is_ok()
+        {
+            self.surbs_requested.insert(*tag);
+            self.stats.surb_requests_sent += 1;
+        }
+    }
+
+    /// Puts fragments parked for lack of SURBs from `tag` back at the front of the queue.
+    fn unpark(&mut self, tag: &[u8; 16]) {
+        if let Some(ids) = self.parked.remove(tag) {
+            for id in ids.into_iter().rev() {
+                self.queue.push_front(id);
+            }
+        }
     }
 
     fn check_len(&self, len: usize) -> Result<(), SendError> {
@@ -358,9 +500,13 @@ impl ClientCore {
         tag
     }
 
-    fn remember_reply_key(&mut self, key: [u8; 16]) {
+    fn remember_reply_key(&mut self, key: [u8; 16], recipient: Recipient) {
         let digest = super::crypto::reply_key_digest(&key);
-        if self.reply_keys.insert(digest, key).is_none() {
+        if self
+            .reply_keys
+            .insert(digest, ReplyKey { key, recipient })
+            .is_none()
+        {
             self.reply_key_order.push_back(digest);
         }
         while self.reply_key_order.len() > self.config.max_reply_keys {
@@ -370,10 +516,12 @@ impl ClientCore {
         }
     }
 
+    /// Splits `envelope` into fragments queued for `target`; `control` ones go first.
     fn enqueue(
         &mut self,
         target: Target,
         envelope: &Envelope,
+        control: bool,
         rng: &mut impl CoreRng,
     ) -> Result<u64, SendError> {
         let message_id = loop {
@@ -391,6 +539,7 @@ impl ClientCore {
         if self.pending.len() + fragments.len() > self.config.max_pending_fragments {
             return Err(SendError::Busy(self.pending.len()));
         }
+        let mut ids = Vec::with_capacity(fragments.len());
         for fragment in fragments {
             let ack_id = self.next_ack_id;
             self.next_ack_id = (self.next_ack_id + 1) & ACK_ID_MASK;
@@ -409,9 +558,19 @@ impl ClientCore {
                     fragment,
                     attempts: 0,
                     deadline: None,
+                    waiting: false,
+                    control,
                 },
             );
-            self.queue.push_back(ack_id);
+            self.set_waiting(ack_id, true);
+            ids.push(ack_id);
+        }
+        if control {
+            for id in ids.into_iter().rev() {
+                self.queue.push_front(id);
+            }
+        } else {
+            self.queue.extend(ids);
         }
         Ok(message_id)
     }
@@ -450,14 +609,20 @@ impl ClientCore {
                 continue;
             }
             self.stats.retransmissions += 1;
+            self.set_waiting(id, true);
             self.queue.push_back(id);
         }
     }
 
     fn lose(&mut self, ack_id: u64, reason: String) {
+        self.set_waiting(ack_id, false);
         if let Some(p) = self.pending.remove(&ack_id) {
             if let Some(d) = p.deadline {
                 self.timers.remove(&(d, ack_id));
+            }
+            if let (Some(tag), true) = (p.target.reply_tag(), p.control) {
+                // Ask again when next needed.
+                self.surbs_requested.remove(&tag);
             }
             self.stats.fragments_lost += 1;
             self.events.push_back(Event::FragmentLost {
@@ -471,6 +636,14 @@ impl ClientCore {
     /// `None`, then again at [`ClientCore::poll_timeout`].
     pub fn poll_transmit(&mut self, now: Duration, rng: &mut impl CoreRng) -> Option<Transmit> {
         self.handle_timeout(now);
+        while let Some((recipient, count)) = self.top_ups_due.pop_front() {
+            if let Err(e) = self.send_top_up(&recipient, count, rng) {
+                self.events.push_back(Event::FragmentLost {
+                    message_id: 0,
+                    reason: format!("could not answer a request for SURBs: {e}"),
+                });
+            }
+        }
         if self.real.is_due(now) {
             self.real.advance(now, rng);
             while let Some(id) = self.queue.pop_front() {
@@ -557,8 +730,20 @@ impl ClientCore {
                 (t, total)
             }
             Target::Reply(tag) => {
-                let Some(surb) = self.surbs.get_mut(tag).and_then(VecDeque::pop_front) else {
+                let tag = *tag;
+                let have = self.reply_surbs(&tag);
+                if !p.control && have <= self.config.surb_reserve {
+                    // Wait for more SURBs rather than spend those kept for asking: any
+                    // fragment may need a retransmission later, so data never spends them.
+                    self.parked.entry(tag).or_default().push_back(id);
+                    self.request_surbs_if_low(&tag, rng);
+                    return Ok(None);
+                }
+                let Some(surb) = self.surbs.get_mut(&tag).and_then(VecDeque::pop_front) else {
                     return Err("no reply SURB left from that sender".into());
+                };
+                let Some(p) = self.pending.get(&id) else {
+                    return Ok(None);
                 };
                 plaintext.extend_from_slice(&seal_reply(&surb.key, &p.fragment));
                 let t = use_surb(&surb.surb, &plaintext).map_err(|e| e.to_string())?;
@@ -570,12 +755,18 @@ impl ClientCore {
         let wait = (forward_total + ack_total).mul_f64(self.config.ack_wait_factor)
             + self.config.ack_wait_base;
         let deadline = now + wait;
+        self.set_waiting(id, false);
+        let mut spent_surb_of = None;
         if let Some(p) = self.pending.get_mut(&id) {
             p.attempts += 1;
             p.deadline = Some(deadline);
+            spent_surb_of = p.target.reply_tag();
         }
         self.timers.insert((deadline, id));
         self.stats.real_sent += 1;
+        if let Some(tag) = spent_surb_of {
+            self.request_surbs_if_low(&tag, rng);
+        }
         Ok(Some(transmit))
     }
 
@@ -668,6 +859,7 @@ impl ClientCore {
             self.stats.cover_received += 1;
             return;
         }
+        self.set_waiting(id, false);
         match self.pending.remove(&id) {
             Some(p) => {
                 if let Some(d) = p.deadline {
@@ -684,10 +876,10 @@ impl ClientCore {
             self.stats.undecodable += 1;
             return;
         };
-        let fragment = match self.reply_keys.remove(prefix) {
-            Some(key) => open_reply(&key, ciphertext),
+        let (fragment, replier) = match self.reply_keys.remove(prefix) {
+            Some(k) => (open_reply(&k.key, ciphertext), Some(k.recipient)),
             None => match open_from_sender(&self.keys.encryption, bytes) {
-                Some(f) => f,
+                Some(f) => (f, None),
                 None => {
                     self.stats.undecodable += 1;
                     return;
@@ -714,26 +906,49 @@ impl ClientCore {
             self.stats.undecodable += 1;
             return;
         };
-        let received = match envelope {
-            Envelope::Message { text, payload } => Received {
+        let received = match (envelope, replier) {
+            (Envelope::SurbRequest { count }, Some(replier)) => {
+                // Answered from `poll_transmit`, which has an RNG; one request per
+                // correspondent at a time.
+                if !self.top_ups_due.iter().any(|(r, _)| *r == replier) {
+                    self.top_ups_due.push_back((replier, count));
+                }
+                return;
+            }
+            (Envelope::SurbTopUp { sender_tag, surbs }, None) => {
+                self.surbs_requested.remove(&sender_tag);
+                self.keep_surbs(sender_tag, surbs);
+                self.unpark(&sender_tag);
+                return;
+            }
+            (Envelope::SurbRequest { .. } | Envelope::SurbTopUp { .. }, _) => {
+                // A request must come through our SURBs, a top-up must not.
+                self.stats.undecodable += 1;
+                return;
+            }
+            (Envelope::Message { text, payload }, _) => Received {
                 payload,
                 text,
                 sender_tag: None,
                 is_reply: false,
             },
-            Envelope::Reply { text, payload } => Received {
+            (Envelope::Reply { text, payload }, _) => Received {
                 payload,
                 text,
                 sender_tag: None,
                 is_reply: true,
             },
-            Envelope::Anonymous {
-                text,
-                sender_tag,
-                surbs,
-                payload,
-            } => {
+            (
+                Envelope::Anonymous {
+                    text,
+                    sender_tag,
+                    surbs,
+                    payload,
+                },
+                _,
+            ) => {
                 self.keep_surbs(sender_tag, surbs);
+                self.unpark(&sender_tag);
                 Received {
                     payload,
                     text,
@@ -752,6 +967,10 @@ impl ClientCore {
             while self.surb_senders.len() > self.config.max_reply_senders {
                 if let Some(old) = self.surb_senders.pop_front() {
                     self.surbs.remove(&old);
+                    self.surbs_requested.remove(&old);
+                    for id in self.parked.remove(&old).unwrap_or_default() {
+                        self.lose(id, "the sender's SURBs were forgotten".into());
+                    }
                 }
             }
         }

@@ -34,6 +34,13 @@ pub struct CoreConfig {
     pub max_reply_keys: usize,
     /// Reply SURBs one anonymous message may carry.
     pub max_reply_surbs_per_message: u16,
+    /// A replier whose SURBs do not cover the reply fragments waiting (plus the reserve) asks
+    /// the sender for enough for them and this many more.
+    pub surb_headroom: usize,
+    /// SURBs asked for at once (at most `max_reply_surbs_per_message`).
+    pub surb_request_size: u16,
+    /// SURBs a replier keeps back from its data for asking for more.
+    pub surb_reserve: usize,
     /// Reassembly limits.
     pub reassembly: ReassemblyLimits,
 }
@@ -54,6 +61,9 @@ impl Default for CoreConfig {
             max_reply_senders: 1_000,
             max_reply_keys: 100_000,
             max_reply_surbs_per_message: 100,
+            surb_headroom: 40,
+            surb_request_size: 100,
+            surb_reserve: 1,
             reassembly: ReassemblyLimits::default(),
         }
     }

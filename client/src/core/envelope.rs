@@ -2,13 +2,20 @@
 //! messages, and the app's bytes.
 //!
 //! ```text
-//! kind u8 (0 message, 1 anonymous message, 2 reply) | text u8 (0 bytes, 1 UTF-8)
-//! anonymous only: sender tag [16] | SURB count u16 | count × (SURB length u16 | SURB | reply key [16])
-//! payload
+//! kind u8 | text u8 (0 bytes, 1 UTF-8)
+//!   0 message:        payload
+//!   1 anonymous:      sender tag [16] | SURBs | payload
+//!   2 reply:          payload
+//!   3 SURB request:   count u16                  (text 0; sent through a SURB)
+//!   4 SURB top-up:    sender tag [16] | SURBs    (text 0; the answer to a request)
+//! SURBs = count u16 | count × (SURB length u16 | SURB | reply key [16])
 //! ```
 //!
 //! An anonymous message names no sender: the tag only lets the recipient group the SURBs of
-//! one correspondent, and the SURBs route back without revealing where to.
+//! one correspondent, and the SURBs route back without revealing where to. Kinds 3 and 4 are
+//! the cores' own conversation and never reach an app: a replier running low on SURBs asks
+//! for more through one of them, and the SURBs' creator, which knows whom it gave them to,
+//! sends a top-up.
 
 /// A reply SURB and the key the reply must be encrypted with.
 #[derive(Clone, PartialEq, Eq)]
@@ -53,6 +60,18 @@ pub enum Envelope {
         /// The app's bytes.
         payload: Vec<u8>,
     },
+    /// A replier asks for this many more SURBs (it travels through one of ours).
+    SurbRequest {
+        /// SURBs asked for.
+        count: u16,
+    },
+    /// More SURBs, answering a [`Envelope::SurbRequest`].
+    SurbTopUp {
+        /// The tag the SURBs were first sent under.
+        sender_tag: [u8; 16],
+        /// The SURBs.
+        surbs: Vec<ReplySurb>,
+    },
 }
 
 /// Why bytes are not an envelope.
@@ -83,30 +102,60 @@ fn take_array<const N: usize>(bytes: &mut &[u8]) -> Result<[u8; N], EnvelopeErro
     head.try_into().map_err(|_| EnvelopeError::Truncated)
 }
 
+fn encode_surbs(out: &mut Vec<u8>, sender_tag: &[u8; 16], surbs: &[ReplySurb]) {
+    out.extend_from_slice(sender_tag);
+    let count = u16::try_from(surbs.len()).unwrap_or(u16::MAX);
+    out.extend_from_slice(&count.to_be_bytes());
+    for s in surbs.iter().take(usize::from(count)) {
+        // A SURB is at most 348 + 32 + 5 * 16 bytes.
+        out.extend_from_slice(&(s.surb.len() as u16).to_be_bytes());
+        out.extend_from_slice(&s.surb);
+        out.extend_from_slice(&s.key);
+    }
+}
+
+fn decode_surbs(bytes: &mut &[u8]) -> Result<([u8; 16], Vec<ReplySurb>), EnvelopeError> {
+    let sender_tag = take_array::<16>(bytes)?;
+    let count = u16::from_be_bytes(take_array::<2>(bytes)?);
+    let mut surbs = Vec::with_capacity(usize::from(count).min(bytes.len() / 18));
+    for _ in 0..count {
+        let len = u16::from_be_bytes(take_array::<2>(bytes)?);
+        let surb = take(bytes, usize::from(len))?.to_vec();
+        let key = take_array::<16>(bytes)?;
+        surbs.push(ReplySurb { surb, key });
+    }
+    Ok((sender_tag, surbs))
+}
+
 impl Envelope {
     /// Its encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let (kind, text, payload) = match self {
-            Envelope::Message { text, payload } => (0u8, *text, payload),
-            Envelope::Anonymous { text, payload, .. } => (1, *text, payload),
-            Envelope::Reply { text, payload } => (2, *text, payload),
+        let (kind, text) = match self {
+            Envelope::Message { text, .. } => (0u8, *text),
+            Envelope::Anonymous { text, .. } => (1, *text),
+            Envelope::Reply { text, .. } => (2, *text),
+            Envelope::SurbRequest { .. } => (3, false),
+            Envelope::SurbTopUp { .. } => (4, false),
         };
         let mut out = vec![kind, u8::from(text)];
-        if let Envelope::Anonymous {
-            sender_tag, surbs, ..
-        } = self
-        {
-            out.extend_from_slice(sender_tag);
-            let count = u16::try_from(surbs.len()).unwrap_or(u16::MAX);
-            out.extend_from_slice(&count.to_be_bytes());
-            for s in surbs.iter().take(usize::from(count)) {
-                // A SURB is at most 348 + 32 + 5 * 16 bytes.
-                out.extend_from_slice(&(s.surb.len() as u16).to_be_bytes());
-                out.extend_from_slice(&s.surb);
-                out.extend_from_slice(&s.key);
+        match self {
+            Envelope::Message { payload, .. } | Envelope::Reply { payload, .. } => {
+                out.extend_from_slice(payload);
+            }
+            Envelope::Anonymous {
+                sender_tag,
+                surbs,
+                payload,
+                ..
+            } => {
+                encode_surbs(&mut out, sender_tag, surbs);
+                out.extend_from_slice(payload);
+            }
+            Envelope::SurbRequest { count } => out.extend_from_slice(&count.to_be_bytes()),
+            Envelope::SurbTopUp { sender_tag, surbs } => {
+                encode_surbs(&mut out, sender_tag, surbs);
             }
         }
-        out.extend_from_slice(payload);
         out
     }
 
@@ -115,7 +164,7 @@ impl Envelope {
         let [kind, text] = take_array::<2>(&mut bytes)?;
         let text = match text {
             0 => false,
-            1 => true,
+            1 if kind <= 2 => true,
             other => return Err(EnvelopeError::Kind(other)),
         };
         let envelope = match kind {
@@ -124,15 +173,7 @@ impl Envelope {
                 payload: Vec::new(),
             },
             1 => {
-                let sender_tag = take_array::<16>(&mut bytes)?;
-                let count = u16::from_be_bytes(take_array::<2>(&mut bytes)?);
-                let mut surbs = Vec::with_capacity(usize::from(count).min(bytes.len() / 18));
-                for _ in 0..count {
-                    let len = u16::from_be_bytes(take_array::<2>(&mut bytes)?);
-                    let surb = take(&mut bytes, usize::from(len))?.to_vec();
-                    let key = take_array::<16>(&mut bytes)?;
-                    surbs.push(ReplySurb { surb, key });
-                }
+                let (sender_tag, surbs) = decode_surbs(&mut bytes)?;
                 Envelope::Anonymous {
                     text,
                     sender_tag,
@@ -144,6 +185,14 @@ impl Envelope {
                 text,
                 payload: Vec::new(),
             },
+            3 => {
+                let count = u16::from_be_bytes(take_array::<2>(&mut bytes)?);
+                return Ok(Envelope::SurbRequest { count });
+            }
+            4 => {
+                let (sender_tag, surbs) = decode_surbs(&mut bytes)?;
+                return Ok(Envelope::SurbTopUp { sender_tag, surbs });
+            }
             other => return Err(EnvelopeError::Kind(other)),
         };
         if text && std::str::from_utf8(bytes).is_err() {
@@ -157,6 +206,7 @@ impl Envelope {
             Envelope::Message { payload, .. }
             | Envelope::Anonymous { payload, .. }
             | Envelope::Reply { payload, .. } => *payload = bytes,
+            Envelope::SurbRequest { .. } | Envelope::SurbTopUp { .. } => {}
         }
         self
     }
@@ -194,12 +244,22 @@ mod tests {
                 text: true,
                 payload: Vec::new(),
             },
+            Envelope::SurbRequest { count: 513 },
+            Envelope::SurbTopUp {
+                sender_tag: [9; 16],
+                surbs: vec![ReplySurb {
+                    surb: vec![6; 300],
+                    key: [7; 16],
+                }],
+            },
         ];
         for e in cases {
             assert_eq!(Envelope::decode(&e.encode()).unwrap(), e);
         }
         assert_eq!(Envelope::decode(&[0, 1, 0xff]), Err(EnvelopeError::NotUtf8));
         assert_eq!(Envelope::decode(&[7, 0]), Err(EnvelopeError::Kind(7)));
+        // The cores' own kinds are never text.
+        assert_eq!(Envelope::decode(&[3, 1, 0, 5]), Err(EnvelopeError::Kind(1)));
         assert_eq!(
             Envelope::decode(&[1, 0, 1, 2]),
             Err(EnvelopeError::Truncated)
