@@ -344,7 +344,7 @@ fn a_replier_short_of_surbs_asks_for_more_and_the_whole_reply_arrives_despite_lo
     let mut n = 0u32;
     sim.lose = Box::new(move |_| {
         n += 1;
-        n % 10 == 0
+        n.is_multiple_of(10)
     });
     let mut a = sim.client(1, 0, quiet());
     let mut b = sim.client(10, 1, quiet());
