@@ -348,8 +348,14 @@ fn a_replier_short_of_surbs_asks_for_more_and_the_whole_reply_arrives_despite_lo
     });
     let mut a = sim.client(1, 0, quiet());
     let mut b = sim.client(10, 1, quiet());
-    a.send_anonymous(&b.address(), b"send me a file".to_vec(), false, 3, &mut sim.rng)
-        .unwrap();
+    a.send_anonymous(
+        &b.address(),
+        b"send me a file".to_vec(),
+        false,
+        3,
+        &mut sim.rng,
+    )
+    .unwrap();
     sim.run(&mut [&mut a, &mut b], Duration::from_secs(10));
     let tag = received(&mut b)[0].sender_tag.unwrap();
     assert_eq!(b.reply_surbs(&tag), 3);
@@ -383,13 +389,22 @@ fn a_reply_with_no_surb_at_all_is_refused() {
     let mut sim = Sim::new(8);
     let mut a = sim.client(1, 0, quiet());
     let mut b = sim.client(10, 1, quiet());
-    a.send_anonymous(&b.address(), b"no way back".to_vec(), false, 0, &mut sim.rng)
-        .unwrap();
+    a.send_anonymous(
+        &b.address(),
+        b"no way back".to_vec(),
+        false,
+        0,
+        &mut sim.rng,
+    )
+    .unwrap();
     sim.run(&mut [&mut a, &mut b], Duration::from_secs(5));
     let tag = received(&mut b)[0].sender_tag.unwrap();
     let err = b.reply(&tag, b"hello?".to_vec(), false, &mut sim.rng);
     assert!(
-        matches!(err, Err(client::core::SendError::NotEnoughSurbs { have: 0, .. })),
+        matches!(
+            err,
+            Err(client::core::SendError::NotEnoughSurbs { have: 0, .. })
+        ),
         "{err:?}"
     );
 }

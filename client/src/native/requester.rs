@@ -1,0 +1,452 @@
+//! `network-requester run`: a service provider on the mixnet that opens the TCP connections
+//! SOCKS5 clients ask for, subject to an allow list, and relays their bytes both ways.
+//!
+//! Requests arrive as anonymous messages; everything goes back through the sender's SURBs
+//! (the core asks for more when a download needs them), so the requester never learns who
+//! it works for. Connections are keyed by (sender tag, connection id). The allow list is
+//! read at start and again on SIGHUP (a list that does not parse leaves the old one in
+//! force). Limits bound the connections per sender and in total.
+
+use std::collections::HashMap;
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+
+use super::driver::{connect, DriverOptions, MixnetEvent, MixnetSender};
+use super::files::ClientPaths;
+use super::pump::{Pump, PumpEvent};
+use super::run::shutdown_signal;
+use crate::requester::allow::AllowList;
+use crate::socks::handshake::{Host, ReplyCode, TargetAddr};
+use crate::socks::message::{ConnectionId, Message};
+use crate::socks::stream::Stream;
+
+/// `network-requester run` options.
+#[derive(Debug, Clone)]
+pub struct RequesterOptions {
+    /// The allow-list file.
+    pub allow_list: PathBuf,
+    /// Open connections at most, over all senders.
+    pub max_connections: usize,
+    /// Open connections at most per sender.
+    pub max_per_sender: usize,
+    /// Bytes buffered per connection from the client.
+    pub window: u32,
+    /// How long opening a TCP connection (with name resolution) may take.
+    pub connect_timeout: Duration,
+    /// The mixnet client's settings.
+    pub driver: DriverOptions,
+}
+
+impl RequesterOptions {
+    /// Defaults around the given essentials.
+    pub fn new(allow_list: PathBuf, driver: DriverOptions) -> Self {
+        Self {
+            allow_list,
+            max_connections: 1024,
+            max_per_sender: 64,
+            window: 1 << 20,
+            connect_timeout: Duration::from_secs(15),
+            driver,
+        }
+    }
+}
+
+/// The allow-list file `network-requester init` writes: it allows nothing.
+pub const ALLOW_LIST_TEMPLATE: &str = "\
+# Hosts this network requester connects to, one per line; anything else is refused.
+#   example.com        exactly this name
+#   *.example.com      any name below example.com (not example.com itself)
+#   203.0.113.7        this address        2001:db8::/32, 10.0.0.0/8   these ranges
+# Reloaded on SIGHUP.
+";
+
+fn load_allow_list(path: &PathBuf) -> Result<AllowList, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("reading the allow list {}: {e}", path.display()))?;
+    AllowList::parse(&text).map_err(|e| format!("the allow list {}: {e}", path.display()))
+}
+
+/// Runs the requester until Ctrl-C or SIGTERM.
+pub async fn run(paths: &ClientPaths, options: RequesterOptions) -> Result<(), String> {
+    let allow = load_allow_list(&options.allow_list)?;
+    if allow.is_empty() {
+        tracing::warn!(
+            file = %options.allow_list.display(),
+            "the allow list is empty: every request will be refused"
+        );
+    }
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .map_err(|e| format!("listening for SIGHUP: {e}"))?;
+    let mut mixnet = connect(paths, options.driver.clone()).await?;
+    tracing::info!(
+        address = %mixnet.address,
+        allowed = allow.len(),
+        "network requester ready"
+    );
+    let (pump_tx, mut pump_rx) = mpsc::unbounded_channel();
+    let (dial_tx, mut dial_rx) = mpsc::unbounded_channel();
+    let mut table = Table {
+        mixnet: mixnet.sender(),
+        allow,
+        options,
+        conns: HashMap::new(),
+        keys: HashMap::new(),
+        per_sender: HashMap::new(),
+        next_key: 1,
+        pump_events: pump_tx,
+        dialled: dial_tx,
+    };
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = hangup.recv() => table.reload(),
+            event = mixnet.events.recv() => match event {
+                Some(MixnetEvent::Received(r)) => match (r.sender_tag, r.is_reply) {
+                    (Some(tag), false) => match Message::decode(&r.payload) {
+                        Ok(m) => table.handle_client_message(tag, m).await,
+                        Err(e) => tracing::info!(error = %e, "an undecodable request"),
+                    },
+                    _ => tracing::debug!("ignored a message that cannot be answered"),
+                },
+                Some(MixnetEvent::FragmentLost { .. }) => {}
+                None => return Err("the mixnet client stopped".into()),
+            },
+            Some(event) = pump_rx.recv() => table.pump_event(event).await,
+            Some(dialled) = dial_rx.recv() => table.dialled(dialled).await,
+        }
+    }
+    tracing::info!(open = table.conns.len(), "network requester stopping");
+    Ok(())
+}
+
+/// A local key for a connection: pumps report by it.
+type Key = u64;
+
+struct Conn {
+    tag: [u8; 16],
+    id: ConnectionId,
+    target: TargetAddr,
+    stream: Stream,
+    pump: Option<Pump>,
+}
+
+/// The outcome of opening a TCP connection.
+struct Dialled {
+    key: Key,
+    result: Result<TcpStream, (ReplyCode, String)>,
+}
+
+struct Table {
+    mixnet: MixnetSender,
+    allow: AllowList,
+    options: RequesterOptions,
+    conns: HashMap<Key, Conn>,
+    keys: HashMap<([u8; 16], ConnectionId), Key>,
+    per_sender: HashMap<[u8; 16], usize>,
+    next_key: Key,
+    pump_events: mpsc::UnboundedSender<PumpEvent>,
+    dialled: mpsc::UnboundedSender<Dialled>,
+}
+
+/// The SOCKS reply that describes a failed connect.
+fn reply_code(e: &io::Error) -> ReplyCode {
+    match e.kind() {
+        io::ErrorKind::ConnectionRefused => ReplyCode::ConnectionRefused,
+        io::ErrorKind::TimedOut => ReplyCode::TtlExpired,
+        io::ErrorKind::NetworkUnreachable => ReplyCode::NetworkUnreachable,
+        io::ErrorKind::HostUnreachable => ReplyCode::HostUnreachable,
+        // Name resolution failures come back as other kinds.
+        _ => ReplyCode::HostUnreachable,
+    }
+}
+
+async fn dial(target: TargetAddr, timeout: Duration) -> Result<TcpStream, (ReplyCode, String)> {
+    let attempt = async {
+        match &target.host {
+            Host::Domain(name) => TcpStream::connect((name.as_str(), target.port)).await,
+            Host::Ip(ip) => TcpStream::connect((*ip, target.port)).await,
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(socket)) => Ok(socket),
+        Ok(Err(e)) => Err((reply_code(&e), format!("connecting to {target}: {e}"))),
+        Err(_) => Err((
+            ReplyCode::TtlExpired,
+            format!("connecting to {target}: timed out"),
+        )),
+    }
+}
+
+impl Table {
+    fn reload(&mut self) {
+        match load_allow_list(&self.options.allow_list) {
+            Ok(list) => {
+                tracing::info!(entries = list.len(), "allow list reloaded");
+                self.allow = list;
+            }
+            Err(e) => tracing::error!(error = %e, "allow list not reloaded; the old one stays"),
+        }
+    }
+
+    fn allows(&self, host: &Host) -> bool {
+        match host {
+            Host::Domain(name) => self.allow.allows_domain(name),
+            Host::Ip(ip) => self.allow.allows_ip(*ip),
+        }
+    }
+
+    async fn answer(&self, tag: [u8; 16], message: &Message) -> Result<(), String> {
+        self.mixnet
+            .reply(tag, message.encode(), false)
+            .await
+            .map(drop)
+    }
+
+    async fn refuse(&self, tag: [u8; 16], id: ConnectionId, code: ReplyCode, reason: String) {
+        tracing::info!(id, ?code, %reason, "connect refused");
+        let refused = Message::Refused { id, code, reason };
+        if let Err(e) = self.answer(tag, &refused).await {
+            tracing::debug!(id, error = %e, "could not send a refusal");
+        }
+    }
+
+    fn forget(&mut self, key: Key) -> Option<Conn> {
+        let conn = self.conns.remove(&key)?;
+        self.keys.remove(&(conn.tag, conn.id));
+        if let Some(n) = self.per_sender.get_mut(&conn.tag) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_sender.remove(&conn.tag);
+            }
+        }
+        Some(conn)
+    }
+
+    /// Ends a connection, telling the client unless it told us.
+    async fn reset(&mut self, key: Key, reason: &str, tell: bool) {
+        let Some(conn) = self.forget(key) else {
+            return;
+        };
+        tracing::info!(id = conn.id, target = %conn.target, reason, "connection closed");
+        if let Some(pump) = conn.pump {
+            pump.abort();
+        }
+        if tell {
+            let reset = Message::Reset {
+                id: conn.id,
+                reason: reason.to_owned(),
+            };
+            if let Err(e) = self.answer(conn.tag, &reset).await {
+                tracing::debug!(error = %e, "could not send a reset");
+            }
+        }
+    }
+
+    fn flush(&mut self, key: Key) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        let Some(pump) = &conn.pump else {
+            return;
+        };
+        while let Some(chunk) = conn.stream.poll_chunk() {
+            pump.write(chunk);
+        }
+        if conn.stream.closed_sending() && conn.stream.peer_closed() {
+            tracing::debug!(id = conn.id, "connection finished");
+            self.forget(key);
+        }
+    }
+
+    async fn handle_client_message(&mut self, tag: [u8; 16], message: Message) {
+        let id = message.id();
+        let key = self.keys.get(&(tag, id)).copied();
+        match (message, key) {
+            (Message::Connect { target, window, .. }, None) => {
+                self.connect(tag, id, target, window).await;
+            }
+            (Message::Connect { .. }, Some(_)) => {
+                tracing::debug!(id, "a second connect for an open connection");
+            }
+            (Message::Probe { .. }, Some(key)) => {
+                if let Some(conn) = self.conns.get(&key) {
+                    let window = Message::Window {
+                        id,
+                        consumed: conn.stream.consumed(),
+                    };
+                    if let Err(e) = self.answer(tag, &window).await {
+                        tracing::debug!(id, error = %e, "could not answer a probe");
+                    }
+                }
+            }
+            (
+                Message::Data {
+                    seq, close, data, ..
+                },
+                Some(key),
+            ) => {
+                let Some(conn) = self.conns.get_mut(&key) else {
+                    return;
+                };
+                match conn.stream.handle_data(seq, data, close) {
+                    Ok(()) => self.flush(key),
+                    Err(e) => self.reset(key, &e.to_string(), true).await,
+                }
+            }
+            (Message::Window { consumed, .. }, Some(key)) => {
+                let Some(conn) = self.conns.get_mut(&key) else {
+                    return;
+                };
+                let before = conn.stream.send_credit();
+                if let Err(e) = conn.stream.handle_window(consumed) {
+                    self.reset(key, &e.to_string(), true).await;
+                    return;
+                }
+                let more = conn.stream.send_credit().saturating_sub(before);
+                if let Some(pump) = &conn.pump {
+                    pump.grant(more);
+                }
+            }
+            (Message::Reset { reason, .. }, Some(key)) => self.reset(key, &reason, false).await,
+            (Message::Reset { .. }, None) => {}
+            (Message::Data { .. } | Message::Window { .. } | Message::Probe { .. }, None) => {
+                // Not ours (we restarted, or it was closed): say so, so the app stops waiting.
+                let reset = Message::Reset {
+                    id,
+                    reason: "unknown connection".to_owned(),
+                };
+                if let Err(e) = self.answer(tag, &reset).await {
+                    tracing::debug!(id, error = %e, "could not reset an unknown connection");
+                }
+            }
+            (Message::Connected { .. } | Message::Refused { .. }, _) => {
+                tracing::debug!(id, "a requester-side message from a client");
+            }
+        }
+    }
+
+    async fn connect(&mut self, tag: [u8; 16], id: ConnectionId, target: TargetAddr, window: u32) {
+        if !self.allows(&target.host) {
+            let reason = format!("{} is not on the allow list", target.host);
+            self.refuse(tag, id, ReplyCode::NotAllowed, reason).await;
+            return;
+        }
+        if self.conns.len() >= self.options.max_connections {
+            let reason = format!(
+                "the requester is at its limit of {} connections",
+                self.options.max_connections
+            );
+            self.refuse(tag, id, ReplyCode::GeneralFailure, reason)
+                .await;
+            return;
+        }
+        let open = self.per_sender.get(&tag).copied().unwrap_or(0);
+        if open >= self.options.max_per_sender {
+            let reason = format!(
+                "at most {} connections per client",
+                self.options.max_per_sender
+            );
+            self.refuse(tag, id, ReplyCode::GeneralFailure, reason)
+                .await;
+            return;
+        }
+        let key = self.next_key;
+        self.next_key += 1;
+        self.keys.insert((tag, id), key);
+        *self.per_sender.entry(tag).or_default() += 1;
+        self.conns.insert(
+            key,
+            Conn {
+                tag,
+                id,
+                target: target.clone(),
+                stream: Stream::new(self.options.window, window),
+                pump: None,
+            },
+        );
+        let dialled = self.dialled.clone();
+        let timeout = self.options.connect_timeout;
+        tokio::spawn(async move {
+            let result = dial(target, timeout).await;
+            let _ = dialled.send(Dialled { key, result });
+        });
+    }
+
+    async fn dialled(&mut self, dialled: Dialled) {
+        let Some(conn) = self.conns.get_mut(&dialled.key) else {
+            return; // reset while connecting
+        };
+        let (tag, id) = (conn.tag, conn.id);
+        match dialled.result {
+            Ok(socket) => {
+                tracing::info!(id, target = %conn.target, "connected");
+                let pump = Pump::start(
+                    dialled.key,
+                    socket,
+                    Vec::new(),
+                    Vec::new(),
+                    conn.stream.send_credit(),
+                    self.pump_events.clone(),
+                );
+                conn.pump = Some(pump);
+                let connected = Message::Connected {
+                    id,
+                    window: self.options.window,
+                };
+                if let Err(e) = self.answer(tag, &connected).await {
+                    self.reset(dialled.key, &e, false).await;
+                    return;
+                }
+                self.flush(dialled.key);
+            }
+            Err((code, reason)) => {
+                self.forget(dialled.key);
+                self.refuse(tag, id, code, reason).await;
+            }
+        }
+    }
+
+    async fn pump_event(&mut self, event: PumpEvent) {
+        match event {
+            PumpEvent::Read { id: key, data, eof } => {
+                let Some(conn) = self.conns.get_mut(&key) else {
+                    return;
+                };
+                let seq = conn.stream.next_send(data.len(), eof);
+                let (tag, id) = (conn.tag, conn.id);
+                let message = Message::Data {
+                    id,
+                    seq,
+                    close: eof,
+                    data,
+                };
+                if let Err(e) = self.answer(tag, &message).await {
+                    // No SURB left to say so: the client's probe will find out.
+                    self.reset(key, &e, false).await;
+                    return;
+                }
+                self.flush(key);
+            }
+            PumpEvent::Written { id: key, n } => {
+                let Some(conn) = self.conns.get_mut(&key) else {
+                    return;
+                };
+                conn.stream.handle_consumed(n);
+                if let Some(consumed) = conn.stream.poll_window_update() {
+                    let (tag, id) = (conn.tag, conn.id);
+                    let message = Message::Window { id, consumed };
+                    if let Err(e) = self.answer(tag, &message).await {
+                        tracing::debug!(id, error = %e, "could not send a window update");
+                    }
+                }
+            }
+            PumpEvent::Failed { id: key, error } => self.reset(key, &error, true).await,
+        }
+    }
+}
