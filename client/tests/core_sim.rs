@@ -442,3 +442,22 @@ fn idle_slots_carry_loop_cover_and_the_real_stream_keeps_its_mean_gap() {
     );
     assert_eq!(received(&mut b).len(), 1);
 }
+
+#[test]
+fn each_retransmission_waits_twice_as_long_as_the_one_before() {
+    let mut sim = Sim::new(9);
+    sim.lose = Box::new(|_| true);
+    let mut a = sim.client(1, 0, quiet());
+    let mut b = sim.client(10, 1, quiet());
+    a.send(&b.address(), b"anyone?".to_vec(), true, &mut sim.rng)
+        .unwrap();
+    // The first wait w is 1.5 s plus 1.5 × the route delays (w < 2.8 s here): sends at 0, w,
+    // 3w, 7w, 15w; in 20 s that is exactly four. Without the backoff it would be about 12.
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(20));
+    assert_eq!(a.stats().real_sent, 4);
+    // Then 31w (the sixth wait, 16w, is still under the 30 s cap) and every 30 s after:
+    // 10 or 11 by 200 s; without the cap it would be 7 (63w > 88 s, 127w > 178 s).
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(180));
+    let sent = a.stats().real_sent;
+    assert!((10..=11).contains(&sent), "{sent} transmissions in 200 s");
+}

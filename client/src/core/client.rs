@@ -13,7 +13,8 @@
 //! of the client sees the same rate whether it talks or not; the loop cover stream sends a
 //! loop packet at its own exponential gaps; the optional drop cover stream sends packets to a
 //! random gateway for nobody. Every fragment carries a SURB-ACK; an unacknowledged fragment is
-//! sent again, over a fresh route, after `(sum of its and its ack's delays) × 1.5 + 1.5 s`.
+//! sent again, over a fresh route, after `(sum of its and its ack's delays) × 1.5 + 1.5 s`,
+//! doubled for each earlier transmission up to 30 s, so a loaded network is not flooded.
 //!
 //! Replies travel through the sender's SURBs, one per fragment and per retransmission. A
 //! reply fragment with no SURB to spare waits (it is not lost), and the replier asks the
@@ -401,11 +402,11 @@ impl ClientCore {
             .len()
             .div_ceil(FRAGMENT_CAPACITY - FRAGMENT_HEADER_LEN)
             .max(1);
-        let have = self.reply_surbs(sender_tag);
-        // With no SURB at hand and none asked for, nothing could ever carry the reply (or a
-        // request for more).
-        if have == 0 && !self.surbs_requested.contains(sender_tag) {
-            return Err(SendError::NotEnoughSurbs { need, have });
+        // A sender we never had SURBs from cannot be answered. One whose SURBs ran out can:
+        // the reply waits for the SURBs its next message brings (the SOCKS5 client's probes
+        // and window updates carry some) and then asks for more.
+        if !self.surbs.contains_key(sender_tag) {
+            return Err(SendError::NotEnoughSurbs { need, have: 0 });
         }
         let id = self.enqueue(Target::Reply(*sender_tag), &envelope, false, rng)?;
         self.request_surbs_if_low(sender_tag, rng);
@@ -752,8 +753,14 @@ impl ClientCore {
                 (t, mean * 9)
             }
         };
-        let wait = (forward_total + ack_total).mul_f64(self.config.ack_wait_factor)
+        let first_wait = (forward_total + ack_total).mul_f64(self.config.ack_wait_factor)
             + self.config.ack_wait_base;
+        // Doubled for every earlier transmission, capped (`attempts` is bounded by
+        // `max_attempts`; the shift is capped so it cannot overflow).
+        let earlier = self.pending.get(&id).map_or(0, |p| p.attempts).min(16);
+        let wait = first_wait
+            .saturating_mul(1 << earlier)
+            .min(self.config.ack_wait_max.max(first_wait));
         let deadline = now + wait;
         self.set_waiting(id, false);
         let mut spent_surb_of = None;
@@ -962,6 +969,9 @@ impl ClientCore {
     }
 
     fn keep_surbs(&mut self, tag: [u8; 16], surbs: Vec<ReplySurb>) {
+        if surbs.is_empty() {
+            return;
+        }
         if !self.surbs.contains_key(&tag) {
             self.surb_senders.push_back(tag);
             while self.surb_senders.len() > self.config.max_reply_senders {

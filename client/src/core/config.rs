@@ -22,6 +22,9 @@ pub struct CoreConfig {
     pub ack_wait_base: Duration,
     /// Factor on the sum of the packet's and its ack's delays.
     pub ack_wait_factor: f64,
+    /// Each retransmission of a fragment waits twice as long as the one before, up to this:
+    /// a network slowed by load is not flooded with copies (TCP's backoff, RFC 6298 §5.5).
+    pub ack_wait_max: Duration,
     /// Transmissions of one fragment before it is given up.
     pub max_attempts: u32,
     /// Fragments queued or waiting for an ack, at most.
@@ -55,6 +58,7 @@ impl Default for CoreConfig {
             drop_cover_gap: None,
             ack_wait_base: Duration::from_millis(1500),
             ack_wait_factor: 1.5,
+            ack_wait_max: Duration::from_secs(30),
             max_attempts: 20,
             max_pending_fragments: 100_000,
             max_surbs_per_sender: 1_000,
