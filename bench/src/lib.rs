@@ -20,11 +20,13 @@
 //!   local mixnet as processes on loopback (validators, three layers of mixnodes, gateways,
 //!   clients), messages between clients of different gateways, and a report of delivery,
 //!   latency and packet rates. End-to-end tests start the same network through the library
-//!   ([`localnet::Network`]).
+//!   ([`localnet::Network`]). With `--socks5` it also runs a SOCKS5 proxy through the mixnet;
+//!   [`http_server`] serves deterministic bytes on loopback to fetch through it.
 
 pub mod affinity;
 pub mod baseline;
 pub mod fixtures;
+pub mod http_server;
 pub mod localnet;
 pub mod measure;
 pub mod router;

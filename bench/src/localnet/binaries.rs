@@ -1,5 +1,6 @@
 //! Finding (and, under cargo, building) the `validator`, `mixnode`, `gateway` and `client`
-//! binaries.
+//! binaries, and the `client` package's `socks5-client` and `network-requester` (needed only
+//! with `--socks5`, see [`Binaries::require_socks5`]).
 //!
 //! They are looked for beside the running executable, in the same `target/<profile>`
 //! directory (from a test binary in `target/<profile>/deps`, one level up). When `CARGO` is set
@@ -15,7 +16,11 @@ use super::Error;
 /// The packages whose binaries the network runs, each with one binary of the same name.
 pub const PACKAGES: [&str; 4] = ["validator", "mixnode", "gateway", "client"];
 
-/// Paths of the four binaries.
+/// The `client` package's other binaries, for `--socks5` (`cargo build -p client --bins`
+/// builds them with `client`).
+pub const SOCKS5_BINARIES: [&str; 2] = ["socks5-client", "network-requester"];
+
+/// Paths of the binaries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Binaries {
     /// `validator`.
@@ -26,10 +31,14 @@ pub struct Binaries {
     pub gateway: PathBuf,
     /// `client`.
     pub client: PathBuf,
+    /// `socks5-client` (may be missing unless [`Binaries::require_socks5`] succeeded).
+    pub socks5_client: PathBuf,
+    /// `network-requester` (may be missing unless [`Binaries::require_socks5`] succeeded).
+    pub network_requester: PathBuf,
 }
 
 impl Binaries {
-    /// The binaries in `dir`; an error names every one that is missing.
+    /// The binaries in `dir`; an error names every one of [`PACKAGES`] that is missing.
     pub fn in_dir(dir: &Path) -> Result<Binaries, Error> {
         let path = |name: &str| dir.join(name);
         let missing: Vec<&str> = PACKAGES
@@ -51,7 +60,25 @@ impl Binaries {
             mixnode: path("mixnode"),
             gateway: path("gateway"),
             client: path("client"),
+            socks5_client: path("socks5-client"),
+            network_requester: path("network-requester"),
         })
+    }
+
+    /// An error naming `socks5-client` and `network-requester` where they are missing.
+    pub fn require_socks5(&self) -> Result<(), Error> {
+        let missing: Vec<String> = [&self.socks5_client, &self.network_requester]
+            .into_iter()
+            .filter(|path| !path.is_file())
+            .map(|path| path.display().to_string())
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(Error::binaries(format!(
+            "--socks5 needs {} (build with `cargo build [--release] -p client --bins`)",
+            missing.join(" and ")
+        )))
     }
 
     /// The binaries `source` names, built first where it says so.
@@ -174,9 +201,21 @@ mod tests {
         for name in ["mixnode", "client"] {
             std::fs::write(dir.path().join(name), b"").unwrap();
         }
+        let binaries = Binaries::in_dir(dir.path()).unwrap();
+        assert_eq!(binaries.client, dir.path().join("client"));
+        // The SOCKS5 pair is looked for only when asked for.
+        let error = binaries.require_socks5().unwrap_err().to_string();
+        assert!(
+            error.contains("socks5-client and") && error.contains("network-requester"),
+            "{error}"
+        );
+        for name in SOCKS5_BINARIES {
+            std::fs::write(dir.path().join(name), b"").unwrap();
+        }
+        binaries.require_socks5().unwrap();
         assert_eq!(
-            Binaries::in_dir(dir.path()).unwrap().client,
-            dir.path().join("client")
+            binaries.network_requester,
+            dir.path().join("network-requester")
         );
     }
 }

@@ -11,9 +11,15 @@
 //! Prometheus metrics). Every process is stopped at the end, on error, on panic and on
 //! Ctrl-C/SIGTERM (which end the run early, still with a report).
 //!
+//! With `--socks5` it also runs a network requester and a SOCKS5 client (the `client`
+//! package's `network-requester` and `socks5-client`) on gateways of their own, prints the
+//! proxy's address, and the requester opens what `--allow` lists (loopback by default).
+//!
 //! The same network is a library for end-to-end tests: [`Network::start`] returns it
 //! running, with each client's websocket URL and address, each mixnode's layer, and
-//! `kill_mixnode`, `stop_client`, `start_client`; [`AppConnection`] speaks the app API.
+//! `kill_mixnode`, `stop_client`, `start_client`, and with `socks5` the proxy's address,
+//! `stop_requester` and `start_requester`; [`AppConnection`] speaks the app API, and
+//! [`crate::http_server`] serves deterministic bytes on loopback to fetch through the proxy.
 //!
 //! # Layout
 //! Pure (no IO, unit-tested):
@@ -27,7 +33,7 @@
 //!   progress line.
 //!
 //! IO:
-//! * [`binaries`]: finding and building the four binaries.
+//! * [`binaries`]: finding and building the binaries.
 //! * [`process`]: child processes that die with their owner, their logs.
 //! * [`network`]: starting and stopping the network ([`Network`]).
 //! * [`metrics`]: scraping `/metrics` (the parsing is pure).
@@ -57,7 +63,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use app::AppConnection;
-pub use network::{ClientInfo, GatewayInfo, MixnodeInfo, Network, ValidatorInfo};
+pub use network::{
+    ClientInfo, GatewayInfo, MixnodeInfo, Network, RequesterInfo, Socks5Info, ValidatorInfo,
+    REQUESTER_READY,
+};
 pub use options::{Args, BinarySource, ClientTiming, Options};
 pub use report::Report;
 pub use signals::Interrupts;
@@ -203,15 +212,25 @@ pub async fn run_with(options: &Options, interrupts: &Interrupts) -> Result<Repo
         () = interrupts.reached(1) => return Err(Error::interrupted()),
     };
     eprintln!(
-        "localnet: {} validators, {} mixnodes, {} gateways and {} clients up in {:.1} s \
+        "localnet: {} validators, {} mixnodes, {} gateways and {} clients{} up in {:.1} s \
          (files in {})",
         network.validators().len(),
         network.mixnodes().len(),
         network.gateways().len(),
         network.clients().len(),
+        if options.socks5 {
+            ", a network requester and a SOCKS5 client"
+        } else {
+            ""
+        },
         started.elapsed().as_secs_f64(),
         network.dir().display()
     );
+    let socks5_proxy = network.socks5_proxy();
+    if let Some(proxy) = socks5_proxy {
+        // On stdout, where the report goes: the address is what a user of the run needs.
+        println!("{}", report::socks5_line(proxy));
+    }
     let traffic = match traffic::drive(&mut network, options, interrupts).await {
         Ok(traffic) => traffic,
         Err(e) => {
@@ -232,6 +251,7 @@ pub async fn run_with(options: &Options, interrupts: &Interrupts) -> Result<Repo
         drain: traffic.drain,
         interrupted: traffic.interrupted,
         metrics: &traffic.metrics,
+        socks5_proxy,
         dir,
     });
     if let Some(path) = &options.report_json {

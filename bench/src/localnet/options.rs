@@ -34,6 +34,9 @@ pub mod defaults {
     pub const LOG: &str = "info";
     /// Longest start-up (validators to the last client ready), seconds.
     pub const STARTUP_TIMEOUT_SECS: u64 = 180;
+    /// The network requester's allow list when `--socks5` is given without `--allow`: the
+    /// loopback servers a local test serves from.
+    pub const ALLOW: [&str; 2] = ["127.0.0.1", "localhost"];
 }
 
 /// The limits the checks enforce.
@@ -63,6 +66,10 @@ pub mod limits {
     pub const MAX_DRAIN_SECS: u64 = 600;
     /// Longest run (a week; 0 means until Ctrl-C).
     pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+    /// Most `--allow` entries.
+    pub const MAX_ALLOW_ENTRIES: usize = 1_024;
+    /// Longest `--allow` entry (a domain name is at most 253 characters).
+    pub const MAX_ALLOW_ENTRY_LEN: usize = 255;
 }
 
 /// Delays the clients are run with (`client run` flags); `None` leaves the client's default.
@@ -119,7 +126,8 @@ pub struct Options {
     pub mixnodes_per_layer: usize,
     /// Gateways; at least two, so that traffic crosses gateways.
     pub gateways: usize,
-    /// Clients, assigned to gateways in turn; at least two.
+    /// Clients, assigned to gateways in turn; at least two (or none with `socks5`: only the
+    /// proxy).
     pub clients: usize,
     /// How long clients send; `None` until Ctrl-C or SIGTERM (zero: nothing is sent, for
     /// callers that only want the network).
@@ -148,6 +156,17 @@ pub struct Options {
     pub progress: bool,
     /// Longest start-up.
     pub startup_timeout: Duration,
+    /// Also run a network requester and a SOCKS5 client (`socks5-client`, its provider the
+    /// requester), each on a gateway of its own in the clients' rotation, each with bandwidth
+    /// bought like a client's.
+    pub socks5: bool,
+    /// The requester's allow list, one entry per line of its file (domains, `*.` wildcards,
+    /// IP addresses, CIDR ranges); empty means [`defaults::ALLOW`] (see
+    /// [`Options::allow_entries`]). Only with `socks5`.
+    pub allow: Vec<String>,
+    /// `--fast` for the SOCKS5 client and the requester (small delays, for measurements)
+    /// instead of [`Options::client_timing`]; the clients keep theirs. Only with `socks5`.
+    pub fast: bool,
 }
 
 impl Default for Options {
@@ -171,6 +190,9 @@ impl Default for Options {
             log: defaults::LOG.to_owned(),
             progress: true,
             startup_timeout: Duration::from_secs(defaults::STARTUP_TIMEOUT_SECS),
+            socks5: false,
+            allow: Vec::new(),
+            fast: false,
         }
     }
 }
@@ -179,6 +201,26 @@ impl Options {
     /// Mixnodes in all.
     pub fn mixnodes(&self) -> usize {
         self.mixnodes_per_layer.saturating_mul(3)
+    }
+
+    /// The lines of the requester's allow list: [`Options::allow`], or [`defaults::ALLOW`]
+    /// when that is empty (so loopback servers work without any `--allow`).
+    pub fn allow_entries(&self) -> Vec<String> {
+        if self.allow.is_empty() {
+            defaults::ALLOW.iter().map(|e| (*e).to_owned()).collect()
+        } else {
+            self.allow.clone()
+        }
+    }
+
+    /// The `run` timing flags of the SOCKS5 client and the requester: `--fast`, or else the
+    /// clients' timing.
+    pub fn socks5_timing_args(&self) -> Vec<String> {
+        if self.fast {
+            vec!["--fast".to_owned()]
+        } else {
+            self.client_timing.args()
+        }
     }
 
     /// Checks every field against the others and the limits.
@@ -209,9 +251,10 @@ impl Options {
                 limits::MAX_GATEWAYS
             ));
         }
-        if !(2..=limits::MAX_CLIENTS).contains(&self.clients) {
+        let proxy_only = self.socks5 && self.clients == 0;
+        if !proxy_only && !(2..=limits::MAX_CLIENTS).contains(&self.clients) {
             return bad(format!(
-                "--clients must be between 2 and {}",
+                "--clients must be between 2 and {} (or 0 with --socks5)",
                 limits::MAX_CLIENTS
             ));
         }
@@ -276,6 +319,33 @@ impl Options {
         }
         if self.startup_timeout < Duration::from_secs(5) {
             return bad("--startup-timeout must be at least 5 s".into());
+        }
+        if !self.socks5 && !self.allow.is_empty() {
+            return bad("--allow needs --socks5".into());
+        }
+        if !self.socks5 && self.fast {
+            return bad("--fast needs --socks5".into());
+        }
+        if self.allow.len() > limits::MAX_ALLOW_ENTRIES {
+            return bad(format!(
+                "--allow may be given at most {} times",
+                limits::MAX_ALLOW_ENTRIES
+            ));
+        }
+        for entry in &self.allow {
+            // One line of the allow-list file each: no blank entry, no line break, no
+            // comment (the requester parses the entries themselves).
+            let one_line = !entry.is_empty()
+                && entry.len() <= limits::MAX_ALLOW_ENTRY_LEN
+                && !entry.contains('#')
+                && !entry.chars().any(|c| c.is_whitespace() || c.is_control());
+            if !one_line {
+                return bad(format!(
+                    "--allow {entry:?}: an entry is a domain, `*.domain`, an IP address or a \
+                     CIDR range, without spaces or `#`, at most {} characters",
+                    limits::MAX_ALLOW_ENTRY_LEN
+                ));
+            }
         }
         Ok(())
     }
@@ -348,6 +418,19 @@ pub struct Args {
     /// Longest start-up, in seconds.
     #[arg(long, default_value_t = defaults::STARTUP_TIMEOUT_SECS)]
     pub startup_timeout: u64,
+    /// Also start a network requester and a SOCKS5 client (each on its own gateway) and print
+    /// the proxy's address (`curl --socks5-hostname ADDRESS http://...`); with --clients 0
+    /// only the proxy runs (add --duration 0 to keep it until Ctrl-C).
+    #[arg(long)]
+    pub socks5: bool,
+    /// An entry of the network requester's allow list: a domain, `*.domain`, an IP address or
+    /// a CIDR range (repeat; with --socks5; default: 127.0.0.1 and localhost).
+    #[arg(long = "allow", value_name = "ENTRY")]
+    pub allow: Vec<String>,
+    /// Run the SOCKS5 client and the network requester with `--fast` (small delays, for
+    /// measurements; with --socks5); the clients keep their timing.
+    #[arg(long)]
+    pub fast: bool,
 }
 
 impl Args {
@@ -380,6 +463,9 @@ impl Args {
             log: self.log.clone(),
             progress: !self.quiet,
             startup_timeout: Duration::from_secs(self.startup_timeout),
+            socks5: self.socks5,
+            allow: self.allow.clone(),
+            fast: self.fast,
         };
         options.validate()?;
         Ok(options)
@@ -462,9 +548,62 @@ mod tests {
             (&["--send-gap-ms", "0"][..], "--send-gap-ms"),
             (&["--duration", "604801"][..], "--duration"),
             (&["--startup-timeout", "1"][..], "--startup-timeout"),
+            (&["--clients", "0"][..], "--clients"),
+            (&["--socks5", "--clients", "1"][..], "--clients"),
+            (&["--allow", "127.0.0.1"][..], "--allow"),
+            (&["--fast"][..], "--fast"),
+            (&["--socks5", "--allow", ""][..], "--allow"),
+            (
+                &["--socks5", "--allow", "a.example b.example"][..],
+                "--allow",
+            ),
+            (&["--socks5", "--allow", "a.example\n*"][..], "--allow"),
+            (&["--socks5", "--allow", "# all"][..], "--allow"),
         ] {
             let error = parse(args).unwrap_err().to_string();
             assert!(error.contains(flag), "{args:?}: {error}");
         }
+    }
+
+    #[test]
+    fn socks5_defaults_to_loopback_and_keeps_the_clients_timing() {
+        let o = parse(&["--socks5", "--send-gap-ms", "20"]).unwrap();
+        assert!(o.socks5 && !o.fast);
+        assert!(o.allow.is_empty());
+        assert_eq!(o.allow_entries(), ["127.0.0.1", "localhost"]);
+        assert_eq!(o.socks5_timing_args(), ["--send-gap-ms", "20"]);
+        assert!(!Options::default().socks5);
+    }
+
+    #[test]
+    fn socks5_takes_allow_entries_fast_and_no_clients() {
+        let o = parse(&[
+            "--socks5",
+            "--allow",
+            "*.example.com",
+            "--allow",
+            "10.0.0.0/8",
+            "--fast",
+            "--send-gap-ms",
+            "20",
+            "--clients",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(o.allow_entries(), ["*.example.com", "10.0.0.0/8"]);
+        // --fast replaces the pair's timing flags; the clients keep theirs.
+        assert_eq!(o.socks5_timing_args(), ["--fast"]);
+        assert_eq!(o.client_timing.args(), ["--send-gap-ms", "20"]);
+        assert_eq!(o.clients, 0);
+        let too_many = Options {
+            socks5: true,
+            allow: vec!["127.0.0.1".to_owned(); limits::MAX_ALLOW_ENTRIES + 1],
+            ..Options::default()
+        };
+        assert!(too_many
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("--allow"));
     }
 }

@@ -1,6 +1,6 @@
 //! The shape of the network, decided before anything starts (pure): the genesis, the
-//! stakes and balances, which gateway each client uses, whom each client sends to, and which
-//! CPU each node's shard runs on.
+//! stakes and balances, which gateway each client (and the SOCKS5 pair) uses, whom each
+//! client sends to, and which CPU each node's shard runs on.
 
 use ed25519_dalek::SigningKey;
 use validator::genesis::{ActiveSetSize, Genesis, GenesisAccount, GenesisValidator};
@@ -83,6 +83,13 @@ pub fn operator_balance(nodes: usize) -> u64 {
 /// The gateway of each client: in turn, so clients are spread evenly.
 pub fn client_gateways(clients: usize, gateways: usize) -> Vec<usize> {
     (0..clients).map(|c| c % gateways.max(1)).collect()
+}
+
+/// The gateways of the network requester and the SOCKS5 client (`--socks5`): the next two
+/// of the clients' rotation, so with two or more gateways they are on different ones.
+pub fn socks5_gateways(clients: usize, gateways: usize) -> [usize; 2] {
+    let g = gateways.max(1);
+    [clients % g, clients.saturating_add(1) % g]
 }
 
 /// Whom each client sends to: the next client, cyclically, whose gateway is a different one
@@ -246,6 +253,14 @@ mod tests {
         assert_eq!(layers_in(&full, &mix, &ids(&[7, 8])), None);
         let unroutable = topology(&[(1, 1), (2, 1), (3, 2)], &[7]);
         assert_eq!(layers_in(&unroutable, &mix, &gw), None);
+    }
+
+    #[test]
+    fn the_socks5_pair_continues_the_rotation_on_two_gateways() {
+        assert_eq!(socks5_gateways(0, 2), [0, 1]);
+        assert_eq!(socks5_gateways(3, 2), [1, 0]);
+        assert_eq!(socks5_gateways(4, 3), [1, 2]);
+        assert_eq!(socks5_gateways(2, 0), [0, 0]);
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //!   (SIGKILL, abort). The kernel ties that signal to the *thread* that started the child, so
 //!   children must be spawned from threads that outlive them: the async code here runs on
 //!   runtime worker threads, never inside `spawn_blocking`, whose threads exit when idle.
-//! * stdout and stderr go to a log file; [`tail`] reads its end for error messages.
+//! * stdout and stderr go to a log file; [`tail`] reads its end for error messages, and a
+//!   [`LogWatch`] looks for a line (a readiness message) written after a given moment: a
+//!   restarted process appends to the same log, so the old run's line must not count.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -218,6 +220,74 @@ fn die_with_parent(command: &mut Command) {
     }
 }
 
+/// Bytes a [`LogWatch`] reads per look, at most (the rest waits for the next look).
+const WATCH_CHUNK: u64 = 1 << 20;
+
+/// Looks for a text in what a log file gains from a given moment on.
+#[derive(Debug)]
+pub struct LogWatch {
+    path: PathBuf,
+    needle: Vec<u8>,
+    /// How far the file was read.
+    offset: u64,
+    /// The end of what was read, in case the needle spans two reads.
+    carry: Vec<u8>,
+}
+
+impl LogWatch {
+    /// Watches for `needle` in what is appended to `path` from now on (the whole file if it
+    /// does not exist yet).
+    pub fn from_end(path: &Path, needle: &str) -> LogWatch {
+        LogWatch {
+            path: path.to_path_buf(),
+            needle: needle.as_bytes().to_vec(),
+            offset: std::fs::metadata(path).map_or(0, |m| m.len()),
+            carry: Vec::new(),
+        }
+    }
+
+    /// Whether the needle has appeared since; reads what was appended since the last look
+    /// (at most [`WATCH_CHUNK`] bytes). A file that shrank is read again from its start.
+    pub fn seen(&mut self) -> bool {
+        let Ok(mut file) = File::open(&self.path) else {
+            return false;
+        };
+        let len = file.metadata().map_or(0, |m| m.len());
+        if len < self.offset {
+            self.offset = 0;
+            self.carry.clear();
+        }
+        if file.seek(SeekFrom::Start(self.offset)).is_err() {
+            return false;
+        }
+        let mut chunk = Vec::new();
+        if (&mut file)
+            .take(WATCH_CHUNK)
+            .read_to_end(&mut chunk)
+            .is_err()
+        {
+            return false;
+        }
+        self.offset += chunk.len() as u64;
+        scan(&mut self.carry, &chunk, &self.needle)
+    }
+}
+
+/// Whether `needle` occurs in `carry` followed by `chunk`; keeps in `carry` the last bytes a
+/// later match could start with.
+fn scan(carry: &mut Vec<u8>, chunk: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    carry.extend_from_slice(chunk);
+    let found = carry.windows(needle.len()).any(|w| w == needle);
+    let keep = needle.len() - 1;
+    if carry.len() > keep {
+        carry.drain(..carry.len() - keep);
+    }
+    found
+}
+
 /// The last [`TAIL_LINES`] lines of a log file (empty if it cannot be read).
 pub fn tail(path: &Path) -> String {
     let Ok(mut file) = File::open(path) else {
@@ -252,6 +322,41 @@ mod tests {
         assert_eq!(last_lines("a\nb\nc", 5, false), "a\nb\nc");
         assert_eq!(last_lines("tial\nb\nc", 5, true), "b\nc");
         assert_eq!(last_lines("", 5, false), "");
+    }
+
+    #[test]
+    fn a_watch_sees_only_what_was_written_after_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("r.log");
+        let append = |text: &str| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .unwrap();
+            f.write_all(text.as_bytes()).unwrap();
+        };
+        // Before the file exists, and once it has an old run's line.
+        assert!(!LogWatch::from_end(&log, "ready").seen());
+        append("old run: ready\n");
+        let mut watch = LogWatch::from_end(&log, "ready");
+        assert!(!watch.seen());
+        // A line written in two pieces, across two looks.
+        append("new run: rea");
+        assert!(!watch.seen());
+        append("dy\n");
+        assert!(watch.seen());
+    }
+
+    #[test]
+    fn scanning_keeps_only_what_a_match_could_start_with() {
+        let mut carry = Vec::new();
+        assert!(!scan(&mut carry, b"abcne", b"needle"));
+        assert_eq!(carry, b"abcne");
+        assert!(!scan(&mut carry, b"xyz", b"needle"));
+        assert_eq!(carry, b"nexyz");
+        assert!(scan(&mut carry, b"needle", b"needle"));
+        assert!(scan(&mut Vec::new(), b"", b""));
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -48,6 +49,8 @@ pub struct Report {
     pub packets_per_second: PacketRates,
     /// Packets the mixnodes dropped while the clients sent, by reason (nonzero only).
     pub dropped: BTreeMap<String, u64>,
+    /// The SOCKS5 proxy's address (`--socks5`), as `"127.0.0.1:PORT"`.
+    pub socks5_proxy: Option<SocketAddr>,
     /// The network's files, when kept.
     pub dir: Option<PathBuf>,
 }
@@ -238,6 +241,8 @@ pub struct Inputs<'a> {
     pub interrupted: bool,
     /// Node metrics over the sending window.
     pub metrics: &'a MetricsWindow,
+    /// The SOCKS5 proxy's address.
+    pub socks5_proxy: Option<SocketAddr>,
     /// The kept directory.
     pub dir: Option<PathBuf>,
 }
@@ -262,6 +267,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         nodes: Nodes::of(inputs.options),
         packets_per_second,
         dropped,
+        socks5_proxy: inputs.socks5_proxy,
         dir: inputs.dir,
     }
 }
@@ -359,11 +365,19 @@ impl Report {
                 self.last_api_error.as_deref().unwrap_or("-")
             );
         }
+        if let Some(proxy) = self.socks5_proxy {
+            let _ = writeln!(out, "socks5:    {}", socks5_line(proxy));
+        }
         if let Some(dir) = &self.dir {
             let _ = writeln!(out, "files:     {}", dir.display());
         }
         out
     }
+}
+
+/// How to use the proxy, as printed once the network is up and in the report.
+pub fn socks5_line(proxy: SocketAddr) -> String {
+    format!("SOCKS5 proxy: {proxy} (try: curl --socks5-hostname {proxy} http://...)")
 }
 
 /// The live progress line.
@@ -467,6 +481,7 @@ mod tests {
             drain: Duration::from_millis(1_500),
             interrupted: false,
             metrics: &window(),
+            socks5_proxy: None,
             dir: None,
         })
     }
@@ -500,6 +515,27 @@ mod tests {
         );
         assert!(text.contains("p50 50.0 ms"), "{text}");
         assert!(text.contains("dropped:   replay 3"), "{text}");
+        assert!(!text.contains("socks5"), "{text}");
+        assert!(json["socks5_proxy"].is_null());
+    }
+
+    #[test]
+    fn the_socks5_proxy_is_in_the_text_and_the_json() {
+        let proxy: SocketAddr = "127.0.0.1:11080".parse().unwrap();
+        let r = Report {
+            socks5_proxy: Some(proxy),
+            ..report(100)
+        };
+        let text = r.to_text();
+        assert!(
+            text.contains(
+                "socks5:    SOCKS5 proxy: 127.0.0.1:11080 (try: curl --socks5-hostname \
+                 127.0.0.1:11080 http://...)"
+            ),
+            "{text}"
+        );
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["socks5_proxy"], "127.0.0.1:11080");
     }
 
     #[test]

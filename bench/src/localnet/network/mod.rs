@@ -20,17 +20,23 @@
 //!    node (`mixnet_next_hops_allowed`).
 //! 5. `client init` for every client, in parallel (each buys its bandwidth from its own
 //!    account, at its gateway), then `client run`, ready once its app port accepts.
+//! 6. With `socks5` (module `socks5`): `network-requester init` (its allow list written
+//!    into the file init made), `socks5-client init --provider` the requester's address, each
+//!    on the next gateway of the clients' rotation with its own account; then the requester
+//!    runs, ready once its log says `network requester ready` (its SOCKS side has no port to
+//!    probe), then the SOCKS5 client, ready once its proxy port accepts.
 //!
 //! Layout of the directory: `home/` (the `--home` of every binary: `validators/`,
 //! `mixnodes/`, `gateways/`, `clients/`), `coconut/` (keygen output), `accounts/`,
 //! `genesis.toml`, and `logs/ID.log`, one per node with every command run for it and its
-//! output. The directory is deleted on drop unless kept ([`Network::keep_files`], a failed
+//! output (`requester.log` and `socks5.log` for the SOCKS5 pair). The directory is deleted on drop unless kept ([`Network::keep_files`], a failed
 //! start, a panic, or `keep_dir`).
 
 mod command;
 mod files;
 mod ports;
 mod setup;
+mod socks5;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -44,6 +50,7 @@ use super::options::Options;
 use super::process::{stop_all, NodeProcess};
 use super::Error;
 use ports::Ports;
+pub use socks5::REQUESTER_READY;
 
 /// Grace given to clients to stop.
 const CLIENT_GRACE: Duration = Duration::from_secs(5);
@@ -119,6 +126,32 @@ impl ClientInfo {
     }
 }
 
+/// The network requester (`--socks5`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequesterInfo {
+    /// Its id (`requester`).
+    pub id: String,
+    /// Its mixnet address (the SOCKS5 client's `--provider`).
+    pub address: String,
+    /// The index of its gateway.
+    pub gateway: usize,
+    /// Its allow-list file.
+    pub allow_list: PathBuf,
+}
+
+/// The SOCKS5 client (`--socks5`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Socks5Info {
+    /// Its id (`socks5`).
+    pub id: String,
+    /// Its mixnet address.
+    pub address: String,
+    /// The index of its gateway.
+    pub gateway: usize,
+    /// Its SOCKS5 proxy address.
+    pub listen: SocketAddr,
+}
+
 /// One process of the network: what it is, its command line, and the process while it runs.
 #[derive(Debug)]
 struct Member<I> {
@@ -165,6 +198,8 @@ pub struct Network {
     mixnodes: Vec<Member<MixnodeInfo>>,
     gateways: Vec<Member<GatewayInfo>>,
     clients: Vec<Member<ClientInfo>>,
+    requester: Option<Member<RequesterInfo>>,
+    socks5: Option<Member<Socks5Info>>,
     ports: Ports,
     keep: bool,
     /// Deleted on drop unless kept; `None` once kept.
@@ -173,7 +208,8 @@ pub struct Network {
 
 impl Network {
     /// Prepares the binaries ([`Binaries::prepare`]) and starts a network of the shape
-    /// `options` describe; returns once every client's app port accepts connections.
+    /// `options` describe; returns once every client's app port accepts connections (and,
+    /// with `socks5`, the requester is ready and the proxy port accepts).
     pub async fn start(options: &Options) -> Result<Network, Error> {
         options.validate()?;
         let binaries = Binaries::prepare(&options.binaries).await?;
@@ -184,6 +220,9 @@ impl Network {
     /// the directory is kept; the error names it and shows the relevant log's tail.
     pub async fn start_with(options: &Options, binaries: Binaries) -> Result<Network, Error> {
         options.validate()?;
+        if options.socks5 {
+            binaries.require_socks5()?;
+        }
         let deadline = Instant::now() + options.startup_timeout;
         let dir = tempfile::Builder::new()
             .prefix("localnet-")
@@ -207,6 +246,8 @@ impl Network {
             mixnodes: Vec::new(),
             gateways: Vec::new(),
             clients: Vec::new(),
+            requester: None,
+            socks5: None,
             ports: chain.ports,
             keep: options.keep_dir,
             dir: Some(dir),
@@ -280,7 +321,23 @@ impl Network {
         self.mixnodes.get(index).map(|m| m.info.layer)
     }
 
-    /// The log file of a node by id (`v0`, `m3`, `g1`, `c2`).
+    /// The network requester, with `socks5`.
+    pub fn requester(&self) -> Option<&RequesterInfo> {
+        self.requester.as_ref().map(|m| &m.info)
+    }
+
+    /// The SOCKS5 client, with `socks5`.
+    pub fn socks5_client(&self) -> Option<&Socks5Info> {
+        self.socks5.as_ref().map(|m| &m.info)
+    }
+
+    /// The SOCKS5 proxy's address, with `socks5`
+    /// (`curl --socks5-hostname ADDRESS http://...`).
+    pub fn socks5_proxy(&self) -> Option<SocketAddr> {
+        self.socks5_client().map(|s| s.listen)
+    }
+
+    /// The log file of a node by id (`v0`, `m3`, `g1`, `c2`, `requester`, `socks5`).
     pub fn log(&self, id: &str) -> PathBuf {
         self.path.join("logs").join(format!("{id}.log"))
     }
@@ -332,6 +389,12 @@ impl Network {
         for m in &mut self.clients {
             m.check()?;
         }
+        if let Some(m) = &mut self.requester {
+            m.check()?;
+        }
+        if let Some(m) = &mut self.socks5 {
+            m.check()?;
+        }
         Ok(())
     }
 
@@ -363,13 +426,15 @@ impl Network {
         futures::future::join_all(scrapes).await
     }
 
-    /// Stops everything in order (clients, then the nodes, then the validators), each group
-    /// with SIGTERM and a grace period, then SIGKILL.
+    /// Stops everything in order (clients, the SOCKS5 client and the requester, then the
+    /// nodes, then the validators), each group with SIGTERM and a grace period, then SIGKILL.
     pub async fn stop(mut self) {
         let mut clients: Vec<&mut NodeProcess> = self
             .clients
             .iter_mut()
             .filter_map(|m| m.process.as_mut())
+            .chain(self.socks5.iter_mut().filter_map(|m| m.process.as_mut()))
+            .chain(self.requester.iter_mut().filter_map(|m| m.process.as_mut()))
             .collect();
         stop_all(&mut clients, CLIENT_GRACE).await;
         let mut nodes: Vec<&mut NodeProcess> = self
@@ -398,6 +463,12 @@ impl Drop for Network {
     fn drop(&mut self) {
         // Processes first (clients before the nodes they use), then the directory.
         for m in &mut self.clients {
+            drop(m.process.take());
+        }
+        if let Some(m) = &mut self.socks5 {
+            drop(m.process.take());
+        }
+        if let Some(m) = &mut self.requester {
             drop(m.process.take());
         }
         for m in &mut self.gateways {

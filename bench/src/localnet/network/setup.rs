@@ -32,11 +32,14 @@ struct ValidatorInit {
     dir: String,
 }
 
-/// `client init`'s answer.
+/// `client init`'s answer (and `network-requester init`'s and `socks5-client init`'s).
 #[derive(Debug, serde::Deserialize)]
-struct ClientInit {
-    address: String,
-    gateway: String,
+pub(super) struct ClientInit {
+    pub(super) address: String,
+    pub(super) gateway: String,
+    /// The client's directory.
+    #[serde(default)]
+    pub(super) dir: Option<String>,
 }
 
 /// `node-details`' answer (mixnodes and gateways).
@@ -129,9 +132,15 @@ pub(super) async fn prepare_chain(
     }
 
     let operator = new_account(&accounts.join("operator.key"))?;
-    let clients = (0..options.clients)
+    let mut clients = (0..options.clients)
         .map(|c| new_account(&accounts.join(format!("c{c}.key"))))
         .collect::<Result<Vec<_>, _>>()?;
+    if options.socks5 {
+        // Funded like clients: each buys its bandwidth at `init`.
+        for id in super::socks5::IDS {
+            clients.push(new_account(&accounts.join(format!("{id}.key")))?);
+        }
+    }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()
@@ -156,7 +165,7 @@ pub(super) async fn prepare_chain(
     })
 }
 
-fn parse_json<T: serde::de::DeserializeOwned>(
+pub(super) fn parse_json<T: serde::de::DeserializeOwned>(
     name: &str,
     what: &str,
     out: &str,
@@ -252,10 +261,14 @@ impl Network {
         self.init_and_bond_nodes(deadline).await?;
         self.wait_for_topology(deadline).await?;
         self.start_nodes(deadline).await?;
-        self.start_clients(deadline).await
+        self.start_clients(deadline).await?;
+        if self.options.socks5 {
+            self.start_socks5(deadline).await?;
+        }
+        Ok(())
     }
 
-    fn validator_flags(&self) -> Vec<String> {
+    pub(super) fn validator_flags(&self) -> Vec<String> {
         self.validators
             .iter()
             .flat_map(|v| ["--validator".to_owned(), v.info.url.clone()])
