@@ -12,7 +12,8 @@
 //! d. a domain and an IP address the allow list does not hold are refused with a SOCKS
 //!    error, quickly (the domain goes to the proxy unresolved: `--socks5-hostname`);
 //! e. the requester restarted during a slow download: the download fails (short, non-zero
-//!    exit) within a bounded time, and a fresh download through the same proxy succeeds.
+//!    exit) within a bounded time, and a fresh download through the same proxy succeeds;
+//! f. 127.0.0.2 added to the allow list and SIGHUP sent: it is allowed now.
 //!
 //! Needs `curl` on PATH; without it the test is skipped with a message, unless
 //! `REQUIRE_CURL=1` (then it fails).
@@ -391,6 +392,27 @@ async fn curl_through_the_socks5_proxy_of_a_local_mixnet() {
         "socks5 test: (e) 1 KiB through the restarted requester in {:?}",
         again.elapsed
     );
+
+    // f. The operator adds 127.0.0.2 to the allow list and sends SIGHUP: what was refused
+    //    in (d) now goes through, without a restart.
+    if let Some(off_list) = &off_list {
+        let entries: Vec<String> = ["127.0.0.1", "localhost", "127.0.0.2"]
+            .map(String::from)
+            .to_vec();
+        net.set_allow_list(&entries).await.unwrap();
+        let allowed = download(
+            &net,
+            &off_list.url("/bytes/2048"),
+            &out("f"),
+            2048,
+            Duration::from_secs(120),
+        )
+        .await;
+        eprintln!(
+            "socks5 test: (f) after SIGHUP, 127.0.0.2 is allowed: 2 KiB in {:?}",
+            allowed.elapsed
+        );
+    }
 
     check(&mut net);
     net.stop().await;

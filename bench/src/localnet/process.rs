@@ -116,6 +116,13 @@ impl NodeProcess {
         Error::process(format!("{} exited: {status}", self.name)).with_log(&self.log)
     }
 
+    /// SIGHUP (a network requester reloads its allow list).
+    pub fn hang_up(&self) {
+        if let Some(child) = self.child.as_ref() {
+            send_signal(child, libc::SIGHUP);
+        }
+    }
+
     /// SIGKILL and reap (no grace: what a crash looks like to the others).
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

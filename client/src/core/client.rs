@@ -733,9 +733,11 @@ impl ClientCore {
             Target::Reply(tag) => {
                 let tag = *tag;
                 let have = self.reply_surbs(&tag);
-                if !p.control && have <= self.config.surb_reserve {
+                if have == 0 || (!p.control && have <= self.config.surb_reserve) {
                     // Wait for more SURBs rather than spend those kept for asking: any
                     // fragment may need a retransmission later, so data never spends them.
+                    // A request with none left (its retransmission used the last) waits too,
+                    // still counted as asked, for the SURBs the sender's next message brings.
                     self.parked.entry(tag).or_default().push_back(id);
                     self.request_surbs_if_low(&tag, rng);
                     return Ok(None);

@@ -7,9 +7,11 @@
 //! never learns our address. The connection table below is the only owner of connection
 //! state; the sockets are moved by [`super::pump`] tasks.
 //!
-//! A connection whose requester falls silent is probed, and closed when the probe goes
-//! unanswered: after the requester restarts it answers a probe for a connection it does not
-//! know with a reset, so apps see their connections fail instead of hanging.
+//! A connection the requester has said nothing about for a while is probed. A restarted
+//! requester answers a probe for a connection it does not know with a reset; a requester
+//! that has gone quiet altogether (about every connection) for the probe timeout is taken
+//! for gone and its connections are closed. Either way apps see their connections fail
+//! instead of hanging, while a requester that is merely busy is only probed again.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -107,6 +109,7 @@ pub async fn run(paths: &ClientPaths, options: Socks5Options) -> Result<(), Stri
     let mut table = Table {
         mixnet: mixnet.sender(),
         options,
+        last_heard: Instant::now(),
         conns: HashMap::new(),
         pump_events: pump_tx,
     };
@@ -237,6 +240,8 @@ struct Conn {
 struct Table {
     mixnet: MixnetSender,
     options: Socks5Options,
+    /// When the requester last said anything, about any connection.
+    last_heard: Instant,
     conns: HashMap<ConnectionId, Conn>,
     pump_events: mpsc::UnboundedSender<PumpEvent>,
 }
@@ -336,6 +341,7 @@ impl Table {
     }
 
     async fn handle_requester_message(&mut self, message: Message) {
+        self.last_heard = Instant::now();
         let id = message.id();
         let Some(conn) = self.conns.get_mut(&id) else {
             tracing::debug!(id, "a tunnel message for no connection");
@@ -448,7 +454,14 @@ impl Table {
                     expired.push((*id, "no answer from the requester to the connect"));
                 }
                 (ConnState::Open(_), Some(at)) if now >= at + self.options.probe_timeout => {
-                    expired.push((*id, "the requester stopped answering"));
+                    // A requester that answers other connections is alive, only busy (its
+                    // answers queue behind everyone's data): ask again. One that went quiet
+                    // altogether is gone; a restarted one answers the probe with a reset.
+                    if now >= self.last_heard + self.options.probe_timeout {
+                        expired.push((*id, "the requester stopped answering"));
+                    } else {
+                        probe.push(*id);
+                    }
                 }
                 (ConnState::Open(_), None) if now >= conn.last_heard + self.options.probe_after => {
                     probe.push(*id);

@@ -28,6 +28,8 @@ const SOCKS5_ID: &str = "socks5";
 pub(super) const IDS: [&str; 2] = [REQUESTER_ID, SOCKS5_ID];
 /// What the requester logs once it holds its gateway connection (its readiness).
 pub const REQUESTER_READY: &str = "network requester ready";
+/// What the requester logs once SIGHUP made it read its allow list again.
+pub const REQUESTER_RELOADED: &str = "allow list reloaded";
 /// The requester's allow-list file, in the directory its `init` made.
 const ALLOW_LIST: &str = "allowed.list";
 
@@ -187,6 +189,27 @@ impl Network {
             return Err(Error::network(format!("{} is running", requester.name)));
         }
         self.spawn_requester(deadline).await
+    }
+
+    /// Rewrites the requester's allow list with `entries`, sends it SIGHUP and returns once
+    /// its log says it reloaded.
+    pub async fn set_allow_list(&mut self, entries: &[String]) -> Result<(), Error> {
+        let deadline = Instant::now() + self.options.startup_timeout;
+        let requester = self.requester_mut()?;
+        let file = requester.info.allow_list.clone();
+        std::fs::write(&file, allow_list_text(entries))
+            .map_err(|e| Error::network(format!("writing {}: {e}", file.display())))?;
+        let mut reloaded = LogWatch::from_end(&requester.log, REQUESTER_RELOADED);
+        match requester.process.as_ref() {
+            Some(p) => p.hang_up(),
+            None => return Err(Error::network(format!("{} is not running", requester.name))),
+        }
+        let what = format!("{} to log {REQUESTER_RELOADED:?}", requester.name);
+        poll_until(&what, deadline, requester, || {
+            let seen = reloaded.seen();
+            async move { seen.then_some(()) }
+        })
+        .await
     }
 
     fn requester_mut(&mut self) -> Result<&mut Member<RequesterInfo>, Error> {
