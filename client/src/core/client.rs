@@ -21,6 +21,7 @@
 //! sender for more through a SURB it kept back (`surb_reserve`), before it runs out
 //! (`surb_headroom`); the sender, which knows whom it gave those SURBs to, answers with a
 //! top-up. Apps see none of this: a reply larger than the SURBs at hand just takes longer.
+//! That part lives in the `surbs` submodule.
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -43,9 +44,11 @@ use super::fragment::{
     split, FragmentHeader, Reassembled, Reassembler, COVER_MESSAGE_ID, FRAGMENT_HEADER_LEN,
 };
 use super::keys::ClientKeys;
-use super::packets::{forward, make_surb, use_surb, PacketError, Transmit};
+use super::packets::{forward, use_surb, PacketError, Transmit};
 use super::poisson::PoissonStream;
 use super::route::{delays, Network, RouteError};
+
+mod surbs;
 
 /// The RNG the core takes: a CSPRNG (keys, routes and gaps come from it).
 pub trait CoreRng: RngCore + CryptoRng {}
@@ -343,50 +346,6 @@ impl ClientCore {
         Ok(id)
     }
 
-    /// `count` SURBs back to us, each with a fresh route and reply key.
-    fn make_reply_surbs(
-        &self,
-        count: u16,
-        rng: &mut impl CoreRng,
-    ) -> Result<Vec<ReplySurb>, SendError> {
-        let network = self.network()?;
-        let own = network.gateway(&self.gateway)?;
-        let identity = self.keys.identity_public();
-        let mut surbs = Vec::with_capacity(usize::from(count));
-        for _ in 0..count {
-            let route = network.route_to(own, rng)?;
-            let (d, _) = delays(&route, self.config.per_hop_delay, rng);
-            let surb = make_surb(&route, d, identity, bytes::<32>(rng))?;
-            surbs.push(ReplySurb {
-                surb,
-                key: bytes::<16>(rng),
-            });
-        }
-        Ok(surbs)
-    }
-
-    /// Answers a correspondent's request for more SURBs.
-    fn send_top_up(
-        &mut self,
-        recipient: &Recipient,
-        count: u16,
-        rng: &mut impl CoreRng,
-    ) -> Result<(), SendError> {
-        let count = count.min(self.config.max_reply_surbs_per_message);
-        let surbs = self.make_reply_surbs(count, rng)?;
-        let keys: Vec<[u8; 16]> = surbs.iter().map(|s| s.key).collect();
-        let envelope = Envelope::SurbTopUp {
-            sender_tag: self.sender_tag(recipient),
-            surbs,
-        };
-        self.enqueue(Target::Client(*recipient), &envelope, false, rng)?;
-        for key in keys {
-            self.remember_reply_key(key, *recipient);
-        }
-        self.stats.surb_top_ups_sent += 1;
-        Ok(())
-    }
-
     /// Queues an answer to the anonymous sender with `sender_tag`, through its SURBs.
     pub fn reply(
         &mut self,
@@ -413,72 +372,6 @@ impl ClientCore {
         Ok(id)
     }
 
-    /// Reply fragments for `tag` waiting for a transmission.
-    fn reply_demand(&self, tag: &[u8; 16]) -> usize {
-        self.reply_waiting.get(tag).copied().unwrap_or(0)
-    }
-
-    fn set_waiting(&mut self, id: u64, waiting: bool) {
-        let Some(p) = self.pending.get_mut(&id) else {
-            return;
-        };
-        if p.waiting == waiting {
-            return;
-        }
-        p.waiting = waiting;
-        if let (Some(tag), false) = (p.target.reply_tag(), p.control) {
-            let n = self.reply_waiting.entry(tag).or_default();
-            if waiting {
-                *n += 1;
-            } else {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    self.reply_waiting.remove(&tag);
-                }
-            }
-        }
-    }
-
-    /// Asks the sender with `tag` for more SURBs when those at hand will not cover what
-    /// waits and the reserve, and no request is out: for what waits plus the headroom, so a
-    /// stream of replies does not stop at every request. The request goes first in the
-    /// queue, through a SURB kept back for it.
-    fn request_surbs_if_low(&mut self, tag: &[u8; 16], rng: &mut impl CoreRng) {
-        if self.surbs_requested.contains(tag) {
-            return;
-        }
-        let have = self.reply_surbs(tag);
-        let demand = self.reply_demand(tag);
-        if demand == 0 || have == 0 || have >= demand + self.config.surb_reserve {
-            return;
-        }
-        let want = (demand + self.config.surb_headroom)
-            .saturating_sub(have)
-            .max(1);
-        let count = u16::try_from(want)
-            .unwrap_or(u16::MAX)
-            .min(self.config.surb_request_size)
-            .min(self.config.max_reply_surbs_per_message)
-            .max(1);
-        let envelope = Envelope::SurbRequest { count };
-        if self
-            .enqueue(Target::Reply(*tag), &envelope, true, rng)
-            .is_ok()
-        {
-            self.surbs_requested.insert(*tag);
-            self.stats.surb_requests_sent += 1;
-        }
-    }
-
-    /// Puts fragments parked for lack of SURBs from `tag` back at the front of the queue.
-    fn unpark(&mut self, tag: &[u8; 16]) {
-        if let Some(ids) = self.parked.remove(tag) {
-            for id in ids.into_iter().rev() {
-                self.queue.push_front(id);
-            }
-        }
-    }
-
     fn check_len(&self, len: usize) -> Result<(), SendError> {
         let limit = self.config.reassembly.max_message_bytes;
         if len > limit {
@@ -499,22 +392,6 @@ impl ClientCore {
         let mut tag = [0u8; 16];
         tag.copy_from_slice(&digest[..16]);
         tag
-    }
-
-    fn remember_reply_key(&mut self, key: [u8; 16], recipient: Recipient) {
-        let digest = super::crypto::reply_key_digest(&key);
-        if self
-            .reply_keys
-            .insert(digest, ReplyKey { key, recipient })
-            .is_none()
-        {
-            self.reply_key_order.push_back(digest);
-        }
-        while self.reply_key_order.len() > self.config.max_reply_keys {
-            if let Some(old) = self.reply_key_order.pop_front() {
-                self.reply_keys.remove(&old);
-            }
-        }
     }
 
     /// Splits `envelope` into fragments queued for `target`; `control` ones go first.
@@ -968,28 +845,5 @@ impl ClientCore {
         };
         self.stats.messages_received += 1;
         self.events.push_back(Event::Received(received));
-    }
-
-    fn keep_surbs(&mut self, tag: [u8; 16], surbs: Vec<ReplySurb>) {
-        if surbs.is_empty() {
-            return;
-        }
-        if !self.surbs.contains_key(&tag) {
-            self.surb_senders.push_back(tag);
-            while self.surb_senders.len() > self.config.max_reply_senders {
-                if let Some(old) = self.surb_senders.pop_front() {
-                    self.surbs.remove(&old);
-                    self.surbs_requested.remove(&old);
-                    for id in self.parked.remove(&old).unwrap_or_default() {
-                        self.lose(id, "the sender's SURBs were forgotten".into());
-                    }
-                }
-            }
-        }
-        let held = self.surbs.entry(tag).or_default();
-        held.extend(surbs);
-        while held.len() > self.config.max_surbs_per_sender {
-            held.pop_front();
-        }
     }
 }
