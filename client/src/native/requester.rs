@@ -303,14 +303,13 @@ impl Table {
                 let Some(conn) = self.conns.get_mut(&key) else {
                     return;
                 };
-                let before = conn.stream.send_credit();
-                if let Err(e) = conn.stream.handle_window(consumed) {
-                    self.reset(key, &e.to_string(), true).await;
-                    return;
-                }
-                let more = conn.stream.send_credit().saturating_sub(before);
-                if let Some(pump) = &conn.pump {
-                    pump.grant(more);
+                match conn.stream.handle_window(consumed) {
+                    Ok(more) => {
+                        if let Some(pump) = &conn.pump {
+                            pump.grant(more);
+                        }
+                    }
+                    Err(e) => self.reset(key, &e.to_string(), true).await,
                 }
             }
             (Message::Reset { reason, .. }, Some(key)) => self.reset(key, &reason, false).await,

@@ -351,6 +351,10 @@ impl Table {
         conn.probed_at = None;
         match message {
             Message::Connected { window, .. } => {
+                if !matches!(conn.state, ConnState::Connecting(_)) {
+                    // A second `connected` (a duplicate, or a confused peer) changes nothing.
+                    return;
+                }
                 let ConnState::Connecting(c) =
                     std::mem::replace(&mut conn.state, ConnState::Moving)
                 else {
@@ -383,18 +387,17 @@ impl Table {
                         .await;
                 }
             },
-            Message::Window { consumed, .. } => {
-                let before = conn.stream.send_credit();
-                if let Err(e) = conn.stream.handle_window(consumed) {
+            Message::Window { consumed, .. } => match conn.stream.handle_window(consumed) {
+                Ok(more) => {
+                    if let ConnState::Open(pump) = &conn.state {
+                        pump.grant(more);
+                    }
+                }
+                Err(e) => {
                     self.reset(id, ReplyCode::GeneralFailure, &e.to_string(), true)
                         .await;
-                    return;
                 }
-                let more = conn.stream.send_credit().saturating_sub(before);
-                if let ConnState::Open(pump) = &conn.state {
-                    pump.grant(more);
-                }
-            }
+            },
             Message::Reset { reason, .. } => {
                 self.reset(id, ReplyCode::GeneralFailure, &reason, false)
                     .await;

@@ -111,16 +111,18 @@ impl Stream {
         self.closed_sending
     }
 
-    /// The peer's report of our bytes consumed.
-    pub fn handle_window(&mut self, consumed: u64) -> Result<(), StreamError> {
+    /// The peer's report of our bytes consumed; returns how much more we may send now
+    /// (what to grant the reader).
+    pub fn handle_window(&mut self, consumed: u64) -> Result<u64, StreamError> {
         if consumed > self.sent {
             return Err(StreamError::ConsumedTooMuch {
                 consumed,
                 sent: self.sent,
             });
         }
+        let before = self.send_credit();
         self.peer_consumed = self.peer_consumed.max(consumed);
-        Ok(())
+        Ok(self.send_credit() - before)
     }
 
     /// Data from the peer. Duplicates (a retransmitted message delivered twice) are ignored.
@@ -251,9 +253,13 @@ mod tests {
         assert_eq!(s.next_send(5, false), 0);
         assert_eq!(s.next_send(3, false), 1);
         assert_eq!(s.send_credit(), 0);
-        s.handle_window(6).unwrap();
+        assert_eq!(s.handle_window(6).unwrap(), 6, "six more may go");
         assert_eq!(s.send_credit(), 6);
-        s.handle_window(2).unwrap(); // stale report: ignored
+        assert_eq!(
+            s.handle_window(2).unwrap(),
+            0,
+            "a stale report grants nothing"
+        );
         assert_eq!(s.send_credit(), 6);
         assert!(s.handle_window(9).is_err(), "more than was sent");
     }
