@@ -243,10 +243,15 @@ async fn the_issues_scenarios_on_one_local_mixnet() {
             net.kill_mixnode(victim).unwrap();
         }
     }
+    // Each retry takes a fresh route, so a fragment misses the dead node with probability
+    // 1/2 per transmission; the waits double up to 10 s, so 12 transmissions take about
+    // 100 s (one message in 4096 needs more). The deadline is for all of them together.
     let started = Instant::now();
+    let deadline = started + Duration::from_secs(150);
     let mut got = std::collections::BTreeSet::new();
     while got.len() < count {
-        let (m, _, _) = b.received_text(Duration::from_secs(90)).await;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (m, _, _) = b.received_text(left).await;
         got.insert(m);
     }
     assert_eq!(got.len(), count, "all arrived in {:?}", started.elapsed());

@@ -451,13 +451,14 @@ fn each_retransmission_waits_twice_as_long_as_the_one_before() {
     let mut b = sim.client(10, 1, quiet());
     a.send(&b.address(), b"anyone?".to_vec(), true, &mut sim.rng)
         .unwrap();
-    // The first wait w is 1.5 s plus 1.5 × the route delays (w < 2.8 s here): sends at 0, w,
-    // 3w, 7w, 15w; in 20 s that is exactly four. Without the backoff it would be about 12.
+    // The first wait w is 1.5 s plus 1.5 × the route delays (1.5 s < w < 2.8 s here): sends
+    // at 0, w, 3w and min(7w, 3w + 10 s); in 20 s that is exactly four. Without the backoff it
+    // would be about 12.
     sim.run(&mut [&mut a, &mut b], Duration::from_secs(20));
     assert_eq!(a.stats().real_sent, 4);
-    // Then 31w (the sixth wait, 16w, is still under the 30 s cap) and every 30 s after:
-    // 10 or 11 by 200 s; without the cap it would be 7 (63w > 88 s, 127w > 178 s).
-    sim.run(&mut [&mut a, &mut b], Duration::from_secs(180));
+    // Then every 10 s (the cap): the fourth went out between 10.5 s and 19.6 s, so by 150 s
+    // thirteen more, 17 in all; without the cap it would be 7 (63w > 94 s, 127w > 190 s).
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(130));
     let sent = a.stats().real_sent;
-    assert!((10..=11).contains(&sent), "{sent} transmissions in 200 s");
+    assert_eq!(sent, 17, "{sent} transmissions in 150 s");
 }

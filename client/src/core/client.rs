@@ -14,7 +14,8 @@
 //! loop packet at its own exponential gaps; the optional drop cover stream sends packets to a
 //! random gateway for nobody. Every fragment carries a SURB-ACK; an unacknowledged fragment is
 //! sent again, over a fresh route, after `(sum of its and its ack's delays) × 1.5 + 1.5 s`,
-//! doubled for each earlier transmission up to 30 s, so a loaded network is not flooded.
+//! doubled for each earlier transmission up to 10 s, so a loaded network is not flooded and a
+//! fragment whose routes keep crossing a dead node is still retried every 10 s.
 //!
 //! Replies travel through the sender's SURBs, one per fragment and per retransmission. A
 //! reply fragment with no SURB to spare waits (it is not lost), and the replier asks the

@@ -24,6 +24,9 @@ pub struct CoreConfig {
     pub ack_wait_factor: f64,
     /// Each retransmission of a fragment waits twice as long as the one before, up to this:
     /// a network slowed by load is not flooded with copies (TCP's backoff, RFC 6298 §5.5).
+    /// Kept short because loss here is mostly a dead node on a route, and each retry takes a
+    /// fresh route: with one of two nodes in a layer dead, a 30 s cap made a message take
+    /// minutes with probability of a few percent; 10 s bounds the 20 attempts to ~3 minutes.
     pub ack_wait_max: Duration,
     /// Transmissions of one fragment before it is given up.
     pub max_attempts: u32,
@@ -58,7 +61,7 @@ impl Default for CoreConfig {
             drop_cover_gap: None,
             ack_wait_base: Duration::from_millis(1500),
             ack_wait_factor: 1.5,
-            ack_wait_max: Duration::from_secs(30),
+            ack_wait_max: Duration::from_secs(10),
             max_attempts: 20,
             max_pending_fragments: 100_000,
             max_surbs_per_sender: 1_000,
