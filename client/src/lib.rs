@@ -10,7 +10,8 @@
 //! - [`socks`]: the SOCKS5/SOCKS4a handshake parser, the tunnel protocol between the SOCKS5
 //!   client and the network requester, and a tunnelled connection's ordering and window
 //!   state, pure.
-//! - [`requester`]: the network requester's allow list, pure.
+//! - [`requester`]: the network requester's allow list and its check of resolved
+//!   addresses (no name reaches an internal address the list does not hold), pure.
 //! - `native` (feature `native`, on by default): the processes on tokio: keys and config on
 //!   disk, registration and credentials at the gateway, the gateway connection with
 //!   reconnects, topology refresh from the validators (the driver they share), and the three

@@ -6,10 +6,22 @@
 //! it works for. Connections are keyed by (sender tag, connection id). The allow list is
 //! read at start and again on SIGHUP (a list that does not parse leaves the old one in
 //! force). Limits bound the connections per sender and in total.
+//!
+//! A requested name is checked against the list before DNS, and each address it resolves to
+//! after ([`AllowList::allows_resolved`]): a name on the list reaches globally routable
+//! addresses, and internal ones (loopback, private, carrier-grade NAT, link-local,
+//! unique-local, ...) only if an address rule allows them, so DNS cannot point an allowed
+//! name into the exit's own network. The allowed addresses are tried in the resolver's
+//! order; a name whose every address is refused gets the same SOCKS error as a host off the
+//! list ("not allowed by ruleset"), and the refused addresses are logged for the operator,
+//! never sent to the client. An IP-address request is checked against the address rules
+//! alone, as it always was.
 
 use std::collections::HashMap;
 use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -61,7 +73,8 @@ pub const ALLOW_LIST_TEMPLATE: &str = "\
 #   example.com        exactly this name
 #   *.example.com      any name below example.com (not example.com itself)
 #   203.0.113.7        this address        2001:db8::/32, 10.0.0.0/8   these ranges
-# Reloaded on SIGHUP.
+# A name that resolves to an internal address (127.0.0.1, 10.x, 192.168.x, fd00::/8, ...)
+# reaches it only if that address is listed too. Reloaded on SIGHUP.
 ";
 
 fn load_allow_list(path: &PathBuf) -> Result<AllowList, String> {
@@ -91,7 +104,7 @@ pub async fn run(paths: &ClientPaths, options: RequesterOptions) -> Result<(), S
     let (dial_tx, mut dial_rx) = mpsc::unbounded_channel();
     let mut table = Table {
         mixnet: mixnet.sender(),
-        allow,
+        allow: Arc::new(allow),
         options,
         conns: HashMap::new(),
         keys: HashMap::new(),
@@ -144,7 +157,9 @@ struct Dialled {
 
 struct Table {
     mixnet: MixnetSender,
-    allow: AllowList,
+    /// Shared with the dials under way, which check resolved addresses against the list
+    /// their request was checked against.
+    allow: Arc<AllowList>,
     options: RequesterOptions,
     conns: HashMap<Key, Conn>,
     keys: HashMap<([u8; 16], ConnectionId), Key>,
@@ -166,16 +181,72 @@ fn reply_code(e: &io::Error) -> ReplyCode {
     }
 }
 
-async fn dial(target: TargetAddr, timeout: Duration) -> Result<TcpStream, (ReplyCode, String)> {
+/// Why a dial failed.
+enum DialError {
+    /// Resolving or connecting failed.
+    Io(io::Error),
+    /// The name resolved only to addresses the allow list refuses.
+    Refused,
+}
+
+/// Resolves `name` and connects to the first of its addresses that `allow` allows for it,
+/// trying them in the resolver's order.
+async fn connect_name(name: &str, port: u16, allow: &AllowList) -> Result<TcpStream, DialError> {
+    let addresses: Vec<SocketAddr> = tokio::net::lookup_host((name, port))
+        .await
+        .map_err(DialError::Io)?
+        .collect();
+    let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = addresses
+        .into_iter()
+        .partition(|a| allow.allows_resolved(name, a.ip()));
+    if !refused.is_empty() {
+        let refused: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+        let refused = refused.join(", ");
+        if allowed.is_empty() {
+            tracing::info!(
+                name,
+                refused = %refused,
+                "refused: the name resolves only to internal addresses off the allow list"
+            );
+            return Err(DialError::Refused);
+        }
+        tracing::debug!(name, refused = %refused, "skipped internal addresses off the allow list");
+    }
+    let mut last = io::Error::new(io::ErrorKind::NotFound, "the name resolved to no address");
+    for address in allowed {
+        match TcpStream::connect(address).await {
+            Ok(socket) => return Ok(socket),
+            Err(e) => last = e,
+        }
+    }
+    Err(DialError::Io(last))
+}
+
+async fn dial(
+    target: TargetAddr,
+    allow: &AllowList,
+    timeout: Duration,
+) -> Result<TcpStream, (ReplyCode, String)> {
     let attempt = async {
         match &target.host {
-            Host::Domain(name) => TcpStream::connect((name.as_str(), target.port)).await,
-            Host::Ip(ip) => TcpStream::connect((*ip, target.port)).await,
+            Host::Domain(name) => connect_name(name, target.port, allow).await,
+            // Already checked against the address rules.
+            Host::Ip(ip) => TcpStream::connect((*ip, target.port))
+                .await
+                .map_err(DialError::Io),
         }
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(socket)) => Ok(socket),
-        Ok(Err(e)) => Err((reply_code(&e), format!("connecting to {target}: {e}"))),
+        Ok(Err(DialError::Io(e))) => Err((reply_code(&e), format!("connecting to {target}: {e}"))),
+        // Which addresses were refused is logged, not told: they may be the exit's internal ones.
+        Ok(Err(DialError::Refused)) => Err((
+            ReplyCode::NotAllowed,
+            format!(
+                "{} resolves only to addresses the allow list does not allow",
+                target.host
+            ),
+        )),
         Err(_) => Err((
             ReplyCode::TtlExpired,
             format!("connecting to {target}: timed out"),
@@ -188,7 +259,7 @@ impl Table {
         match load_allow_list(&self.options.allow_list) {
             Ok(list) => {
                 tracing::info!(entries = list.len(), "allow list reloaded");
-                self.allow = list;
+                self.allow = Arc::new(list);
             }
             Err(e) => tracing::error!(error = %e, "allow list not reloaded; the old one stays"),
         }
@@ -371,8 +442,9 @@ impl Table {
         );
         let dialled = self.dialled.clone();
         let timeout = self.options.connect_timeout;
+        let allow = Arc::clone(&self.allow);
         tokio::spawn(async move {
-            let result = dial(target, timeout).await;
+            let result = dial(target, &allow, timeout).await;
             let _ = dialled.send(Dialled { key, result });
         });
     }
@@ -447,5 +519,62 @@ impl Table {
             }
             PumpEvent::Failed { id: key, error } => self.reset(key, &error, true).await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+    use std::net::{IpAddr, Ipv4Addr};
+    use tokio::net::TcpListener;
+
+    fn list(text: &str) -> AllowList {
+        AllowList::parse(text).unwrap()
+    }
+
+    fn target(host: Host, port: u16) -> TargetAddr {
+        TargetAddr { host, port }
+    }
+
+    async fn loopback_listener() -> (TcpListener, u16) {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (listener, port)
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(10);
+
+    #[tokio::test]
+    async fn a_name_that_resolves_to_loopback_needs_its_address_on_the_list() {
+        let (_listener, port) = loopback_listener().await;
+        let localhost = || target(Host::Domain("localhost".into()), port);
+        // The name alone: every address `localhost` resolves to is internal.
+        let refused = dial(localhost(), &list("localhost"), TIMEOUT).await;
+        let (code, reason) = refused.expect_err("localhost is refused");
+        assert_eq!(code, ReplyCode::NotAllowed);
+        assert!(reason.contains("localhost"), "{reason}");
+        assert!(
+            !reason.contains("127.0.0.1"),
+            "addresses are not told: {reason}"
+        );
+        // With the addresses listed it connects (`::1` first, if it comes first and nothing
+        // listens there, is tried and skipped).
+        let allowed = list("localhost\n127.0.0.1\n::1");
+        assert!(dial(localhost(), &allowed, TIMEOUT).await.is_ok());
+        // `127.0.0.1` alone lets through only that address, which is where we listen.
+        let only_v4 = list("localhost\n127.0.0.1");
+        assert!(dial(localhost(), &only_v4, TIMEOUT).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn ip_literal_requests_connect_as_before() {
+        let (_listener, port) = loopback_listener().await;
+        let allow = list("127.0.0.1");
+        let ip = target(Host::Ip(IpAddr::V4(Ipv4Addr::LOCALHOST)), port);
+        assert!(dial(ip, &allow, TIMEOUT).await.is_ok());
+        // An address sent in domain form is resolved to itself and held by the rule.
+        let literal = target(Host::Domain("127.0.0.1".into()), port);
+        assert!(dial(literal, &allow, TIMEOUT).await.is_ok());
     }
 }
