@@ -52,6 +52,10 @@ enum Command {
         /// Packets held in the wheel for the memory measurement (0 skips it).
         #[arg(long, default_value_t = 100_000)]
         held: usize,
+        /// Measure router-core once per batch linger (µs, comma-separated; the mixnode's
+        /// `engine.batch_linger_us`), the first as the headline; default: the node's default.
+        #[arg(long, value_delimiter = ',')]
+        linger_us: Vec<u64>,
     },
     /// A whole local mixnet (validators, mixnodes, gateways, clients) as processes on
     /// loopback, messages between clients of different gateways, and a report.
@@ -102,6 +106,7 @@ fn main() -> ExitCode {
             load_core,
             skip_baseline,
             held,
+            linger_us,
         } => {
             if !(0.2..=600.0).contains(&duration_secs) {
                 eprintln!("bench router: --duration-secs must be between 0.2 and 600");
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
                 phase: Duration::from_secs_f64(duration_secs),
                 skip_baseline,
                 held,
+                linger_us,
             };
             match bench::router::run(&options) {
                 Ok(report) if json => match serde_json::to_string_pretty(&report) {

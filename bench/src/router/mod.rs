@@ -36,6 +36,9 @@ pub struct Options {
     pub skip_baseline: bool,
     /// Packets held for the memory measurement (0 skips it).
     pub held: usize,
+    /// The mixnode's `engine.batch_linger_us` for each measured run of router-core, in order
+    /// (empty: one run with the node's default).
+    pub linger_us: Vec<u64>,
 }
 
 /// One load point.
@@ -51,12 +54,16 @@ pub struct LoadPoint {
     pub router_cpu_percent: f64,
     /// Upper bound of the node's own arrival-to-write p99 (its metrics buckets), ours only.
     pub node_p99_le_us: Option<f64>,
+    /// Mean frames per unwrap batch in the node, ours only.
+    pub node_mean_batch: Option<f64>,
 }
 
 /// One router's figures.
 #[derive(Debug, Clone, Serialize)]
 pub struct RouterRun {
     pub name: String,
+    /// The mixnode's batch linger in this run (router-core only; `None`: its default).
+    pub batch_linger_us: Option<u64>,
     pub max_pps: f64,
     pub max_cpu_percent: f64,
     pub at_50: LoadPoint,
@@ -83,6 +90,8 @@ pub struct Report {
     pub phase_seconds: f64,
     pub crypto_only_pps: f64,
     pub ours: RouterRun,
+    /// router-core with the other `--linger-us` values, in order.
+    pub ours_other_lingers: Vec<RouterRun>,
     pub baseline: Option<RouterRun>,
     pub ours_over_baseline: Option<f64>,
     pub ours_over_crypto_only: f64,
@@ -138,10 +147,29 @@ pub fn run(options: &Options) -> Result<Report, String> {
     debug_assert_eq!(sink_addr, sink_addr_reserved);
 
     crate::affinity::pin_current_thread(options.load_cpu)?;
-    let router =
-        process::start_mixnode(&mixnode_bin, home.path(), router_addr, options.router_cpu)?;
-    let ours = measure(&router, "router-core (1 shard)", &packets, &sink, options)?;
-    drop(router);
+    let lingers: Vec<Option<u64>> = if options.linger_us.is_empty() {
+        vec![None]
+    } else {
+        options.linger_us.iter().copied().map(Some).collect()
+    };
+    let mut runs = Vec::new();
+    for linger in lingers {
+        let name = match linger {
+            Some(us) => format!("router-core (1 shard, linger {us} µs)"),
+            None => "router-core (1 shard)".to_string(),
+        };
+        process::set_engine_option(home.path(), "batch_linger_us", linger)?;
+        let router =
+            process::start_mixnode(&mixnode_bin, home.path(), router_addr, options.router_cpu)?;
+        let mut run = measure(&router, &name, &packets, &sink, options)?;
+        run.batch_linger_us = linger;
+        runs.push(run);
+        drop(router);
+    }
+    process::set_engine_option(home.path(), "batch_linger_us", None)?;
+    let mut runs = runs.into_iter();
+    let ours = runs.next().ok_or("no router-core run")?;
+    let ours_other_lingers: Vec<RouterRun> = runs.collect();
 
     let baseline = if options.skip_baseline {
         None
@@ -181,6 +209,7 @@ pub fn run(options: &Options) -> Result<Report, String> {
         ours_over_baseline: baseline.as_ref().map(|b| ours.max_pps / b.max_pps.max(1.0)),
         ours_over_crypto_only: ours.max_pps / crypto_only.max(1.0),
         ours,
+        ours_other_lingers,
         baseline,
         held,
     })
@@ -294,17 +323,24 @@ fn measure(
             * 100.0;
         let node_after = router.metrics.map(process::scrape).transpose()?;
         *cursor += sent;
-        let node_p99 = match (node_before, node_after) {
-            (Some(before), Some(after)) => node_quantile(&before, &after, 0.99),
-            _ => None,
+        let (node_p99, node_batch) = match (node_before, node_after) {
+            (Some(before), Some(after)) => (
+                node_quantile(&before, &after, 0.99),
+                node_mean(&before, &after, "mixnet_batch_size"),
+            ),
+            _ => (None, None),
         };
-        let point = load_point(rate, received, sent, &histogram, cpu, node_p99);
+        let mut point = load_point(rate, received, sent, &histogram, cpu, node_p99);
+        point.node_mean_batch = node_batch;
         eprintln!(
-            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%",
+            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%{}",
             fraction * 100.0,
             point.p50_us,
             point.p99_us,
-            point.p999_us
+            point.p999_us,
+            node_batch
+                .map(|b| format!(", mean batch {b:.1}"))
+                .unwrap_or_default()
         );
         Ok(point)
     };
@@ -312,6 +348,7 @@ fn measure(
     let at_90 = point(0.9, &mut cursor)?;
     Ok(RouterRun {
         name: name.to_string(),
+        batch_linger_us: None,
         max_pps,
         max_cpu_percent: max_cpu,
         at_50,
@@ -337,7 +374,18 @@ fn load_point(
         max_us: histogram.max(),
         router_cpu_percent: cpu,
         node_p99_le_us: node_p99,
+        node_mean_batch: None,
     }
+}
+
+/// The mean of a node histogram family over the observations made between two scrapes.
+fn node_mean(before: &str, after: &str, family: &str) -> Option<f64> {
+    let delta = |series: &str| {
+        let series = format!("{family}_{series}");
+        Some(process::sample(after, &series)? - process::sample(before, &series).unwrap_or(0.0))
+    };
+    let count = delta("count")?;
+    (count > 0.0).then(|| delta("sum").map(|sum| sum / count))?
 }
 
 /// The smallest bucket bound of the node's own latency histogram that covers quantile `q` of
@@ -435,7 +483,9 @@ pub fn print(report: &Report) {
         "{:<44} {:>10} {:>6} | {:>22} | {:>22}",
         "router", "max pps", "CPU%", "50%: p50/p99/p999 µs", "90%: p50/p99/p999 µs"
     );
-    let runs = std::iter::once(&report.ours).chain(report.baseline.as_ref());
+    let runs = std::iter::once(&report.ours)
+        .chain(&report.ours_other_lingers)
+        .chain(report.baseline.as_ref());
     for run in runs {
         println!(
             "{:<44} {:>10.0} {:>6.0} | {:>22} | {:>22}",
@@ -460,8 +510,13 @@ pub fn print(report: &Report) {
         "router-core / crypto-only batched unwrap rate:   {:.0}%",
         report.ours_over_crypto_only * 100.0
     );
-    if let Some(p99) = report.ours.at_90.node_p99_le_us {
-        println!("router-core node-side arrival-to-write p99 at 90% load: <= {p99:.0} µs (metrics buckets)");
+    for run in std::iter::once(&report.ours).chain(&report.ours_other_lingers) {
+        if let (Some(p50), Some(p90)) = (run.at_50.node_p99_le_us, run.at_90.node_p99_le_us) {
+            println!(
+                "{}: node-side arrival-to-write p99 at 50%/90% load: <= {p50:.0}/{p90:.0} µs (metrics buckets)",
+                run.name
+            );
+        }
     }
     println!(
         "lost packets at 50%/90%: ours {}/{}{}",

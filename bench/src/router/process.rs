@@ -106,6 +106,32 @@ pub fn init_mixnode(binary: &Path, home: &Path) -> Result<(SocketAddr, [u8; 32])
     }
 }
 
+/// Sets `engine.KEY` in the config of the mixnode initialised in `home` (`None`: removes it,
+/// so the node's default applies).
+pub fn set_engine_option(home: &Path, key: &str, value: Option<u64>) -> Result<(), String> {
+    let path = home.join("mixnodes/bench/config.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut config: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let engine = config
+        .entry("engine")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(engine) = engine else {
+        return Err(format!("{}: [engine] is not a table", path.display()));
+    };
+    match value {
+        Some(value) => {
+            let value = i64::try_from(value).map_err(|_| format!("{key} {value} is too large"))?;
+            engine.insert(key.into(), toml::Value::Integer(value));
+        }
+        None => {
+            engine.remove(key);
+        }
+    }
+    std::fs::write(&path, config.to_string()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// Starts the mixnode initialised in `home`, one shard pinned to `cpu`.
 pub fn start_mixnode(
     binary: &Path,

@@ -9,10 +9,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use router_core::crypto::x25519::detected_backend;
 use router_core::mix::{
     DropPolicy, FreshReason, LoadOutcome, ReplayFilter, ReplayFilterParams, WheelConfig,
 };
-use router_core::pipeline::{FinalHops, MixerConfig, NextHopPolicy};
+use router_core::pipeline::{BatchPolicy, FinalHops, MixerConfig, NextHopPolicy};
 use router_core::runtime::{ExtraMetrics, MetricsServer, Router, RouterConfig, ShardSettings};
 use router_core::wire::FramingVersion;
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -260,6 +261,10 @@ pub fn router_config(
     config.shard = ShardSettings {
         peer_queue_capacity: engine.peer_queue_capacity,
         connect_timeout: Duration::from_millis(engine.connect_timeout_ms),
+        batch: BatchPolicy::for_backend(
+            detected_backend(),
+            Duration::from_micros(engine.batch_linger_us),
+        ),
         ..config.shard
     };
     config.buffer_budget_bytes = engine.buffer_budget_mib << 20;

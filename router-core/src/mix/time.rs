@@ -19,6 +19,9 @@ const NANOS_PER_MILLI: u64 = 1_000_000;
 pub struct Timestamp(u64);
 
 impl Timestamp {
+    /// The origin.
+    pub const ZERO: Timestamp = Timestamp(0);
+
     /// A timestamp `nanos` nanoseconds after the origin.
     pub const fn from_nanos(nanos: u64) -> Self {
         Self(nanos)

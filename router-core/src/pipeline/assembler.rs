@@ -23,6 +23,7 @@ use std::collections::VecDeque;
 use std::io::IoSliceMut;
 
 use super::buffers::{BufferPool, PacketBuf};
+use crate::mix::Timestamp;
 use crate::wire::{decode_header, FrameError, FrameHeader, FramingVersion, PacketSize};
 
 /// Most frames one read is offered buffers for.
@@ -35,6 +36,9 @@ pub struct ReceivedFrame {
     pub header: FrameHeader,
     /// The buffer; its body is the Sphinx packet.
     pub buf: PacketBuf,
+    /// When the read that completed it returned: the start of the node's processing latency
+    /// and of the packet's delay.
+    pub arrived: Timestamp,
 }
 
 impl AsMut<[u8]> for ReceivedFrame {
@@ -155,11 +159,13 @@ impl FrameAssembler {
         }
     }
 
-    /// Accounts for `received` bytes written into the targets (in order) and appends every frame
-    /// they completed to `out`. An error means the stream is corrupt: close the connection.
+    /// Accounts for `received` bytes written into the targets (in order), read at `now`, and
+    /// appends every frame they completed to `out`. An error means the stream is corrupt: close
+    /// the connection.
     pub fn commit(
         &mut self,
         received: usize,
+        now: Timestamp,
         pool: &mut BufferPool,
         out: &mut Vec<ReceivedFrame>,
     ) -> Result<(), FrameError> {
@@ -182,7 +188,7 @@ impl FrameAssembler {
                 match decode_header(prefix)? {
                     None => {}
                     Some(header) if Shape::of(&header) == shape => self.header = Some(header),
-                    Some(_) => return self.mispredicted(now_filled, remaining, pool, out),
+                    Some(_) => return self.mispredicted(now_filled, remaining, now, pool, out),
                 }
             }
             if now_filled < frame_len {
@@ -190,7 +196,11 @@ impl FrameAssembler {
                 break;
             }
             if let (Some(buf), Some(header)) = (self.slots.pop_front(), self.header.take()) {
-                out.push(ReceivedFrame { header, buf });
+                out.push(ReceivedFrame {
+                    header,
+                    buf,
+                    arrived: now,
+                });
             }
             self.filled = 0;
         }
@@ -210,6 +220,7 @@ impl FrameAssembler {
         &mut self,
         filled: usize,
         mut remaining: usize,
+        now: Timestamp,
         pool: &mut BufferPool,
         out: &mut Vec<ReceivedFrame>,
     ) -> Result<(), FrameError> {
@@ -233,13 +244,14 @@ impl FrameAssembler {
         self.copied_bytes += self.spill.len() as u64;
         self.filled = 0;
         self.header = None;
-        self.absorb_spill(pool, out)
+        self.absorb_spill(now, pool, out)
     }
 
     /// Parses the spill buffer by copying: complete frames go to `out`, a trailing partial frame
     /// becomes the front slot.
     fn absorb_spill(
         &mut self,
+        now: Timestamp,
         pool: &mut BufferPool,
         out: &mut Vec<ReceivedFrame>,
     ) -> Result<(), FrameError> {
@@ -267,7 +279,11 @@ impl FrameAssembler {
             rest = tail;
             match header {
                 Some(header) if take == shape.frame_len() => {
-                    out.push(ReceivedFrame { header, buf });
+                    out.push(ReceivedFrame {
+                        header,
+                        buf,
+                        arrived: now,
+                    });
                 }
                 partial => {
                     // A partial frame, or a partial header kept under the current prediction

@@ -1,7 +1,7 @@
 //! One shard's packet pipeline, without sockets or clocks: batch unwrap, verdict, delay, departure.
 //!
-//! The runtime hands [`Mixer::handle_batch`] the frames one read completed, with "now"; the
-//! mixer unwraps them together ([`BatchUnwrapper`]), judges each (MAC, replay, next hop), and
+//! The runtime hands [`Mixer::handle_batch`] a batch of frames (each stamped with its arrival)
+//! and "now"; the mixer unwraps them together ([`BatchUnwrapper`]), judges each (MAC, replay, next hop), and
 //! either sends it on at once (zero delay), holds it in the timing wheel, delivers it (gateway
 //! exit role) or drops it, counting every drop by reason with one tracing event. The runtime
 //! asks [`Mixer::poll_timeout`] when to wake and [`Mixer::poll_expired`] for what is due. What
@@ -178,8 +178,10 @@ impl Mixer {
         self.wheel.len()
     }
 
-    /// Processes the frames one read completed (all arrived at `now`), emptying `frames`.
-    /// `entropy` feeds the wheel's random eviction when it is full.
+    /// Processes a batch of frames at `now`, emptying `frames`. A packet's delay runs from its
+    /// own arrival, so time it spent waiting for the batch to fill counts towards it (a packet
+    /// whose delay has already passed leaves at once). `entropy` feeds the wheel's random
+    /// eviction when it is full.
     pub fn handle_batch(
         &mut self,
         now: Timestamp,
@@ -197,15 +199,21 @@ impl Mixer {
         let mut results = std::mem::take(&mut self.results);
         self.unwrapper.unwrap_batch(frames, &mut results);
         for (frame, result) in frames.drain(..).zip(results.drain(..)) {
-            let buf = frame.buf;
+            let (buf, arrived) = (frame.buf, frame.arrived);
             match judge(result, &self.replay) {
                 Verdict::Forward { next_hop, delay } => {
+                    let delay = delay.saturating_sub(now.saturating_duration_since(arrived));
                     if !self.policy.allows(&next_hop) {
                         self.drop_packet(DropReason::NextHopNotInTopology, buf, sink);
                     } else if delay.is_zero() {
-                        self.depart(next_hop, buf, now, sink);
+                        self.depart(next_hop, buf, arrived, sink);
                     } else {
-                        self.hold(now, delay, next_hop, buf, entropy(), sink);
+                        let held = Held {
+                            buf,
+                            next_hop,
+                            arrived,
+                        };
+                        self.hold(now, delay, held, entropy(), sink);
                     }
                 }
                 Verdict::Deliver {
@@ -221,7 +229,7 @@ impl Mixer {
                             destination,
                             identifier,
                             buf,
-                            arrived: now,
+                            arrived,
                         }),
                     }
                 }
@@ -289,20 +297,15 @@ impl Mixer {
         );
     }
 
+    /// Holds a packet for `delay` from `now` (what is left of its delay).
     fn hold(
         &mut self,
         now: Timestamp,
         delay: std::time::Duration,
-        next_hop: SocketAddr,
-        buf: PacketBuf,
+        held: Held,
         entropy: u64,
         sink: &mut impl MixerSink,
     ) {
-        let held = Held {
-            buf,
-            next_hop,
-            arrived: now,
-        };
         let slot = match self.free_slots.pop() {
             Some(slot) => {
                 if let Some(entry) = self.held.get_mut(slot as usize) {

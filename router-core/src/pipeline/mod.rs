@@ -7,6 +7,8 @@
 //!   [`BufferPool`]. A packet lives in one buffer from the socket read to the socket write.
 //! * [`assembler`]: [`FrameAssembler`], frames out of a TCP stream, received straight into
 //!   buffers with one scatter read per batch; copies only when a peer changes frame shape.
+//! * [`batching`]: [`PendingBatch`], the frames of all connections waiting (briefly) to fill a
+//!   batch as wide as the batched X25519's ladder.
 //! * [`mixer`]: [`Mixer`], batch unwrap, verdicts, the delay wheel and departures, on a caller's
 //!   clock.
 //! * [`outbound`]: [`OutboundQueue`], the bounded per-peer queue written with gather writes.
@@ -16,12 +18,14 @@
 //! (`crate::runtime`) does, and the tests drive all of it with virtual time and vectors.
 
 pub mod assembler;
+pub mod batching;
 pub mod buffers;
 pub mod mixer;
 pub mod outbound;
 pub mod stats;
 
 pub use assembler::{FrameAssembler, ReceivedFrame, MAX_READ_FRAMES};
+pub use batching::{BatchPolicy, PendingBatch, DEFAULT_LINGER};
 pub use buffers::{BufferPool, PacketBuf, HEADROOM};
 pub use mixer::{Delivery, FinalHops, Mixer, MixerConfig, MixerSink, NextHopPolicy};
 pub use outbound::{OutPacket, OutboundQueue, MAX_WRITE_FRAMES};

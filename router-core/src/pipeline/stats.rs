@@ -19,9 +19,10 @@ use crate::mix::DropReason;
 pub const BATCH_BUCKETS: [u64; 7] = [1, 2, 4, 8, 16, 32, 64];
 
 /// Upper bounds of the processing-latency histogram buckets, in microseconds.
-pub const LATENCY_BUCKETS_US: [u64; 14] = [
-    25, 50, 100, 250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 100_000, 1_000_000, 5_000_000,
-    15_000_000,
+/// Fine around the 2 ms per-hop target, so its p99 can be read off.
+pub const LATENCY_BUCKETS_US: [u64; 18] = [
+    25, 50, 100, 250, 500, 750, 1_000, 1_500, 2_000, 3_000, 5_000, 10_000, 25_000, 100_000,
+    1_000_000, 5_000_000, 15_000_000, 60_000_000,
 ];
 
 /// A fixed-bucket histogram on atomics (cumulative only when rendered).
@@ -96,7 +97,7 @@ pub struct ShardStats {
     /// Frames per unwrap batch.
     pub batch_size: AtomicHistogram<7>,
     /// Arrival to write (or delivery), in microseconds, delays included.
-    pub processing_latency: AtomicHistogram<14>,
+    pub processing_latency: AtomicHistogram<18>,
 }
 
 impl Default for ShardStats {

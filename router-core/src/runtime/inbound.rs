@@ -1,9 +1,9 @@
 //! One inbound connection: scatter reads into pooled buffers, then the batch goes to the mixer.
 //!
-//! Each read completes as many frames as arrived; they are unwrapped as one batch, so a busy
-//! link gets large batches and an idle one gets single packets without waiting. When the shard's
-//! buffers are used up the reader stops reading and TCP pushes back on the sender. A corrupt
-//! frame header closes only this connection.
+//! Each read completes as many frames as arrived; they join the shard's pending batch (see
+//! [`crate::pipeline::batching`]), which a busy link fills at once and quiet ones, together,
+//! within the linger. When the shard's buffers are used up the reader stops reading and TCP
+//! pushes back on the sender. A corrupt frame header closes only this connection.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
-use super::shard::{Shard, ShardSink};
+use super::shard::Shard;
 use super::sys;
 use crate::mix::DropReason;
 use crate::pipeline::{FrameAssembler, ReceivedFrame, ShardStats, MAX_READ_FRAMES};
@@ -66,19 +66,13 @@ pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketA
             break;
         }
         let now = shard.clock.now();
-        let committed = assembler.commit(received, &mut shard.pool.borrow_mut(), &mut frames);
+        let committed = assembler.commit(received, now, &mut shard.pool.borrow_mut(), &mut frames);
         let copied_now = assembler.copied_bytes();
         if copied_now > copied {
             ShardStats::add(&shard.stats.copied_bytes, copied_now - copied);
             copied = copied_now;
         }
-        shard.mixer.borrow_mut().handle_batch(
-            now,
-            &mut frames,
-            &mut || shard.next_random(),
-            &mut ShardSink { shard: &shard },
-        );
-        shard.after_mixing();
+        shard.offer(&mut frames);
         // A busy link always has data, so this loop would never await on its own: let the
         // writers, the timer and the other connections run after every batch.
         futures_lite::future::yield_now().await;

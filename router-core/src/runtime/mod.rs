@@ -14,6 +14,8 @@
 //! * `inbound`: one task per inbound connection: scatter reads, batches into the mixer.
 //! * `peer`: one task per next hop: connect, gather writes, reconnect with backoff.
 //! * `timer`: the task that releases delayed packets when their time comes.
+//! * `linger`: the task that unwraps a partial batch when its oldest frame has waited long
+//!   enough.
 //! * `metrics`: the Prometheus text endpoint (a plain thread: it is off the hot path).
 //! * `sys`: the scatter/gather system calls glommio does not wrap.
 //! * `event`: a single-threaded wake-up signal between a shard's tasks.
@@ -27,6 +29,7 @@
 
 mod event;
 mod inbound;
+mod linger;
 mod metrics;
 mod peer;
 mod shard;
@@ -45,7 +48,7 @@ pub use metrics::{ExtraMetrics, MetricsServer};
 pub use shard::{Clock, ShardSettings};
 
 use crate::mix::{ReplayFilter, WheelError};
-use crate::pipeline::{BufferPool, Mixer, MixerConfig, NextHopPolicy, ShardStats};
+use crate::pipeline::{BatchPolicy, BufferPool, Mixer, MixerConfig, NextHopPolicy, ShardStats};
 use crate::sphinx::{DestinationAddress, SphinxSecretKey, SurbIdentifier};
 use crate::wire::PacketSize;
 use shard::{Shard, ShardSink};
@@ -128,6 +131,7 @@ impl RouterConfig {
                 connect_timeout: Duration::from_secs(3),
                 backoff_initial: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(10),
+                batch: BatchPolicy::default(),
             },
             buffer_budget_bytes: 256 << 20,
             shutdown_grace: Duration::from_secs(5),
@@ -421,6 +425,7 @@ async fn run_shard(
 
     let acceptor = glommio::spawn_local(accept_loop(shard.clone(), listener));
     let timer = glommio::spawn_local(timer::run(shard.clone()));
+    let linger = glommio::spawn_local(linger::run(shard.clone()));
 
     // Housekeeping: the stop flag and policy changes, off the hot path.
     let mut generation = 0u64;
@@ -439,6 +444,11 @@ async fn run_shard(
     drop(acceptor);
     shard.stopping.set(true);
     shard.stopping_event.notify();
+    // Frames waiting for a fuller batch are unwrapped now: their packets leave with the rest.
+    drop(linger);
+    let mut waiting = Vec::new();
+    shard.pending.borrow_mut().take_all(&mut waiting);
+    shard.mix(&mut waiting);
     let deadline = clock.now().saturating_add(config.shutdown_grace);
     while clock.now() < deadline && (shard.mixer.borrow().held() > 0 || queued(&shard) > 0) {
         glommio::timer::sleep(Duration::from_millis(5)).await;

@@ -13,7 +13,8 @@ use super::peer::Peer;
 use super::{Delivered, DeliveryHandler};
 use crate::mix::{DropReason, Timestamp};
 use crate::pipeline::{
-    BufferPool, Delivery, Mixer, MixerSink, OutPacket, OutboundQueue, PacketBuf, ShardStats,
+    BatchPolicy, BufferPool, Delivery, Mixer, MixerSink, OutPacket, OutboundQueue, PacketBuf,
+    PendingBatch, ReceivedFrame, ShardStats,
 };
 use crate::sphinx::constants::HEADER_SIZE;
 
@@ -61,6 +62,8 @@ pub struct ShardSettings {
     pub backoff_initial: Duration,
     /// Longest wait between connection attempts.
     pub backoff_max: Duration,
+    /// How received frames are batched for unwrapping.
+    pub batch: BatchPolicy,
 }
 
 /// The state a shard's tasks share.
@@ -69,6 +72,10 @@ pub struct Shard {
     pub(super) clock: Clock,
     pub(super) settings: ShardSettings,
     pub(super) mixer: RefCell<Mixer>,
+    /// Frames of all connections waiting for a fuller batch.
+    pub(super) pending: RefCell<PendingBatch>,
+    /// Notified when a frame starts waiting in an empty [`Self::pending`].
+    pub(super) pending_started: LocalEvent,
     pub(super) pool: RefCell<BufferPool>,
     pub(super) peers: RefCell<HashMap<SocketAddr, Rc<Peer>>>,
     pub(super) stats: Arc<ShardStats>,
@@ -99,8 +106,9 @@ impl Shard {
         Shard {
             index,
             clock,
-            settings,
             mixer: RefCell::new(mixer),
+            pending: RefCell::new(PendingBatch::new(settings.batch)),
+            pending_started: LocalEvent::default(),
             pool: RefCell::new(pool),
             peers: RefCell::new(HashMap::new()),
             stats,
@@ -110,6 +118,7 @@ impl Shard {
             stopping: Cell::new(false),
             timer_deadline: Cell::new(None),
             rng: Cell::new(seed | 1),
+            settings,
             deliveries: None,
         }
     }
@@ -123,6 +132,36 @@ impl Shard {
         x ^= x >> 27;
         self.rng.set(x);
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// The frames one read completed (emptied): unwrapped now if they complete a batch, else
+    /// left waiting for more or for their deadline (the `linger` task).
+    pub(super) fn offer(self: &Rc<Self>, frames: &mut Vec<ReceivedFrame>) {
+        let started = {
+            let mut pending = self.pending.borrow_mut();
+            let was_empty = pending.is_empty();
+            pending.push(frames);
+            pending.take_ready(self.clock.now(), frames);
+            was_empty && !pending.is_empty()
+        };
+        self.mix(frames);
+        if started {
+            self.pending_started.notify();
+        }
+    }
+
+    /// Unwraps and routes `batch` (emptied) now.
+    pub(super) fn mix(self: &Rc<Self>, batch: &mut Vec<ReceivedFrame>) {
+        if batch.is_empty() {
+            return;
+        }
+        self.mixer.borrow_mut().handle_batch(
+            self.clock.now(),
+            batch,
+            &mut || self.next_random(),
+            &mut ShardSink { shard: self },
+        );
+        self.after_mixing();
     }
 
     pub(super) fn give_buffer(&self, buf: PacketBuf) {

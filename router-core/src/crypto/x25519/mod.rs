@@ -66,6 +66,18 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// Items one ladder runs together: a batch of this many costs about as much as one item
+    /// on this backend (1 on the portable backend, where each item has its own ladder).
+    pub fn lanes(self) -> usize {
+        match self {
+            Backend::Portable => 1,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512Ifma => ifma::LANES,
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::Avx512Ifma => 8,
+        }
+    }
+
     /// Whether this backend can run on the current CPU.
     pub fn is_available(self) -> bool {
         match self {

@@ -4,7 +4,8 @@ use super::*;
 use crate::wire::{encode_frame, KeyRotation};
 
 /// Feeds `stream` to the assembler the way `recvmsg` would: each read delivers at most
-/// `chunk` bytes, scattered over the offered targets in order.
+/// `chunk` bytes, scattered over the offered targets in order. Read `n` (from 1) happens at
+/// `n` ms.
 fn feed(
     stream: &[u8],
     chunks: &[usize],
@@ -32,7 +33,8 @@ fn feed(
             written
         });
         pos += written;
-        if let Err(error) = assembler.commit(written, pool, &mut out) {
+        let now = Timestamp::from_millis(chunk_index as u64);
+        if let Err(error) = assembler.commit(written, now, pool, &mut out) {
             return (out, assembler, Err(error));
         }
     }
@@ -127,7 +129,9 @@ fn after_the_first_read_uniform_traffic_is_not_copied() {
         targets[0][..10].copy_from_slice(&stream[..10]);
         10
     });
-    assembler.commit(first, &mut pool, &mut out).unwrap();
+    assembler
+        .commit(first, Timestamp::ZERO, &mut pool, &mut out)
+        .unwrap();
     let copied_after_first = assembler.copied_bytes();
     // Copied twice, into the spill buffer and out of it into a buffer of the right class.
     assert_eq!(copied_after_first, 20);
@@ -144,10 +148,53 @@ fn after_the_first_read_uniform_traffic_is_not_copied() {
             n
         });
         pos += n;
-        assembler.commit(n, &mut pool, &mut out).unwrap();
+        assembler
+            .commit(n, Timestamp::ZERO, &mut pool, &mut out)
+            .unwrap();
     }
     assert_eq!(out.len(), 200);
     assert_eq!(assembler.copied_bytes(), copied_after_first);
+}
+
+#[test]
+fn each_frame_carries_the_time_of_the_read_that_completed_it() {
+    let header = FrameHeader::v8(PacketSize::Regular, KeyRotation::Even);
+    let len = header.frame_len();
+    let stream: Vec<u8> = (0..5).flat_map(|i| frame(header, i)).collect();
+    let mut pool = BufferPool::new(1 << 30);
+    let mut assembler = FrameAssembler::new();
+    let mut out = Vec::new();
+    // Reads of at most 2/3 of a frame, read `n` at `n` ms; `ends[n]`: bytes read by then.
+    let mut ends = vec![0];
+    while ends.last() < Some(&stream.len()) {
+        let pos = ends.last().copied().unwrap_or_default();
+        assembler.prepare(&mut pool);
+        let n = assembler.with_read_targets(|targets| {
+            let mut n = 0;
+            for t in targets.iter_mut() {
+                let k = t.len().min(stream.len() - pos - n).min(len * 2 / 3 - n);
+                t[..k].copy_from_slice(&stream[pos + n..pos + n + k]);
+                n += k;
+            }
+            n
+        });
+        let now = Timestamp::from_millis(ends.len() as u64);
+        assembler.commit(n, now, &mut pool, &mut out).unwrap();
+        ends.push(pos + n);
+    }
+    // Frame i is complete in the first read whose end reaches (i + 1) * len.
+    let expected: Vec<_> = (1..=5)
+        .map(|i| {
+            let read = ends.iter().position(|end| *end >= i * len).unwrap();
+            Timestamp::from_millis(read as u64)
+        })
+        .collect();
+    let arrived: Vec<_> = out.iter().map(|f| f.arrived).collect();
+    assert_eq!(arrived, expected);
+    assert!(
+        expected.windows(2).any(|w| w[0] != w[1]),
+        "reads complete different frames"
+    );
 }
 
 #[test]

@@ -113,6 +113,11 @@ impl Harness {
     }
 
     fn receive(&mut self, now_ms: u64, packets: &[&[u8]]) {
+        self.receive_late(now_ms, now_ms, packets);
+    }
+
+    /// Packets that arrived at `arrived_ms` and waited for their batch until `now_ms`.
+    fn receive_late(&mut self, arrived_ms: u64, now_ms: u64, packets: &[&[u8]]) {
         let mut frames: Vec<ReceivedFrame> = packets
             .iter()
             .map(|bytes| {
@@ -122,6 +127,7 @@ impl Harness {
                 ReceivedFrame {
                     header: FrameHeader::v8(size, KeyRotation::Unknown),
                     buf,
+                    arrived: Timestamp::from_millis(arrived_ms),
                 }
             })
             .collect();
@@ -230,6 +236,30 @@ fn delays_are_honoured_on_the_virtual_clock() {
     assert_eq!(h.sink.departed[1].1.arrived, Timestamp::from_millis(100));
     assert_eq!(h.mixer.held(), 0);
     assert_eq!(h.mixer.poll_timeout(), None);
+}
+
+#[test]
+fn a_delay_runs_from_arrival_not_from_when_the_batch_was_processed() {
+    let mut h = Harness::new(NextHopPolicy::Any, MixerConfig::default());
+    let held = packet(Duration::from_millis(30), 1);
+    let overdue = packet(Duration::from_millis(5), 2);
+    // Both arrived at 100 ms and waited 10 ms for their batch.
+    h.receive_late(100, 110, &[&held.to_bytes(), &overdue.to_bytes()]);
+    assert_eq!(
+        h.sink.departed.len(),
+        1,
+        "the 5 ms packet is overdue: it leaves now"
+    );
+    assert_eq!(h.sink.departed[0].1.arrived, Timestamp::from_millis(100));
+    assert_eq!(
+        h.sink.departed[0].1.buf.frame(4)[4..],
+        expected_forward(&overdue)[..]
+    );
+    assert_eq!(h.mixer.poll_timeout(), Some(Timestamp::from_millis(130)));
+    h.mixer
+        .poll_expired(Timestamp::from_millis(130), &mut h.sink);
+    assert_eq!(h.sink.departed.len(), 2);
+    assert_eq!(h.sink.departed[1].1.arrived, Timestamp::from_millis(100));
 }
 
 #[test]
