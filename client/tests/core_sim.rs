@@ -385,6 +385,45 @@ fn a_replier_short_of_surbs_asks_for_more_and_the_whole_reply_arrives_despite_lo
 }
 
 #[test]
+fn a_replier_that_asks_for_surbs_without_spending_them_gets_no_more_than_the_cap() {
+    let mut sim = Sim::new(11);
+    let mut a = sim.client(1, 0, quiet());
+    // A greedy replier: it keeps 100 000 SURBs back, so it never spends one on data, and asks
+    // for 100 more whenever its last request was answered.
+    let greedy = CoreConfig {
+        surb_reserve: 100_000,
+        surb_headroom: 100_000,
+        ..quiet()
+    };
+    let mut b = sim.client(10, 1, greedy);
+    a.send_anonymous(&b.address(), b"hi".to_vec(), false, 3, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(10));
+    let tag = received(&mut b)[0].sender_tag.unwrap();
+    b.reply(&tag, b"hello back".to_vec(), false, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(300));
+    let (sa, sb) = (a.stats(), b.stats());
+    // Each request spends one of A's SURBs; B holds the rest: 3 + topped up - requests.
+    let held = 3 + sa.surbs_topped_up - sb.surb_requests_sent;
+    let cap = CoreConfig::default().max_surbs_handed_out as u64;
+    assert!(held <= cap, "B holds {held} of A's SURBs");
+    assert!(
+        held > cap - 100,
+        "the cap, not something else, stopped it: {held}"
+    );
+    // Past the cap each request (which spent one SURB) gets one: A built no more than the cap
+    // plus one per request, however long B keeps asking.
+    assert_eq!(sa.surb_top_ups_sent, sb.surb_requests_sent);
+    assert!(
+        sb.surb_requests_sent > 20,
+        "B kept asking: {}",
+        sb.surb_requests_sent
+    );
+    assert!(sa.surbs_topped_up <= cap + sb.surb_requests_sent);
+}
+
+#[test]
 fn a_reply_with_no_surb_at_all_is_refused() {
     let mut sim = Sim::new(8);
     let mut a = sim.client(1, 0, quiet());

@@ -152,6 +152,8 @@ pub struct CoreStats {
     pub surb_requests_sent: u64,
     /// SURB top-ups sent answering requests.
     pub surb_top_ups_sent: u64,
+    /// SURBs those top-ups carried.
+    pub surbs_topped_up: u64,
 }
 
 enum Target {
@@ -202,6 +204,8 @@ pub struct ClientCore {
     reassembler: Reassembler,
     reply_keys: HashMap<[u8; 32], ReplyKey>,
     reply_key_order: VecDeque<[u8; 32]>,
+    /// Per correspondent: our SURBs it holds unspent (reply keys remembered for it).
+    handed_out: HashMap<Recipient, usize>,
     surbs: HashMap<[u8; 16], VecDeque<ReplySurb>>,
     surb_senders: VecDeque<[u8; 16]>,
     /// Per sender tag: reply fragments waiting for a transmission (queued or parked).
@@ -259,6 +263,7 @@ impl ClientCore {
             next_ack_id: 1,
             reassembler,
             reply_keys: HashMap::new(),
+            handed_out: HashMap::new(),
             reply_key_order: VecDeque::new(),
             surbs: HashMap::new(),
             surb_senders: VecDeque::new(),
@@ -763,7 +768,7 @@ impl ClientCore {
             self.stats.undecodable += 1;
             return;
         };
-        let (fragment, replier) = match self.reply_keys.remove(prefix) {
+        let (fragment, replier) = match self.take_reply_key(prefix) {
             Some(k) => (open_reply(&k.key, ciphertext), Some(k.recipient)),
             None => match open_from_sender(&self.keys.encryption, bytes) {
                 Some(f) => (f, None),

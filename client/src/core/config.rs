@@ -38,6 +38,10 @@ pub struct CoreConfig {
     pub max_reply_senders: usize,
     /// Reply keys kept for SURBs handed out.
     pub max_reply_keys: usize,
+    /// Our SURBs one correspondent may hold unspent: top-ups never take it past this (each SURB
+    /// it spends makes room for one more). Without it, each SURB spent on a request could
+    /// bring 100 new ones, without end.
+    pub max_surbs_handed_out: usize,
     /// Reply SURBs one anonymous message may carry.
     pub max_reply_surbs_per_message: u16,
     /// A replier whose SURBs do not cover the reply fragments waiting (plus the reserve) asks
@@ -67,6 +71,7 @@ impl Default for CoreConfig {
             max_surbs_per_sender: 1_000,
             max_reply_senders: 1_000,
             max_reply_keys: 100_000,
+            max_surbs_handed_out: 1_000,
             max_reply_surbs_per_message: 100,
             surb_headroom: 40,
             surb_request_size: 100,

@@ -31,14 +31,24 @@ impl ClientCore {
         Ok(surbs)
     }
 
-    /// Answers a correspondent's request for more SURBs.
+    /// Answers a correspondent's request for more SURBs, with no more than it may still hold
+    /// (`max_surbs_handed_out`). Each SURB it spends (the request itself spent one) makes room
+    /// for one, so a correspondent that asks without spending gets one SURB per request once
+    /// it holds the cap, not a hundred.
     pub(super) fn send_top_up(
         &mut self,
         recipient: &Recipient,
         count: u16,
         rng: &mut impl CoreRng,
     ) -> Result<(), SendError> {
-        let count = count.min(self.config.max_reply_surbs_per_message);
+        let held = self.handed_out.get(recipient).copied().unwrap_or(0);
+        let room = self.config.max_surbs_handed_out.saturating_sub(held);
+        let count = count
+            .min(self.config.max_reply_surbs_per_message)
+            .min(u16::try_from(room).unwrap_or(u16::MAX));
+        if count == 0 {
+            return Ok(());
+        }
         let surbs = self.make_reply_surbs(count, rng)?;
         let keys: Vec<[u8; 16]> = surbs.iter().map(|s| s.key).collect();
         let envelope = Envelope::SurbTopUp {
@@ -50,6 +60,7 @@ impl ClientCore {
             self.remember_reply_key(key, *recipient);
         }
         self.stats.surb_top_ups_sent += 1;
+        self.stats.surbs_topped_up += u64::from(count);
         Ok(())
     }
 
@@ -127,12 +138,26 @@ impl ClientCore {
             .is_none()
         {
             self.reply_key_order.push_back(digest);
+            *self.handed_out.entry(recipient).or_default() += 1;
         }
         while self.reply_key_order.len() > self.config.max_reply_keys {
             if let Some(old) = self.reply_key_order.pop_front() {
-                self.reply_keys.remove(&old);
+                self.take_reply_key(&old);
             }
         }
+    }
+
+    /// Forgets the reply key with `digest` (its SURB was spent, or it is evicted) and
+    /// returns it.
+    pub(super) fn take_reply_key(&mut self, digest: &[u8; 32]) -> Option<ReplyKey> {
+        let key = self.reply_keys.remove(digest)?;
+        if let Some(n) = self.handed_out.get_mut(&key.recipient) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.handed_out.remove(&key.recipient);
+            }
+        }
+        Some(key)
     }
 
     pub(super) fn keep_surbs(&mut self, tag: [u8; 16], surbs: Vec<ReplySurb>) {
