@@ -56,6 +56,10 @@ enum Command {
         /// `engine.batch_linger_us`), the first as the headline; default: the node's default.
         #[arg(long, value_delimiter = ',')]
         linger_us: Vec<u64>,
+        /// Load points to measure after 50% and 90%, in percent of the maximum
+        /// (comma-separated, each above 0 and at most 150), e.g. `70,80` to find the knee.
+        #[arg(long, value_delimiter = ',')]
+        extra_loads: Vec<f64>,
     },
     /// A whole local mixnet (validators, mixnodes, gateways, clients) as processes on
     /// loopback, messages between clients of different gateways, and a report.
@@ -107,9 +111,14 @@ fn main() -> ExitCode {
             skip_baseline,
             held,
             linger_us,
+            extra_loads,
         } => {
             if !(0.2..=600.0).contains(&duration_secs) {
                 eprintln!("bench router: --duration-secs must be between 0.2 and 600");
+                return ExitCode::FAILURE;
+            }
+            if let Some(bad) = extra_loads.iter().find(|l| !(**l > 0.0 && **l <= 150.0)) {
+                eprintln!("bench router: --extra-loads {bad} is not in (0, 150]");
                 return ExitCode::FAILURE;
             }
             let options = bench::router::Options {
@@ -119,6 +128,7 @@ fn main() -> ExitCode {
                 skip_baseline,
                 held,
                 linger_us,
+                extra_loads: extra_loads.iter().map(|l| l / 100.0).collect(),
             };
             match bench::router::run(&options) {
                 Ok(report) if json => match serde_json::to_string_pretty(&report) {

@@ -39,11 +39,14 @@ pub struct Options {
     /// The mixnode's `engine.batch_linger_us` for each measured run of router-core, in order
     /// (empty: one run with the node's default).
     pub linger_us: Vec<u64>,
+    /// Load points measured after 50% and 90%, as fractions of the maximum.
+    pub extra_loads: Vec<f64>,
 }
 
 /// One load point.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadPoint {
+    pub fraction_of_max: f64,
     pub offered_pps: f64,
     pub delivered_pps: f64,
     pub lost: u64,
@@ -68,6 +71,8 @@ pub struct RouterRun {
     pub max_cpu_percent: f64,
     pub at_50: LoadPoint,
     pub at_90: LoadPoint,
+    /// The `extra_loads` points, in order.
+    pub other_loads: Vec<LoadPoint>,
 }
 
 /// Memory with packets held in the timing wheel.
@@ -125,9 +130,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
     .map_err(|_| "the crypto-only measurement panicked".to_string())??;
     eprintln!("router: crypto-only {crypto_only:.0} packets/s");
 
-    // Enough packets for a flat-out phase at the crypto-only rate plus the 50% and 90% phases.
+    // Enough packets for a flat-out phase at the crypto-only rate plus the paced phases.
     let secs = options.phase.as_secs_f64();
-    let count = ((crypto_only * secs * 2.4) as usize).max(10_000);
+    let loads = 1.0 + 0.5 + 0.9 + options.extra_loads.iter().sum::<f64>();
+    let count = ((crypto_only * secs * loads) as usize).max(10_000);
     let started = Instant::now();
     // The sink address goes into every packet, so bind it before building.
     let placeholder = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
@@ -331,6 +337,7 @@ fn measure(
             _ => (None, None),
         };
         let mut point = load_point(rate, received, sent, &histogram, cpu, node_p99);
+        point.fraction_of_max = fraction;
         point.node_mean_batch = node_batch;
         eprintln!(
             "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%{}",
@@ -346,6 +353,11 @@ fn measure(
     };
     let at_50 = point(0.5, &mut cursor)?;
     let at_90 = point(0.9, &mut cursor)?;
+    let other_loads = options
+        .extra_loads
+        .iter()
+        .map(|fraction| point(*fraction, &mut cursor))
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(RouterRun {
         name: name.to_string(),
         batch_linger_us: None,
@@ -353,6 +365,7 @@ fn measure(
         max_cpu_percent: max_cpu,
         at_50,
         at_90,
+        other_loads,
     })
 }
 
@@ -365,6 +378,7 @@ fn load_point(
     node_p99: Option<f64>,
 ) -> LoadPoint {
     LoadPoint {
+        fraction_of_max: 0.0,
         offered_pps: offered,
         delivered_pps: offered * received as f64 / (sent.max(1)) as f64,
         lost: (sent as u64).saturating_sub(received),
@@ -501,6 +515,23 @@ pub fn print(report: &Report) {
                 run.at_90.p50_us, run.at_90.p99_us, run.at_90.p999_us
             ),
         );
+    }
+    let runs = std::iter::once(&report.ours)
+        .chain(&report.ours_other_lingers)
+        .chain(report.baseline.as_ref());
+    for run in runs {
+        for point in &run.other_loads {
+            println!(
+                "{:<44} at {:.0}% of max ({:.0}/s): p50/p99/p999 {}/{}/{} µs, CPU {:.0}%",
+                run.name,
+                point.fraction_of_max * 100.0,
+                point.offered_pps,
+                point.p50_us,
+                point.p99_us,
+                point.p999_us,
+                point.router_cpu_percent
+            );
+        }
     }
     println!();
     if let Some(ratio) = report.ours_over_baseline {
