@@ -57,6 +57,9 @@ pub struct LoadPoint {
     pub router_cpu_percent: f64,
     /// Upper bound of the node's own arrival-to-write p99 (its metrics buckets), ours only.
     pub node_p99_le_us: Option<f64>,
+    /// Upper bound of the p99 of how long the node's reads found their newest bytes waiting
+    /// in the socket buffer (its metrics buckets), ours only.
+    pub node_socket_wait_p99_le_us: Option<f64>,
     /// Mean frames per unwrap batch in the node, ours only.
     pub node_mean_batch: Option<f64>,
 }
@@ -329,24 +332,32 @@ fn measure(
             * 100.0;
         let node_after = router.metrics.map(process::scrape).transpose()?;
         *cursor += sent;
-        let (node_p99, node_batch) = match (node_before, node_after) {
+        let (node_p99, node_wait_p99, node_batch) = match (node_before, node_after) {
             (Some(before), Some(after)) => (
-                node_quantile(&before, &after, 0.99),
+                node_quantile(&before, &after, "mixnet_processing_latency_seconds", 0.99),
+                node_quantile(&before, &after, "mixnet_socket_wait_seconds", 0.99),
                 node_mean(&before, &after, "mixnet_batch_size"),
             ),
-            _ => (None, None),
+            _ => (None, None, None),
         };
         let mut point = load_point(rate, received, sent, &histogram, cpu, node_p99);
         point.fraction_of_max = fraction;
         point.node_mean_batch = node_batch;
+        point.node_socket_wait_p99_le_us = node_wait_p99;
         eprintln!(
-            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%{}",
+            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%{}{}{}",
             fraction * 100.0,
             point.p50_us,
             point.p99_us,
             point.p999_us,
             node_batch
                 .map(|b| format!(", mean batch {b:.1}"))
+                .unwrap_or_default(),
+            node_p99
+                .map(|p| format!(", node arrival-to-write p99 <= {p:.0} µs"))
+                .unwrap_or_default(),
+            node_wait_p99
+                .map(|p| format!(", socket wait p99 <= {p:.0} µs"))
                 .unwrap_or_default()
         );
         Ok(point)
@@ -388,6 +399,7 @@ fn load_point(
         max_us: histogram.max(),
         router_cpu_percent: cpu,
         node_p99_le_us: node_p99,
+        node_socket_wait_p99_le_us: None,
         node_mean_batch: None,
     }
 }
@@ -402,10 +414,9 @@ fn node_mean(before: &str, after: &str, family: &str) -> Option<f64> {
     (count > 0.0).then(|| delta("sum").map(|sum| sum / count))?
 }
 
-/// The smallest bucket bound of the node's own latency histogram that covers quantile `q` of
-/// the observations made between two scrapes.
-fn node_quantile(before: &str, after: &str, q: f64) -> Option<f64> {
-    let family = "mixnet_processing_latency_seconds";
+/// The smallest bucket bound (µs) of a node latency histogram `family` that covers quantile
+/// `q` of the observations made between two scrapes.
+fn node_quantile(before: &str, after: &str, family: &str, q: f64) -> Option<f64> {
     let a = process::buckets(before, family);
     let b = process::buckets(after, family);
     let deltas: Vec<(f64, f64)> = b
@@ -545,6 +556,15 @@ pub fn print(report: &Report) {
         if let (Some(p50), Some(p90)) = (run.at_50.node_p99_le_us, run.at_90.node_p99_le_us) {
             println!(
                 "{}: node-side arrival-to-write p99 at 50%/90% load: <= {p50:.0}/{p90:.0} µs (metrics buckets)",
+                run.name
+            );
+        }
+        if let (Some(p50), Some(p90)) = (
+            run.at_50.node_socket_wait_p99_le_us,
+            run.at_90.node_socket_wait_p99_le_us,
+        ) {
+            println!(
+                "{}: socket-buffer wait before the node's reads, p99 at 50%/90% load: <= {p50:.0}/{p90:.0} µs (metrics buckets)",
                 run.name
             );
         }

@@ -98,6 +98,10 @@ pub struct ShardStats {
     pub batch_size: AtomicHistogram<7>,
     /// Arrival to write (or delivery), in microseconds, delays included.
     pub processing_latency: AtomicHistogram<18>,
+    /// How long the newest bytes of each read had waited in the kernel's socket buffer (µs):
+    /// time before "arrival" that the processing latency cannot see. Grows when the shard
+    /// falls behind its sockets.
+    pub socket_wait: AtomicHistogram<18>,
 }
 
 impl Default for ShardStats {
@@ -116,6 +120,7 @@ impl Default for ShardStats {
             buffer_bytes: AtomicU64::new(0),
             batch_size: AtomicHistogram::new(BATCH_BUCKETS),
             processing_latency: AtomicHistogram::new(LATENCY_BUCKETS_US),
+            socket_wait: AtomicHistogram::new(LATENCY_BUCKETS_US),
         }
     }
 }
@@ -148,6 +153,12 @@ impl ShardStats {
     pub fn record_latency(&self, latency: Duration) {
         let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
         self.processing_latency.record(micros);
+    }
+
+    /// Records how long a read's newest bytes waited in the socket buffer.
+    pub fn record_socket_wait(&self, wait: Duration) {
+        let micros = u64::try_from(wait.as_micros()).unwrap_or(u64::MAX);
+        self.socket_wait.record(micros);
     }
 
     /// Adds `n` to a counter (for the runtime's own counters).
@@ -321,6 +332,14 @@ pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
         &LATENCY_BUCKETS_US,
         1e-6,
         shards.iter().map(|s| &s.processing_latency),
+    );
+    render_histogram(
+        out,
+        "socket_wait_seconds",
+        "How long the newest bytes of a read waited in the socket buffer before the read.",
+        &LATENCY_BUCKETS_US,
+        1e-6,
+        shards.iter().map(|s| &s.socket_wait),
     );
 }
 

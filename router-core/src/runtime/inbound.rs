@@ -23,6 +23,9 @@ use crate::pipeline::{FrameAssembler, ReceivedFrame, ShardStats, MAX_READ_FRAMES
 pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketAddr) {
     ShardStats::add(&shard.stats.inbound_connections, 1);
     let fd = stream.as_raw_fd();
+    if let Err(error) = sys::enable_receive_timestamps(fd) {
+        tracing::debug!(%peer, %error, "no receive timestamps: socket wait not measured");
+    }
     let mut assembler = FrameAssembler::new();
     let mut frames: Vec<ReceivedFrame> = Vec::with_capacity(MAX_READ_FRAMES);
     let mut copied = 0u64;
@@ -36,7 +39,12 @@ pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketA
         }
         assembler.prepare(&mut shard.pool.borrow_mut());
         let received = match assembler.with_read_targets(|targets| sys::recv_scatter(fd, targets)) {
-            Ok(Some(received)) => received,
+            Ok(Some(read)) => {
+                if let Some(waited) = read.waited {
+                    shard.stats.record_socket_wait(waited);
+                }
+                read.len
+            }
             Ok(None) => {
                 // Nothing buffered: wait for data through glommio, reading into the first
                 // target so no byte is read twice.

@@ -1,27 +1,104 @@
-//! The two system calls glommio's stream API does not offer: a scatter read and a gather write
-//! over many packet buffers at once, non-blocking.
+//! The system calls glommio's stream API does not offer: a scatter read and a gather write
+//! over many packet buffers at once, non-blocking, and the kernel's receive timestamps.
 //!
 //! glommio's `TcpStream` reads and writes one slice per call. One `recvmsg` filling a whole
 //! batch of buffers, and one `sendmsg` draining a queue, are what keep the per-packet system
 //! call cost small. Both use `MSG_DONTWAIT` and report "would block" as `Ok(None)`; the caller
 //! then waits for readiness through glommio with a plain read or write of the first slice.
+//!
+//! With [`enable_receive_timestamps`] on a socket, the kernel stamps each segment when it
+//! arrives and `recvmsg` reports the stamp of the newest segment it consumed
+//! (`SCM_TIMESTAMPNS`, wall clock); [`recv_scatter`] turns it into how long those bytes
+//! waited in the socket buffer (a wall-clock step shows as one odd sample).
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::os::fd::RawFd;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Reads into `targets` in order. `Ok(None)`: nothing to read now. `Ok(Some(0))`: end of stream.
-pub fn recv_scatter(fd: RawFd, targets: &mut [IoSliceMut<'_>]) -> io::Result<Option<usize>> {
-    if targets.is_empty() {
-        return Ok(Some(0));
+/// What one scatter read brought.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScatterRead {
+    /// Bytes read; 0 at the end of the stream.
+    pub len: usize,
+    /// How long the newest of those bytes had waited in the socket buffer, when the socket
+    /// has receive timestamps on.
+    pub waited: Option<Duration>,
+}
+
+/// Asks the kernel to timestamp what arrives on `fd` (`SO_TIMESTAMPNS`).
+pub fn enable_receive_timestamps(fd: RawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    // SAFETY: `on` is a valid c_int for the duration of the call, and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            std::ptr::addr_of!(on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
+}
+
+/// Reads into `targets` in order. `Ok(None)`: nothing to read now.
+pub fn recv_scatter(fd: RawFd, targets: &mut [IoSliceMut<'_>]) -> io::Result<Option<ScatterRead>> {
+    if targets.is_empty() {
+        return Ok(Some(ScatterRead {
+            len: 0,
+            waited: None,
+        }));
+    }
+    // Room for one `SCM_TIMESTAMPNS` message (a cmsghdr and a timespec, 32 bytes on 64-bit
+    // Linux), aligned for cmsghdr.
+    let mut control = [0u64; 8];
     // SAFETY: a zeroed msghdr is a valid "no address, no control data" header.
     let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
     // `IoSliceMut` is guaranteed ABI-compatible with `iovec` on Unix, and every slice outlives
     // the call.
     header.msg_iov = targets.as_mut_ptr().cast::<libc::iovec>();
     header.msg_iovlen = targets.len() as _;
-    // SAFETY: `header` points at `targets.len()` valid, writable iovecs for the whole call.
-    non_blocking(|| unsafe { libc::recvmsg(fd, &mut header, libc::MSG_DONTWAIT) })
+    header.msg_control = control.as_mut_ptr().cast();
+    header.msg_controllen = std::mem::size_of_val(&control) as _;
+    // SAFETY: `header` points at `targets.len()` valid, writable iovecs and at `control`, all
+    // alive for the whole call.
+    let len = non_blocking(|| unsafe { libc::recvmsg(fd, &mut header, libc::MSG_DONTWAIT) })?;
+    Ok(len.map(|len| ScatterRead {
+        len,
+        waited: receive_timestamp(&header).map(|stamp| {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default();
+            now.saturating_sub(stamp)
+        }),
+    }))
+}
+
+/// The `SCM_TIMESTAMPNS` stamp among the control messages `recvmsg` filled in, as time since
+/// the Unix epoch.
+fn receive_timestamp(header: &libc::msghdr) -> Option<Duration> {
+    // SAFETY: `header` was filled by a successful recvmsg: msg_control/msg_controllen describe
+    // the control messages the kernel wrote into our buffer (which is still alive), and the
+    // CMSG_* helpers stay within them.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(header);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::SOL_SOCKET && c.cmsg_type == libc::SCM_TIMESTAMPNS {
+                let stamp: libc::timespec =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(cmsg).cast::<libc::timespec>());
+                let secs = u64::try_from(stamp.tv_sec).ok()?;
+                let nanos = u32::try_from(stamp.tv_nsec).ok()?;
+                return (nanos < 1_000_000_000).then(|| Duration::new(secs, nanos));
+            }
+            cmsg = libc::CMSG_NXTHDR(header, cmsg);
+        }
+    }
+    None
 }
 
 /// Writes `sources` in order. `Ok(None)`: the socket buffer is full now.
@@ -74,6 +151,7 @@ mod tests {
             recv_scatter(server.as_raw_fd(), &mut targets).unwrap(),
             None
         );
+        let len = |read: Option<ScatterRead>| read.map(|r| r.len);
 
         let sources = [IoSlice::new(b"abc"), IoSlice::new(b"defgh")];
         assert_eq!(send_gather(client.as_raw_fd(), &sources).unwrap(), Some(8));
@@ -84,7 +162,7 @@ mod tests {
                 IoSliceMut::new(&mut a[got.min(3)..]),
                 IoSliceMut::new(&mut b),
             ];
-            if let Some(n) = recv_scatter(server.as_raw_fd(), &mut targets).unwrap() {
+            if let Some(n) = len(recv_scatter(server.as_raw_fd(), &mut targets).unwrap()) {
                 got += n;
             }
         }
@@ -93,11 +171,39 @@ mod tests {
         drop(client);
         let mut targets = [IoSliceMut::new(&mut a)];
         loop {
-            match recv_scatter(server.as_raw_fd(), &mut targets).unwrap() {
+            match len(recv_scatter(server.as_raw_fd(), &mut targets).unwrap()) {
                 Some(0) => break,
                 Some(_) => panic!("no more data was sent"),
                 None => std::thread::yield_now(),
             }
         }
+    }
+
+    #[test]
+    fn a_read_reports_how_long_its_bytes_waited_in_the_socket() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        enable_receive_timestamps(server.as_raw_fd()).unwrap();
+        client.write_all(b"stamped").unwrap();
+        // The quantity under test: bytes left in the socket for at least 30 ms.
+        let left_at = std::time::Instant::now();
+        std::thread::sleep(Duration::from_millis(30));
+        let mut buf = [0u8; 16];
+        let read = loop {
+            let mut targets = [IoSliceMut::new(&mut buf)];
+            if let Some(read) = recv_scatter(server.as_raw_fd(), &mut targets).unwrap() {
+                break read;
+            }
+            std::thread::yield_now();
+        };
+        let elapsed = left_at.elapsed();
+        assert_eq!(read.len, 7);
+        let waited = read.waited.expect("the kernel stamped the bytes");
+        assert!(waited >= Duration::from_millis(29), "waited {waited:?}");
+        assert!(
+            waited <= elapsed + Duration::from_millis(5),
+            "waited {waited:?} of {elapsed:?}"
+        );
     }
 }
