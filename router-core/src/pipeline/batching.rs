@@ -3,9 +3,9 @@
 //!
 //! Batched X25519 on AVX-512 IFMA runs eight packets per ladder in the time of one ladder, so a
 //! batch of three costs almost as much as a batch of eight. Unwrapping whatever one read brought
-//! makes a moderately loaded shard (paced traffic arriving a few packets at a time) spend most of
-//! its time in half-empty ladders; at 50 % of its maximum rate it used 90 % of its core, and at
-//! 90 % it fell behind. [`PendingBatch`] collects the frames of all of a shard's connections and
+//! makes a moderately loaded shard (paced traffic arriving a few packets at a time) spend much of
+//! its time in half-empty ladders: at 50 % of its maximum rate it used about 90 % of its core
+//! (75 % with the default linger, BENCHMARKS.md). [`PendingBatch`] collects the frames of all of a shard's connections and
 //! releases them in whole multiples of the ladder width, and everything once its oldest frame
 //! has waited [`BatchPolicy::linger`]. The wait is bounded, counts towards the packet's delay
 //! (the mixer measures delays from arrival) and is zero where batching does not pay (the
@@ -34,12 +34,6 @@ pub struct BatchPolicy {
 pub const DEFAULT_LINGER: Duration = Duration::from_micros(500);
 
 impl BatchPolicy {
-    /// Every read's frames are unwrapped at once.
-    pub const IMMEDIATE: BatchPolicy = BatchPolicy {
-        width: 1,
-        linger: Duration::ZERO,
-    };
-
     /// The batch width that pays on `backend` (its ladder's lanes: 8 for AVX-512 IFMA; 1 for
     /// the portable backend, whose batch of 32 is only ~10 % cheaper per packet than a single
     /// one), with `linger`.
@@ -84,11 +78,6 @@ impl PendingBatch {
     /// The policy in force.
     pub fn policy(&self) -> BatchPolicy {
         self.policy
-    }
-
-    /// Frames waiting.
-    pub fn len(&self) -> usize {
-        self.frames.len()
     }
 
     /// Whether no frame waits.

@@ -80,7 +80,7 @@ pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketA
             ShardStats::add(&shard.stats.copied_bytes, copied_now - copied);
             copied = copied_now;
         }
-        shard.offer(&mut frames);
+        shard.offer(now, &mut frames);
         // A busy link always has data, so this loop would never await on its own: let the
         // writers, the timer and the other connections run after every batch.
         futures_lite::future::yield_now().await;

@@ -19,11 +19,9 @@ pub(super) async fn run(shard: Rc<Shard>) {
             glommio::timer::sleep(wait).await;
             continue;
         }
-        shard
-            .pending
-            .borrow_mut()
-            .take_ready(shard.clock.now(), &mut batch);
-        shard.mix(&mut batch);
+        let now = shard.clock.now();
+        shard.pending.borrow_mut().take_ready(now, &mut batch);
+        shard.mix(now, &mut batch);
         futures_lite::future::yield_now().await;
     }
 }

@@ -448,7 +448,7 @@ async fn run_shard(
     drop(linger);
     let mut waiting = Vec::new();
     shard.pending.borrow_mut().take_all(&mut waiting);
-    shard.mix(&mut waiting);
+    shard.mix(clock.now(), &mut waiting);
     let deadline = clock.now().saturating_add(config.shutdown_grace);
     while clock.now() < deadline && (shard.mixer.borrow().held() > 0 || queued(&shard) > 0) {
         glommio::timer::sleep(Duration::from_millis(5)).await;

@@ -134,29 +134,29 @@ impl Shard {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    /// The frames one read completed (emptied): unwrapped now if they complete a batch, else
-    /// left waiting for more or for their deadline (the `linger` task).
-    pub(super) fn offer(self: &Rc<Self>, frames: &mut Vec<ReceivedFrame>) {
+    /// The frames one read completed at `now` (emptied): unwrapped now if they complete a
+    /// batch, else left waiting for more or for their deadline (the `linger` task).
+    pub(super) fn offer(self: &Rc<Self>, now: Timestamp, frames: &mut Vec<ReceivedFrame>) {
         let started = {
             let mut pending = self.pending.borrow_mut();
             let was_empty = pending.is_empty();
             pending.push(frames);
-            pending.take_ready(self.clock.now(), frames);
+            pending.take_ready(now, frames);
             was_empty && !pending.is_empty()
         };
-        self.mix(frames);
+        self.mix(now, frames);
         if started {
             self.pending_started.notify();
         }
     }
 
-    /// Unwraps and routes `batch` (emptied) now.
-    pub(super) fn mix(self: &Rc<Self>, batch: &mut Vec<ReceivedFrame>) {
+    /// Unwraps and routes `batch` (emptied) at `now`.
+    pub(super) fn mix(self: &Rc<Self>, now: Timestamp, batch: &mut Vec<ReceivedFrame>) {
         if batch.is_empty() {
             return;
         }
         self.mixer.borrow_mut().handle_batch(
-            self.clock.now(),
+            now,
             batch,
             &mut || self.next_random(),
             &mut ShardSink { shard: self },
