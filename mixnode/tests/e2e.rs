@@ -240,3 +240,58 @@ fn sigterm_shuts_down_cleanly_and_the_replay_filter_survives_a_restart() {
     node.signal("INT");
     assert_eq!(node.wait_exit(), Some(0), "SIGINT must exit 0 too");
 }
+
+#[test]
+fn a_busy_polling_node_forwards_and_its_polling_shows_as_cpu_not_as_busy_time() {
+    let home = tempfile::tempdir().unwrap();
+    let mut polling = TestNode::init(home.path(), "polling");
+    // The longest poll: after every wake-up (housekeeping alone wakes it every 20 ms) the
+    // shard polls for 10 ms before it sleeps.
+    polling.set_engine("busy_poll_us", 10_000);
+    let mut sleeping = TestNode::init(home.path(), "sleeping");
+    polling.start(&["--shards", "1"]);
+    sleeping.start(&["--shards", "1"]);
+    let sink = FinalHop::start();
+    let route = [
+        polling.route_node(),
+        sleeping.route_node(),
+        sink.route_node(),
+    ];
+    let mut entry = connect(polling.addr);
+    entry
+        .write_all(&frame(&build_packet(
+            &route,
+            &[Duration::ZERO; 3],
+            b"polled",
+        )))
+        .unwrap();
+    assert_eq!(sink.recv().1, b"polled");
+
+    // Both nodes idle for a measured window (a measurement, not a synchronisation).
+    let busy = "mixnet_busy_seconds_total";
+    let before = [polling.cpu_seconds(), polling.metric_f64(busy)];
+    let quiet_before = sleeping.cpu_seconds();
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_millis(500));
+    let window = start.elapsed().as_secs_f64();
+    let cpu = polling.cpu_seconds() - before[0];
+    let worked = polling.metric_f64(busy) - before[1];
+    let quiet_cpu = sleeping.cpu_seconds() - quiet_before;
+    // Polling half of the time, less whatever the other tests leave of the two cores.
+    assert!(
+        cpu >= 0.08,
+        "the polling node used {cpu} s of CPU in {window} s"
+    );
+    assert!(
+        worked < cpu / 3.0,
+        "busy time {worked} s counts the polling (CPU {cpu} s)"
+    );
+    assert!(
+        quiet_cpu < 0.05,
+        "the node without polling used {quiet_cpu} s of CPU while idle"
+    );
+    assert!(
+        sleeping.metric_f64(busy) > 0.0,
+        "busy time is counted without polling too"
+    );
+}

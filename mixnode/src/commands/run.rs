@@ -269,6 +269,7 @@ pub fn router_config(
     };
     config.buffer_budget_bytes = engine.buffer_budget_mib << 20;
     config.shutdown_grace = Duration::from_millis(engine.shutdown_grace_ms);
+    config.busy_poll = Duration::from_micros(engine.busy_poll_us);
     config
 }
 

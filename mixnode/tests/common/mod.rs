@@ -143,13 +143,42 @@ impl TestNode {
 
     /// One sample of the node's metrics, by exact series name (with labels).
     pub fn metric(&self, series: &str) -> u64 {
+        self.metric_f64(series) as u64
+    }
+
+    /// [`Self::metric`] for series that are not whole numbers (seconds).
+    pub fn metric_f64(&self, series: &str) -> f64 {
         let text = self.metrics();
         let prefix = format!("{series} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&prefix))
             .unwrap_or_else(|| panic!("no series {series}"))
             .parse::<f64>()
-            .unwrap() as u64
+            .unwrap()
+    }
+
+    /// Sets `engine.KEY = VALUE` in the node's config file (before `start`).
+    pub fn set_engine(&self, key: &str, value: u64) {
+        let path = self.home.join(format!("mixnodes/{}/config.toml", self.id));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut config: toml::Table = text.parse().unwrap();
+        config["engine"]
+            .as_table_mut()
+            .unwrap()
+            .insert(key.into(), toml::Value::Integer(value as i64));
+        std::fs::write(&path, config.to_string()).unwrap();
+    }
+
+    /// User plus system CPU time the running process has used, in seconds.
+    pub fn cpu_seconds(&self) -> f64 {
+        let pid = self.child.as_ref().unwrap().id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+        let rest = stat.rsplit_once(')').unwrap().1;
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        // /proc counts in USER_HZ, which the kernel's ABI fixes at 100 per second.
+        ticks as f64 / 100.0
     }
 
     /// Polls a metric until `done` holds (bounded).

@@ -102,6 +102,9 @@ pub struct ShardStats {
     /// time before "arrival" that the processing latency cannot see. Grows when the shard
     /// falls behind its sockets.
     pub socket_wait: AtomicHistogram<18>,
+    /// Nanoseconds the shard spent running its tasks and its IO submissions, idle polling
+    /// left out: over wall time, how loaded the shard is (its CPU time includes the polling).
+    pub busy_nanos: AtomicU64,
 }
 
 impl Default for ShardStats {
@@ -121,6 +124,7 @@ impl Default for ShardStats {
             batch_size: AtomicHistogram::new(BATCH_BUCKETS),
             processing_latency: AtomicHistogram::new(LATENCY_BUCKETS_US),
             socket_wait: AtomicHistogram::new(LATENCY_BUCKETS_US),
+            busy_nanos: AtomicU64::new(0),
         }
     }
 }
@@ -267,6 +271,25 @@ fn render_next_hops(shards: &[&ShardStats], out: &mut String) {
     }
 }
 
+/// Busy time as seconds (a float counter), per shard and for the node.
+fn render_busy_seconds(shards: &[&ShardStats], out: &mut String) {
+    let seconds = |nanos: u64| nanos as f64 / 1e9;
+    let total: u64 = shards.iter().map(|s| load(&s.busy_nanos)).sum();
+    let help = "Time spent running tasks and IO submissions, idle polling excluded.";
+    let _ = writeln!(out, "# HELP mixnet_busy_seconds_total {help}");
+    let _ = writeln!(out, "# TYPE mixnet_busy_seconds_total counter");
+    let _ = writeln!(out, "mixnet_busy_seconds_total {}", seconds(total));
+    let _ = writeln!(out, "# HELP mixnet_shard_busy_seconds_total {help}");
+    let _ = writeln!(out, "# TYPE mixnet_shard_busy_seconds_total counter");
+    for (index, shard) in shards.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "mixnet_shard_busy_seconds_total{{shard=\"{index}\"}} {}",
+            seconds(load(&shard.busy_nanos))
+        );
+    }
+}
+
 /// Renders every shard's figures and the node totals in the Prometheus text format.
 pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
     for family in FAMILIES {
@@ -287,6 +310,7 @@ pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
     }
 
     render_next_hops(shards, out);
+    render_busy_seconds(shards, out);
 
     let _ = writeln!(
         out,
@@ -446,6 +470,8 @@ mod tests {
         a.batch_size.record(3);
         b.batch_size.record(64);
         b.record_latency(Duration::from_micros(700));
+        ShardStats::add(&a.busy_nanos, 1_500_000_000);
+        ShardStats::add(&b.busy_nanos, 250_000_000);
         let mut text = String::new();
         render_prometheus(&[&a, &b], &mut text);
         assert!(text.contains("\nmixnet_packets_received_total 7\n"));
@@ -457,6 +483,8 @@ mod tests {
         assert!(text.contains("mixnet_shard_batch_size_count{shard=\"1\"} 1\n"));
         assert!(text.contains("mixnet_processing_latency_seconds_bucket{le=\"0.001\"} 1\n"));
         assert!(text.contains("mixnet_processing_latency_seconds_bucket{le=\"0.0005\"} 0\n"));
+        assert!(text.contains("\nmixnet_busy_seconds_total 1.75\n"));
+        assert!(text.contains("mixnet_shard_busy_seconds_total{shard=\"1\"} 0.25\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "bad sample line {line}");
