@@ -56,6 +56,11 @@ enum Command {
         /// `engine.batch_linger_us`), the first as the headline; default: the node's default.
         #[arg(long, value_delimiter = ',')]
         linger_us: Vec<u64>,
+        /// Measure router-core once per busy-poll setting (µs, comma-separated; the
+        /// mixnode's `engine.busy_poll_us`), each with every `--linger-us`; default: the
+        /// node's default.
+        #[arg(long, value_delimiter = ',')]
+        busy_poll_us: Vec<u64>,
         /// Load points to measure after 50% and 90%, in percent of the maximum
         /// (comma-separated, each above 0 and at most 150), e.g. `70,80` to find the knee.
         #[arg(long, value_delimiter = ',')]
@@ -111,6 +116,7 @@ fn main() -> ExitCode {
             skip_baseline,
             held,
             linger_us,
+            busy_poll_us,
             extra_loads,
         } => {
             if !(0.2..=600.0).contains(&duration_secs) {
@@ -128,6 +134,7 @@ fn main() -> ExitCode {
                 skip_baseline,
                 held,
                 linger_us,
+                busy_poll_us,
                 extra_loads: extra_loads.iter().map(|l| l / 100.0).collect(),
             };
             match bench::router::run(&options) {

@@ -39,6 +39,9 @@ pub struct Options {
     /// The mixnode's `engine.batch_linger_us` for each measured run of router-core, in order
     /// (empty: one run with the node's default).
     pub linger_us: Vec<u64>,
+    /// The mixnode's `engine.busy_poll_us` for each measured run, combined with every linger
+    /// (empty: the node's default).
+    pub busy_poll_us: Vec<u64>,
     /// Load points measured after 50% and 90%, as fractions of the maximum.
     pub extra_loads: Vec<f64>,
 }
@@ -62,6 +65,10 @@ pub struct LoadPoint {
     pub node_socket_wait_p99_le_us: Option<f64>,
     /// Mean frames per unwrap batch in the node, ours only.
     pub node_mean_batch: Option<f64>,
+    /// The node's busy time over the phase (`mixnet_busy_seconds_total`: tasks and IO, idle
+    /// polling left out), percent of one core; ours only. With busy polling the process's
+    /// CPU use shows the core taken, this how much of it was work.
+    pub node_busy_percent: Option<f64>,
 }
 
 /// One router's figures.
@@ -70,12 +77,24 @@ pub struct RouterRun {
     pub name: String,
     /// The mixnode's batch linger in this run (router-core only; `None`: its default).
     pub batch_linger_us: Option<u64>,
+    /// The mixnode's busy polling in this run (router-core only; `None`: its default).
+    pub busy_poll_us: Option<u64>,
     pub max_pps: f64,
     pub max_cpu_percent: f64,
+    /// The maximum measured again after the load points: how far the machine's capacity
+    /// drifted while they ran (a load point is only at its stated fraction if it held).
+    pub max_after_pps: f64,
     pub at_50: LoadPoint,
     pub at_90: LoadPoint,
     /// The `extra_loads` points, in order.
     pub other_loads: Vec<LoadPoint>,
+}
+
+impl RouterRun {
+    /// The mean of the maxima measured before and after the load points.
+    pub fn mean_max_pps(&self) -> f64 {
+        (self.max_pps + self.max_after_pps) / 2.0
+    }
 }
 
 /// Memory with packets held in the timing wheel.
@@ -98,10 +117,13 @@ pub struct Report {
     pub phase_seconds: f64,
     pub crypto_only_pps: f64,
     pub ours: RouterRun,
-    /// router-core with the other `--linger-us` values, in order.
-    pub ours_other_lingers: Vec<RouterRun>,
+    /// router-core with the other `--linger-us` and `--busy-poll-us` settings, in order.
+    pub ours_other_settings: Vec<RouterRun>,
     pub baseline: Option<RouterRun>,
+    /// Ratio of the routers' maxima, each the mean of its measurements before and after its
+    /// load points (the machine's speed drifts between the two routers' runs).
     pub ours_over_baseline: Option<f64>,
+    /// router-core's mean maximum over the crypto-only rate.
     pub ours_over_crypto_only: f64,
     pub held: Option<HeldMemory>,
 }
@@ -133,9 +155,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
     .map_err(|_| "the crypto-only measurement panicked".to_string())??;
     eprintln!("router: crypto-only {crypto_only:.0} packets/s");
 
-    // Enough packets for a flat-out phase at the crypto-only rate plus the paced phases.
+    // Enough packets for two flat-out phases (before and after the load points) at the
+    // crypto-only rate plus the paced phases.
     let secs = options.phase.as_secs_f64();
-    let loads = 1.0 + 0.5 + 0.9 + options.extra_loads.iter().sum::<f64>();
+    let loads = 2.0 + 0.5 + 0.9 + options.extra_loads.iter().sum::<f64>();
     let count = ((crypto_only * secs * loads) as usize).max(10_000);
     let started = Instant::now();
     // The sink address goes into every packet, so bind it before building.
@@ -156,29 +179,24 @@ pub fn run(options: &Options) -> Result<Report, String> {
     debug_assert_eq!(sink_addr, sink_addr_reserved);
 
     crate::affinity::pin_current_thread(options.load_cpu)?;
-    let lingers: Vec<Option<u64>> = if options.linger_us.is_empty() {
-        vec![None]
-    } else {
-        options.linger_us.iter().copied().map(Some).collect()
-    };
     let mut runs = Vec::new();
-    for linger in lingers {
-        let name = match linger {
-            Some(us) => format!("router-core (1 shard, linger {us} µs)"),
-            None => "router-core (1 shard)".to_string(),
-        };
+    for (linger, busy_poll) in engine_settings(options) {
+        let name = run_name(linger, busy_poll);
         process::set_engine_option(home.path(), "batch_linger_us", linger)?;
+        process::set_engine_option(home.path(), "busy_poll_us", busy_poll)?;
         let router =
             process::start_mixnode(&mixnode_bin, home.path(), router_addr, options.router_cpu)?;
         let mut run = measure(&router, &name, &packets, &sink, options)?;
         run.batch_linger_us = linger;
+        run.busy_poll_us = busy_poll;
         runs.push(run);
         drop(router);
     }
     process::set_engine_option(home.path(), "batch_linger_us", None)?;
+    process::set_engine_option(home.path(), "busy_poll_us", None)?;
     let mut runs = runs.into_iter();
     let ours = runs.next().ok_or("no router-core run")?;
-    let ours_other_lingers: Vec<RouterRun> = runs.collect();
+    let ours_other_settings: Vec<RouterRun> = runs.collect();
 
     let baseline = if options.skip_baseline {
         None
@@ -215,13 +233,43 @@ pub fn run(options: &Options) -> Result<Report, String> {
         load_cpu: options.load_cpu,
         phase_seconds: secs,
         crypto_only_pps: crypto_only,
-        ours_over_baseline: baseline.as_ref().map(|b| ours.max_pps / b.max_pps.max(1.0)),
-        ours_over_crypto_only: ours.max_pps / crypto_only.max(1.0),
+        ours_over_baseline: baseline
+            .as_ref()
+            .map(|b| ours.mean_max_pps() / b.mean_max_pps().max(1.0)),
+        ours_over_crypto_only: ours.mean_max_pps() / crypto_only.max(1.0),
         ours,
-        ours_other_lingers,
+        ours_other_settings,
         baseline,
         held,
     })
+}
+
+/// Every (linger, busy poll) pair to measure router-core with, lingers outermost; `None`
+/// leaves the node's default.
+fn engine_settings(options: &Options) -> Vec<(Option<u64>, Option<u64>)> {
+    let or_default = |values: &[u64]| -> Vec<Option<u64>> {
+        if values.is_empty() {
+            vec![None]
+        } else {
+            values.iter().copied().map(Some).collect()
+        }
+    };
+    let polls = or_default(&options.busy_poll_us);
+    or_default(&options.linger_us)
+        .into_iter()
+        .flat_map(|linger| polls.iter().map(move |poll| (linger, *poll)))
+        .collect()
+}
+
+fn run_name(linger: Option<u64>, busy_poll: Option<u64>) -> String {
+    let mut settings = vec!["1 shard".to_string()];
+    if let Some(us) = linger {
+        settings.push(format!("linger {us} µs"));
+    }
+    if let Some(us) = busy_poll {
+        settings.push(format!("poll {us} µs"));
+    }
+    format!("router-core ({})", settings.join(", "))
 }
 
 /// Batched unwrap on this thread (pinned to the router core) for about a second.
@@ -254,36 +302,26 @@ fn crypto_only_rate(secret: [u8; 32]) -> Result<f64, String> {
     Ok(done as f64 / start.elapsed().as_secs_f64())
 }
 
-fn measure(
+/// Writes flat out for a phase and returns the forwarded rate and the router's CPU use
+/// (percent of a core), both after a warm-up of a fifth of the phase; waits (bounded) for
+/// what was sent to reach the sink.
+fn flat_out(
     router: &RouterProcess,
-    name: &str,
+    stream: &mut TcpStream,
     packets: &packets::PacketSet,
     sink: &load::SinkState,
+    cursor: &mut usize,
     options: &Options,
-) -> Result<RouterRun, String> {
-    let mut stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
-    let _ = stream.set_nodelay(true);
+) -> Result<(f64, f64), String> {
     let base = sink.received();
-    let mut cursor = 0usize;
-
-    eprintln!(
-        "router: {name}: flat out for {:.1} s ...",
-        options.phase.as_secs_f64()
-    );
     let cpu_before = process::cpu_seconds(router.pid()).unwrap_or(0.0);
     let start = Instant::now();
     let warmup = options.phase / 5;
     let mut at_warm = None;
     let mut sent_total = 0usize;
-    while start.elapsed() < options.phase && cursor < packets.len() {
-        let n = load::send_flat_out(
-            &mut stream,
-            packets,
-            sink,
-            cursor,
-            Duration::from_millis(50),
-        )?;
-        cursor += n;
+    while start.elapsed() < options.phase && *cursor < packets.len() {
+        let n = load::send_flat_out(stream, packets, sink, *cursor, Duration::from_millis(50))?;
+        *cursor += n;
         sent_total += n;
         if at_warm.is_none() && start.elapsed() >= warmup {
             at_warm = Some((
@@ -296,10 +334,28 @@ fn measure(
     let (t_warm, r_warm, cpu_warm) = at_warm.unwrap_or((start, base, cpu_before));
     let received_end = sink.received();
     let elapsed = t_warm.elapsed().as_secs_f64().max(1e-3);
-    let max_pps = (received_end - r_warm) as f64 / elapsed;
-    let max_cpu = (process::cpu_seconds(router.pid()).unwrap_or(0.0) - cpu_warm) / elapsed * 100.0;
-    let expected = base + sent_total as u64;
-    load::wait_received(sink, expected, Duration::from_secs(10));
+    let pps = (received_end - r_warm) as f64 / elapsed;
+    let cpu = (process::cpu_seconds(router.pid()).unwrap_or(0.0) - cpu_warm) / elapsed * 100.0;
+    load::wait_received(sink, base + sent_total as u64, Duration::from_secs(10));
+    Ok((pps, cpu))
+}
+
+fn measure(
+    router: &RouterProcess,
+    name: &str,
+    packets: &packets::PacketSet,
+    sink: &load::SinkState,
+    options: &Options,
+) -> Result<RouterRun, String> {
+    let mut stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
+    let _ = stream.set_nodelay(true);
+    let mut cursor = 0usize;
+
+    eprintln!(
+        "router: {name}: flat out for {:.1} s ...",
+        options.phase.as_secs_f64()
+    );
+    let (max_pps, max_cpu) = flat_out(router, &mut stream, packets, sink, &mut cursor, options)?;
     eprintln!("router: {name}: max {max_pps:.0} packets/s at {max_cpu:.0}% CPU");
     if let Some(metrics) = router.metrics {
         let text = process::scrape(metrics)?;
@@ -327,29 +383,31 @@ fn measure(
         let received =
             load::wait_received(sink, before + sent as u64, Duration::from_secs(10)) - before;
         let histogram = sink.stop_recording().ok_or("latency histogram poisoned")?;
-        let cpu = (process::cpu_seconds(router.pid()).unwrap_or(0.0) - cpu0)
-            / t0.elapsed().as_secs_f64()
-            * 100.0;
+        let elapsed = t0.elapsed().as_secs_f64();
+        let cpu = (process::cpu_seconds(router.pid()).unwrap_or(0.0) - cpu0) / elapsed * 100.0;
         let node_after = router.metrics.map(process::scrape).transpose()?;
         *cursor += sent;
-        let (node_p99, node_wait_p99, node_batch) = match (node_before, node_after) {
+        let (node_p99, node_wait_p99, node_batch, node_busy) = match (node_before, node_after) {
             (Some(before), Some(after)) => (
                 node_quantile(&before, &after, "mixnet_processing_latency_seconds", 0.99),
                 node_quantile(&before, &after, "mixnet_socket_wait_seconds", 0.99),
                 node_mean(&before, &after, "mixnet_batch_size"),
+                node_rate(&before, &after, "mixnet_busy_seconds_total", elapsed).map(|r| r * 100.0),
             ),
-            _ => (None, None, None),
+            _ => (None, None, None, None),
         };
         let mut point = load_point(rate, received, sent, &histogram, cpu, node_p99);
         point.fraction_of_max = fraction;
         point.node_mean_batch = node_batch;
         point.node_socket_wait_p99_le_us = node_wait_p99;
+        point.node_busy_percent = node_busy;
         eprintln!(
-            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%{}{}{}",
+            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%{}{}{}{}",
             fraction * 100.0,
             point.p50_us,
             point.p99_us,
             point.p999_us,
+            busy_text(&point),
             node_batch
                 .map(|b| format!(", mean batch {b:.1}"))
                 .unwrap_or_default(),
@@ -369,10 +427,18 @@ fn measure(
         .iter()
         .map(|fraction| point(*fraction, &mut cursor))
         .collect::<Result<Vec<_>, _>>()?;
+    // The load points assume the maximum held while they ran; measure it again to see.
+    let (max_after_pps, _) = flat_out(router, &mut stream, packets, sink, &mut cursor, options)?;
+    eprintln!(
+        "router: {name}: max again after the load points: {max_after_pps:.0} packets/s ({:+.0}% from the first)",
+        (max_after_pps / max_pps.max(1.0) - 1.0) * 100.0
+    );
     Ok(RouterRun {
         name: name.to_string(),
         batch_linger_us: None,
+        busy_poll_us: None,
         max_pps,
+        max_after_pps,
         max_cpu_percent: max_cpu,
         at_50,
         at_90,
@@ -401,7 +467,14 @@ fn load_point(
         node_p99_le_us: node_p99,
         node_socket_wait_p99_le_us: None,
         node_mean_batch: None,
+        node_busy_percent: None,
     }
+}
+
+/// How fast a node counter grew between two scrapes `seconds` apart, per second.
+fn node_rate(before: &str, after: &str, series: &str, seconds: f64) -> Option<f64> {
+    let grown = process::sample(after, series)? - process::sample(before, series).unwrap_or(0.0);
+    (seconds > 0.0).then_some(grown / seconds)
 }
 
 /// The mean of a node histogram family over the observations made between two scrapes.
@@ -493,6 +566,13 @@ fn held_memory(
     })
 }
 
+fn busy_text(point: &LoadPoint) -> String {
+    point
+        .node_busy_percent
+        .map(|b| format!(" (busy {b:.0}%)"))
+        .unwrap_or_default()
+}
+
 /// Prints the report as a table.
 pub fn print(report: &Report) {
     println!(
@@ -509,7 +589,7 @@ pub fn print(report: &Report) {
         "router", "max pps", "CPU%", "50%: p50/p99/p999 µs", "90%: p50/p99/p999 µs"
     );
     let runs = std::iter::once(&report.ours)
-        .chain(&report.ours_other_lingers)
+        .chain(&report.ours_other_settings)
         .chain(report.baseline.as_ref());
     for run in runs {
         println!(
@@ -528,34 +608,55 @@ pub fn print(report: &Report) {
         );
     }
     let runs = std::iter::once(&report.ours)
-        .chain(&report.ours_other_lingers)
+        .chain(&report.ours_other_settings)
         .chain(report.baseline.as_ref());
     for run in runs {
         for point in &run.other_loads {
             println!(
-                "{:<44} at {:.0}% of max ({:.0}/s): p50/p99/p999 {}/{}/{} µs, CPU {:.0}%",
+                "{:<44} at {:.0}% of max ({:.0}/s): p50/p99/p999 {}/{}/{} µs, CPU {:.0}%{}",
                 run.name,
                 point.fraction_of_max * 100.0,
                 point.offered_pps,
                 point.p50_us,
                 point.p99_us,
                 point.p999_us,
-                point.router_cpu_percent
+                point.router_cpu_percent,
+                busy_text(point)
             );
         }
     }
     println!();
     if let Some(ratio) = report.ours_over_baseline {
-        println!("router-core / baseline, forwarded packets/s:     {ratio:.2}x");
+        println!(
+            "router-core / baseline, forwarded packets/s:     {ratio:.2}x (means of each one's maxima before and after its load points)"
+        );
     }
     println!(
         "router-core / crypto-only batched unwrap rate:   {:.0}%",
         report.ours_over_crypto_only * 100.0
     );
-    for run in std::iter::once(&report.ours).chain(&report.ours_other_lingers) {
+    let runs = std::iter::once(&report.ours)
+        .chain(&report.ours_other_settings)
+        .chain(report.baseline.as_ref());
+    for run in runs {
+        println!(
+            "{}: max {:.0} packets/s before the load points, {:.0} after ({:+.0}%)",
+            run.name,
+            run.max_pps,
+            run.max_after_pps,
+            (run.max_after_pps / run.max_pps.max(1.0) - 1.0) * 100.0
+        );
+    }
+    for run in std::iter::once(&report.ours).chain(&report.ours_other_settings) {
         if let (Some(p50), Some(p90)) = (run.at_50.node_p99_le_us, run.at_90.node_p99_le_us) {
             println!(
                 "{}: node-side arrival-to-write p99 at 50%/90% load: <= {p50:.0}/{p90:.0} µs (metrics buckets)",
+                run.name
+            );
+        }
+        if let (Some(b50), Some(b90)) = (run.at_50.node_busy_percent, run.at_90.node_busy_percent) {
+            println!(
+                "{}: node busy (tasks and IO, idle polling left out) at 50%/90% load: {b50:.0}/{b90:.0}% of the core",
                 run.name
             );
         }
@@ -589,6 +690,62 @@ pub fn print(report: &Report) {
             held.buffer_bytes_per_packet,
             held.overhead_bytes_per_packet,
             held.static_overhead_bytes
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(linger_us: Vec<u64>, busy_poll_us: Vec<u64>) -> Options {
+        Options {
+            router_cpu: 0,
+            load_cpu: 1,
+            phase: Duration::from_secs(1),
+            skip_baseline: true,
+            held: 0,
+            linger_us,
+            busy_poll_us,
+            extra_loads: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn every_linger_is_measured_with_every_busy_poll_setting_lingers_outermost() {
+        assert_eq!(
+            engine_settings(&options(vec![500, 0], vec![0, 200])),
+            vec![
+                (Some(500), Some(0)),
+                (Some(500), Some(200)),
+                (Some(0), Some(0)),
+                (Some(0), Some(200)),
+            ]
+        );
+        assert_eq!(
+            engine_settings(&options(Vec::new(), vec![200])),
+            vec![(None, Some(200))]
+        );
+        assert_eq!(
+            engine_settings(&options(Vec::new(), Vec::new())),
+            vec![(None, None)]
+        );
+        assert_eq!(
+            run_name(Some(250), Some(200)),
+            "router-core (1 shard, linger 250 µs, poll 200 µs)"
+        );
+        assert_eq!(run_name(None, None), "router-core (1 shard)");
+    }
+
+    #[test]
+    fn node_rates_are_per_second_between_two_scrapes() {
+        let before = "mixnet_busy_seconds_total 1.5\n";
+        let after = "mixnet_busy_seconds_total 3\n";
+        let rate = node_rate(before, after, "mixnet_busy_seconds_total", 2.0).unwrap();
+        assert!((rate - 0.75).abs() < 1e-9, "{rate}");
+        assert_eq!(
+            node_rate(before, "", "mixnet_busy_seconds_total", 2.0),
+            None
         );
     }
 }
