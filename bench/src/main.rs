@@ -65,6 +65,10 @@ enum Command {
         /// (comma-separated, each above 0 and at most 150), e.g. `70,80` to find the knee.
         #[arg(long, value_delimiter = ',')]
         extra_loads: Vec<f64>,
+        /// Measure the maximum again, flat out for a phase, right before each load point and
+        /// take the point's rate from it (this machine's speed drifts within seconds).
+        #[arg(long)]
+        max_before_each_load: bool,
     },
     /// A whole local mixnet (validators, mixnodes, gateways, clients) as processes on
     /// loopback, messages between clients of different gateways, and a report.
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
             linger_us,
             busy_poll_us,
             extra_loads,
+            max_before_each_load,
         } => {
             if !(0.2..=600.0).contains(&duration_secs) {
                 eprintln!("bench router: --duration-secs must be between 0.2 and 600");
@@ -136,6 +141,7 @@ fn main() -> ExitCode {
                 linger_us,
                 busy_poll_us,
                 extra_loads: extra_loads.iter().map(|l| l / 100.0).collect(),
+                max_before_each_load,
             };
             match bench::router::run(&options) {
                 Ok(report) if json => match serde_json::to_string_pretty(&report) {

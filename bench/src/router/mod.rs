@@ -44,12 +44,17 @@ pub struct Options {
     pub busy_poll_us: Vec<u64>,
     /// Load points measured after 50% and 90%, as fractions of the maximum.
     pub extra_loads: Vec<f64>,
+    /// Measure the maximum again (flat out, one phase) right before each load point and set
+    /// the point's rate from it, rather than from the run's first maximum.
+    pub max_before_each_load: bool,
 }
 
 /// One load point.
 #[derive(Debug, Clone, Serialize)]
 pub struct LoadPoint {
     pub fraction_of_max: f64,
+    /// The maximum the offered rate is a fraction of.
+    pub of_max_pps: f64,
     pub offered_pps: f64,
     pub delivered_pps: f64,
     pub lost: u64,
@@ -155,11 +160,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
     .map_err(|_| "the crypto-only measurement panicked".to_string())??;
     eprintln!("router: crypto-only {crypto_only:.0} packets/s");
 
-    // Enough packets for two flat-out phases (before and after the load points) at the
-    // crypto-only rate plus the paced phases.
     let secs = options.phase.as_secs_f64();
-    let loads = 2.0 + 0.5 + 0.9 + options.extra_loads.iter().sum::<f64>();
-    let count = ((crypto_only * secs * loads) as usize).max(10_000);
+    let count = packets_needed(crypto_only, options);
     let started = Instant::now();
     // The sink address goes into every packet, so bind it before building.
     let placeholder = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
@@ -242,6 +244,21 @@ pub fn run(options: &Options) -> Result<Report, String> {
         baseline,
         held,
     })
+}
+
+/// Packets one router's run uses at most: every flat-out phase (before and after the load
+/// points, and before each of them with `max_before_each_load`) at the crypto-only rate, and
+/// the paced phases.
+fn packets_needed(crypto_only_pps: f64, options: &Options) -> usize {
+    let points = 2 + options.extra_loads.len();
+    let flat_phases = if options.max_before_each_load {
+        2 + points
+    } else {
+        2
+    };
+    let paced: f64 = 0.5 + 0.9 + options.extra_loads.iter().sum::<f64>();
+    let phases = flat_phases as f64 + paced;
+    ((crypto_only_pps * options.phase.as_secs_f64() * phases) as usize).max(10_000)
 }
 
 /// Every (linger, busy poll) pair to measure router-core with, lingers outermost; `None`
@@ -373,7 +390,14 @@ fn measure(
     }
 
     let mut point = |fraction: f64, cursor: &mut usize| -> Result<LoadPoint, String> {
-        let rate = max_pps * fraction;
+        let of_max = if options.max_before_each_load {
+            let (pps, _) = flat_out(router, &mut stream, packets, sink, cursor, options)?;
+            eprintln!("router: {name}: max just before this load point: {pps:.0} packets/s");
+            pps
+        } else {
+            max_pps
+        };
+        let rate = of_max * fraction;
         let before = sink.received();
         let node_before = router.metrics.map(process::scrape).transpose()?;
         let cpu0 = process::cpu_seconds(router.pid()).unwrap_or(0.0);
@@ -398,6 +422,7 @@ fn measure(
         };
         let mut point = load_point(rate, received, sent, &histogram, cpu, node_p99);
         point.fraction_of_max = fraction;
+        point.of_max_pps = of_max;
         point.node_mean_batch = node_batch;
         point.node_socket_wait_p99_le_us = node_wait_p99;
         point.node_busy_percent = node_busy;
@@ -456,6 +481,7 @@ fn load_point(
 ) -> LoadPoint {
     LoadPoint {
         fraction_of_max: 0.0,
+        of_max_pps: 0.0,
         offered_pps: offered,
         delivered_pps: offered * received as f64 / (sent.max(1)) as f64,
         lost: (sent as u64).saturating_sub(received),
@@ -708,6 +734,7 @@ mod tests {
             linger_us,
             busy_poll_us,
             extra_loads: Vec::new(),
+            max_before_each_load: false,
         }
     }
 
@@ -735,6 +762,18 @@ mod tests {
             "router-core (1 shard, linger 250 µs, poll 200 µs)"
         );
         assert_eq!(run_name(None, None), "router-core (1 shard)");
+    }
+
+    #[test]
+    fn packets_cover_every_flat_out_phase_and_the_paced_ones() {
+        let mut o = options(Vec::new(), Vec::new());
+        o.extra_loads = vec![0.8];
+        // Flat out twice plus 50%, 90% and 80% of a phase: 4.2 phases of 1 s at 10,000/s.
+        assert_eq!(packets_needed(10_000.0, &o), 42_000);
+        // And flat out before each of the three load points.
+        o.max_before_each_load = true;
+        assert_eq!(packets_needed(10_000.0, &o), 72_000);
+        assert_eq!(packets_needed(10.0, &o), 10_000, "never fewer than 10,000");
     }
 
     #[test]
