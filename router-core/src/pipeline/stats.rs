@@ -244,6 +244,26 @@ const FAMILIES: &[Family] = &[
     },
 ];
 
+/// One family rendered for the node (`mixnet_NAME`) and per shard (`mixnet_shard_NAME`),
+/// values already formatted.
+fn render_node_and_shards(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    node: &str,
+    shards: &[String],
+) {
+    let _ = writeln!(out, "# HELP mixnet_{name} {help}");
+    let _ = writeln!(out, "# TYPE mixnet_{name} {kind}");
+    let _ = writeln!(out, "mixnet_{name} {node}");
+    let _ = writeln!(out, "# HELP mixnet_shard_{name} {help}");
+    let _ = writeln!(out, "# TYPE mixnet_shard_{name} {kind}");
+    for (index, value) in shards.iter().enumerate() {
+        let _ = writeln!(out, "mixnet_shard_{name}{{shard=\"{index}\"}} {value}");
+    }
+}
+
 /// The next-hop gauge: per shard what its policy allows, and for the node the least of them
 /// (what every shard enforces), `+Inf` meaning any address.
 fn render_next_hops(shards: &[&ShardStats], out: &mut String) {
@@ -256,38 +276,28 @@ fn render_next_hops(shards: &[&ShardStats], out: &mut String) {
     };
     let values: Vec<u64> = shards.iter().map(|s| load(&s.next_hops_allowed)).collect();
     let node = values.iter().copied().min().unwrap_or(0);
-    let help = "Next-hop addresses the forwarding policy allows (+Inf: any).";
-    let _ = writeln!(out, "# HELP mixnet_next_hops_allowed {help}");
-    let _ = writeln!(out, "# TYPE mixnet_next_hops_allowed gauge");
-    let _ = writeln!(out, "mixnet_next_hops_allowed {}", text(node));
-    let _ = writeln!(out, "# HELP mixnet_shard_next_hops_allowed {help}");
-    let _ = writeln!(out, "# TYPE mixnet_shard_next_hops_allowed gauge");
-    for (index, v) in values.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "mixnet_shard_next_hops_allowed{{shard=\"{index}\"}} {}",
-            text(*v)
-        );
-    }
+    render_node_and_shards(
+        out,
+        "next_hops_allowed",
+        "gauge",
+        "Next-hop addresses the forwarding policy allows (+Inf: any).",
+        &text(node),
+        &values.iter().map(|v| text(*v)).collect::<Vec<_>>(),
+    );
 }
 
 /// Busy time as seconds (a float counter), per shard and for the node.
 fn render_busy_seconds(shards: &[&ShardStats], out: &mut String) {
-    let seconds = |nanos: u64| nanos as f64 / 1e9;
-    let total: u64 = shards.iter().map(|s| load(&s.busy_nanos)).sum();
-    let help = "Time spent running tasks and IO submissions, idle polling excluded.";
-    let _ = writeln!(out, "# HELP mixnet_busy_seconds_total {help}");
-    let _ = writeln!(out, "# TYPE mixnet_busy_seconds_total counter");
-    let _ = writeln!(out, "mixnet_busy_seconds_total {}", seconds(total));
-    let _ = writeln!(out, "# HELP mixnet_shard_busy_seconds_total {help}");
-    let _ = writeln!(out, "# TYPE mixnet_shard_busy_seconds_total counter");
-    for (index, shard) in shards.iter().enumerate() {
-        let _ = writeln!(
-            out,
-            "mixnet_shard_busy_seconds_total{{shard=\"{index}\"}} {}",
-            seconds(load(&shard.busy_nanos))
-        );
-    }
+    let seconds = |nanos: u64| (nanos as f64 / 1e9).to_string();
+    let values: Vec<u64> = shards.iter().map(|s| load(&s.busy_nanos)).collect();
+    render_node_and_shards(
+        out,
+        "busy_seconds_total",
+        "counter",
+        "Time spent running tasks and IO submissions, idle polling excluded.",
+        &seconds(values.iter().sum()),
+        &values.iter().map(|v| seconds(*v)).collect::<Vec<_>>(),
+    );
 }
 
 /// Renders every shard's figures and the node totals in the Prometheus text format.
