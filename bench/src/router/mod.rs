@@ -95,6 +95,18 @@ pub struct RouterRun {
     pub other_loads: Vec<LoadPoint>,
 }
 
+impl Report {
+    /// router-core's runs, the headline first.
+    pub fn ours_runs(&self) -> impl Iterator<Item = &RouterRun> {
+        std::iter::once(&self.ours).chain(&self.ours_other_settings)
+    }
+
+    /// Every measured run: router-core's, then the baseline's.
+    pub fn runs(&self) -> impl Iterator<Item = &RouterRun> {
+        self.ours_runs().chain(self.baseline.as_ref())
+    }
+}
+
 impl RouterRun {
     /// The mean of the maxima measured before and after the load points.
     pub fn mean_max_pps(&self) -> f64 {
@@ -614,10 +626,7 @@ pub fn print(report: &Report) {
         "{:<44} {:>10} {:>6} | {:>22} | {:>22}",
         "router", "max pps", "CPU%", "50%: p50/p99/p999 µs", "90%: p50/p99/p999 µs"
     );
-    let runs = std::iter::once(&report.ours)
-        .chain(&report.ours_other_settings)
-        .chain(report.baseline.as_ref());
-    for run in runs {
+    for run in report.runs() {
         println!(
             "{:<44} {:>10.0} {:>6.0} | {:>22} | {:>22}",
             run.name,
@@ -633,10 +642,7 @@ pub fn print(report: &Report) {
             ),
         );
     }
-    let runs = std::iter::once(&report.ours)
-        .chain(&report.ours_other_settings)
-        .chain(report.baseline.as_ref());
-    for run in runs {
+    for run in report.runs() {
         for point in &run.other_loads {
             println!(
                 "{:<44} at {:.0}% of max ({:.0}/s): p50/p99/p999 {}/{}/{} µs, CPU {:.0}%{}",
@@ -661,10 +667,7 @@ pub fn print(report: &Report) {
         "router-core / crypto-only batched unwrap rate:   {:.0}%",
         report.ours_over_crypto_only * 100.0
     );
-    let runs = std::iter::once(&report.ours)
-        .chain(&report.ours_other_settings)
-        .chain(report.baseline.as_ref());
-    for run in runs {
+    for run in report.runs() {
         println!(
             "{}: max {:.0} packets/s before the load points, {:.0} after ({:+.0}%)",
             run.name,
@@ -673,7 +676,7 @@ pub fn print(report: &Report) {
             (run.max_after_pps / run.max_pps.max(1.0) - 1.0) * 100.0
         );
     }
-    for run in std::iter::once(&report.ours).chain(&report.ours_other_settings) {
+    for run in report.ours_runs() {
         if let (Some(p50), Some(p90)) = (run.at_50.node_p99_le_us, run.at_90.node_p99_le_us) {
             println!(
                 "{}: node-side arrival-to-write p99 at 50%/90% load: <= {p50:.0}/{p90:.0} µs (metrics buckets)",
