@@ -40,7 +40,8 @@ enum Command {
 }
 
 async fn main_async(cli: Cli) -> Result<(), String> {
-    let home = validator::files::resolve_home(cli.home.as_deref())?;
+    let home =
+        validator_core::files::resolve_home(cli.home.as_deref()).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Init(args) => {
             let (_, done) = args.run(&home).await?;

@@ -10,15 +10,15 @@ use std::time::Duration;
 
 use client::core::{ClientCore, ClientKeys, CoreConfig, Event, Received, Transmit};
 use ed25519_dalek::SigningKey;
-use gateway::final_hop;
-use gateway::protocol::DeliveryKind;
+use gateway_protocol::final_hop;
+use gateway_protocol::DeliveryKind;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use router_core::wire::{decode_node_address, PacketSize};
 use sphinx_packet::packet::ProcessedPacketData;
 use sphinx_packet::SphinxPacket;
-use validator::primitives::{IdentityKey, SphinxKey};
-use validator::topology::{EpochId, Layer, Topology, TopologyGateway, TopologyMixnode};
+use validator_core::primitives::{IdentityKey, SphinxKey};
+use validator_core::topology::{EpochId, Layer, Topology, TopologyGateway, TopologyMixnode};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 struct SimNode {

@@ -1,15 +1,15 @@
 //! `config.toml` of a gateway: what `gateway init` writes and `gateway run` reads.
 //!
-//! The `[engine]` section is the mixnode's (the same router-core engine peels the last
-//! layer); `[clients]` and `[mailbox]` are the gateway's own. Unknown fields are refused and
-//! every error names the file and the field, as for the mixnode.
+//! The `[engine]` section is every node's ([`node::engine`]: the same router-core engine
+//! peels the last layer); `[clients]` and `[mailbox]` are the gateway's own. Unknown fields
+//! are refused and every error names the file and the field ([`node::config`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use mixnode::config::{
-    parse_toml, read_config_text, validate_validator_urls, ConfigError, EngineSection,
-};
+use node::config::{invalid, validate_validator_urls, ConfigError, ConfigFile};
+use node::engine::EngineSection;
+use node::home::NodePaths;
 use serde::{Deserialize, Serialize};
 
 /// The whole file.
@@ -72,10 +72,10 @@ impl Default for ClientsSection {
     fn default() -> Self {
         ClientsSection {
             max_connections: 10_000,
-            max_frame_bytes: crate::protocol::MAX_FRAME_BYTES,
+            max_frame_bytes: gateway_protocol::MAX_FRAME_BYTES,
             packets_per_second: 500,
             burst_packets: 1000,
-            auth_window_ms: crate::protocol::DEFAULT_AUTH_WINDOW_MS,
+            auth_window_ms: gateway_protocol::DEFAULT_AUTH_WINDOW_MS,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 300_000,
         }
@@ -110,25 +110,9 @@ impl Default for MailboxSection {
     }
 }
 
-impl Config {
-    /// Reads and checks `path`.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        Self::parse(&read_config_text(path)?, path)
-    }
-
-    /// Parses and checks the text of `path`.
-    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: Config = parse_toml(text, path)?;
-        config.validate(path)?;
-        Ok(config)
-    }
-
+impl ConfigFile for Config {
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |field: &'static str, message: String| ConfigError::Invalid {
-            path: path.display().to_string(),
-            field,
-            message,
-        };
+        let invalid = |field: &'static str, message: String| invalid(path, field, message);
         self.engine.validate(path)?;
         validate_validator_urls(&self.gateway.validators, path, "gateway.validators")?;
         let url = &self.gateway.clients_announce;
@@ -177,37 +161,12 @@ impl Config {
         }
         Ok(())
     }
-
-    /// The file's text.
-    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
-        toml::to_string_pretty(self)
-    }
 }
 
-/// The files of one gateway: `HOME/gateways/ID/`.
-#[derive(Debug, Clone)]
-pub struct GatewayPaths {
-    /// The node files shared with the mixnode's layout (config, keys, genesis, replay filter).
-    pub node: mixnode::home::NodePaths,
-}
-
-impl GatewayPaths {
-    /// Paths of gateway `id` under `home`.
-    pub fn new(home: &Path, id: &str) -> Self {
-        GatewayPaths {
-            node: mixnode::home::NodePaths::new(home, "gateways", id),
-        }
-    }
-
-    /// The mailbox, client keys and spent credentials (one redb file).
-    pub fn database(&self) -> PathBuf {
-        self.node.dir.join("gateway.redb")
-    }
-
-    /// The pid of the running gateway.
-    pub fn pid_file(&self) -> PathBuf {
-        self.node.dir.join("gateway.pid")
-    }
+/// The gateway's database in its node directory: the mailbox, client keys and spent
+/// credentials (one redb file).
+pub fn database(paths: &NodePaths) -> PathBuf {
+    paths.dir.join("gateway.redb")
 }
 
 #[cfg(test)]

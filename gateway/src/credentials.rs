@@ -15,14 +15,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use validator::api::SpendBody;
-use validator::client::ValidatorClient;
-use validator::coconut::verify_credential;
-use validator::credential::{parameters, VerificationKeySet};
+use validator_client::ValidatorClient;
+use validator_core::api::SpendBody;
+use validator_core::coconut::verify_credential;
+use validator_core::credential::{parameters, VerificationKeySet};
 
-use crate::protocol::ErrorKind;
 use crate::stats::GatewayStats;
 use crate::store::{ClientId, Store};
+use gateway_protocol::ErrorKind;
 
 /// A redemption refused, with what the client is told.
 pub type Refusal = (ErrorKind, String);
@@ -36,10 +36,10 @@ pub struct CredentialVerifier {
 
 impl CredentialVerifier {
     /// A verifier asking these validators.
-    pub fn new(validator_urls: &[String]) -> Result<Self, String> {
+    pub fn new(validator_urls: &[String]) -> Result<Self, validator_client::ClientError> {
         let validators = validator_urls
             .iter()
-            .map(|u| ValidatorClient::new(u).map_err(|e| e.to_string()))
+            .map(|u| ValidatorClient::new(u))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(CredentialVerifier {
             validators,

@@ -1,7 +1,7 @@
 //! The exit role's path from the shards to the clients.
 //!
 //! The router's delivery handler runs on the shard that peeled the packet: it recovers the
-//! plaintext, splits off the SURB-ACK ([`crate::final_hop`]), copies the message out (the
+//! plaintext, splits off the SURB-ACK ([`gateway_protocol::final_hop`]), copies the message out (the
 //! one copy of the exit role: the bytes leave the engine for another runtime) and hands it to
 //! the pump over a bounded channel. The pump, a tokio task, pushes each message to its
 //! client's connection when the client is online; otherwise, or when the connection cannot
@@ -18,11 +18,11 @@ use router_core::sphinx::recover_plaintext;
 use tokio::sync::mpsc;
 
 use crate::entry_policy::EntryPolicy;
-use crate::final_hop;
 use crate::forwarder::Forwarder;
-use crate::protocol::DeliveryKind;
 use crate::stats::{ExitDrop, GatewayStats};
 use crate::store::{ClientId, Incoming, Store, StoreOutcome};
+use gateway_protocol::final_hop;
+use gateway_protocol::DeliveryKind;
 
 /// A delivered packet on its way to a client. It holds its share of the in-flight byte
 /// budget until it is written, stored or dropped.

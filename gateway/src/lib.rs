@@ -9,52 +9,36 @@
 //!
 //! # Layout
 //!
-//! Built always (what clients link, with `default-features = false`: no glommio, no
-//! database, no server):
-//! * [`protocol`]: the client–gateway protocol, both ends, without IO: handshake, session
-//!   cipher, text and binary frame formats.
-//! * [`final_hop`]: Nym's SURB-ACK layout at the front of a delivered plaintext.
-//!
-//! Feature `server` (default), the gateway process:
-//! * [`config`]: `config.toml` and the directory layout;
+//! The client–gateway protocol itself is the `gateway-protocol` crate (what clients link);
+//! what every node shares (homes, keys, `[engine]`, the topology window, the run lifecycle,
+//! bonding) is the `node` crate. Here:
+//! * [`config`]: `config.toml` (`[gateway]`, `[clients]`, `[mailbox]` and the shared
+//!   `[engine]`);
 //! * [`store`]: the redb database (client keys and bandwidth, mailbox, spent credentials);
 //! * [`delivery`]: from the shards' delivery handler to clients or the mailbox, acks after;
 //! * [`connection`]: the websocket server, one task per client;
 //! * [`credentials`]: Coconut credential checks and the validators' spent set;
 //! * [`forwarder`]: framed TCP to layer-1 mixnodes for client packets and acks;
-//! * [`entry_policy`]: which first hops are allowed, from the validators' topology;
+//! * [`entry_policy`]: which first hops are allowed (the topology window's layer 1);
 //! * [`rate`]: the per-client token bucket; [`stats`]: the gateway's metrics;
-//! * [`commands`]: `init`, `node-details`, `bond`, `run`.
+//! * [`commands`]: `init`, `node-details`, `run`; [`error`]: what they fail with.
 //!
 //! What it does not do: build packets or choose routes (the client does), or mix (a packet
 //! that names a next hop after the gateway is dropped as `next_hop_not_in_topology`).
 
-pub mod final_hop;
-pub mod protocol;
-
-#[cfg(feature = "server")]
 pub mod commands;
-#[cfg(feature = "server")]
 pub mod config;
-#[cfg(feature = "server")]
 pub mod connection;
-#[cfg(feature = "server")]
 pub mod credentials;
-#[cfg(feature = "server")]
 pub mod delivery;
-#[cfg(feature = "server")]
 pub mod entry_policy;
-#[cfg(feature = "server")]
+pub mod error;
 pub mod forwarder;
-#[cfg(feature = "server")]
 pub mod rate;
-#[cfg(feature = "server")]
 pub mod stats;
-#[cfg(feature = "server")]
 pub mod store;
 
 /// The wall clock, Unix ms (handshake timestamps, mailbox ages).
-#[cfg(feature = "server")]
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

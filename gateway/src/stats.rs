@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::protocol::ErrorKind;
+use gateway_protocol::ErrorKind;
 
 /// Why a packet that reached its last hop here was not delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

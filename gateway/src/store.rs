@@ -22,7 +22,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::protocol::{DeliveryKind, SharedKey};
+use gateway_protocol::{DeliveryKind, SharedKey};
 
 const CLIENTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("clients");
 const MAILBOX: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("mailbox");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::*;
 use ed25519_dalek::SigningKey;
 use futures::SinkExt;
-use gateway::protocol::{ClientControl, ErrorKind, GatewayControl};
+use gateway_protocol::{ClientControl, ErrorKind, GatewayControl};
 use router_core::wire::PacketSize;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -12,12 +12,12 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ed25519_dalek::SigningKey;
-use gateway::protocol::{ClientControl, ErrorKind, GatewayControl};
+use gateway_protocol::{ClientControl, ErrorKind, GatewayControl};
 use router_core::wire::PacketSize;
-use validator::client::{obtain_credential, ValidatorClient};
-use validator::files::write_secret;
-use validator::primitives::IdentityKey;
 use validator::service::local::{LocalChain, LocalValidator};
+use validator_client::{obtain_credential, ValidatorClient};
+use validator_core::files::write_secret;
+use validator_core::primitives::IdentityKey;
 
 fn sink() -> (SocketAddr, std::sync::mpsc::Receiver<usize>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use gateway::protocol::{ClientControl, DeliveryKind, GatewayControl};
+use gateway_protocol::{ClientControl, DeliveryKind, GatewayControl};
 
 const FLAGS: [&str; 2] = [
     "--danger-allow-any-next-hop",

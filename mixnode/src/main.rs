@@ -1,12 +1,17 @@
 //! `mixnode`: see the library docs and `mixnode --help`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use mixnode::commands::{bond, details, init, run};
-use mixnode::home::{resolve_home, validate_id, NodePaths};
+use clap::{Parser, Subcommand};
+use mixnode::commands::{details, init, run};
+use mixnode::config::Config;
+use node::bond::Announced;
+use node::cli::{BondArgs, InitArgs, NodeArgs, Output, Printable, RunArgs};
+use node::config::ConfigFile;
+use node::home::Role;
+use node::NodeError;
+use validator_core::statement::NodeRole;
 
 #[derive(Parser, Debug)]
 #[command(name = "mixnode", version, about = "A Loopix/Nym-style mixnode")]
@@ -19,166 +24,94 @@ struct Cli {
 enum Command {
     /// Create a node: HOME/mixnodes/ID/ with config.toml and its keys.
     Init {
-        /// The node's id (its directory name).
-        #[arg(long)]
-        id: String,
+        #[command(flatten)]
+        node: NodeArgs,
         /// Address the mix listener binds, e.g. 0.0.0.0:1789.
         #[arg(long)]
         listen: SocketAddr,
         /// Address other nodes reach this one at (default: --listen).
         #[arg(long)]
         announce: Option<SocketAddr>,
-        /// Home directory (default: $MIXNET_HOME, else ~/.mixnet).
-        #[arg(long)]
-        home: Option<PathBuf>,
-        /// A validator API URL; repeat for several.
-        #[arg(long = "validator")]
-        validators: Vec<String>,
-        /// Replace an existing node of this id, keys included.
-        #[arg(long)]
-        force: bool,
+        #[command(flatten)]
+        init: InitArgs,
     },
     /// Register the node: bond stake to it from an account (takes effect next epoch).
     Bond {
-        #[arg(long)]
-        id: String,
-        #[arg(long)]
-        home: Option<PathBuf>,
-        /// The account's ed25519 secret key file (bs58, mode 0600).
-        #[arg(long)]
-        account_key: PathBuf,
-        /// Stake to bond.
-        #[arg(long)]
-        amount: u64,
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(flatten)]
+        bond: BondArgs,
     },
     /// Print the node's public keys and addresses.
     NodeDetails {
-        #[arg(long)]
-        id: String,
-        #[arg(long)]
-        home: Option<PathBuf>,
+        #[command(flatten)]
+        node: NodeArgs,
         #[arg(long, value_enum, default_value_t = Output::Json)]
         output: Output,
     },
     /// Run the node until SIGINT or SIGTERM.
     Run {
-        #[arg(long)]
-        id: String,
-        #[arg(long)]
-        home: Option<PathBuf>,
-        /// Shards to run, pinned to the first N CPUs (default: every CPU).
-        #[arg(long, conflicts_with = "cpus")]
-        shards: Option<usize>,
-        /// CPUs to run one shard each on, e.g. 0,2-3.
-        #[arg(long)]
-        cpus: Option<String>,
-        /// Serve Prometheus metrics at http://ADDR/metrics.
-        #[arg(long)]
-        metrics_listen: Option<SocketAddr>,
-        /// Forward to any next hop instead of only topology nodes. For tests and benchmarks:
-        /// it makes the node an open relay.
-        #[arg(long)]
-        danger_allow_any_next_hop: bool,
+        #[command(flatten)]
+        node: NodeArgs,
+        #[command(flatten)]
+        run: RunArgs,
     },
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Output {
-    Json,
-    Text,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
-    match execute(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("mixnode: {message}");
-            ExitCode::FAILURE
+    node::cli::init_tracing();
+    node::cli::exit_code("mixnode", execute(cli.command))
+}
+
+fn execute(command: Command) -> Result<(), NodeError> {
+    match command {
+        Command::Init {
+            node,
+            listen,
+            announce,
+            init,
+        } => {
+            let paths = node.paths(Role::Mixnode)?;
+            init::init(&paths, &node.id, listen, announce, &init)?;
+            eprintln!(
+                "mixnode {:?} initialised in {}",
+                node.id,
+                paths.dir.display()
+            );
+            print!("{}", details::details(&paths)?.to_text());
+            Ok(())
         }
+        Command::Bond { node, bond } => {
+            let paths = node.paths(Role::Mixnode)?;
+            let config = Config::load(&paths.config())?;
+            let announced = Announced {
+                role: NodeRole::Mixnode,
+                address: config.node.announce,
+                clients_address: None,
+            };
+            let bonded = node::bond::bond(
+                &paths,
+                &config.node.validators,
+                announced,
+                &bond.account_key,
+                bond.amount,
+            )?;
+            node::cli::print_json_line(&bonded)
+        }
+        Command::NodeDetails { node, output } => {
+            details::details(&node.paths(Role::Mixnode)?)?.print(output)
+        }
+        Command::Run { node, run } => run::run(&node.paths(Role::Mixnode)?, &run),
     }
 }
 
-fn node_paths(home: Option<PathBuf>, id: &str) -> Result<NodePaths, String> {
-    validate_id(id)?;
-    let home = resolve_home(home.as_deref())?;
-    Ok(NodePaths::new(&home, "mixnodes", id))
-}
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
 
-fn execute(command: Command) -> Result<(), String> {
-    match command {
-        Command::Init {
-            id,
-            listen,
-            announce,
-            home,
-            validators,
-            force,
-        } => {
-            let home = resolve_home(home.as_deref())?;
-            let paths = init::init(
-                &home,
-                &init::InitArgs {
-                    id: &id,
-                    listen,
-                    announce,
-                    validators,
-                    force,
-                },
-            )?;
-            let details = details::details(&paths)?;
-            eprintln!("mixnode {id:?} initialised in {}", paths.dir.display());
-            print!("{}", details.to_text());
-            Ok(())
-        }
-        Command::Bond {
-            id,
-            home,
-            account_key,
-            amount,
-        } => {
-            let bonded = bond::bond(&node_paths(home, &id)?, &account_key, amount)?;
-            println!(
-                "{}",
-                serde_json::to_string(&bonded).map_err(|e| e.to_string())?
-            );
-            Ok(())
-        }
-        Command::NodeDetails { id, home, output } => {
-            let details = details::details(&node_paths(home, &id)?)?;
-            match output {
-                Output::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&details).map_err(|e| e.to_string())?
-                ),
-                Output::Text => print!("{}", details.to_text()),
-            }
-            Ok(())
-        }
-        Command::Run {
-            id,
-            home,
-            shards,
-            cpus,
-            metrics_listen,
-            danger_allow_any_next_hop,
-        } => {
-            let cpus = cpus.as_deref().map(run::parse_cpu_list).transpose()?;
-            run::run(
-                &node_paths(home, &id)?,
-                &run::RunArgs {
-                    shards,
-                    cpus,
-                    metrics_listen,
-                    danger_allow_any_next_hop,
-                },
-            )
-        }
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
     }
 }

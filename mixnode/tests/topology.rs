@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ed25519_dalek::SigningKey;
-use validator::client::{TopologyFetcher, ValidatorClient};
-use validator::files::write_secret;
-use validator::primitives::{IdentityKey, SphinxKey};
 use validator::service::local::{LocalChain, LocalValidator};
-use validator::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
+use validator_client::{TopologyFetcher, ValidatorClient};
+use validator_core::files::write_secret;
+use validator_core::primitives::{IdentityKey, SphinxKey};
+use validator_core::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
 
 fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
     tokio::runtime::Builder::new_current_thread()
@@ -108,7 +108,7 @@ fn a_bonded_node_forwards_only_within_the_signed_topology() {
     block_on(client.submit(&SignedStatement::sign(st, &account).unwrap())).unwrap();
 
     let fetcher = TopologyFetcher::new(validator.genesis.clone()).unwrap();
-    let hops = |t: &validator::topology::Topology| -> Vec<SocketAddr> {
+    let hops = |t: &validator_core::topology::Topology| -> Vec<SocketAddr> {
         t.mixnodes.iter().map(|m| m.address).collect()
     };
     wait_until("both nodes in the current topology", || {

@@ -4,12 +4,12 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use validator::coconut::ttp_keygen;
-use validator::credential::{parameters, VerificationKeySet};
-use validator::files::{resolve_home, validate_id, write_secret};
-use validator::primitives::IdentityKey;
 use validator::service::config::{write_coconut_key, CoconutKeyFile, Config};
 use validator::service::node;
+use validator_core::coconut::ttp_keygen;
+use validator_core::credential::{parameters, VerificationKeySet};
+use validator_core::files::{resolve_home, validate_id, write_secret};
+use validator_core::primitives::IdentityKey;
 
 #[derive(Parser)]
 #[command(
@@ -87,8 +87,11 @@ fn main() -> ExitCode {
 }
 
 fn resolve(home: Option<&Path>, id: &str) -> Result<PathBuf, String> {
-    validate_id(id)?;
-    Ok(resolve_home(home)?.join("validators").join(id))
+    validate_id(id).map_err(|e| e.to_string())?;
+    Ok(resolve_home(home)
+        .map_err(|e| e.to_string())?
+        .join("validators")
+        .join(id))
 }
 
 fn init(dir: &Path, listen: std::net::SocketAddr, genesis: Option<&Path>) -> Result<(), String> {

@@ -123,7 +123,7 @@ fn keygen_checks_its_arguments_and_never_overwrites() {
             .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
-    let set: validator::credential::VerificationKeySet =
+    let set: validator_core::credential::VerificationKeySet =
         serde_json::from_str(&std::fs::read_to_string(out.join("verification-keys.json")).unwrap())
             .unwrap();
     set.validate().unwrap();

@@ -3,12 +3,12 @@
 #![allow(clippy::unwrap_used)]
 
 use ed25519_dalek::SigningKey;
-use validator::genesis::Genesis;
-use validator::ledger::{Ledger, PendingPool};
-use validator::primitives::{IdentityKey, SphinxKey};
-use validator::selection::{select_active_set, SelectionParams};
-use validator::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
-use validator::topology::{
+use validator_core::genesis::Genesis;
+use validator_core::ledger::{Ledger, PendingPool};
+use validator_core::primitives::{IdentityKey, SphinxKey};
+use validator_core::selection::{select_active_set, SelectionParams};
+use validator_core::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
+use validator_core::topology::{
     epoch_at, verify_signed_topology_for, SignedTopology, Topology, TopologyHash,
 };
 

@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{bond, eventually, node, Network, Shape};
-use validator::api::{self, ApiError, BlindSignBody};
-use validator::client::{obtain_credential, TopologyFetcher};
-use validator::coconut::prepare_blind_sign;
-use validator::credential::{parameters, PrivateAttributes, PublicAttributes};
-use validator::primitives::IdentityKey;
-use validator::statement::{NodeRole, SignedStatement, Statement};
-use validator::topology::{verify_signed_topology_for, EpochId};
+use validator_client::{obtain_credential, TopologyFetcher};
+use validator_core::api::{self, ApiError, BlindSignBody};
+use validator_core::coconut::prepare_blind_sign;
+use validator_core::credential::{parameters, PrivateAttributes, PublicAttributes};
+use validator_core::primitives::IdentityKey;
+use validator_core::statement::{NodeRole, SignedStatement, Statement};
+use validator_core::topology::{verify_signed_topology_for, EpochId};
 
 static ONE_NETWORK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -126,11 +126,11 @@ async fn verified_topology(
     epoch: Option<EpochId>,
     what: &str,
     timeout: Duration,
-) -> validator::topology::Topology {
+) -> validator_core::topology::Topology {
     eventually(what, timeout, || async { fetcher.fetch(epoch).await.ok() }).await
 }
 
-async fn futures_hashes(net: &Network) -> Vec<validator::ledger::StateHash> {
+async fn futures_hashes(net: &Network) -> Vec<validator_core::ledger::StateHash> {
     let mut out = Vec::new();
     for v in &net.validators {
         out.push(v.client.status().await.unwrap().ledger_state_hash);
@@ -407,7 +407,7 @@ async fn bad_input_gets_a_clear_4xx() {
         &mut rand::rng(),
     )
     .unwrap();
-    let digest = validator::credential::request_digest(&request, &public);
+    let digest = validator_core::credential::request_digest(&request, &public);
     let unpaid = Statement::deposit(
         g.genesis_hash(),
         IdentityKey::from(&net.accounts[1]),
@@ -425,7 +425,7 @@ async fn bad_input_gets_a_clear_4xx() {
     assert!(t.contains("insufficient balance"), "{t}");
 
     // Peer endpoints only take messages signed by another genesis validator.
-    let relay = validator::api::RelayedStatement::sign(
+    let relay = validator_core::api::RelayedStatement::sign(
         good,
         EpochId(0),
         &g.genesis_hash(),

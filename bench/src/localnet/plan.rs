@@ -3,9 +3,9 @@
 //! client sends to, and which CPU each node's shard runs on.
 
 use ed25519_dalek::SigningKey;
-use validator::genesis::{ActiveSetSize, Genesis, GenesisAccount, GenesisValidator};
-use validator::primitives::IdentityKey;
-use validator::topology::Topology;
+use validator_core::genesis::{ActiveSetSize, Genesis, GenesisAccount, GenesisValidator};
+use validator_core::primitives::IdentityKey;
+use validator_core::topology::Topology;
 
 use super::options::Options;
 use super::Error;
@@ -150,8 +150,8 @@ pub fn layers_in(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use validator::primitives::SphinxKey;
-    use validator::topology::{EpochId, Layer, TopologyGateway, TopologyMixnode};
+    use validator_core::primitives::SphinxKey;
+    use validator_core::topology::{EpochId, Layer, TopologyGateway, TopologyMixnode};
 
     fn key(i: u8) -> SigningKey {
         SigningKey::from_bytes(&[i; 32])

@@ -51,7 +51,8 @@ fn allow_list_file(paths: &ClientPaths) -> PathBuf {
 }
 
 async fn main_async(cli: Cli) -> Result<(), String> {
-    let home = validator::files::resolve_home(cli.home.as_deref())?;
+    let home =
+        validator_core::files::resolve_home(cli.home.as_deref()).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Init(init) => {
             let (paths, done) = init.run(&home).await?;

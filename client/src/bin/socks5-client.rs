@@ -75,7 +75,8 @@ fn read_provider(path: &Path) -> Result<Recipient, String> {
 }
 
 async fn main_async(cli: Cli) -> Result<(), String> {
-    let home = validator::files::resolve_home(cli.home.as_deref())?;
+    let home =
+        validator_core::files::resolve_home(cli.home.as_deref()).map_err(|e| e.to_string())?;
     match cli.command {
         Command::Init { init, provider } => {
             // Checked before anything is created.

@@ -27,12 +27,12 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use gateway::final_hop::{surb_ack_prefix, SURB_ACK_LEN};
-use gateway::protocol::DeliveryKind;
+use gateway_protocol::final_hop::{surb_ack_prefix, SURB_ACK_LEN};
+use gateway_protocol::DeliveryKind;
 use rand_core::{CryptoRng, RngCore};
 use router_core::wire::PacketSize;
 use sha2::{Digest, Sha256};
-use validator::topology::Topology;
+use validator_core::topology::Topology;
 
 use super::address::Recipient;
 use super::config::CoreConfig;

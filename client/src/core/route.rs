@@ -12,7 +12,7 @@ use router_core::wire::encode_node_address;
 use sphinx_packet::crypto::PublicKey;
 use sphinx_packet::header::delays::Delay;
 use sphinx_packet::route::{Node, NodeAddressBytes};
-use validator::topology::{Layer, Topology};
+use validator_core::topology::{Layer, Topology};
 
 use super::poisson::exponential;
 

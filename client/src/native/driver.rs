@@ -9,13 +9,13 @@
 use std::time::Duration;
 
 use ed25519_dalek::VerifyingKey;
-use gateway::protocol::SharedKey;
+use gateway_protocol::SharedKey;
 use rand_core::OsRng;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use validator::client::{load_or_fetch_genesis, TopologyFetcher};
-use validator::topology::Topology;
+use validator_client::{load_or_fetch_genesis, TopologyFetcher};
+use validator_core::topology::Topology;
 
 use super::files::{ClientPaths, Config};
 use super::link::{run_link, LinkEvent, LinkParams, Outgoing};
@@ -183,7 +183,9 @@ pub async fn connect(paths: &ClientPaths, options: DriverOptions) -> Result<Mixn
     let gateway_id = config.gateway_identity()?;
     let gateway_key = VerifyingKey::from_bytes(&gateway_id)
         .map_err(|e| format!("the configured gateway identity: {e}"))?;
-    let genesis = load_or_fetch_genesis(&config.client.validators, &paths.genesis()).await?;
+    let genesis = load_or_fetch_genesis(&config.client.validators, &paths.genesis())
+        .await
+        .map_err(|e| e.to_string())?;
     let fetcher = TopologyFetcher::new(genesis).map_err(|e| e.to_string())?;
     let topology = fetch_topology(&fetcher, Duration::from_secs(60)).await?;
 

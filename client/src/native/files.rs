@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use validator::files::{read_secret, validate_id, write_secret};
+use validator_core::files::{read_secret, validate_id, write_secret};
 
 use crate::core::ClientKeys;
 
@@ -19,7 +19,7 @@ pub struct ClientPaths {
 impl ClientPaths {
     /// The files of client `id` under `home`.
     pub fn new(home: &Path, id: &str) -> Result<Self, String> {
-        validate_id(id)?;
+        validate_id(id).map_err(|e| e.to_string())?;
         Ok(Self {
             dir: home.join("clients").join(id),
         })

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use gateway::protocol::ClientControl;
+use gateway_protocol::ClientControl;
 use rand_core::{OsRng, RngCore};
-use validator::client::{load_or_fetch_genesis, obtain_credential, TopologyFetcher};
-use validator::files::read_secret;
-use validator::topology::TopologyGateway;
+use validator_client::{load_or_fetch_genesis, obtain_credential, TopologyFetcher};
+use validator_core::files::read_secret;
+use validator_core::topology::TopologyGateway;
 
 use super::files::{ClientPaths, ClientSection, Config, GatewaySection};
 use super::session::Session;
@@ -89,7 +89,9 @@ pub async fn init(
         None => None,
     };
     std::fs::create_dir_all(paths.dir()).map_err(|e| format!("{}: {e}", paths.dir().display()))?;
-    let genesis = load_or_fetch_genesis(&options.validators, &paths.genesis()).await?;
+    let genesis = load_or_fetch_genesis(&options.validators, &paths.genesis())
+        .await
+        .map_err(|e| e.to_string())?;
     let fetcher = TopologyFetcher::new(genesis.clone()).map_err(|e| e.to_string())?;
     let topology = fetcher.fetch(None).await.map_err(|e| e.to_string())?;
     let gateway = choose_gateway(&topology.gateways, options.gateway.as_deref())?;
@@ -108,7 +110,7 @@ pub async fn init(
     let signing = SigningKey::from_bytes(&identity);
     let (mut session, shared) = Session::register(&url, &signing, &gateway_key).await?;
     let mut bandwidth = match &session.answer {
-        gateway::protocol::GatewayControl::Registered { bandwidth, .. } => *bandwidth,
+        gateway_protocol::GatewayControl::Registered { bandwidth, .. } => *bandwidth,
         _ => 0,
     };
     if let Some(account) = &account {

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use gateway::protocol::{ClientControl, DeliveryKind, GatewayControl, SharedKey};
+use gateway_protocol::{ClientControl, DeliveryKind, GatewayControl, SharedKey};
 use tokio::sync::mpsc;
 
 use super::session::{Incoming, Session};

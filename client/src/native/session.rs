@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use futures::{SinkExt, StreamExt};
-use gateway::protocol::handshake::{start_authentication, start_registration};
-use gateway::protocol::{
+use gateway_protocol::handshake::{start_authentication, start_registration};
+use gateway_protocol::{
     ClientControl, ClientFrame, DeliveryKind, GatewayControl, GatewayFrame, SessionCipher,
     SharedKey,
 };

@@ -1,9 +1,13 @@
 //! `gateway node-details`: the public facts about a gateway.
 
-use mixnode::keys::NodeKeys;
+use node::cli::Printable;
+use node::config::ConfigFile;
+use node::home::NodePaths;
+use node::keys::NodeKeys;
+use node::NodeError;
 use serde::Serialize;
 
-use crate::config::{Config, GatewayPaths};
+use crate::config::Config;
 
 /// What `node-details` prints.
 #[derive(Debug, Clone, Serialize)]
@@ -27,16 +31,10 @@ pub struct GatewayDetails {
 }
 
 /// Reads the gateway's config and keys.
-pub fn details(paths: &GatewayPaths) -> Result<GatewayDetails, String> {
-    if !paths.node.dir.exists() {
-        return Err(format!(
-            "{} does not exist: run `gateway init` first",
-            paths.node.dir.display()
-        ));
-    }
-    let config = Config::load(&paths.node.config()).map_err(|e| e.to_string())?;
-    let keys = NodeKeys::load(&paths.node.identity_key(), &paths.node.sphinx_key())
-        .map_err(|e| e.to_string())?;
+pub fn details(paths: &NodePaths) -> Result<GatewayDetails, NodeError> {
+    paths.require_initialised()?;
+    let config = Config::load(&paths.config())?;
+    let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
     let g = config.gateway;
     Ok(GatewayDetails {
         id: g.id,
@@ -50,9 +48,8 @@ pub fn details(paths: &GatewayPaths) -> Result<GatewayDetails, String> {
     })
 }
 
-impl GatewayDetails {
-    /// Human-readable form.
-    pub fn to_text(&self) -> String {
+impl Printable for GatewayDetails {
+    fn to_text(&self) -> String {
         let validators = if self.validators.is_empty() {
             "(none)".to_string()
         } else {

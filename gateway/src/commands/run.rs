@@ -3,43 +3,49 @@
 //! Start-up: config, keys and database; the replay filter restored from disk; the router in
 //! exit mode (its shards peel last hops and hand them to the delivery pump; it forwards no
 //! mix traffic: a gateway is not a mix); the tokio side (pump, client server, forwarder to
-//! layer 1, topology watch, mailbox purge); metrics; the pid file. Shutdown: the router
-//! stops and the pump commits what is still queued, the replay filter is saved, exit 0.
+//! layer 1, mailbox purge); the topology watcher for the entry policy; metrics; the pid
+//! file ([`node::lifecycle`]). Shutdown: the router stops and the pump commits what is still
+//! queued, the replay filter is saved, exit 0.
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mixnode::commands::run::{choose_cpus, load_replay_filter, router_config};
-use mixnode::keys::NodeKeys;
+use clap::Args;
+use gateway_protocol::handshake::ReplayWindow;
+use node::config::ConfigFile;
+use node::home::NodePaths;
+use node::keys::NodeKeys;
+use node::lifecycle::{stop_router, Lifecycle};
+use node::replay::load_replay_filter;
+use node::topology::{TopologyStatus, TopologyWatcher, ValidatorTopology};
+use node::NodeError;
 use router_core::pipeline::{FinalHops, NextHopPolicy};
-use router_core::runtime::{ExtraMetrics, MetricsServer, Router};
-use signal_hook::consts::{SIGINT, SIGTERM};
+use router_core::runtime::{ExtraMetrics, Router, RouterConfig};
+use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
-use crate::config::{Config, GatewayPaths};
+use crate::config::{database, Config};
 use crate::connection::{self, BandwidthMode, Shared};
 use crate::credentials::CredentialVerifier;
-use crate::delivery::{exit_handler, run_pump, InFlight, Online};
-use crate::entry_policy::{self, EntryPolicy};
+use crate::delivery::{exit_handler, run_pump, InFlight, Inbound, Online};
+use crate::entry_policy::EntryPolicy;
+use crate::error::GatewayError;
 use crate::forwarder::{Forwarder, ForwarderSettings};
-use crate::protocol::handshake::ReplayWindow;
 use crate::stats::GatewayStats;
 use crate::store::{MailboxLimits, Store};
 
-/// What `run` was asked to do.
-#[derive(Debug, Clone, Default)]
-pub struct RunArgs {
-    /// Shard count (first N CPUs).
-    pub shards: Option<usize>,
-    /// Explicit CPU list.
-    pub cpus: Option<Vec<usize>>,
-    /// Prometheus endpoint.
-    pub metrics_listen: Option<SocketAddr>,
-    /// Send client packets to any first hop (tests and benchmarks).
-    pub danger_allow_any_next_hop: bool,
-    /// Do not charge for bandwidth (local testing).
+/// The flags of `gateway run`: every node's, and the gateway's own.
+#[derive(Args, Debug, Clone, Default)]
+pub struct GatewayRunArgs {
+    /// Every node's run flags. `--danger-allow-any-next-hop` here sends client packets to any
+    /// first hop, not only layer-1 topology nodes (tests and benchmarks only).
+    #[command(flatten)]
+    pub node: node::cli::RunArgs,
+    /// Let clients send without bandwidth credentials (local testing only).
+    #[arg(long)]
     pub free_bandwidth_for_testing: bool,
 }
 
@@ -49,29 +55,95 @@ const PUMP_QUEUE: usize = 65_536;
 /// Bytes of deliveries on their way to clients or the mailbox at most.
 const IN_FLIGHT_BYTES: usize = 64 << 20;
 
+/// What the gateway runs with, read and checked before anything starts.
+struct Setup {
+    config: Config,
+    keys: NodeKeys,
+    cpus: Vec<usize>,
+    policy: Arc<EntryPolicy>,
+    store: Arc<Store>,
+    stats: Arc<GatewayStats>,
+}
+
 /// Runs the gateway until a signal.
-pub fn run(paths: &GatewayPaths, args: &RunArgs) -> Result<(), String> {
-    let config_path = paths.node.config();
-    let config = Config::load(&config_path).map_err(|e| e.to_string())?;
-    let keys = NodeKeys::load(&paths.node.identity_key(), &paths.node.sphinx_key())
-        .map_err(|e| e.to_string())?;
-    let cpus = choose_cpus(&mixnode::commands::run::RunArgs {
-        shards: args.shards,
-        cpus: args.cpus.clone(),
-        ..Default::default()
-    })?;
-    let validators = config.gateway.validators.clone();
-    if validators.is_empty() && !(args.danger_allow_any_next_hop && args.free_bandwidth_for_testing)
-    {
-        return Err(format!(
+pub fn run(paths: &NodePaths, args: &GatewayRunArgs) -> Result<(), GatewayError> {
+    let (setup, bandwidth) = prepare(paths, args)?;
+    let replay_path = paths.replay_filter();
+    let replay = load_replay_filter(
+        &replay_path,
+        setup.keys.sphinx.public_key(),
+        &setup.config.engine,
+        &paths.config(),
+    )?;
+    let (pump_tx, pump_rx) = mpsc::channel(PUMP_QUEUE);
+    let mut router_config = setup.config.engine.router_config(
+        setup.config.gateway.mix_listen,
+        setup.cpus.clone(),
+        &setup.keys,
+        replay.clone(),
+    );
+    exit_role(&mut router_config, pump_tx, &setup.stats);
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("gateway-clients")
+        .enable_all()
+        .build()
+        .map_err(|source| GatewayError::ClientSide {
+            what: "cannot start the client runtime".into(),
+            source,
+        })?;
+    let mut lifecycle = Lifecycle::catch_signals()?;
+    let router = Router::start(router_config)?;
+    let (clients_addr, pump) = start_client_side(&runtime, &setup, bandwidth, pump_rx)?;
+    let topology = Arc::new(TopologyStatus::default());
+    let watcher = watch_entry_policy(paths, args, &setup, &topology)?;
+    let (stats, status) = (setup.stats.clone(), topology.clone());
+    let extra: ExtraMetrics = Box::new(move |out: &mut String| {
+        stats.render(out);
+        status.render(out);
+    });
+    lifecycle.serve_metrics(args.node.metrics_listen, router.stats(), extra)?;
+    lifecycle.write_pid_file(&paths.pid_file());
+    tracing::info!(
+        id = %setup.config.gateway.id,
+        mix = %router.local_addr(),
+        clients = %clients_addr,
+        shards = setup.cpus.len(),
+        identity = %setup.keys.identity_public_bs58(),
+        sphinx = %setup.keys.sphinx_public_bs58(),
+        "gateway running"
+    );
+
+    lifecycle.wait_for_signal();
+    let stopped = stop_router(router);
+    drop(watcher);
+    drain(runtime, pump);
+    Ok(lifecycle.finish(stopped, &replay, &replay_path)?)
+}
+
+/// Config, keys, CPUs, policies and the database: everything checked before the engine
+/// starts, so a mistake is reported without side effects.
+fn prepare(
+    paths: &NodePaths,
+    args: &GatewayRunArgs,
+) -> Result<(Setup, BandwidthMode), GatewayError> {
+    let config = Config::load(&paths.config())?;
+    let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
+    let cpus = args.node.cpus()?;
+    let danger = args.node.danger_allow_any_next_hop;
+    let validators = &config.gateway.validators;
+    if validators.is_empty() && !(danger && args.free_bandwidth_for_testing) {
+        return Err(NodeError::Refused(format!(
             "refusing to start: {} lists no validator, so this gateway has no topology to check \
              first hops against and no key to verify credentials with. Add validators \
              (`gateway init --validator URL`), or for local tests only pass both \
              --danger-allow-any-next-hop and --free-bandwidth-for-testing",
-            config_path.display()
-        ));
+            paths.config().display()
+        ))
+        .into());
     }
-    let policy = Arc::new(if args.danger_allow_any_next_hop {
+    let policy = Arc::new(if danger {
         tracing::warn!(
             "--danger-allow-any-next-hop: client packets go to ANY first hop they name; \
              use it only for tests and benchmarks"
@@ -87,62 +159,54 @@ pub fn run(paths: &GatewayPaths, args: &RunArgs) -> Result<(), String> {
         );
         BandwidthMode::FreeForTesting
     } else {
-        BandwidthMode::Credentials(Box::new(CredentialVerifier::new(&validators)?))
+        BandwidthMode::Credentials(Box::new(CredentialVerifier::new(validators)?))
     };
-
     let mailbox = &config.mailbox;
-    let store = Arc::new(
-        Store::open(
-            &paths.database(),
-            MailboxLimits {
-                max_messages: mailbox.max_messages_per_client,
-                max_bytes: mailbox.max_bytes_per_client,
-                max_total_bytes: mailbox.max_total_bytes,
-                max_age_ms: mailbox.max_age_secs.saturating_mul(1000),
-            },
-        )
-        .map_err(|e| e.to_string())?,
-    );
+    let store = Arc::new(Store::open(
+        &database(paths),
+        MailboxLimits {
+            max_messages: mailbox.max_messages_per_client,
+            max_bytes: mailbox.max_bytes_per_client,
+            max_total_bytes: mailbox.max_total_bytes,
+            max_age_ms: mailbox.max_age_secs.saturating_mul(1000),
+        },
+    )?);
     let stats = Arc::new(GatewayStats::default());
-    stats.mailbox_messages.store(
-        store.total_stored().map_err(|e| e.to_string())?,
-        std::sync::atomic::Ordering::Relaxed,
-    );
+    stats
+        .mailbox_messages
+        .store(store.total_stored()?, Ordering::Relaxed);
+    let setup = Setup {
+        config,
+        keys,
+        cpus,
+        policy,
+        store,
+        stats,
+    };
+    Ok((setup, bandwidth))
+}
 
-    let replay_path = paths.node.replay_filter();
-    let replay = load_replay_filter(
-        &replay_path,
-        keys.sphinx.public_key(),
-        &config.engine,
-        &config_path,
-    )?;
-    let (pump_tx, pump_rx) = mpsc::channel(PUMP_QUEUE);
-    let mut router_config = router_config(
-        &config.engine,
-        config.gateway.mix_listen,
-        cpus.clone(),
-        &keys,
-        replay.clone(),
-    );
-    router_config.mixer.final_hops = FinalHops::Deliver;
-    router_config.policy = NextHopPolicy::Only(Default::default());
-    router_config.deliveries = Some(exit_handler(
-        pump_tx,
+/// The router as an exit: shards peel last hops and hand them to the delivery pump, and
+/// forward no mix traffic (a gateway is not a mix).
+fn exit_role(config: &mut RouterConfig, pump: mpsc::Sender<Inbound>, stats: &Arc<GatewayStats>) {
+    config.mixer.final_hops = FinalHops::Deliver;
+    config.policy = NextHopPolicy::Only(Default::default());
+    config.deliveries = Some(exit_handler(
+        pump,
         InFlight::new(IN_FLIGHT_BYTES),
         stats.clone(),
     ));
+}
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("gateway-clients")
-        .enable_all()
-        .build()
-        .map_err(|e| format!("cannot start the client runtime: {e}"))?;
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .map_err(|e| format!("cannot install signal handlers: {e}"))?;
-    let router = Router::start(router_config).map_err(|e| e.to_string())?;
-
-    let engine = &config.engine;
+/// The tokio side: the forwarder to layer 1, the delivery pump, the client server and the
+/// mailbox purge. Returns the client listener's address and the pump's task.
+fn start_client_side(
+    runtime: &Runtime,
+    setup: &Setup,
+    bandwidth: BandwidthMode,
+    pump_rx: mpsc::Receiver<Inbound>,
+) -> Result<(SocketAddr, JoinHandle<()>), GatewayError> {
+    let engine = &setup.config.engine;
     let forwarder = {
         let _guard = runtime.enter();
         Forwarder::new(
@@ -151,104 +215,85 @@ pub fn run(paths: &GatewayPaths, args: &RunArgs) -> Result<(), String> {
                 connect_timeout: Duration::from_millis(engine.connect_timeout_ms),
                 backoff_initial: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(10),
-                version: router_config_version(engine.outgoing_framing_version),
+                version: engine.outgoing_framing(),
             },
-            stats.clone(),
+            setup.stats.clone(),
         )
     };
     let online = Arc::new(Online::default());
     let shared = Arc::new(Shared {
-        identity: keys.identity.clone(),
-        store: store.clone(),
+        identity: setup.keys.identity.clone(),
+        store: setup.store.clone(),
         online: online.clone(),
         forwarder: forwarder.clone(),
-        policy: policy.clone(),
+        policy: setup.policy.clone(),
         bandwidth,
-        stats: stats.clone(),
-        replay: Mutex::new(ReplayWindow::new(config.clients.auth_window_ms, 1 << 20)),
-        settings: config.clients.clone(),
-        mailbox_batch: config.mailbox.delivery_batch,
+        stats: setup.stats.clone(),
+        replay: Mutex::new(ReplayWindow::new(
+            setup.config.clients.auth_window_ms,
+            1 << 20,
+        )),
+        settings: setup.config.clients.clone(),
+        mailbox_batch: setup.config.mailbox.delivery_batch,
         sessions: AtomicU64::new(0),
     });
-
-    let clients_listen = config.gateway.clients_listen;
+    let clients_listen = setup.config.gateway.clients_listen;
+    let bind_error = |source| GatewayError::ClientSide {
+        what: format!("cannot listen for clients on {clients_listen}"),
+        source,
+    };
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(clients_listen))
-        .map_err(|e| format!("cannot listen for clients on {clients_listen}: {e}"))?;
-    let clients_addr = listener.local_addr().map_err(|e| e.to_string())?;
+        .map_err(bind_error)?;
+    let clients_addr = listener.local_addr().map_err(bind_error)?;
     let pump = runtime.spawn(run_pump(
         pump_rx,
         online,
-        store.clone(),
+        setup.store.clone(),
         forwarder,
-        policy.clone(),
-        stats.clone(),
+        setup.policy.clone(),
+        setup.stats.clone(),
     ));
     runtime.spawn(connection::serve(listener, shared));
-    if !args.danger_allow_any_next_hop {
-        runtime.spawn(entry_policy::watch(
-            validators,
-            paths.node.genesis(),
-            Duration::from_millis(engine.topology_refresh_ms),
-            policy,
-        ));
-    }
-    runtime.spawn(purge_loop(store.clone(), stats.clone()));
+    runtime.spawn(purge_loop(setup.store.clone(), setup.stats.clone()));
+    Ok((clients_addr, pump))
+}
 
-    let metrics = match args.metrics_listen {
-        Some(addr) => {
-            let gateway_stats = stats.clone();
-            let extra: ExtraMetrics = Box::new(move |out: &mut String| gateway_stats.render(out));
-            let server = MetricsServer::start(addr, router.stats().to_vec(), Some(extra))
-                .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
-            tracing::info!(addr = %server.local_addr(), "metrics at /metrics");
-            Some(server)
-        }
-        None => None,
-    };
-    let pid_file = paths.pid_file();
-    if let Err(error) = std::fs::write(&pid_file, format!("{}\n", std::process::id())) {
-        tracing::warn!(path = %pid_file.display(), %error, "cannot write the pid file");
+/// The entry policy follows the layer-1 mixnodes of the verified topology window, unless
+/// any first hop is allowed.
+fn watch_entry_policy(
+    paths: &NodePaths,
+    args: &GatewayRunArgs,
+    setup: &Setup,
+    status: &Arc<TopologyStatus>,
+) -> Result<Option<TopologyWatcher>, GatewayError> {
+    if args.node.danger_allow_any_next_hop {
+        return Ok(None);
     }
-    tracing::info!(
-        id = %config.gateway.id,
-        mix = %router.local_addr(),
-        clients = %clients_addr,
-        shards = cpus.len(),
-        identity = %keys.identity_public_bs58(),
-        sphinx = %keys.sphinx_public_bs58(),
-        "gateway running"
-    );
+    let policy = setup.policy.clone();
+    Ok(Some(TopologyWatcher::start(
+        ValidatorTopology::new(setup.config.gateway.validators.clone(), paths.genesis()),
+        Duration::from_millis(setup.config.engine.topology_refresh_ms),
+        status.clone(),
+        move |window| {
+            let hops = window.layer1();
+            tracing::debug!(first_hops = hops.len(), "entry policy updated");
+            policy.set(hops);
+        },
+    )?))
+}
 
-    if let Some(signal) = signals.forever().next() {
-        tracing::info!(signal, "shutting down");
-    }
-    router.stopper().stop();
-    let joined = router.join();
-    // The shards are gone and with them the pump's senders: the pump hands out or commits
-    // what is still queued. Live deliveries a connection had not written yet are lost with
-    // the runtime; they were never acked, so their senders retransmit.
+/// After the router stopped: the shards are gone and with them the pump's senders, so the
+/// pump hands out or commits what is still queued. Live deliveries a connection had not
+/// written yet are lost with the runtime; they were never acked, so their senders
+/// retransmit.
+fn drain(runtime: Runtime, pump: JoinHandle<()>) {
     let drained =
         runtime.block_on(async { tokio::time::timeout(Duration::from_secs(10), pump).await });
     if drained.is_err() {
         tracing::warn!("the delivery pump did not finish within 10 s");
     }
     runtime.shutdown_timeout(Duration::from_secs(2));
-    drop(metrics);
-    let saved = replay.save(&replay_path);
-    let _ = std::fs::remove_file(&pid_file);
-    joined.map_err(|e| e.to_string())?;
-    saved.map_err(|e| format!("cannot persist the replay filter: {e}"))?;
-    tracing::info!("stopped");
-    Ok(())
-}
-
-fn router_config_version(version: u8) -> router_core::wire::FramingVersion {
-    if version == 7 {
-        router_core::wire::FramingVersion::V7
-    } else {
-        router_core::wire::FramingVersion::V8
-    }
 }
 
 async fn purge_loop(store: Arc<Store>, stats: Arc<GatewayStats>) {
@@ -261,8 +306,8 @@ async fn purge_loop(store: Arc<Store>, stats: Arc<GatewayStats>) {
             Ok(Ok(purged)) => {
                 GatewayStats::add(&stats.purged, purged);
                 let _ = stats.mailbox_messages.fetch_update(
-                    std::sync::atomic::Ordering::Relaxed,
-                    std::sync::atomic::Ordering::Relaxed,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
                     |v| Some(v.saturating_sub(purged)),
                 );
                 tracing::info!(purged, "expired mailbox messages purged");

@@ -9,9 +9,9 @@ use tokio_tungstenite::tungstenite::Message;
 use super::{
     blocking, fail, random32, reject_read_error, write, BandwidthMode, Shared, Sink, Source,
 };
-use crate::protocol::handshake::{AuthenticateRequest, RegisterRequest};
-use crate::protocol::{ClientControl, ClientFrame, ErrorKind, GatewayControl, SessionCipher};
 use crate::store::ClientId;
+use gateway_protocol::handshake::{AuthenticateRequest, RegisterRequest};
+use gateway_protocol::{ClientControl, ClientFrame, ErrorKind, GatewayControl, SessionCipher};
 /// Reads the first message: it must be register or authenticate. Answers it and returns the
 /// client and the session cipher.
 pub(super) async fn handshake(
@@ -192,7 +192,7 @@ pub(super) async fn confirm(
     None
 }
 
-type Accepted = (ClientId, GatewayControl, crate::protocol::SessionKeys, u64);
+type Accepted = (ClientId, GatewayControl, gateway_protocol::SessionKeys, u64);
 
 fn check_replay(
     shared: &Shared,

@@ -1,6 +1,6 @@
 //! The client websocket server: one tokio task per connection.
 //!
-//! A connection first has to register or authenticate ([`crate::protocol::handshake`]) and
+//! A connection first has to register or authenticate ([`gateway_protocol::handshake`]) and
 //! then prove it holds the session key with a sealed `ready`, all within the handshake
 //! timeout; anything else before that is refused and closes it. Only then is it attached as
 //! the client's connection. It then carries:
@@ -48,11 +48,11 @@ use crate::credentials::CredentialVerifier;
 use crate::delivery::Online;
 use crate::entry_policy::EntryPolicy;
 use crate::forwarder::Forwarder;
-use crate::protocol::handshake::ReplayWindow;
-use crate::protocol::{ErrorKind, GatewayControl};
 use crate::rate::TokenBucket;
 use crate::stats::GatewayStats;
 use crate::store::Store;
+use gateway_protocol::handshake::ReplayWindow;
+use gateway_protocol::{ErrorKind, GatewayControl};
 
 mod handshake;
 mod session;

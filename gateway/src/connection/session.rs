@@ -15,12 +15,12 @@ use super::{
 };
 use crate::delivery::{send_ack, store_and_ack, Inbound, Push};
 use crate::forwarder::ForwardError;
-use crate::protocol::{
-    ClientControl, ClientFrame, ErrorKind, GatewayControl, GatewayFrame, SessionCipher,
-};
 use crate::rate::TokenBucket;
 use crate::stats::GatewayStats;
 use crate::store::ClientId;
+use gateway_protocol::{
+    ClientControl, ClientFrame, ErrorKind, GatewayControl, GatewayFrame, SessionCipher,
+};
 
 /// An authenticated, key-confirmed connection.
 pub(super) struct Session<'a> {

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use futures::{SinkExt, StreamExt};
-use gateway::final_hop::surb_ack_prefix;
-use gateway::protocol::handshake::{start_authentication, start_registration};
-use gateway::protocol::{
+use gateway_protocol::final_hop::surb_ack_prefix;
+use gateway_protocol::handshake::{start_authentication, start_registration};
+use gateway_protocol::{
     ClientControl, ClientFrame, DeliveryKind, GatewayControl, GatewayFrame, SessionCipher,
     SharedKey,
 };
@@ -336,7 +336,7 @@ impl TestClient {
         &self,
         at_ms: u64,
     ) -> (
-        gateway::protocol::handshake::PendingAuthentication,
+        gateway_protocol::handshake::PendingAuthentication,
         ClientControl,
     ) {
         let mut nonce = [0u8; 32];
@@ -413,7 +413,7 @@ impl Connection {
     }
 
     /// Expects an error of `kind` (and, if fatal, the close after it).
-    pub async fn expect_error(&mut self, kind: gateway::protocol::ErrorKind) -> String {
+    pub async fn expect_error(&mut self, kind: gateway_protocol::ErrorKind) -> String {
         match self.next().await {
             Event::Control(GatewayControl::Error { kind: got, message }) => {
                 assert_eq!(got, kind, "{message}");

@@ -1,10 +1,13 @@
 //! `mixnode node-details`: the public facts about a node, for operators and for tools.
 
+use node::cli::Printable;
+use node::config::ConfigFile;
+use node::home::NodePaths;
+use node::keys::NodeKeys;
+use node::NodeError;
 use serde::Serialize;
 
 use crate::config::Config;
-use crate::home::NodePaths;
-use crate::keys::NodeKeys;
 
 /// What `node-details` prints.
 #[derive(Debug, Clone, Serialize)]
@@ -24,16 +27,10 @@ pub struct NodeDetails {
 }
 
 /// Reads the node's config and keys.
-pub fn details(paths: &NodePaths) -> Result<NodeDetails, String> {
-    if !paths.dir.exists() {
-        return Err(format!(
-            "{} does not exist: run `mixnode init` first",
-            paths.dir.display()
-        ));
-    }
-    let config = Config::load(&paths.config()).map_err(|e| e.to_string())?;
-    let keys =
-        NodeKeys::load(&paths.identity_key(), &paths.sphinx_key()).map_err(|e| e.to_string())?;
+pub fn details(paths: &NodePaths) -> Result<NodeDetails, NodeError> {
+    paths.require_initialised()?;
+    let config = Config::load(&paths.config())?;
+    let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
     Ok(NodeDetails {
         id: config.node.id,
         identity_key: keys.identity_public_bs58(),
@@ -44,9 +41,8 @@ pub fn details(paths: &NodePaths) -> Result<NodeDetails, String> {
     })
 }
 
-impl NodeDetails {
-    /// Human-readable form.
-    pub fn to_text(&self) -> String {
+impl Printable for NodeDetails {
+    fn to_text(&self) -> String {
         let validators = if self.validators.is_empty() {
             "(none)".to_string()
         } else {

@@ -1,6 +1,5 @@
-//! The subcommands, each in its own module.
+//! The mixnode's commands.
 
-pub mod bond;
 pub mod details;
 pub mod init;
 pub mod run;

@@ -23,10 +23,10 @@ use serde::{Deserialize, Serialize};
 
 use super::issuer::Issuer;
 use super::state::PoolLimits;
-use crate::coconut::{SecretKey, SignerIndex};
-use crate::credential::VerificationKeySet;
-use crate::files::{read_secret, read_secret_text, write_secret_text, KeyFileError};
-use crate::genesis::Genesis;
+use validator_core::coconut::{SecretKey, SignerIndex};
+use validator_core::credential::VerificationKeySet;
+use validator_core::files::{read_secret, read_secret_text, write_secret_text, KeyFileError};
+use validator_core::genesis::Genesis;
 
 /// The `[validator]` section.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -124,7 +124,7 @@ pub enum ConfigError {
     },
     /// The genesis file is invalid.
     #[error("genesis: {0}")]
-    Genesis(#[from] crate::genesis::GenesisError),
+    Genesis(#[from] validator_core::genesis::GenesisError),
     /// A key file is unusable.
     #[error(transparent)]
     Key(#[from] KeyFileError),

@@ -1,10 +1,10 @@
 //! Everything a request to a validator can fail with, and the HTTP status and stable kind
 //! each maps to.
 
-use crate::credential::AttributeError;
-use crate::ledger::LedgerError;
-use crate::primitives::IdentityKey;
-use crate::topology::{EpochId, TopologyHash};
+use validator_core::credential::AttributeError;
+use validator_core::ledger::LedgerError;
+use validator_core::primitives::IdentityKey;
+use validator_core::topology::{EpochId, TopologyHash};
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -17,11 +17,11 @@ use super::error::ServiceError;
 use super::issuer::Issuer;
 use super::peers::Peers;
 use super::state::{Outbound, ValidatorState};
-use crate::api::{self, ApiError, BlindSignBody, SpendAnswer, SpendBody, SpentAnswer};
-use crate::coconut::verification::ZETA_BYTES;
-use crate::credential::{request_digest, zeta_to_bs58};
-use crate::primitives::IdentityKey;
-use crate::topology::EpochId;
+use validator_core::api::{self, ApiError, BlindSignBody, SpendAnswer, SpendBody, SpentAnswer};
+use validator_core::coconut::verification::ZETA_BYTES;
+use validator_core::credential::{request_digest, zeta_to_bs58};
+use validator_core::primitives::IdentityKey;
+use validator_core::topology::EpochId;
 
 /// What every handler shares.
 pub struct Shared {

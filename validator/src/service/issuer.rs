@@ -1,10 +1,10 @@
 //! This validator's Coconut authority: its secret key share, and the published key set it
 //! verifies presentations with. Pure and stateless; the crypto runs off the async workers.
 
-use crate::api::{BlindSignAnswer, BlindSignBody, SpendBody};
-use crate::coconut::verification::ZETA_BYTES;
-use crate::coconut::{blind_sign, verify_credential, Parameters, SecretKey, SignerIndex};
-use crate::credential::{parameters, request_digest, VerificationKeySet};
+use validator_core::api::{BlindSignAnswer, BlindSignBody, SpendBody};
+use validator_core::coconut::verification::ZETA_BYTES;
+use validator_core::coconut::{blind_sign, verify_credential, Parameters, SecretKey, SignerIndex};
+use validator_core::credential::{parameters, request_digest, VerificationKeySet};
 
 use super::error::ServiceError;
 use super::state::ValidatorState;
@@ -30,7 +30,7 @@ impl std::fmt::Debug for Issuer {
 pub enum IssuerKeyError {
     /// The key set itself is inconsistent.
     #[error("verification keys: {0}")]
-    KeySet(#[from] crate::credential::KeySetError),
+    KeySet(#[from] validator_core::credential::KeySetError),
     /// The index is not in the key set.
     #[error("signer index {0} is not in the verification key set")]
     UnknownIndex(SignerIndex),

@@ -8,11 +8,11 @@ use std::path::Path;
 use ed25519_dalek::SigningKey;
 
 use super::config::{write_coconut_key, CoconutKeyFile, Config};
-use crate::coconut::ttp_keygen;
-use crate::credential::{parameters, VerificationKeySet};
-use crate::files::write_secret;
-use crate::genesis::Genesis;
-use crate::primitives::IdentityKey;
+use validator_core::coconut::ttp_keygen;
+use validator_core::credential::{parameters, VerificationKeySet};
+use validator_core::files::write_secret;
+use validator_core::genesis::Genesis;
+use validator_core::primitives::IdentityKey;
 
 /// How the local chain is set up.
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@
 //!
 //! IO:
 //! * [`config`]: the TOML file and the key files it names.
-//! * [`http`]: the axum router (paths in [`crate::api`]).
+//! * [`http`]: the axum router (paths in [`validator_core::api`]).
 //! * [`peers`]: delivery of relays, topology signatures and spent tags to the other
 //!   validators.
 //! * [`node`]: the running validator: server, epoch ticker, peer links.

@@ -14,7 +14,7 @@ use super::error::ServiceError;
 use super::http::{router, Shared};
 use super::peers::Peers;
 use super::state::{EpochClosed, ValidatorState};
-use crate::client::ValidatorClient;
+use validator_client::ValidatorClient;
 
 /// Longest the ticker sleeps before looking at the clock again.
 const TICK_MAX_SLEEP: Duration = Duration::from_millis(500);

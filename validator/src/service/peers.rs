@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::state::Outbound;
-use crate::api;
-use crate::client::ValidatorClient;
-use crate::primitives::IdentityKey;
+use validator_client::ValidatorClient;
+use validator_core::api;
+use validator_core::primitives::IdentityKey;
 
 /// Messages queued per peer.
 pub const PEER_QUEUE: usize = 4096;
@@ -71,7 +71,7 @@ fn path_of(message: &Outbound) -> &'static str {
 async fn post(
     client: &ValidatorClient,
     message: &Outbound,
-) -> Result<(), crate::client::ClientError> {
+) -> Result<(), validator_client::ClientError> {
     let path = path_of(message);
     match message {
         Outbound::Statement(m) => client.post_no_answer(path, m.as_ref()).await,

@@ -13,8 +13,8 @@
 //!
 //! `lead` is a quarter of an epoch, at most 60 s; `grace` an eighth, at most 10 s.
 
-use crate::genesis::Genesis;
-use crate::topology::EpochId;
+use validator_core::genesis::Genesis;
+use validator_core::topology::EpochId;
 
 /// Longest lead of a cutoff before the epoch ends.
 pub const MAX_LEAD_MS: u64 = 60_000;
@@ -87,7 +87,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn schedule(genesis_ms: u64, length_ms: u64) -> EpochSchedule {
-        let mut g = crate::test_util::genesis(1, 1, 1, 1);
+        let mut g = validator_core::test_util::genesis(1, 1, 1, 1);
         g.genesis_time_unix_ms = genesis_ms;
         g.epoch_length_ms = length_ms;
         EpochSchedule::from_genesis(&g)

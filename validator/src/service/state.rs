@@ -8,17 +8,21 @@ use ed25519_dalek::SigningKey;
 
 use super::error::ServiceError;
 use super::schedule::EpochSchedule;
-use crate::api::{
+use validator_core::api::{
     AccountView, PeerTopologySignature, RelayedStatement, SpendBody, StatementAccepted, Status,
 };
-use crate::coconut::verification::ZETA_BYTES;
-use crate::coconut::SignerIndex;
-use crate::genesis::{Genesis, GenesisHash};
-use crate::ledger::{BatchResult, BondRecord, Ledger, PendingPool};
-use crate::primitives::IdentityKey;
-use crate::selection::{select_active_set, SelectionParams};
-use crate::statement::{CredentialRequestDigest, SignedStatement, StatementBody, StatementId};
-use crate::topology::{EpochId, SignedTopology, Topology, TopologyHash, TopologySignature};
+use validator_core::coconut::verification::ZETA_BYTES;
+use validator_core::coconut::SignerIndex;
+use validator_core::genesis::{Genesis, GenesisHash};
+use validator_core::ledger::{BatchResult, BondRecord, Ledger, PendingPool};
+use validator_core::primitives::IdentityKey;
+use validator_core::selection::{select_active_set, SelectionParams};
+use validator_core::statement::{
+    CredentialRequestDigest, SignedStatement, StatementBody, StatementId,
+};
+use validator_core::topology::{
+    EpochId, SignedTopology, Topology, TopologyHash, TopologySignature,
+};
 
 /// Topologies kept for serving: the next, the current and recent past ones (an hour of
 /// one-minute epochs), so clients and auditors can fetch recent history.
@@ -467,9 +471,9 @@ impl ValidatorState {
         if self.spent.insert(zeta) {
             Ok(())
         } else {
-            Err(ServiceError::AlreadySpent(crate::credential::zeta_to_bs58(
-                &zeta,
-            )))
+            Err(ServiceError::AlreadySpent(
+                validator_core::credential::zeta_to_bs58(&zeta),
+            ))
         }
     }
 

@@ -9,11 +9,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
-use validator::client::ValidatorClient;
-use validator::genesis::Genesis;
-use validator::primitives::{IdentityKey, SphinxKey};
-use validator::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
-use validator::topology::EpochId;
+use validator_client::ValidatorClient;
+use validator_core::genesis::Genesis;
+use validator_core::primitives::{IdentityKey, SphinxKey};
+use validator_core::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
+use validator_core::topology::EpochId;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_validator");
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
-use validator::files::write_secret;
+use validator_core::files::write_secret;
 
 use crate::localnet::Error;
 
@@ -150,7 +150,7 @@ mod tests {
         assert_ne!(ka.to_bytes(), kb.to_bytes());
         let mode = std::fs::metadata(&a).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
-        let read = validator::files::read_secret(&a).unwrap();
+        let read = validator_core::files::read_secret(&a).unwrap();
         assert_eq!(*read, ka.to_bytes());
     }
 }

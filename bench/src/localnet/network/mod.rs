@@ -11,7 +11,7 @@
 //! 2. For each mixnode and gateway: `init` with every validator, the genesis pinned in its
 //!    directory, its config tuned for short epochs (module `files`), then `bond` from the
 //!    operator account (one after the other: each takes the account's next nonce).
-//! 3. A wait, through [`TopologyFetcher`](validator::client::TopologyFetcher), until the
+//! 3. A wait, through [`TopologyFetcher`](validator_client::TopologyFetcher), until the
 //!    threshold-signed current topology lists every bonded node and is routable; each
 //!    mixnode's layer is taken from it. Nodes start only then, so their first topology fetch
 //!    already finds every peer.
@@ -42,7 +42,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use validator::genesis::Genesis;
+use validator_core::genesis::Genesis;
 
 use super::binaries::Binaries;
 use super::metrics::{self, Samples};

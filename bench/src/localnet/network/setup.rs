@@ -4,9 +4,9 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use validator::client::{TopologyFetcher, ValidatorClient};
-use validator::genesis::Genesis;
-use validator::primitives::IdentityKey;
+use validator_client::{TopologyFetcher, ValidatorClient};
+use validator_core::genesis::Genesis;
+use validator_core::primitives::IdentityKey;
 
 use super::command::{accepts, arg, args, command, poll_until};
 use super::files::{copy, create_dir, enable_coconut, new_account, tune_node_config, write_file};

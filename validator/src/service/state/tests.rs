@@ -1,10 +1,10 @@
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use super::*;
-use crate::ledger::LedgerError;
-use crate::statement::NodeRole;
-use crate::test_util::{self, bond, deposit, validator_key};
-use crate::topology::verify_signed_topology_for;
+use validator_core::ledger::LedgerError;
+use validator_core::statement::NodeRole;
+use validator_core::test_util::{self, bond, deposit, validator_key};
+use validator_core::topology::verify_signed_topology_for;
 
 const T0: u64 = 1_000_000; // genesis time of test_util::genesis; epochs of 60 s
 

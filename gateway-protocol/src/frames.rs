@@ -218,7 +218,7 @@ mod tests {
             ClientFrame::decode(&[9]),
             Err(FrameError::UnknownKind(Some(9)))
         );
-        let ready = ClientFrame::encode_control(&crate::protocol::ClientControl::Ready);
+        let ready = ClientFrame::encode_control(&crate::ClientControl::Ready);
         assert_eq!(
             ClientFrame::decode(&ready),
             Ok(ClientFrame::Control(br#"{"type":"ready"}"#))

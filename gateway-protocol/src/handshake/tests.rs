@@ -1,5 +1,5 @@
 use super::*;
-use crate::protocol::cipher::SessionCipher;
+use crate::cipher::SessionCipher;
 
 const NOW: u64 = 1_700_000_000_000;
 const WINDOW: u64 = 30_000;

@@ -90,7 +90,7 @@ impl SessionCipher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::handshake::{derive_session_keys, SharedKey};
+    use crate::handshake::{derive_session_keys, SharedKey};
 
     fn pair() -> (SessionCipher, SessionCipher) {
         let keys = derive_session_keys(&SharedKey::from_bytes([7; 32]), &[1; 32], &[2; 32]);

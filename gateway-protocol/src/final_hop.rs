@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use router_core::wire::{decode_node_address_strict, encode_node_address, PacketSize};
 
-use crate::protocol::DeliveryKind;
+use crate::DeliveryKind;
 
 /// Bytes of the ack's first-hop address (an IPv6 socket address with its version byte).
 pub const ACK_ADDRESS_LEN: usize = 19;

@@ -6,35 +6,35 @@ use crate::genesis::{ActiveSetSize, Amount, Genesis, GenesisAccount, GenesisVali
 use crate::primitives::{sha256, IdentityKey, SphinxKey};
 
 /// A signing key derived from `seed` (distinct seeds, distinct keys).
-pub(crate) fn signing_key(tag: &str, seed: u32) -> SigningKey {
+pub fn signing_key(tag: &str, seed: u32) -> SigningKey {
     SigningKey::from_bytes(&sha256(&[b"test-key", tag.as_bytes(), &seed.to_be_bytes()]))
 }
 
-pub(crate) fn account_key(seed: u32) -> SigningKey {
+pub fn account_key(seed: u32) -> SigningKey {
     signing_key("account", seed)
 }
 
-pub(crate) fn node_key(seed: u32) -> SigningKey {
+pub fn node_key(seed: u32) -> SigningKey {
     signing_key("node", seed)
 }
 
-pub(crate) fn validator_key(seed: u32) -> SigningKey {
+pub fn validator_key(seed: u32) -> SigningKey {
     signing_key("validator", seed)
 }
 
-pub(crate) fn identity(key: &SigningKey) -> IdentityKey {
+pub fn identity(key: &SigningKey) -> IdentityKey {
     IdentityKey::from(key)
 }
 
 /// A valid x25519 key derived from `seed`.
-pub(crate) fn sphinx_key(seed: u32) -> SphinxKey {
+pub fn sphinx_key(seed: u32) -> SphinxKey {
     SphinxKey::from_bytes(sha256(&[b"test-sphinx", &seed.to_be_bytes()]))
         .expect("a hash output is not one of the 14 low-order encodings")
 }
 
 /// A genesis with `accounts` funded accounts (`account_key(0..)`, each `balance`) and
 /// `validators` validators (`validator_key(0..)`).
-pub(crate) fn genesis(accounts: u32, balance: Amount, validators: u32, threshold: u32) -> Genesis {
+pub fn genesis(accounts: u32, balance: Amount, validators: u32, threshold: u32) -> Genesis {
     let g = Genesis {
         chain_id: "test-chain".into(),
         genesis_time_unix_ms: 1_000_000,
@@ -63,10 +63,7 @@ pub(crate) fn genesis(accounts: u32, balance: Amount, validators: u32, threshold
 }
 
 /// A node descriptor for `node_key(seed)`, with a distinct Sphinx key and address per seed.
-pub(crate) fn node(
-    seed: u32,
-    role: crate::statement::NodeRole,
-) -> crate::statement::NodeDescriptor {
+pub fn node(seed: u32, role: crate::statement::NodeRole) -> crate::statement::NodeDescriptor {
     let ip = std::net::Ipv4Addr::from(0x0a00_0001u32.wrapping_add(seed));
     crate::statement::NodeDescriptor {
         identity_key: identity(&node_key(seed)),
@@ -81,7 +78,7 @@ pub(crate) fn node(
 }
 
 /// Account `acct` bonds node `node_seed` (with the node's consent).
-pub(crate) fn bond(
+pub fn bond(
     chain: crate::genesis::GenesisHash,
     acct: u32,
     nonce: u64,
@@ -103,7 +100,7 @@ pub(crate) fn bond(
 }
 
 /// Account `acct` unbonds node `node_seed`.
-pub(crate) fn unbond(
+pub fn unbond(
     chain: crate::genesis::GenesisHash,
     acct: u32,
     nonce: u64,
@@ -120,7 +117,7 @@ pub(crate) fn unbond(
 }
 
 /// Account `acct` deposits `amount` for the request digest `[digest; 32]`.
-pub(crate) fn deposit(
+pub fn deposit(
     chain: crate::genesis::GenesisHash,
     acct: u32,
     nonce: u64,

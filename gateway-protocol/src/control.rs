@@ -4,7 +4,7 @@
 //! refused, so a client built against another version fails loudly instead of half-working.
 
 use serde::{Deserialize, Serialize};
-use validator::api::SpendBody;
+use validator_core::api::SpendBody;
 
 /// What a client sends: `register` and `authenticate` as text, the others sealed in binary
 /// frames once authenticated (see [`ClientFrame::Control`](super::ClientFrame)).

@@ -14,8 +14,18 @@ use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
+/// No home directory was given and the environment names none.
+#[derive(Debug, thiserror::Error)]
+#[error("no --home given and neither MIXNET_HOME nor HOME is set")]
+pub struct HomeError;
+
+/// A node id that cannot be a directory name.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid id {0:?}: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'")]
+pub struct IdError(pub String);
+
 /// Resolves the home directory from the flag and the environment.
-pub fn resolve_home(flag: Option<&Path>) -> Result<PathBuf, String> {
+pub fn resolve_home(flag: Option<&Path>) -> Result<PathBuf, HomeError> {
     if let Some(home) = flag {
         return Ok(home.to_path_buf());
     }
@@ -24,12 +34,12 @@ pub fn resolve_home(flag: Option<&Path>) -> Result<PathBuf, String> {
     }
     match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         Some(user_home) => Ok(PathBuf::from(user_home).join(".mixnet")),
-        None => Err("no --home given and neither MIXNET_HOME nor HOME is set".into()),
+        None => Err(HomeError),
     }
 }
 
 /// Checks that an id is usable as a directory name.
-pub fn validate_id(id: &str) -> Result<(), String> {
+pub fn validate_id(id: &str) -> Result<(), IdError> {
     let ok = !id.is_empty()
         && id.len() <= 64
         && id
@@ -39,9 +49,7 @@ pub fn validate_id(id: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "invalid id {id:?}: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"
-        ))
+        Err(IdError(id.to_owned()))
     }
 }
 

@@ -1,4 +1,16 @@
-//! The client–gateway protocol, both ends, without IO.
+#![forbid(unsafe_code)]
+//! # gateway-protocol
+//!
+//! The client–gateway protocol, both ends, without IO: what clients link (native and
+//! WebAssembly) and what the gateway serves. No runtime, no sockets, no clock: timestamps and
+//! randomness are arguments.
+//!
+//! # Layout
+//! * [`handshake`]: register and authenticate, both ends, and the replay window.
+//! * [`cipher`]: the per-direction session cipher with counter nonces.
+//! * [`control`]: the JSON control messages; [`frames`]: the binary frame formats.
+//! * [`final_hop`]: Nym's SURB-ACK layout at the front of a delivered plaintext.
+//! # The protocol
 //!
 //! A client opens a websocket to the gateway and speaks JSON text frames ([`control`]) until
 //! it is authenticated:
@@ -29,6 +41,7 @@
 
 pub mod cipher;
 pub mod control;
+pub mod final_hop;
 pub mod frames;
 pub mod handshake;
 

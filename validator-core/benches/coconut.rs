@@ -6,7 +6,7 @@ use ff::Field;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use validator::coconut::*;
+use validator_core::coconut::*;
 
 const THRESHOLD: u64 = 7;
 const AUTHORITIES: u64 = 10;

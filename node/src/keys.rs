@@ -4,7 +4,7 @@
 //!   node's name in the topology.
 //! * Sphinx: x25519, the key packets are encrypted to.
 //!
-//! Both are secret key files in the format of [`validator::files`] (bs58, mode 0600, never
+//! Both are secret key files in the format of [`validator_core::files`] (bs58, mode 0600, never
 //! overwritten in place; `init --force` removes the old ones first).
 
 use std::path::Path;
@@ -14,8 +14,8 @@ use rand_core::{OsRng, RngCore};
 use router_core::sphinx::SphinxSecretKey;
 use zeroize::Zeroizing;
 
-pub use validator::files::KeyFileError as KeyError;
-use validator::files::{read_secret, write_secret};
+pub use validator_core::files::KeyFileError as KeyError;
+use validator_core::files::{read_secret, write_secret};
 
 /// Both keys of a node.
 pub struct NodeKeys {

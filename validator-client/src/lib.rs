@@ -1,5 +1,8 @@
-//! The validator API client (feature `client`): what mixnodes, gateways and clients use to
-//! read the network and obtain credentials.
+#![forbid(unsafe_code)]
+//! # validator-client
+//!
+//! The validators' HTTP API client: what mixnodes, gateways and native clients use to read
+//! the network and obtain credentials (the types are `validator-core`'s).
 //!
 //! * [`ValidatorClient`]: one validator's HTTP API, typed.
 //! * [`TopologyFetcher`]: asks every genesis validator, pools the signatures they collected for
@@ -7,6 +10,7 @@
 //!   validators signed it ([`verify_signed_topology_for`]).
 //! * [`obtain_credential`]: pays for and collects a bandwidth credential from `t` of the
 //!   validators, checking every partial signature before aggregating.
+//! * [`load_or_fetch_genesis`]: the chain's genesis, pinned in a file on first use.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,22 +19,22 @@ use ed25519_dalek::SigningKey;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::api::{
+use validator_core::api::{
     self, AccountView, ApiError, BlindSignAnswer, BlindSignBody, SpendAnswer, SpendBody,
     SpentAnswer, StatementAccepted, Status,
 };
-use crate::coconut::{
+use validator_core::coconut::{
     aggregate_signatures, prepare_blind_sign, prove_credential, unblind_and_verify, Signature,
     SignerIndex, Theta,
 };
-use crate::credential::{
+use validator_core::credential::{
     parameters, request_digest, PrivateAttributes, PublicAttributes, VerificationKeySet,
 };
-use crate::genesis::Genesis;
-use crate::ledger::BondRecord;
-use crate::primitives::IdentityKey;
-use crate::statement::{SignedStatement, Statement};
-use crate::topology::{verify_signed_topology_for, EpochId, SignedTopology, Topology};
+use validator_core::genesis::Genesis;
+use validator_core::ledger::BondRecord;
+use validator_core::primitives::IdentityKey;
+use validator_core::statement::{SignedStatement, Statement};
+use validator_core::topology::{verify_signed_topology_for, EpochId, SignedTopology, Topology};
 
 /// Timeout of one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -452,29 +456,64 @@ pub async fn obtain_credential(
     })
 }
 
+/// Why the chain's genesis could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum PinError {
+    /// The pinned file exists but cannot be used.
+    #[error(transparent)]
+    Pinned(validator_core::genesis::GenesisError),
+    /// Two validators serve different chains.
+    #[error(
+        "validators disagree on the genesis ({url} serves chain {chain}); put the right \
+         genesis.toml at {}",
+        pin.display()
+    )]
+    Disagree {
+        /// The validator whose genesis differs from the first one's.
+        url: String,
+        /// The hash of its genesis.
+        chain: String,
+        /// Where the operator should put the right one.
+        pin: std::path::PathBuf,
+    },
+    /// No validator answered with a genesis.
+    #[error("no validator served the genesis: {0}")]
+    NoneServed(String),
+    /// A validator URL is not usable.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The fetched genesis could not be pinned.
+    #[error("cannot pin the genesis at {}: {source}", path.display())]
+    Write {
+        /// The pin file.
+        path: std::path::PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+}
+
 /// The chain's genesis: the pinned file if present, else the one every answering configured
 /// validator serves, then pinned (written to `pin`). Validators that disagree on it are an
 /// error naming the file to put the right one at.
 pub async fn load_or_fetch_genesis(
     validators: &[String],
     pin: &std::path::Path,
-) -> Result<Genesis, String> {
+) -> Result<Genesis, PinError> {
     if pin.exists() {
-        return Genesis::load(pin).map_err(|e| format!("{}: {e}", pin.display()));
+        return Genesis::load(pin).map_err(PinError::Pinned);
     }
     let mut found: Option<Genesis> = None;
     let mut errors = Vec::new();
     for url in validators {
-        let client = ValidatorClient::new(url).map_err(|e| e.to_string())?;
+        let client = ValidatorClient::new(url)?;
         match client.genesis().await {
             Ok(g) => match &found {
                 Some(f) if f.genesis_hash() != g.genesis_hash() => {
-                    return Err(format!(
-                        "validators disagree on the genesis ({url} serves chain {}); \
-                         put the right genesis.toml at {}",
-                        g.genesis_hash(),
-                        pin.display()
-                    ))
+                    return Err(PinError::Disagree {
+                        url: url.clone(),
+                        chain: g.genesis_hash().to_string(),
+                        pin: pin.to_path_buf(),
+                    })
                 }
                 Some(_) => {}
                 None => found = Some(g),
@@ -482,9 +521,11 @@ pub async fn load_or_fetch_genesis(
             Err(e) => errors.push(e.to_string()),
         }
     }
-    let genesis =
-        found.ok_or_else(|| format!("no validator served the genesis: {}", errors.join("; ")))?;
-    let text = genesis.to_toml_string().map_err(|e| e.to_string())?;
-    std::fs::write(pin, text).map_err(|e| format!("{}: {e}", pin.display()))?;
+    let genesis = found.ok_or_else(|| PinError::NoneServed(errors.join("; ")))?;
+    let text = genesis.to_toml_string().map_err(PinError::Pinned)?;
+    std::fs::write(pin, text).map_err(|source| PinError::Write {
+        path: pin.to_path_buf(),
+        source,
+    })?;
     Ok(genesis)
 }

@@ -1,0 +1,195 @@
+//! `[engine]`: the packet engine's settings, shared by every role that runs router-core
+//! (mixnodes and gateways), and the one place they become a [`RouterConfig`].
+//!
+//! Every field has a default; a value outside its range is refused with the field named
+//! (`engine.NAME`), never silently replaced.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use router_core::crypto::x25519::detected_backend;
+use router_core::mix::{DropPolicy, ReplayFilter, WheelConfig};
+use router_core::pipeline::{BatchPolicy, FinalHops, MixerConfig};
+use router_core::runtime::{RouterConfig, ShardSettings};
+use router_core::wire::FramingVersion;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{invalid, ConfigError};
+use crate::keys::NodeKeys;
+
+/// `[engine]`: every field has a default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EngineSection {
+    /// Framing version of outgoing frames: 8 (current) or 7 (old peers).
+    pub outgoing_framing_version: u8,
+    /// Longest delay a packet is held, in ms (longer requests are clamped); at most 16000.
+    pub max_delay_ms: u64,
+    /// Packets the delay wheel of one shard holds before dropping.
+    pub wheel_capacity: u32,
+    /// When the wheel is full: "random" (evict a random held packet) or "newest".
+    pub drop_policy: String,
+    /// Frames queued per next hop and shard before dropping.
+    pub peer_queue_capacity: usize,
+    /// Replay tags the filter is sized for (per Sphinx key).
+    pub replay_capacity: u64,
+    /// Target false-positive rate of the replay filter at that capacity.
+    pub replay_false_positive_rate: f64,
+    /// MiB of packet buffers per shard before the shard stops reading.
+    pub buffer_budget_mib: usize,
+    /// How long a shutdown waits for held packets to leave, in ms.
+    pub shutdown_grace_ms: u64,
+    /// How long connecting to a next hop may take, in ms.
+    pub connect_timeout_ms: u64,
+    /// How often the topology is fetched from the validators, in ms.
+    pub topology_refresh_ms: u64,
+    /// Longest a received packet waits for a fuller unwrap batch, in µs (0: never waits; at
+    /// most 10000). Only CPUs whose X25519 runs packets in parallel (AVX-512 IFMA) wait.
+    pub batch_linger_us: u64,
+    /// How long an idle shard polls for work before it sleeps, in µs (0: sleeps at once; at
+    /// most 10000). For cores given to the node alone: a few hundred µs keep it awake and
+    /// warm between bursts, which shortens the latency tail near full load, but the core
+    /// then shows busy whenever traffic flows (`mixnet_busy_seconds_total` leaves the
+    /// polling out).
+    pub busy_poll_us: u64,
+}
+
+impl Default for EngineSection {
+    fn default() -> Self {
+        EngineSection {
+            outgoing_framing_version: 8,
+            max_delay_ms: 10_000,
+            wheel_capacity: 1 << 17,
+            drop_policy: "random".into(),
+            peer_queue_capacity: 8192,
+            replay_capacity: 4_000_000,
+            replay_false_positive_rate: 1e-7,
+            buffer_budget_mib: 256,
+            shutdown_grace_ms: 5_000,
+            connect_timeout_ms: 3_000,
+            topology_refresh_ms: 10_000,
+            batch_linger_us: router_core::pipeline::DEFAULT_LINGER.as_micros() as u64,
+            busy_poll_us: 0,
+        }
+    }
+}
+
+impl EngineSection {
+    /// Checks every value, naming the field (as `engine.NAME`) of the file at `path`.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |field: &'static str, message: String| invalid(path, field, message);
+        let engine = self;
+        if !matches!(engine.outgoing_framing_version, 7 | 8) {
+            return Err(invalid(
+                "engine.outgoing_framing_version",
+                format!("{} is not 7 or 8", engine.outgoing_framing_version),
+            ));
+        }
+        if engine.max_delay_ms == 0 || engine.max_delay_ms > 16_000 {
+            return Err(invalid(
+                "engine.max_delay_ms",
+                format!("{} is outside 1..=16000", engine.max_delay_ms),
+            ));
+        }
+        if engine.wheel_capacity == 0 || engine.wheel_capacity == u32::MAX {
+            return Err(invalid(
+                "engine.wheel_capacity",
+                "must be between 1 and 2^32-2".into(),
+            ));
+        }
+        if !matches!(engine.drop_policy.as_str(), "random" | "newest") {
+            return Err(invalid(
+                "engine.drop_policy",
+                format!("{:?} is not \"random\" or \"newest\"", engine.drop_policy),
+            ));
+        }
+        if engine.peer_queue_capacity == 0 {
+            return Err(invalid(
+                "engine.peer_queue_capacity",
+                "must be at least 1".into(),
+            ));
+        }
+        if !(engine.replay_false_positive_rate > 0.0 && engine.replay_false_positive_rate < 0.5) {
+            return Err(invalid(
+                "engine.replay_false_positive_rate",
+                "must be between 0 and 0.5".into(),
+            ));
+        }
+        if engine.replay_capacity == 0 {
+            return Err(invalid(
+                "engine.replay_capacity",
+                "must be at least 1".into(),
+            ));
+        }
+        if engine.batch_linger_us > 10_000 {
+            return Err(invalid(
+                "engine.batch_linger_us",
+                format!("{} is more than 10000", engine.batch_linger_us),
+            ));
+        }
+        if engine.busy_poll_us > 10_000 {
+            return Err(invalid(
+                "engine.busy_poll_us",
+                format!("{} is more than 10000", engine.busy_poll_us),
+            ));
+        }
+        if engine.buffer_budget_mib == 0 {
+            return Err(invalid(
+                "engine.buffer_budget_mib",
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl EngineSection {
+    /// The framing version of outgoing frames.
+    pub fn outgoing_framing(&self) -> FramingVersion {
+        if self.outgoing_framing_version == 7 {
+            FramingVersion::V7
+        } else {
+            FramingVersion::V8
+        }
+    }
+
+    /// The router settings this section asks for, in mix mode (last hops dropped) and with
+    /// no next hop allowed yet; callers set the policy and, for a gateway, the exit role.
+    pub fn router_config(
+        &self,
+        listen: SocketAddr,
+        cpus: Vec<usize>,
+        keys: &NodeKeys,
+        replay: Arc<ReplayFilter>,
+    ) -> RouterConfig {
+        let mut config = RouterConfig::new(listen, cpus, keys.sphinx.clone(), replay);
+        config.mixer = MixerConfig {
+            outgoing_version: self.outgoing_framing(),
+            wheel: WheelConfig {
+                capacity: self.wheel_capacity,
+                max_delay: Duration::from_millis(self.max_delay_ms),
+                drop_policy: if self.drop_policy == "newest" {
+                    DropPolicy::DropNewest
+                } else {
+                    DropPolicy::DropRandom
+                },
+            },
+            final_hops: FinalHops::Drop,
+        };
+        config.shard = ShardSettings {
+            peer_queue_capacity: self.peer_queue_capacity,
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            batch: BatchPolicy::for_backend(
+                detected_backend(),
+                Duration::from_micros(self.batch_linger_us),
+            ),
+            ..config.shard
+        };
+        config.buffer_budget_bytes = self.buffer_budget_mib << 20;
+        config.shutdown_grace = Duration::from_millis(self.shutdown_grace_ms);
+        config.busy_poll = Duration::from_micros(self.busy_poll_us);
+        config
+    }
+}
