@@ -16,18 +16,15 @@
 //!   the Nym-style [`baseline`] router on the same core with the same load: maximum forwarded
 //!   rate, latency at 50% and 90% of it, CPU use, and memory with 100,000 held packets.
 //!
-//! - `cargo run --release -p bench -- localnet [--report-json PATH]` ([`localnet`]): a whole
-//!   local mixnet as processes on loopback (validators, three layers of mixnodes, gateways,
-//!   clients), messages between clients of different gateways, and a report of delivery,
-//!   latency and packet rates. End-to-end tests start the same network through the library
-//!   ([`localnet::Network`]). With `--socks5` it also runs a SOCKS5 proxy through the mixnet;
-//!   [`http_server`] serves deterministic bytes on loopback to fetch through it.
+//! - `cargo run --release -p bench -- localnet [--report-json PATH]`: a whole local mixnet as
+//!   processes on loopback (validators, three layers of mixnodes, gateways, clients),
+//!   messages between clients of different gateways, and a report of delivery, latency and
+//!   packet rates. The network, its traffic and its report are the `testnet` crate, which
+//!   the end-to-end tests share; this crate only gives it its command line.
 
 pub mod affinity;
 pub mod baseline;
 pub mod fixtures;
-pub mod http_server;
-pub mod localnet;
 pub mod measure;
 pub mod router;
 pub mod unwrap;

@@ -4,7 +4,7 @@
 //! - `bench router [--json]`: a mixnode shard against the Nym-style baseline, same core, same
 //!   load.
 //! - `bench localnet [--report-json PATH]`: a whole local mixnet as processes on loopback,
-//!   traffic between its clients, and a report (see `bench::localnet`).
+//!   traffic between its clients, and a report (see the `testnet` crate).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -72,7 +72,7 @@ enum Command {
     },
     /// A whole local mixnet (validators, mixnodes, gateways, clients) as processes on
     /// loopback, messages between clients of different gateways, and a report.
-    Localnet(bench::localnet::Args),
+    Localnet(testnet::Args),
     /// (internal) Runs the Nym-style baseline router; `bench router` starts it.
     #[command(hide = true)]
     BaselineRouter {
@@ -173,7 +173,7 @@ fn main() -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn localnet(args: &bench::localnet::Args) -> ExitCode {
+fn localnet(args: &testnet::Args) -> ExitCode {
     let options = match args.to_options() {
         Ok(options) => options,
         Err(e) => {
@@ -192,7 +192,7 @@ fn localnet(args: &bench::localnet::Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(bench::localnet::run(&options)) {
+    match runtime.block_on(testnet::run(&options)) {
         Ok(report) => {
             print!("{}", report.to_text());
             if let Some(path) = &options.report_json {

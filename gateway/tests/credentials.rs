@@ -14,7 +14,7 @@ use common::*;
 use ed25519_dalek::SigningKey;
 use gateway_protocol::{ClientControl, ErrorKind, GatewayControl};
 use router_core::wire::PacketSize;
-use validator::service::local::{LocalChain, LocalValidator};
+use testnet::local_chain::{LocalChain, LocalValidator};
 use validator_client::{obtain_credential, ValidatorClient};
 use validator_core::files::write_secret;
 use validator_core::primitives::IdentityKey;

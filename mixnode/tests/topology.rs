@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use ed25519_dalek::SigningKey;
-use validator::service::local::{LocalChain, LocalValidator};
+use testnet::local_chain::{LocalChain, LocalValidator};
 use validator_client::{TopologyFetcher, ValidatorClient};
 use validator_core::files::write_secret;
 use validator_core::primitives::{IdentityKey, SphinxKey};

@@ -227,16 +227,7 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 
 /// The Prometheus text of a router with a metrics endpoint.
 pub fn scrape(metrics: SocketAddr) -> Result<String, String> {
-    use std::io::{Read, Write};
-    let mut stream = TcpStream::connect(metrics).map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    Ok(text)
+    testnet::metrics::fetch_blocking(metrics)
 }
 
 /// One sample by exact series name.

@@ -2,11 +2,10 @@
 //! gateway protocol, and packets built by `sphinx-packet`.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use futures::{SinkExt, StreamExt};
@@ -51,19 +50,10 @@ pub fn run(bin: &Path, home: &Path, args: &[&str]) -> Output {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    testnet::free_port().expect("binding a loopback port")
 }
 
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
+pub use testnet::now_ms;
 
 /// A mixnode or gateway process.
 pub struct Process {
@@ -195,23 +185,11 @@ impl Process {
     }
 
     pub fn metrics(&self) -> String {
-        let mut stream = TcpStream::connect(self.metrics).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        text
+        testnet::metrics::fetch_blocking(self.metrics).unwrap()
     }
 
     pub fn metric(&self, series: &str) -> u64 {
-        let text = self.metrics();
-        let prefix = format!("{series} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no series {series}"))
-            .parse::<f64>()
-            .unwrap() as u64
+        testnet::metrics::sample_blocking(self.metrics, series).unwrap() as u64
     }
 
     /// Polls a metric until `done` holds (bounded).

@@ -2,7 +2,7 @@
 //! that peels the last layer with its own key.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -31,11 +31,7 @@ pub fn mixnode(home: &Path, args: &[&str]) -> Output {
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    testnet::free_port().expect("binding a loopback port")
 }
 
 /// A node that has been initialised; `start` runs it.
@@ -131,14 +127,7 @@ impl TestNode {
 
     /// The node's Prometheus text.
     pub fn metrics(&self) -> String {
-        let mut stream = TcpStream::connect(self.metrics).unwrap();
-        stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-            .unwrap();
-        let mut text = String::new();
-        stream.read_to_string(&mut text).unwrap();
-        assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-        text
+        testnet::metrics::fetch_blocking(self.metrics).unwrap()
     }
 
     /// One sample of the node's metrics, by exact series name (with labels).
@@ -148,13 +137,7 @@ impl TestNode {
 
     /// [`Self::metric`] for series that are not whole numbers (seconds).
     pub fn metric_f64(&self, series: &str) -> f64 {
-        let text = self.metrics();
-        let prefix = format!("{series} ");
-        text.lines()
-            .find_map(|l| l.strip_prefix(&prefix))
-            .unwrap_or_else(|| panic!("no series {series}"))
-            .parse::<f64>()
-            .unwrap()
+        testnet::metrics::sample_blocking(self.metrics, series).unwrap()
     }
 
     /// Sets `engine.KEY = VALUE` in the node's config file (before `start`).

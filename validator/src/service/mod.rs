@@ -20,7 +20,6 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod issuer;
-pub mod local;
 pub mod node;
 pub mod peers;
 pub mod schedule;

@@ -3,10 +3,9 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use validator_client::ValidatorClient;
@@ -58,20 +57,12 @@ pub struct Network {
     pub accounts: Vec<SigningKey>,
 }
 
+/// A port nobody listens on right now.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    testnet::free_port().expect("binding a loopback port")
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
+use testnet::now_ms;
 
 fn run_ok(args: &[&str]) -> String {
     let out = Command::new(BIN).args(args).output().unwrap();

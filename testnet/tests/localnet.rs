@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use bench::localnet::{run, ClientTiming, Options};
+use testnet::{run, ClientTiming, Options};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_short_run_delivers_every_message_and_writes_the_json_report() {

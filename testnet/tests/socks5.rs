@@ -3,7 +3,7 @@
 //! validator, one mixnode per layer, two gateways, a network requester and a SOCKS5 client on
 //! different gateways; `--fast` in release builds, light timing in debug builds), fetching
 //! from a loopback HTTP server
-//! (`bench::http_server`) whose bodies are a known pattern; one step after another, each
+//! (`testnet::http_server`) whose bodies are a known pattern; one step after another, each
 //! with a deadline:
 //!
 //! a. 1 KiB arrives byte-identical;
@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use bench::http_server::{pattern, HttpServer};
-use bench::localnet::process::tail;
-use bench::localnet::{ClientTiming, Network, Options};
+use testnet::http_server::{pattern, HttpServer};
+use testnet::process::tail;
+use testnet::{ClientTiming, Network, Options};
 use tokio::process::Command;
 
 /// Proxy settings in the environment that would change where curl connects (`NO_PROXY`

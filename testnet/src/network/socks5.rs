@@ -16,9 +16,9 @@ use super::command::{accepts, arg, args, command, poll_until};
 use super::files::write_file;
 use super::setup::{parse_json, ClientInit};
 use super::{Member, Network, RequesterInfo, Socks5Info, CLIENT_GRACE};
-use crate::localnet::plan;
-use crate::localnet::process::LogWatch;
-use crate::localnet::Error;
+use crate::plan;
+use crate::process::LogWatch;
+use crate::Error;
 
 /// The id (and account and log name) of the requester.
 const REQUESTER_ID: &str = "requester";

@@ -70,6 +70,9 @@ pub fn delta(before: &Samples, after: &Samples, series: &str) -> f64 {
     }
 }
 
+/// The request every scrape sends.
+const REQUEST: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: localnet\r\nConnection: close\r\n\r\n";
+
 /// Fetches `http://addr/metrics` and parses it.
 pub async fn scrape(addr: SocketAddr) -> Result<Samples, String> {
     let fetch = async {
@@ -77,7 +80,7 @@ pub async fn scrape(addr: SocketAddr) -> Result<Samples, String> {
             .await
             .map_err(|e| format!("{addr}: {e}"))?;
         stream
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: localnet\r\nConnection: close\r\n\r\n")
+            .write_all(REQUEST)
             .await
             .map_err(|e| format!("{addr}: {e}"))?;
         let mut bytes = Vec::new();
@@ -91,7 +94,33 @@ pub async fn scrape(addr: SocketAddr) -> Result<Samples, String> {
     let bytes = tokio::time::timeout(SCRAPE_TIMEOUT, fetch)
         .await
         .map_err(|_| format!("{addr}: no answer within {SCRAPE_TIMEOUT:?}"))??;
-    let text = String::from_utf8_lossy(&bytes);
+    Ok(parse(&body(addr, &bytes)?))
+}
+
+/// The text at `http://addr/metrics`, fetched without a runtime (for synchronous tests and
+/// benchmarks); the same limits as [`scrape`].
+pub fn fetch_blocking(addr: SocketAddr) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let io = |e: std::io::Error| format!("{addr}: {e}");
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, SCRAPE_TIMEOUT).map_err(io)?;
+    stream.set_read_timeout(Some(SCRAPE_TIMEOUT)).map_err(io)?;
+    stream.write_all(REQUEST).map_err(io)?;
+    let mut bytes = Vec::new();
+    stream.take(MAX_BYTES).read_to_end(&mut bytes).map_err(io)?;
+    body(addr, &bytes)
+}
+
+/// One sample of `addr`'s metrics by exact series name (with labels, as written).
+pub fn sample_blocking(addr: SocketAddr, series: &str) -> Result<f64, String> {
+    parse(&fetch_blocking(addr)?)
+        .get(series)
+        .copied()
+        .ok_or_else(|| format!("{addr}: no series {series}"))
+}
+
+/// The body of a 200 answer.
+fn body(addr: SocketAddr, bytes: &[u8]) -> Result<String, String> {
+    let text = String::from_utf8_lossy(bytes);
     let (head, body) = text
         .split_once("\r\n\r\n")
         .ok_or_else(|| format!("{addr}: not an HTTP answer"))?;
@@ -99,7 +128,7 @@ pub async fn scrape(addr: SocketAddr) -> Result<Samples, String> {
         let status = head.lines().next().unwrap_or_default();
         return Err(format!("{addr}: {status}"));
     }
-    Ok(parse(body))
+    Ok(body.to_owned())
 }
 
 #[cfg(test)]

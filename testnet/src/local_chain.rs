@@ -7,7 +7,7 @@ use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 
-use super::config::{write_coconut_key, CoconutKeyFile, Config};
+use validator::service::config::{write_coconut_key, CoconutKeyFile, Config};
 use validator_core::coconut::ttp_keygen;
 use validator_core::credential::{parameters, VerificationKeySet};
 use validator_core::files::write_secret;
@@ -132,7 +132,7 @@ impl LocalValidator {
                         let _ = stopped.await;
                     };
                     let started = ready_tx.clone();
-                    let result = super::node::run(loaded, shutdown, move |_| {
+                    let result = validator::service::node::run(loaded, shutdown, move |_| {
                         let _ = started.send(Ok(()));
                     })
                     .await;

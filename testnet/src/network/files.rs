@@ -5,7 +5,7 @@ use std::path::Path;
 use ed25519_dalek::SigningKey;
 use validator_core::files::write_secret;
 
-use crate::localnet::Error;
+use crate::Error;
 
 /// How long the nodes let held packets leave on shutdown, ms (the node default is 5 s; the
 /// run has drained by then).

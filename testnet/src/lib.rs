@@ -1,5 +1,10 @@
-//! `bench localnet`: a whole mixnet as real processes on loopback, with traffic and a
-//! report.
+//! # testnet
+//!
+//! A whole mixnet as real processes on loopback, with traffic and a report: what
+//! `bench localnet` (the project's main job) runs, and what the end-to-end tests of several
+//! crates start. Also the pieces single-crate tests share: [`local_chain`] (a one-validator
+//! chain in-process), [`free_port`], [`now_ms`], and [`metrics`] (scraping and parsing
+//! Prometheus text).
 //!
 //! [`run`] starts validators (threshold Coconut keys, a genesis with short epochs), three
 //! layers of mixnodes and several gateways, all bonded and run through their own binaries;
@@ -19,7 +24,7 @@
 //! running, with each client's websocket URL and address, each mixnode's layer, and
 //! `kill_mixnode`, `stop_client`, `start_client`, and with `socks5` the proxy's address,
 //! `stop_requester` and `start_requester`; [`AppConnection`] speaks the app API, and
-//! [`crate::http_server`] serves deterministic bytes on loopback to fetch through the proxy.
+//! [`http_server`] serves deterministic bytes on loopback to fetch through the proxy.
 //!
 //! # Layout
 //! Pure (no IO, unit-tested):
@@ -40,6 +45,12 @@
 //! * [`app`]: a websocket connection to a client's app API.
 //! * [`traffic`]: the sending and receiving tasks, the drain, the live progress.
 //! * [`signals`]: Ctrl-C and SIGTERM.
+//! * [`http_server`]: a loopback HTTP server with deterministic bodies.
+//! * [`local_chain`]: the validator service on a thread of the calling process.
+//!
+//! The cross-crate end-to-end tests live in `tests/`: the main job's run
+//! (`localnet.rs`), clients' messages, restarts and a killed mixnode (`network.rs`), and curl
+//! through the SOCKS5 proxy (`socks5.rs`).
 //!
 //! # What it does not do
 //! It measures what a user of the clients sees on one machine: every process shares the same
@@ -48,6 +59,8 @@
 
 pub mod app;
 pub mod binaries;
+pub mod http_server;
+pub mod local_chain;
 pub mod message;
 pub mod metrics;
 pub mod network;
@@ -61,6 +74,21 @@ pub mod traffic;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+/// A loopback port nobody listens on right now (the OS's choice; another process may take
+/// it before the caller binds it, so callers that can should bind port 0 themselves).
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The wall clock, Unix ms.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
 
 pub use app::AppConnection;
 pub use network::{

@@ -12,11 +12,11 @@ use super::command::{accepts, arg, args, command, poll_until};
 use super::files::{copy, create_dir, enable_coconut, new_account, tune_node_config, write_file};
 use super::ports::Ports;
 use super::{ClientInfo, GatewayInfo, Member, MixnodeInfo, Network, ValidatorInfo};
-use crate::localnet::binaries::Binaries;
-use crate::localnet::metrics::{self, series};
-use crate::localnet::options::Options;
-use crate::localnet::plan::{self, ValidatorEntry};
-use crate::localnet::Error;
+use crate::binaries::Binaries;
+use crate::metrics::{self, series};
+use crate::options::Options;
+use crate::plan::{self, ValidatorEntry};
+use crate::Error;
 
 /// What exists before any process runs.
 pub(super) struct Chain {
@@ -312,7 +312,7 @@ impl Network {
             rust_log: self.options.log.clone(),
             deadline,
         };
-        let cpus = crate::affinity::online_cpus();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
 
         for i in 0..self.options.mixnodes() {
             let id = format!("m{i}");

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use super::files::append;
 use super::Member;
-use crate::localnet::Error;
+use crate::Error;
 
 /// How often start-up conditions are polled.
 const POLL: Duration = Duration::from_millis(50);

@@ -15,9 +15,9 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use bench::localnet::{ClientTiming, Network, Options};
 use client::api::{encode_binary_received, BinaryRequest, Request, Response};
 use futures::{SinkExt, StreamExt};
+use testnet::{ClientTiming, Network, Options};
 use tokio_tungstenite::tungstenite::Message;
 
 type Ws =

@@ -128,7 +128,7 @@ mod tests {
         };
         assert_eq!(longest.encode(0).len(), MAX_HEADER_LEN);
         assert_eq!(Header::decode(&longest.encode(0)), Some(longest));
-        const { assert!(MAX_HEADER_LEN <= crate::localnet::options::limits::MIN_MESSAGE_SIZE) };
+        const { assert!(MAX_HEADER_LEN <= crate::options::limits::MIN_MESSAGE_SIZE) };
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::net::SocketAddr;
 
-use crate::localnet::Error;
+use crate::Error;
 
 /// The lowest port used.
 const LOW: u16 = 10_000;
