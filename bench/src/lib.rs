@@ -5,14 +5,14 @@
 //! knows, so every benchmark measures ours and the reference on identical input.
 //!
 //! Benchmarks:
-//! - `cargo run --release -p bench -- unwrap [--json]` ([`unwrap`]): on one core, in one run,
+//! - `cargo run --profile production -p bench -- unwrap [--json]` ([`unwrap`]): on one core, in one run,
 //!   `sphinx-packet`'s `process()`, our single-packet unwrap and batched unwrap (batches of 1,
 //!   8, 16, 32), X25519 alone, and a cost breakdown; variants interleaved ([`measure`]).
 //! - `cargo bench -p bench --bench sphinx_unwrap`: in-place unwrap vs `sphinx-packet`'s
 //!   `process()`, per packet size, in one criterion run.
 //! - `cargo bench -p bench --bench x25519`: X25519 per multiplication, every backend.
 //!
-//! - `cargo run --release -p bench -- router [--json]` ([`router`]): one mixnode shard against
+//! - `cargo run --profile production -p bench -- router [--json]` ([`router`]): one mixnode shard against
 //!   the Nym-style [`baseline`] router on the same core with the same load: maximum forwarded
 //!   rate, latency at 50% and 90% of it, CPU use, and memory with 100,000 held packets.
 //!

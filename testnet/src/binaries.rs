@@ -129,11 +129,18 @@ pub fn profile_args(dir: &Path) -> Vec<String> {
     }
 }
 
-/// `cargo build [profile] -p validator -p mixnode -p gateway -p client --bins`.
-pub fn build_args(dir: &Path) -> Vec<String> {
+/// `cargo build [profile] [-p CALLER] -p validator -p mixnode -p gateway -p client --bins`.
+///
+/// `caller` is the package whose executable is running (cargo tells it in
+/// `CARGO_PKG_NAME`). Building it together with the binaries makes cargo unify features over
+/// the same graph that built the caller, which already holds every library the binaries use
+/// (this crate depends on them): the shared crates are not compiled a second time with other
+/// features, and only the binaries' `main`s are left to build.
+pub fn build_args(dir: &Path, caller: Option<&str>) -> Vec<String> {
     let mut args = vec!["build".to_owned()];
     args.extend(profile_args(dir));
-    for package in PACKAGES {
+    let caller = caller.filter(|c| !PACKAGES.contains(c));
+    for package in caller.into_iter().chain(PACKAGES) {
         args.push("-p".to_owned());
         args.push(package.to_owned());
     }
@@ -142,7 +149,8 @@ pub fn build_args(dir: &Path) -> Vec<String> {
 }
 
 async fn build(cargo: &Path, dir: &Path) -> Result<(), Error> {
-    let args = build_args(dir);
+    let caller = std::env::var("CARGO_PKG_NAME").ok();
+    let args = build_args(dir, caller.as_deref());
     eprintln!("localnet: {} {}", cargo.display(), args.join(" "));
     let status = tokio::process::Command::new(cargo)
         .args(&args)
@@ -185,8 +193,17 @@ mod tests {
             ["--profile", "bench"]
         );
         assert_eq!(
-            build_args(Path::new("/t/target/release")).join(" "),
+            build_args(Path::new("/t/target/release"), None).join(" "),
             "build --release -p validator -p mixnode -p gateway -p client --bins"
+        );
+        assert_eq!(
+            build_args(Path::new("/t/target/release"), Some("bench")).join(" "),
+            "build --release -p bench -p validator -p mixnode -p gateway -p client --bins"
+        );
+        assert_eq!(
+            build_args(Path::new("/t/target/debug"), Some("client")).join(" "),
+            "build -p validator -p mixnode -p gateway -p client --bins",
+            "a caller that is one of the binaries' packages is not named twice"
         );
     }
 
