@@ -87,31 +87,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    let (name, result) = match cli.command {
         Command::Unwrap {
             json,
             rounds,
             slice_ms,
-        } => {
-            let options = bench::unwrap::Options {
-                rounds: rounds.max(1),
-                slice: Duration::from_millis(slice_ms.max(1)),
-            };
-            match bench::unwrap::run(&options) {
-                Ok(report) if json => match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => {
-                        eprintln!("bench unwrap: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                },
-                Ok(report) => bench::unwrap::print(&report, &options),
-                Err(e) => {
-                    eprintln!("bench unwrap: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
-        }
+        } => ("unwrap", unwrap(json, rounds, slice_ms)),
         Command::Router {
             json,
             duration_secs,
@@ -124,53 +105,78 @@ fn main() -> ExitCode {
             extra_loads,
             max_before_each_load,
         } => {
-            if !(0.2..=600.0).contains(&duration_secs) {
-                eprintln!("bench router: --duration-secs must be between 0.2 and 600");
-                return ExitCode::FAILURE;
-            }
-            if let Some(bad) = extra_loads.iter().find(|l| !(**l > 0.0 && **l <= 150.0)) {
-                eprintln!("bench router: --extra-loads {bad} is not in (0, 150]");
-                return ExitCode::FAILURE;
-            }
-            let options = bench::router::Options {
-                router_cpu: router_core,
-                load_cpu: load_core,
-                phase: Duration::from_secs_f64(duration_secs),
-                skip_baseline,
-                held,
-                linger_us,
-                busy_poll_us,
-                extra_loads: extra_loads.iter().map(|l| l / 100.0).collect(),
-                max_before_each_load,
-            };
-            match bench::router::run(&options) {
-                Ok(report) if json => match serde_json::to_string_pretty(&report) {
-                    Ok(text) => println!("{text}"),
-                    Err(e) => {
-                        eprintln!("bench router: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                },
-                Ok(report) => bench::router::print(&report),
-                Err(e) => {
-                    eprintln!("bench router: {e}");
-                    return ExitCode::FAILURE;
-                }
-            }
+            let checked = check_router_flags(duration_secs, &extra_loads);
+            let run = checked.and_then(|()| {
+                let options = bench::router::Options {
+                    router_cpu: router_core,
+                    load_cpu: load_core,
+                    phase: Duration::from_secs_f64(duration_secs),
+                    skip_baseline,
+                    held,
+                    linger_us,
+                    busy_poll_us,
+                    extra_loads: extra_loads.iter().map(|l| l / 100.0).collect(),
+                    max_before_each_load,
+                };
+                router(json, &options)
+            });
+            ("router", run)
         }
         Command::Localnet(args) => return localnet(&args),
         Command::BaselineRouter {
             listen,
             cpu,
             secret_file,
-        } => {
-            if let Err(e) = baseline_router(listen, cpu, &secret_file) {
-                eprintln!("bench baseline-router: {e}");
-                return ExitCode::FAILURE;
-            }
+        } => (
+            "baseline-router",
+            baseline_router(listen, cpu, &secret_file),
+        ),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench {name}: {e}");
+            ExitCode::FAILURE
         }
     }
-    ExitCode::SUCCESS
+}
+
+fn unwrap(json: bool, rounds: usize, slice_ms: u64) -> Result<(), String> {
+    let options = bench::unwrap::Options {
+        rounds: rounds.max(1),
+        slice: Duration::from_millis(slice_ms.max(1)),
+    };
+    let report = bench::unwrap::run(&options)?;
+    if json {
+        println!("{}", to_json(&report)?);
+    } else {
+        bench::unwrap::print(&report, &options);
+    }
+    Ok(())
+}
+
+fn check_router_flags(duration_secs: f64, extra_loads: &[f64]) -> Result<(), String> {
+    if !(0.2..=600.0).contains(&duration_secs) {
+        return Err("--duration-secs must be between 0.2 and 600".into());
+    }
+    if let Some(bad) = extra_loads.iter().find(|l| !(**l > 0.0 && **l <= 150.0)) {
+        return Err(format!("--extra-loads {bad} is not in (0, 150]"));
+    }
+    Ok(())
+}
+
+fn router(json: bool, options: &bench::router::Options) -> Result<(), String> {
+    let report = bench::router::run(options)?;
+    if json {
+        println!("{}", to_json(&report)?);
+    } else {
+        bench::router::print(&report);
+    }
+    Ok(())
+}
+
+fn to_json(report: &impl serde::Serialize) -> Result<String, String> {
+    serde_json::to_string_pretty(report).map_err(|e| e.to_string())
 }
 
 fn localnet(args: &testnet::Args) -> ExitCode {

@@ -82,30 +82,76 @@ fn rows(rates: Vec<Rate>) -> Vec<Row> {
 
 pub fn run(options: &Options) -> Result<Report, String> {
     let size = PacketSize::Regular;
-    let mut pool = Vec::with_capacity(POOL);
-    let mut node: Option<RouteNode> = None;
-    for _ in 0..POOL {
-        // the same route (same keys) each time; sphinx-packet draws a fresh sender secret
-        let (nodes, bytes) = build_packet(3, size.payload_size(), 260)
-            .map_err(|e| format!("building packets: {e}"))?;
-        node = nodes.into_iter().next();
-        pool.push(bytes);
-    }
-    let node = node.ok_or("no route")?;
-    let reference_key = PrivateKey::from(node.secret);
-    let key = SphinxSecretKey::from_bytes(node.secret);
-    let alphas: Vec<[u8; 32]> = pool
-        .iter()
-        .map(|p| read_alpha(p).map_err(|e| e.to_string()))
-        .collect::<Result<_, _>>()?;
-    let shared: Vec<[u8; 32]> = alphas.iter().map(|a| *key.shared_secret(a)).collect();
+    let fixture = Fixture::build(size)?;
+    let mut variants = unwrap_variants(&fixture, size);
+    let unwrap_rates = measure_interleaved(&mut variants, options.rounds, options.slice);
+    drop(variants);
+    let backend = detected_backend();
+    let mut variants = x25519_variants(&fixture.shared, &fixture.alphas, backend);
+    let x_rates = measure_interleaved(&mut variants, options.rounds, options.slice);
+    Ok(Report {
+        packet_size: size.size(),
+        x25519_backend: format!("{backend:?}"),
+        method: "interleaved rounds on one core, median of rounds; each packet starts from its received bytes",
+        breakdown_us: breakdown(&unwrap_rates, &x_rates),
+        unwrap: rows(unwrap_rates),
+        x25519: rows(x_rates),
+    })
+}
 
-    let mut unwrap_variants: Vec<Variant<'_>> = Vec::new();
+/// The packets every variant cycles through, with what the partial variants need.
+struct Fixture {
+    /// The packets' bytes as received.
+    pool: Vec<Vec<u8>>,
+    /// The first hop's key, for `sphinx-packet` and for us.
+    reference_key: PrivateKey,
+    key: SphinxSecretKey,
+    /// Each packet's alpha and its shared secret with the first hop.
+    alphas: Vec<[u8; 32]>,
+    shared: Vec<[u8; 32]>,
+}
+
+impl Fixture {
+    fn build(size: PacketSize) -> Result<Self, String> {
+        let mut pool = Vec::with_capacity(POOL);
+        let mut node: Option<RouteNode> = None;
+        for _ in 0..POOL {
+            // the same route (same keys) each time; sphinx-packet draws a fresh sender secret
+            let (nodes, bytes) = build_packet(3, size.payload_size(), 260)
+                .map_err(|e| format!("building packets: {e}"))?;
+            node = nodes.into_iter().next();
+            pool.push(bytes);
+        }
+        let node = node.ok_or("no route")?;
+        let key = SphinxSecretKey::from_bytes(node.secret);
+        let alphas: Vec<[u8; 32]> = pool
+            .iter()
+            .map(|p| read_alpha(p).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        let shared = alphas.iter().map(|a| *key.shared_secret(a)).collect();
+        Ok(Fixture {
+            pool,
+            reference_key: PrivateKey::from(node.secret),
+            key,
+            alphas,
+            shared,
+        })
+    }
+}
+
+/// `sphinx-packet`, our single unwrap, our batches, and the symmetric work alone.
+fn unwrap_variants<'a>(fixture: &'a Fixture, size: PacketSize) -> Vec<Variant<'a>> {
+    let Fixture {
+        pool,
+        reference_key,
+        key,
+        shared,
+        ..
+    } = fixture;
+    let mut variants: Vec<Variant<'a>> = Vec::new();
     {
-        let pool = &pool;
-        let reference_key = &reference_key;
         let mut next = 0usize;
-        unwrap_variants.push(Variant {
+        variants.push(Variant {
             name: "sphinx-packet from_bytes + process".into(),
             items_per_call: 1,
             run: Box::new(move || {
@@ -116,11 +162,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
         });
     }
     {
-        let pool = &pool;
         let key = key.clone();
         let mut buf = vec![0u8; size.size()];
         let mut next = 0usize;
-        unwrap_variants.push(Variant {
+        variants.push(Variant {
             name: "router-core unwrap_in_place".into(),
             items_per_call: 1,
             run: Box::new(move || {
@@ -131,12 +176,11 @@ pub fn run(options: &Options) -> Result<Report, String> {
         });
     }
     for batch in BATCH_SIZES {
-        let pool = &pool;
         let mut unwrapper = BatchUnwrapper::new(key.clone());
         let mut bufs = vec![vec![0u8; size.size()]; batch];
         let mut results = Vec::with_capacity(batch);
         let mut next = 0usize;
-        unwrap_variants.push(Variant {
+        variants.push(Variant {
             name: format!("router-core batch of {batch}"),
             items_per_call: batch as u64,
             run: Box::new(move || {
@@ -150,11 +194,9 @@ pub fn run(options: &Options) -> Result<Report, String> {
         });
     }
     {
-        let pool = &pool;
-        let shared = &shared;
         let mut buf = vec![0u8; size.size()];
         let mut next = 0usize;
-        unwrap_variants.push(Variant {
+        variants.push(Variant {
             name: "symmetric work only (peel_with_shared_secret)".into(),
             items_per_call: 1,
             run: Box::new(move || {
@@ -166,16 +208,19 @@ pub fn run(options: &Options) -> Result<Report, String> {
             }),
         });
     }
-    let unwrap_rates = measure_interleaved(&mut unwrap_variants, options.rounds, options.slice);
-    drop(unwrap_variants);
+    variants
+}
 
-    let backend = detected_backend();
-    let scalars: Vec<[u8; 32]> = shared.clone();
-    let mut x_variants: Vec<Variant<'_>> = Vec::new();
+/// X25519 alone: x25519-dalek, our single path, our batches on each backend.
+fn x25519_variants<'a>(
+    scalars: &'a [[u8; 32]],
+    alphas: &'a [[u8; 32]],
+    backend: Backend,
+) -> Vec<Variant<'a>> {
+    let mut variants: Vec<Variant<'a>> = Vec::new();
     {
-        let (scalars, alphas) = (&scalars, &alphas);
         let mut next = 0usize;
-        x_variants.push(Variant {
+        variants.push(Variant {
             name: "x25519-dalek".into(),
             items_per_call: 1,
             run: Box::new(move || {
@@ -185,9 +230,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
         });
     }
     {
-        let (scalars, alphas) = (&scalars, &alphas);
         let mut next = 0usize;
-        x_variants.push(Variant {
+        variants.push(Variant {
             name: "router-core x25519 (single)".into(),
             items_per_call: 1,
             run: Box::new(move || {
@@ -197,9 +241,8 @@ pub fn run(options: &Options) -> Result<Report, String> {
         });
     }
     for (name, chosen) in [("portable", Backend::Portable), ("detected", backend)] {
-        let (scalars, alphas) = (&scalars, &alphas);
         let mut out = vec![[0u8; 32]; 32];
-        x_variants.push(Variant {
+        variants.push(Variant {
             name: format!("router-core x25519 batch of 32 ({name}: {chosen:?})"),
             items_per_call: 32,
             run: Box::new(move || {
@@ -209,8 +252,11 @@ pub fn run(options: &Options) -> Result<Report, String> {
             }),
         });
     }
-    let x_rates = measure_interleaved(&mut x_variants, options.rounds, options.slice);
+    variants
+}
 
+/// Where a batched unwrap's time goes, per packet.
+fn breakdown(unwrap_rates: &[Rate], x_rates: &[Rate]) -> Breakdown {
     let micros = |rates: &[Rate], prefix: &str| {
         rates
             .iter()
@@ -218,22 +264,15 @@ pub fn run(options: &Options) -> Result<Report, String> {
             .map(|r| r.nanos_per_item / 1000.0)
             .unwrap_or(f64::NAN)
     };
-    let total = micros(&unwrap_rates, "router-core batch of 32");
-    let two_x25519_batched = 2.0 * micros(&x_rates, "router-core x25519 batch of 32 (detected");
-    let symmetric = micros(&unwrap_rates, "symmetric work only");
-    Ok(Report {
-        packet_size: size.size(),
-        x25519_backend: format!("{backend:?}"),
-        method: "interleaved rounds on one core, median of rounds; each packet starts from its received bytes",
-        unwrap: rows(unwrap_rates),
-        x25519: rows(x_rates),
-        breakdown_us: Breakdown {
-            two_x25519_batched,
-            symmetric,
-            other: total - two_x25519_batched - symmetric,
-            total,
-        },
-    })
+    let total = micros(unwrap_rates, "router-core batch of 32");
+    let two_x25519_batched = 2.0 * micros(x_rates, "router-core x25519 batch of 32 (detected");
+    let symmetric = micros(unwrap_rates, "symmetric work only");
+    Breakdown {
+        two_x25519_batched,
+        symmetric,
+        other: total - two_x25519_batched - symmetric,
+        total,
+    }
 }
 
 /// The report as a table for people.

@@ -107,6 +107,33 @@ impl CredentialVerifier {
                 "this credential was already spent here".into(),
             ));
         }
+        self.verify(&body).await?;
+        self.confirm_spend(&body).await?;
+
+        let total = counter.load(Ordering::Relaxed).saturating_add(amount);
+        let redeemed = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                store.redeem(&zeta, &client, total, crate::now_ms())
+            })
+            .await
+            .map_err(|e| (ErrorKind::Internal, e.to_string()))?
+            .map_err(|e| (ErrorKind::Internal, e.to_string()))?
+        };
+        if !redeemed {
+            return Err((
+                ErrorKind::CredentialSpent,
+                "this credential was already spent here".into(),
+            ));
+        }
+        counter.fetch_add(amount, Ordering::Relaxed);
+        GatewayStats::add(&stats.credentials_redeemed, 1);
+        GatewayStats::add(&stats.bandwidth_credited_bytes, amount);
+        Ok(total)
+    }
+
+    /// Verifies the presentation against the validators' aggregate key (fetched once).
+    async fn verify(&self, body: &SpendBody) -> Result<(), Refusal> {
         let keys = self
             .keys
             .get_or_try_init(|| self.fetch_keys())
@@ -129,16 +156,21 @@ impl CredentialVerifier {
         })
         .await
         .map_err(|e| (ErrorKind::Internal, e.to_string()))?
-        .map_err(|e| refused(format!("the credential does not verify: {e}")))?;
+        .map_err(|e| {
+            (
+                ErrorKind::CredentialRefused,
+                format!("the credential does not verify: {e}"),
+            )
+        })
+    }
 
+    /// Has the first validator that answers record the spend; a validator that already has
+    /// it refuses the credential as spent.
+    async fn confirm_spend(&self, body: &SpendBody) -> Result<(), Refusal> {
         let mut errors = Vec::new();
-        let mut confirmed = false;
         for v in &self.validators {
-            match v.spend(&body).await {
-                Ok(_) => {
-                    confirmed = true;
-                    break;
-                }
+            match v.spend(body).await {
+                Ok(_) => return Ok(()),
                 Err(e) if e.status() == Some(409) => {
                     return Err((
                         ErrorKind::CredentialSpent,
@@ -146,37 +178,17 @@ impl CredentialVerifier {
                     ))
                 }
                 Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => {
-                    return Err(refused(format!("validator {}: {e}", v.base_url())))
+                    return Err((
+                        ErrorKind::CredentialRefused,
+                        format!("validator {}: {e}", v.base_url()),
+                    ))
                 }
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        if !confirmed {
-            return Err((
-                ErrorKind::Busy,
-                format!("no validator confirmed the spend: {}", errors.join("; ")),
-            ));
-        }
-
-        let total = counter.load(Ordering::Relaxed).saturating_add(amount);
-        let redeemed = {
-            let store = store.clone();
-            tokio::task::spawn_blocking(move || {
-                store.redeem(&zeta, &client, total, crate::now_ms())
-            })
-            .await
-            .map_err(|e| (ErrorKind::Internal, e.to_string()))?
-            .map_err(|e| (ErrorKind::Internal, e.to_string()))?
-        };
-        if !redeemed {
-            return Err((
-                ErrorKind::CredentialSpent,
-                "this credential was already spent here".into(),
-            ));
-        }
-        counter.fetch_add(amount, Ordering::Relaxed);
-        GatewayStats::add(&stats.credentials_redeemed, 1);
-        GatewayStats::add(&stats.bandwidth_credited_bytes, amount);
-        Ok(total)
+        Err((
+            ErrorKind::Busy,
+            format!("no validator confirmed the spend: {}", errors.join("; ")),
+        ))
     }
 }

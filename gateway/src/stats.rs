@@ -108,6 +108,102 @@ pub struct GatewayStats {
     exit_drops: [AtomicU64; 6],
 }
 
+/// A counter or gauge with no labels: name, type, help, and where its value is.
+type PlainSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&GatewayStats) -> &AtomicU64,
+);
+
+/// The gateway's series without labels, in the order they are rendered.
+const PLAIN_SERIES: [PlainSeries; 14] = [
+    (
+        "gateway_clients_connected",
+        "gauge",
+        "Authenticated client connections.",
+        |s| &s.clients_connected,
+    ),
+    (
+        "gateway_client_packets_forwarded_total",
+        "counter",
+        "Client packets sent to layer 1.",
+        |s| &s.client_packets_forwarded,
+    ),
+    (
+        "gateway_delivered_live_total",
+        "counter",
+        "Messages and acks pushed to online clients.",
+        |s| &s.delivered_live,
+    ),
+    (
+        "gateway_stored_total",
+        "counter",
+        "Messages and acks committed to the mailbox.",
+        |s| &s.stored,
+    ),
+    (
+        "gateway_delivered_from_mailbox_total",
+        "counter",
+        "Stored messages confirmed by their client.",
+        |s| &s.delivered_from_mailbox,
+    ),
+    (
+        "gateway_purged_total",
+        "counter",
+        "Stored messages purged for age.",
+        |s| &s.purged,
+    ),
+    (
+        "gateway_mailbox_messages",
+        "gauge",
+        "Messages waiting in the mailbox.",
+        |s| &s.mailbox_messages,
+    ),
+    (
+        "gateway_acks_sent_total",
+        "counter",
+        "SURB-ACKs sent into the mixnet.",
+        |s| &s.acks_sent,
+    ),
+    (
+        "gateway_acks_refused_total",
+        "counter",
+        "SURB-ACKs not sent: their first hop is outside the topology.",
+        |s| &s.acks_refused,
+    ),
+    (
+        "gateway_connections_timed_out_total",
+        "counter",
+        "Client connections closed for idling or not reading.",
+        |s| &s.connections_timed_out,
+    ),
+    (
+        "gateway_credentials_redeemed_total",
+        "counter",
+        "Bandwidth credentials redeemed.",
+        |s| &s.credentials_redeemed,
+    ),
+    (
+        "gateway_bandwidth_credited_bytes_total",
+        "counter",
+        "Bandwidth credited by credentials.",
+        |s| &s.bandwidth_credited_bytes,
+    ),
+    (
+        "gateway_bandwidth_debited_bytes_total",
+        "counter",
+        "Bandwidth used by forwarded packets.",
+        |s| &s.bandwidth_debited_bytes,
+    ),
+    (
+        "gateway_forward_dropped_total",
+        "counter",
+        "Client packets and acks dropped towards layer 1.",
+        |s| &s.forward_dropped,
+    ),
+];
+
 impl GatewayStats {
     /// Adds `n` to a counter.
     pub fn add(counter: &AtomicU64, n: u64) {
@@ -143,97 +239,11 @@ impl GatewayStats {
     /// Appends the Prometheus text.
     pub fn render(&self, out: &mut String) {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let plain: [(&str, &str, &str, &AtomicU64); 14] = [
-            (
-                "gateway_clients_connected",
-                "gauge",
-                "Authenticated client connections.",
-                &self.clients_connected,
-            ),
-            (
-                "gateway_client_packets_forwarded_total",
-                "counter",
-                "Client packets sent to layer 1.",
-                &self.client_packets_forwarded,
-            ),
-            (
-                "gateway_delivered_live_total",
-                "counter",
-                "Messages and acks pushed to online clients.",
-                &self.delivered_live,
-            ),
-            (
-                "gateway_stored_total",
-                "counter",
-                "Messages and acks committed to the mailbox.",
-                &self.stored,
-            ),
-            (
-                "gateway_delivered_from_mailbox_total",
-                "counter",
-                "Stored messages confirmed by their client.",
-                &self.delivered_from_mailbox,
-            ),
-            (
-                "gateway_purged_total",
-                "counter",
-                "Stored messages purged for age.",
-                &self.purged,
-            ),
-            (
-                "gateway_mailbox_messages",
-                "gauge",
-                "Messages waiting in the mailbox.",
-                &self.mailbox_messages,
-            ),
-            (
-                "gateway_acks_sent_total",
-                "counter",
-                "SURB-ACKs sent into the mixnet.",
-                &self.acks_sent,
-            ),
-            (
-                "gateway_acks_refused_total",
-                "counter",
-                "SURB-ACKs not sent: their first hop is outside the topology.",
-                &self.acks_refused,
-            ),
-            (
-                "gateway_connections_timed_out_total",
-                "counter",
-                "Client connections closed for idling or not reading.",
-                &self.connections_timed_out,
-            ),
-            (
-                "gateway_credentials_redeemed_total",
-                "counter",
-                "Bandwidth credentials redeemed.",
-                &self.credentials_redeemed,
-            ),
-            (
-                "gateway_bandwidth_credited_bytes_total",
-                "counter",
-                "Bandwidth credited by credentials.",
-                &self.bandwidth_credited_bytes,
-            ),
-            (
-                "gateway_bandwidth_debited_bytes_total",
-                "counter",
-                "Bandwidth used by forwarded packets.",
-                &self.bandwidth_debited_bytes,
-            ),
-            (
-                "gateway_forward_dropped_total",
-                "counter",
-                "Client packets and acks dropped towards layer 1.",
-                &self.forward_dropped,
-            ),
-        ];
-        for (name, kind, help, value) in plain {
+        for (name, kind, help, value) in PLAIN_SERIES {
             let _ = writeln!(
                 out,
                 "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-                load(value)
+                load(value(self))
             );
         }
         let _ = writeln!(out, "# HELP gateway_client_errors_total Errors sent to clients, by kind.\n# TYPE gateway_client_errors_total counter");

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 
-use validator::service::config::{write_coconut_key, CoconutKeyFile, Config};
+use validator::service::config::{write_coconut_key, CoconutKeyFile, Config, Loaded};
 use validator_core::coconut::ttp_keygen;
 use validator_core::credential::{parameters, VerificationKeySet};
 use validator_core::files::write_secret;
@@ -56,91 +56,12 @@ impl std::fmt::Debug for LocalValidator {
 impl LocalValidator {
     /// Writes its files under `dir` and starts it on a free loopback port.
     pub fn start(dir: &Path, chain: &LocalChain) -> Result<Self, String> {
-        let io = |e: std::io::Error| format!("{}: {e}", dir.display());
-        std::fs::create_dir_all(dir).map_err(io)?;
-        let mut seed = [0u8; 32];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
-        let key = SigningKey::from_bytes(&seed);
-        write_secret(&dir.join("identity.key"), &key.to_bytes()).map_err(|e| e.to_string())?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(io)?
-            .port();
-        let url = format!("http://127.0.0.1:{port}");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let genesis = format!(
-            "chain_id = \"{}\"\ngenesis_time_unix_ms = {now}\nepoch_length_ms = {}\n\
-             threshold = 1\nminimum_bond = {}\n[active_set]\nmixnodes = {}\ngateways = {}\n\
-             [[accounts]]\npublic_key = \"{}\"\nbalance = {}\n\
-             [[validators]]\nidentity_key = \"{}\"\napi_url = \"{url}\"\n",
-            chain.chain_id,
-            chain.epoch_length_ms,
-            chain.minimum_bond,
-            chain.mixnodes,
-            chain.gateways,
-            chain.account,
-            chain.balance,
-            IdentityKey::from(&key)
-        );
-        std::fs::write(dir.join("genesis.toml"), &genesis).map_err(io)?;
-        let mut config = format!(
-            "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
-             identity_key = \"identity.key\"\n"
-        );
-        if chain.coconut {
-            let pairs =
-                ttp_keygen(&parameters(), 1, 1, &mut rand::rng()).map_err(|e| e.to_string())?;
-            let set = VerificationKeySet::from_key_pairs(1, &pairs).map_err(|e| e.to_string())?;
-            let pair = pairs.first().ok_or("keygen made no key")?;
-            write_coconut_key(
-                &dir.join("coconut.key"),
-                &CoconutKeyFile {
-                    index: pair.index(),
-                    secret_key: pair.secret_key().clone(),
-                },
-            )
-            .map_err(|e| e.to_string())?;
-            let json = serde_json::to_string(&set).map_err(|e| e.to_string())?;
-            std::fs::write(dir.join("verification-keys.json"), json).map_err(io)?;
-            config.push_str(
-                "[coconut]\nsecret_key = \"coconut.key\"\nverification_keys = \"verification-keys.json\"\n",
-            );
-        }
-        std::fs::write(dir.join("config.toml"), config).map_err(io)?;
-        let loaded = Config::load(&dir.join("config.toml")).map_err(|e| e.to_string())?;
-        let genesis = Genesis::from_toml_str(&genesis).map_err(|e| e.to_string())?;
+        let (url, genesis, config) = write_files(dir, chain)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("local-validator".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(1)
-                    .enable_all()
-                    .build()
-                {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                runtime.block_on(async {
-                    let shutdown = async {
-                        let _ = stopped.await;
-                    };
-                    let started = ready_tx.clone();
-                    let result = validator::service::node::run(loaded, shutdown, move |_| {
-                        let _ = started.send(Ok(()));
-                    })
-                    .await;
-                    if let Err(e) = result {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                    }
-                });
-            })
+            .spawn(move || serve(config, stopped, ready_tx))
             .map_err(|e| e.to_string())?;
         let validator = LocalValidator {
             url,
@@ -154,6 +75,100 @@ impl LocalValidator {
             Err(_) => Err("the local validator did not start within 20 s".into()),
         }
     }
+}
+
+/// The validator's identity key, genesis, config and (with Coconut) its key files under
+/// `dir`; returns its URL, the genesis and the loaded config.
+fn write_files(dir: &Path, chain: &LocalChain) -> Result<(String, Genesis, Loaded), String> {
+    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let mut seed = [0u8; 32];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
+    let key = SigningKey::from_bytes(&seed);
+    write_secret(&dir.join("identity.key"), &key.to_bytes()).map_err(|e| e.to_string())?;
+    let port = crate::free_port().map_err(io)?;
+    let url = format!("http://127.0.0.1:{port}");
+    let genesis = format!(
+        "chain_id = \"{}\"\ngenesis_time_unix_ms = {}\nepoch_length_ms = {}\n\
+         threshold = 1\nminimum_bond = {}\n[active_set]\nmixnodes = {}\ngateways = {}\n\
+         [[accounts]]\npublic_key = \"{}\"\nbalance = {}\n\
+         [[validators]]\nidentity_key = \"{}\"\napi_url = \"{url}\"\n",
+        chain.chain_id,
+        crate::now_ms(),
+        chain.epoch_length_ms,
+        chain.minimum_bond,
+        chain.mixnodes,
+        chain.gateways,
+        chain.account,
+        chain.balance,
+        IdentityKey::from(&key)
+    );
+    std::fs::write(dir.join("genesis.toml"), &genesis).map_err(io)?;
+    let mut config = format!(
+        "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
+         identity_key = \"identity.key\"\n"
+    );
+    if chain.coconut {
+        write_coconut_keys(dir)?;
+        config.push_str(
+            "[coconut]\nsecret_key = \"coconut.key\"\nverification_keys = \"verification-keys.json\"\n",
+        );
+    }
+    std::fs::write(dir.join("config.toml"), config).map_err(io)?;
+    let loaded = Config::load(&dir.join("config.toml")).map_err(|e| e.to_string())?;
+    let genesis = Genesis::from_toml_str(&genesis).map_err(|e| e.to_string())?;
+    Ok((url, genesis, loaded))
+}
+
+/// A 1-of-1 Coconut key and its verification-key set.
+fn write_coconut_keys(dir: &Path) -> Result<(), String> {
+    let pairs = ttp_keygen(&parameters(), 1, 1, &mut rand::rng()).map_err(|e| e.to_string())?;
+    let set = VerificationKeySet::from_key_pairs(1, &pairs).map_err(|e| e.to_string())?;
+    let pair = pairs.first().ok_or("keygen made no key")?;
+    write_coconut_key(
+        &dir.join("coconut.key"),
+        &CoconutKeyFile {
+            index: pair.index(),
+            secret_key: pair.secret_key().clone(),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let json = serde_json::to_string(&set).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("verification-keys.json"), json)
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// The validator service on this thread until `stopped`; `ready` hears once it serves, or
+/// why it could not start.
+fn serve(
+    config: Loaded,
+    stopped: tokio::sync::oneshot::Receiver<()>,
+    ready: std::sync::mpsc::Sender<Result<(), String>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = ready.send(Err(e.to_string()));
+            return;
+        }
+    };
+    runtime.block_on(async {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let started = ready.clone();
+        let result = validator::service::node::run(config, shutdown, move |_| {
+            let _ = started.send(Ok(()));
+        })
+        .await;
+        if let Err(e) = result {
+            let _ = ready.send(Err(e.to_string()));
+        }
+    });
 }
 
 impl Drop for LocalValidator {

@@ -73,35 +73,66 @@ pub fn delta(before: &Samples, after: &Samples, series: &str) -> f64 {
 /// The request every scrape sends.
 const REQUEST: &[u8] = b"GET /metrics HTTP/1.1\r\nHost: localnet\r\nConnection: close\r\n\r\n";
 
+/// Why a node's metrics could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    /// Connecting, writing or reading failed.
+    #[error("{addr}: {source}")]
+    Io {
+        /// The metrics endpoint.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// No whole answer within [`SCRAPE_TIMEOUT`].
+    #[error("{addr}: no answer within {SCRAPE_TIMEOUT:?}")]
+    Timeout {
+        /// The metrics endpoint.
+        addr: SocketAddr,
+    },
+    /// The answer is not HTTP, or not 200.
+    #[error("{addr}: {status}")]
+    Answer {
+        /// The metrics endpoint.
+        addr: SocketAddr,
+        /// The status line, or what was wrong with the answer.
+        status: String,
+    },
+    /// The series is not among the metrics.
+    #[error("{addr}: no series {series}")]
+    NoSeries {
+        /// The metrics endpoint.
+        addr: SocketAddr,
+        /// The series asked for.
+        series: String,
+    },
+}
+
 /// Fetches `http://addr/metrics` and parses it.
-pub async fn scrape(addr: SocketAddr) -> Result<Samples, String> {
+pub async fn scrape(addr: SocketAddr) -> Result<Samples, ScrapeError> {
+    let io = |source| ScrapeError::Io { addr, source };
     let fetch = async {
-        let mut stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| format!("{addr}: {e}"))?;
-        stream
-            .write_all(REQUEST)
-            .await
-            .map_err(|e| format!("{addr}: {e}"))?;
+        let mut stream = tokio::net::TcpStream::connect(addr).await.map_err(io)?;
+        stream.write_all(REQUEST).await.map_err(io)?;
         let mut bytes = Vec::new();
         stream
             .take(MAX_BYTES)
             .read_to_end(&mut bytes)
             .await
-            .map_err(|e| format!("{addr}: {e}"))?;
-        Ok::<_, String>(bytes)
+            .map_err(io)?;
+        Ok::<_, ScrapeError>(bytes)
     };
     let bytes = tokio::time::timeout(SCRAPE_TIMEOUT, fetch)
         .await
-        .map_err(|_| format!("{addr}: no answer within {SCRAPE_TIMEOUT:?}"))??;
+        .map_err(|_| ScrapeError::Timeout { addr })??;
     Ok(parse(&body(addr, &bytes)?))
 }
 
 /// The text at `http://addr/metrics`, fetched without a runtime (for synchronous tests and
 /// benchmarks); the same limits as [`scrape`].
-pub fn fetch_blocking(addr: SocketAddr) -> Result<String, String> {
+pub fn fetch_blocking(addr: SocketAddr) -> Result<String, ScrapeError> {
     use std::io::{Read, Write};
-    let io = |e: std::io::Error| format!("{addr}: {e}");
+    let io = |source| ScrapeError::Io { addr, source };
     let mut stream = std::net::TcpStream::connect_timeout(&addr, SCRAPE_TIMEOUT).map_err(io)?;
     stream.set_read_timeout(Some(SCRAPE_TIMEOUT)).map_err(io)?;
     stream.write_all(REQUEST).map_err(io)?;
@@ -111,22 +142,30 @@ pub fn fetch_blocking(addr: SocketAddr) -> Result<String, String> {
 }
 
 /// One sample of `addr`'s metrics by exact series name (with labels, as written).
-pub fn sample_blocking(addr: SocketAddr, series: &str) -> Result<f64, String> {
+pub fn sample_blocking(addr: SocketAddr, series: &str) -> Result<f64, ScrapeError> {
     parse(&fetch_blocking(addr)?)
         .get(series)
         .copied()
-        .ok_or_else(|| format!("{addr}: no series {series}"))
+        .ok_or_else(|| ScrapeError::NoSeries {
+            addr,
+            series: series.to_owned(),
+        })
 }
 
 /// The body of a 200 answer.
-fn body(addr: SocketAddr, bytes: &[u8]) -> Result<String, String> {
+fn body(addr: SocketAddr, bytes: &[u8]) -> Result<String, ScrapeError> {
     let text = String::from_utf8_lossy(bytes);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or_else(|| format!("{addr}: not an HTTP answer"))?;
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return Err(ScrapeError::Answer {
+            addr,
+            status: "not an HTTP answer".into(),
+        });
+    };
     if !head.starts_with("HTTP/1.1 200") && !head.starts_with("HTTP/1.0 200") {
-        let status = head.lines().next().unwrap_or_default();
-        return Err(format!("{addr}: {status}"));
+        return Err(ScrapeError::Answer {
+            addr,
+            status: head.lines().next().unwrap_or_default().to_owned(),
+        });
     }
     Ok(body.to_owned())
 }

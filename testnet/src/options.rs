@@ -225,6 +225,14 @@ impl Options {
 
     /// Checks every field against the others and the limits.
     pub fn validate(&self) -> Result<(), Error> {
+        self.validate_shape()?;
+        self.validate_traffic()?;
+        self.validate_processes()?;
+        self.validate_socks5()
+    }
+
+    /// Validators, threshold, nodes and clients.
+    fn validate_shape(&self) -> Result<(), Error> {
         let bad = |message: String| Err(Error::options(message));
         if !(1..=limits::MAX_VALIDATORS).contains(&self.validators) {
             return bad(format!(
@@ -258,6 +266,12 @@ impl Options {
                 limits::MAX_CLIENTS
             ));
         }
+        Ok(())
+    }
+
+    /// Duration, rate, message size, drain, epoch and bandwidth.
+    fn validate_traffic(&self) -> Result<(), Error> {
+        let bad = |message: String| Err(Error::options(message));
         if self
             .duration
             .is_some_and(|d| d > Duration::from_secs(limits::MAX_DURATION_SECS))
@@ -300,6 +314,12 @@ impl Options {
                 limits::MAX_BANDWIDTH
             ));
         }
+        Ok(())
+    }
+
+    /// What the processes are started with: client timing, log filter, start-up time.
+    fn validate_processes(&self) -> Result<(), Error> {
+        let bad = |message: String| Err(Error::options(message));
         for (flag, value) in [
             ("--send-gap-ms", self.client_timing.send_gap_ms),
             ("--loop-cover-gap-ms", self.client_timing.loop_cover_gap_ms),
@@ -320,6 +340,12 @@ impl Options {
         if self.startup_timeout < Duration::from_secs(5) {
             return bad("--startup-timeout must be at least 5 s".into());
         }
+        Ok(())
+    }
+
+    /// The SOCKS5 pair's flags and the requester's allow list.
+    fn validate_socks5(&self) -> Result<(), Error> {
+        let bad = |message: String| Err(Error::options(message));
         if !self.socks5 && !self.allow.is_empty() {
             return bad("--allow needs --socks5".into());
         }

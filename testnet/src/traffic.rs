@@ -18,7 +18,7 @@ use hdrhistogram::Histogram;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
-use super::app::{AppConnection, AppSender};
+use super::app::{AppConnection, AppReceiver, AppSender};
 use super::metrics::Samples;
 use super::network::Network;
 use super::options::{limits, Options};
@@ -121,11 +121,53 @@ pub async fn drive(
     options: &Options,
     interrupts: &Interrupts,
 ) -> Result<Traffic, Error> {
-    let n = network.clients().len();
-    let gateway_of: Vec<usize> = network.clients().map(|c| c.gateway).collect();
-    let addresses: Vec<String> = network.clients().map(|c| c.address.clone()).collect();
-    let recipients = plan::recipients(&gateway_of);
+    let connections = connect_all(network).await?;
+    let (failed_tx, failed) = mpsc::unbounded_channel::<(usize, Error)>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut run = Run {
+        tally: Arc::new(Mutex::new(Tally::new(connections.len()))),
+        failed,
+        progress: Progress::new(options.progress),
+        overdue_age_us: u64::try_from(options.drain.max(Duration::from_secs(1)).as_micros())
+            .unwrap_or(u64::MAX),
+        clock: Instant::now(),
+        interrupted: false,
+    };
+    let before = scrape(network).await;
+    run.clock = Instant::now();
+    let (receivers, mut senders) =
+        run.spawn_clients(network, options, connections, failed_tx, stop_rx)?;
 
+    let sending = run.send(network, options, interrupts).await?;
+    let _ = stop_tx.send(true);
+    let mut open = Vec::new();
+    for task in std::mem::take(&mut senders.0) {
+        if let Ok(Ok(Some(sender))) = tokio::time::timeout(STOP_TIMEOUT, task).await {
+            open.push(sender);
+        }
+    }
+    let after = scrape(network).await;
+    let drain = run.drain(network, options, interrupts).await?;
+    for sender in open {
+        sender.close().await;
+    }
+    drop(receivers);
+
+    let t = lock(&run.tally);
+    Ok(Traffic {
+        totals: t.totals(),
+        histogram: t.histogram().clone(),
+        last_api_error: t.last_error().map(str::to_owned),
+        sending,
+        drain,
+        interrupted: run.interrupted,
+        metrics: window(network, sending, before, after),
+    })
+}
+
+/// One app connection per client, each checked to report the address `client init` printed.
+async fn connect_all(network: &mut Network) -> Result<Vec<AppConnection>, Error> {
+    let addresses: Vec<String> = network.clients().map(|c| c.address.clone()).collect();
     let mut connections = Vec::new();
     for (c, expected) in addresses.iter().enumerate() {
         let url = network
@@ -151,150 +193,178 @@ pub async fn drive(
         }
         connections.push(conn);
     }
+    Ok(connections)
+}
 
-    let tally = Arc::new(Mutex::new(Tally::new(n)));
-    let (failed_tx, mut failed) = mpsc::unbounded_channel::<(usize, Error)>();
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let mut progress = Progress::new(options.progress);
-    let overdue_age_us =
-        u64::try_from(options.drain.max(Duration::from_secs(1)).as_micros()).unwrap_or(u64::MAX);
+/// The state of a traffic run shared by its phases.
+struct Run {
+    tally: Arc<Mutex<Tally>>,
+    failed: mpsc::UnboundedReceiver<(usize, Error)>,
+    progress: Progress,
+    overdue_age_us: u64,
+    /// When sending started: send times and latencies count from here.
+    clock: Instant,
+    /// Whether a signal ended sending or the drain.
+    interrupted: bool,
+}
 
-    let longest = Duration::from_secs(limits::MAX_DURATION_SECS);
-    let before = scrape(network).await;
-    let clock = Instant::now();
-    let period = Duration::from_secs_f64(1.0 / options.rate);
-    let mut receivers = Tasks(Vec::new());
-    let mut senders = Tasks(Vec::new());
-    for (c, conn) in connections.into_iter().enumerate() {
-        let (sender, mut receiver) = conn.split();
-        let index = u32::try_from(c).map_err(|_| Error::traffic("too many clients".into()))?;
-        let (tally_r, failed_r) = (tally.clone(), failed_tx.clone());
-        receivers.0.push(tokio::spawn(async move {
-            // Ends when the connection does (or when aborted after the drain).
-            loop {
-                match receiver.next().await {
-                    Some(Ok(AppResponse::Received { message, .. })) => {
-                        lock(&tally_r).handle_received(index, &message, micros_since(clock));
-                    }
-                    Some(Ok(AppResponse::Error { message })) => {
-                        lock(&tally_r).handle_api_error(&message);
-                    }
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => {
-                        let _ = failed_r.send((c, e));
-                        return;
-                    }
-                    None => {
-                        let _ = failed_r.send((
-                            c,
-                            Error::traffic(format!("client {c} closed its app websocket")),
-                        ));
-                        return;
+impl Run {
+    /// A receiving task per client, and a sending task per client that has a recipient.
+    fn spawn_clients(
+        &self,
+        network: &Network,
+        options: &Options,
+        connections: Vec<AppConnection>,
+        failed: mpsc::UnboundedSender<(usize, Error)>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<(Tasks<()>, Tasks<Option<AppSender>>), Error> {
+        let n = connections.len();
+        let gateway_of: Vec<usize> = network.clients().map(|c| c.gateway).collect();
+        let addresses: Vec<String> = network.clients().map(|c| c.address.clone()).collect();
+        let recipients = plan::recipients(&gateway_of);
+        let longest = Duration::from_secs(limits::MAX_DURATION_SECS);
+        let period = Duration::from_secs_f64(1.0 / options.rate);
+        let mut receivers = Tasks(Vec::new());
+        let mut senders = Tasks(Vec::new());
+        for (c, conn) in connections.into_iter().enumerate() {
+            let (sender, receiver) = conn.split();
+            let index = u32::try_from(c).map_err(|_| Error::traffic("too many clients".into()))?;
+            receivers.0.push(tokio::spawn(receive_loop(
+                receiver,
+                index,
+                self.clock,
+                self.tally.clone(),
+                failed.clone(),
+            )));
+            let Some(to) = recipients[c] else {
+                senders.0.push(tokio::spawn(async move { Some(sender) }));
+                continue;
+            };
+            let schedule = Schedule {
+                start: tokio::time::Instant::from_std(self.clock)
+                    + period.mul_f64(c as f64 / n.max(1) as f64),
+                period,
+            };
+            let job = SendJob {
+                index,
+                to: u32::try_from(to).map_err(|_| Error::traffic("too many clients".into()))?,
+                address: addresses[to].clone(),
+                size: options.message_size,
+                clock: self.clock,
+                limit: (options.rate * longest.as_secs_f64()).ceil() as u64 + 1,
+            };
+            let (tally, failed, stop) = (self.tally.clone(), failed.clone(), stop.clone());
+            senders.0.push(tokio::spawn(async move {
+                send_loop(sender, job, schedule, stop, tally, failed, c).await
+            }));
+        }
+        Ok((receivers, senders))
+    }
+
+    /// Lets the senders run until the duration ends or a signal comes; returns how long
+    /// they sent. A failed client or a dead process fails the run.
+    async fn send(
+        &mut self,
+        network: &mut Network,
+        options: &Options,
+        interrupts: &Interrupts,
+    ) -> Result<Duration, Error> {
+        let longest = Duration::from_secs(limits::MAX_DURATION_SECS);
+        let end = tokio::time::Instant::from_std(self.clock) + options.duration.unwrap_or(longest);
+        let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep_until(end) => break,
+                () = interrupts.reached(1) => {
+                    self.interrupted = true;
+                    break;
+                }
+                Some((c, e)) = self.failed.recv() => {
+                    self.progress.finish();
+                    return Err(client_failure(network, c, e));
+                }
+                _ = ticker.tick() => {
+                    self.progress.show(&status(&self.tally, self.clock, self.overdue_age_us));
+                    if let Err(e) = network.check_running() {
+                        self.progress.finish();
+                        return Err(e);
                     }
                 }
             }
-        }));
-        let Some(to) = recipients[c] else {
-            senders.0.push(tokio::spawn(async move { Some(sender) }));
-            continue;
-        };
-        let schedule = Schedule {
-            start: tokio::time::Instant::from_std(clock)
-                + period.mul_f64(c as f64 / n.max(1) as f64),
-            period,
-        };
-        let job = SendJob {
-            index,
-            to: u32::try_from(to).map_err(|_| Error::traffic("too many clients".into()))?,
-            address: addresses[to].clone(),
-            size: options.message_size,
-            clock,
-            limit: (options.rate * longest.as_secs_f64()).ceil() as u64 + 1,
-        };
-        let (tally_s, failed_s, stop) = (tally.clone(), failed_tx.clone(), stop_rx.clone());
-        senders.0.push(tokio::spawn(async move {
-            send_loop(sender, job, schedule, stop, tally_s, failed_s, c).await
-        }));
+        }
+        Ok(self.clock.elapsed())
     }
-    drop(failed_tx);
 
-    // Sending.
-    let end = tokio::time::Instant::from_std(clock) + options.duration.unwrap_or(longest);
-    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + TICK, TICK);
-    let mut interrupted = false;
-    loop {
-        tokio::select! {
-            () = tokio::time::sleep_until(end) => break,
-            () = interrupts.reached(1) => {
-                interrupted = true;
+    /// Waits for messages in flight, at most the drain time, ending early once nothing is
+    /// outstanding or at the next signal; returns how long it waited.
+    async fn drain(
+        &mut self,
+        network: &mut Network,
+        options: &Options,
+        interrupts: &Interrupts,
+    ) -> Result<Duration, Error> {
+        let drain_start = Instant::now();
+        let drain_end = drain_start + options.drain;
+        let seen = interrupts.count();
+        let mut last_shown = Instant::now();
+        loop {
+            if lock(&self.tally).totals().outstanding == 0 || Instant::now() >= drain_end {
                 break;
             }
-            Some((c, e)) = failed.recv() => {
-                progress.finish();
-                return Err(client_failure(network, c, e));
-            }
-            _ = ticker.tick() => {
-                progress.show(&status(&tally, clock, overdue_age_us));
-                if let Err(e) = network.check_running() {
-                    progress.finish();
-                    return Err(e);
+            tokio::select! {
+                () = tokio::time::sleep(DRAIN_POLL) => {}
+                () = interrupts.reached(seen.saturating_add(1)) => {
+                    self.interrupted = true;
+                    break;
+                }
+                Some((c, e)) = self.failed.recv() => {
+                    self.progress.finish();
+                    return Err(client_failure(network, c, e));
                 }
             }
+            if last_shown.elapsed() >= TICK {
+                last_shown = Instant::now();
+                let line = status(&self.tally, self.clock, self.overdue_age_us);
+                self.progress.show(&format!("{line} (draining)"));
+            }
         }
+        self.progress.finish();
+        Ok(drain_start.elapsed())
     }
-    let _ = stop_tx.send(true);
-    let sending = clock.elapsed();
-    let mut open = Vec::new();
-    for task in std::mem::take(&mut senders.0) {
-        if let Ok(Ok(Some(sender))) = tokio::time::timeout(STOP_TIMEOUT, task).await {
-            open.push(sender);
-        }
-    }
-    let after = scrape(network).await;
+}
 
-    // Draining.
-    let drain_start = Instant::now();
-    let drain_end = drain_start + options.drain;
-    let seen = interrupts.count();
-    let mut last_shown = Instant::now();
+/// Parses what client `index`'s app connection receives into the tally until the connection
+/// ends (or the task is aborted after the drain).
+async fn receive_loop(
+    mut receiver: AppReceiver,
+    index: u32,
+    clock: Instant,
+    tally: Arc<Mutex<Tally>>,
+    failed: mpsc::UnboundedSender<(usize, Error)>,
+) {
+    let c = index as usize;
     loop {
-        if lock(&tally).totals().outstanding == 0 || Instant::now() >= drain_end {
-            break;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(DRAIN_POLL) => {}
-            () = interrupts.reached(seen.saturating_add(1)) => {
-                interrupted = true;
-                break;
+        match receiver.next().await {
+            Some(Ok(AppResponse::Received { message, .. })) => {
+                lock(&tally).handle_received(index, &message, micros_since(clock));
             }
-            Some((c, e)) = failed.recv() => {
-                progress.finish();
-                return Err(client_failure(network, c, e));
+            Some(Ok(AppResponse::Error { message })) => {
+                lock(&tally).handle_api_error(&message);
             }
-        }
-        if last_shown.elapsed() >= TICK {
-            last_shown = Instant::now();
-            let line = status(&tally, clock, overdue_age_us);
-            progress.show(&format!("{line} (draining)"));
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                let _ = failed.send((c, e));
+                return;
+            }
+            None => {
+                let _ = failed.send((
+                    c,
+                    Error::traffic(format!("client {c} closed its app websocket")),
+                ));
+                return;
+            }
         }
     }
-    let drain = drain_start.elapsed();
-    progress.finish();
-    for sender in open {
-        sender.close().await;
-    }
-    drop(receivers);
-
-    let t = lock(&tally);
-    Ok(Traffic {
-        totals: t.totals(),
-        histogram: t.histogram().clone(),
-        last_api_error: t.last_error().map(str::to_owned),
-        sending,
-        drain,
-        interrupted,
-        metrics: window(network, sending, before, after),
-    })
 }
 
 /// The progress line now; messages outstanding for longer than `overdue_age_us` count as

@@ -24,8 +24,8 @@ use validator_core::api::{
     SpentAnswer, StatementAccepted, Status,
 };
 use validator_core::coconut::{
-    aggregate_signatures, prepare_blind_sign, prove_credential, unblind_and_verify, Signature,
-    SignerIndex, Theta,
+    aggregate_signatures, prepare_blind_sign, prove_credential, unblind_and_verify,
+    BlindSignRequest, CommitmentOpenings, Signature, SignerIndex, Theta,
 };
 use validator_core::credential::{
     parameters, request_digest, PrivateAttributes, PublicAttributes, VerificationKeySet,
@@ -361,29 +361,8 @@ pub async fn obtain_credential(
     bandwidth: u64,
 ) -> Result<Credential, ClientError> {
     let validators = clients_for(genesis)?;
-    let mut errors = Vec::new();
-    let mut keys = None;
-    let mut nonce = None;
     let account_key = IdentityKey::from(account);
-    for v in &validators {
-        match (v.verification_keys().await, v.account(&account_key).await) {
-            (Ok(k), Ok(view)) => {
-                keys = Some(k);
-                nonce = Some(view.next_free_nonce);
-                break;
-            }
-            (Err(e), _) | (_, Err(e)) => errors.push(e.to_string()),
-        }
-    }
-    let (Some(keys), Some(nonce)) = (keys, nonce) else {
-        return Err(ClientError::Credential(format!(
-            "no validator served keys and account: {}",
-            errors.join("; ")
-        )));
-    };
-    keys.validate()
-        .map_err(|e| ClientError::Credential(format!("published keys: {e}")))?;
-
+    let (keys, nonce) = keys_and_nonce(&validators, &account_key).await?;
     let params = parameters();
     let mut rng = rand::rng();
     let private = PrivateAttributes::random(&mut rng);
@@ -406,8 +385,65 @@ pub async fn obtain_credential(
         request: request.clone(),
         public_attributes: public.clone(),
     };
-
     let answers = futures::future::join_all(validators.iter().map(|v| v.blind_sign(&body))).await;
+    let blinded = Blinded {
+        request: &request,
+        openings: &openings,
+        private: &private,
+        public: &public,
+    };
+    let partials = verified_partials(&validators, answers, &keys, &blinded)?;
+    let signature =
+        aggregate_signatures(&partials).map_err(|e| ClientError::Credential(e.to_string()))?;
+    Ok(Credential {
+        private,
+        public,
+        signature,
+        keys,
+    })
+}
+
+/// The published verification keys and the account's next nonce, from the first validator
+/// that serves both.
+async fn keys_and_nonce(
+    validators: &[ValidatorClient],
+    account: &IdentityKey,
+) -> Result<(VerificationKeySet, u64), ClientError> {
+    let mut errors = Vec::new();
+    for v in validators {
+        match (v.verification_keys().await, v.account(account).await) {
+            (Ok(keys), Ok(view)) => {
+                keys.validate()
+                    .map_err(|e| ClientError::Credential(format!("published keys: {e}")))?;
+                return Ok((keys, view.next_free_nonce));
+            }
+            (Err(e), _) | (_, Err(e)) => errors.push(e.to_string()),
+        }
+    }
+    Err(ClientError::Credential(format!(
+        "no validator served keys and account: {}",
+        errors.join("; ")
+    )))
+}
+
+/// What a blind-sign request hid and revealed, to unblind its answers with.
+struct Blinded<'a> {
+    request: &'a BlindSignRequest,
+    openings: &'a CommitmentOpenings,
+    private: &'a PrivateAttributes,
+    public: &'a PublicAttributes,
+}
+
+/// The first `threshold` partial signatures that verify under their signer's published key,
+/// one per signer; fewer is an error naming every failure.
+fn verified_partials(
+    validators: &[ValidatorClient],
+    answers: Vec<Result<BlindSignAnswer, ClientError>>,
+    keys: &VerificationKeySet,
+    blinded: &Blinded<'_>,
+) -> Result<Vec<(SignerIndex, Signature)>, ClientError> {
+    let params = parameters();
+    let mut errors = Vec::new();
     let mut partials: Vec<(SignerIndex, Signature)> = Vec::new();
     let threshold = usize::try_from(keys.threshold).unwrap_or(usize::MAX);
     for (v, answer) in validators.iter().zip(answers) {
@@ -428,11 +464,11 @@ pub async fn obtain_credential(
         match unblind_and_verify(
             &params,
             vk,
-            &request,
+            blinded.request,
             &answer.blinded_signature,
-            &openings,
-            &private.scalars(),
-            &public.scalars(),
+            blinded.openings,
+            &blinded.private.scalars(),
+            &blinded.public.scalars(),
         ) {
             Ok(sig) => partials.push((answer.signer_index, sig)),
             Err(e) => errors.push(format!("{}: partial signature: {e}", v.base_url())),
@@ -446,14 +482,7 @@ pub async fn obtain_credential(
         )));
     }
     partials.truncate(threshold);
-    let signature =
-        aggregate_signatures(&partials).map_err(|e| ClientError::Credential(e.to_string()))?;
-    Ok(Credential {
-        private,
-        public,
-        signature,
-        keys,
-    })
+    Ok(partials)
 }
 
 /// Why the chain's genesis could not be had.

@@ -268,6 +268,13 @@ impl Genesis {
     }
 
     fn validate_as(&self, origin: &str) -> Result<(), GenesisError> {
+        self.validate_parameters(origin)?;
+        self.validate_accounts(origin)?;
+        self.validate_validators(origin)
+    }
+
+    /// The chain id, epoch length, minimum bond and active-set sizes.
+    fn validate_parameters(&self, origin: &str) -> Result<(), GenesisError> {
         let id = &self.chain_id;
         if id.is_empty() || id.len() > MAX_CHAIN_ID_LEN {
             return Err(field_err(
@@ -317,6 +324,11 @@ impl Genesis {
             ));
         }
 
+        Ok(())
+    }
+
+    /// Accounts are distinct and their balances add up without overflow.
+    fn validate_accounts(&self, origin: &str) -> Result<(), GenesisError> {
         let mut seen = BTreeSet::new();
         let mut total: Amount = 0;
         for (i, a) in self.accounts.iter().enumerate() {
@@ -336,6 +348,12 @@ impl Genesis {
             })?;
         }
 
+        Ok(())
+    }
+
+    /// At least one validator, each distinct with a usable API URL, and a threshold among
+    /// them.
+    fn validate_validators(&self, origin: &str) -> Result<(), GenesisError> {
         if self.validators.is_empty() {
             return Err(field_err(
                 origin,

@@ -16,6 +16,7 @@ pub mod packets;
 pub mod process;
 
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -159,75 +160,26 @@ pub fn run(options: &Options) -> Result<Report, String> {
     let home = tempfile::tempdir().map_err(|e| e.to_string())?;
     let (router_addr, secret) = process::init_mixnode(&mixnode_bin, home.path())?;
 
-    eprintln!(
-        "router: crypto-only batched unwrap on CPU {} ...",
-        options.router_cpu
-    );
-    let router_cpu = options.router_cpu;
-    let crypto_only = std::thread::spawn(move || {
-        crate::affinity::pin_current_thread(router_cpu)?;
-        crypto_only_rate(secret)
-    })
-    .join()
-    .map_err(|_| "the crypto-only measurement panicked".to_string())??;
-    eprintln!("router: crypto-only {crypto_only:.0} packets/s");
-
+    let crypto_only = crypto_only_on(options.router_cpu, secret)?;
     let secs = options.phase.as_secs_f64();
-    let count = packets_needed(crypto_only, options);
-    let started = Instant::now();
-    // The sink address goes into every packet, so bind it before building.
-    let placeholder = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
-    let sink_addr_reserved = placeholder.local_addr().map_err(|e| e.to_string())?;
-    drop(placeholder);
-    eprintln!("router: building {count} packets on {threads} threads ...");
-    let packets = packets::build(
-        count,
-        secret,
-        sink_addr_reserved,
-        Duration::ZERO,
-        threads,
-        true,
-    )?;
-    eprintln!("router: built in {:.1} s", started.elapsed().as_secs_f64());
-    let (sink_addr, sink) = load::start_sink_at(&packets, sink_addr_reserved, options.load_cpu)?;
-    debug_assert_eq!(sink_addr, sink_addr_reserved);
+    let (packets, sink) = build_load(options, secret, crypto_only, threads)?;
 
     crate::affinity::pin_current_thread(options.load_cpu)?;
-    let mut runs = Vec::new();
-    for (linger, busy_poll) in engine_settings(options) {
-        let name = run_name(linger, busy_poll);
-        process::set_engine_option(home.path(), "batch_linger_us", linger)?;
-        process::set_engine_option(home.path(), "busy_poll_us", busy_poll)?;
-        let router =
-            process::start_mixnode(&mixnode_bin, home.path(), router_addr, options.router_cpu)?;
-        let mut run = measure(&router, &name, &packets, &sink, options)?;
-        run.batch_linger_us = linger;
-        run.busy_poll_us = busy_poll;
-        runs.push(run);
-        drop(router);
-    }
-    process::set_engine_option(home.path(), "batch_linger_us", None)?;
-    process::set_engine_option(home.path(), "busy_poll_us", None)?;
-    let mut runs = runs.into_iter();
+    let mut runs = run_ours(
+        options,
+        &mixnode_bin,
+        home.path(),
+        router_addr,
+        &packets,
+        &sink,
+    )?
+    .into_iter();
     let ours = runs.next().ok_or("no router-core run")?;
     let ours_other_settings: Vec<RouterRun> = runs.collect();
-
     let baseline = if options.skip_baseline {
         None
     } else {
-        let router = process::start_baseline(
-            &home.path().join("mixnodes/bench/sphinx.key"),
-            options.router_cpu,
-        )?;
-        let run = measure(
-            &router,
-            "Nym-style baseline (tokio + sphinx-packet)",
-            &packets,
-            &sink,
-            options,
-        )?;
-        drop(router);
-        Some(run)
+        Some(run_baseline(options, home.path(), &packets, &sink)?)
     };
 
     let held = if options.held > 0 {
@@ -256,6 +208,92 @@ pub fn run(options: &Options) -> Result<Report, String> {
         baseline,
         held,
     })
+}
+
+/// The crypto-only batched unwrap rate on `cpu`: the ceiling a router could reach.
+fn crypto_only_on(cpu: usize, secret: [u8; 32]) -> Result<f64, String> {
+    eprintln!("router: crypto-only batched unwrap on CPU {cpu} ...");
+    let rate = std::thread::spawn(move || {
+        crate::affinity::pin_current_thread(cpu)?;
+        crypto_only_rate(secret)
+    })
+    .join()
+    .map_err(|_| "the crypto-only measurement panicked".to_string())??;
+    eprintln!("router: crypto-only {rate:.0} packets/s");
+    Ok(rate)
+}
+
+/// The packets every run sends (enough for every phase, see [`packets_needed`]), all routed
+/// to the sink, and the sink, listening on the load CPU.
+fn build_load(
+    options: &Options,
+    secret: [u8; 32],
+    crypto_only: f64,
+    threads: usize,
+) -> Result<(packets::PacketSet, Arc<load::SinkState>), String> {
+    let count = packets_needed(crypto_only, options);
+    let started = Instant::now();
+    // The sink address goes into every packet, so bind it before building.
+    let placeholder = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let sink_addr_reserved = placeholder.local_addr().map_err(|e| e.to_string())?;
+    drop(placeholder);
+    eprintln!("router: building {count} packets on {threads} threads ...");
+    let packets = packets::build(
+        count,
+        secret,
+        sink_addr_reserved,
+        Duration::ZERO,
+        threads,
+        true,
+    )?;
+    eprintln!("router: built in {:.1} s", started.elapsed().as_secs_f64());
+    let (sink_addr, sink) = load::start_sink_at(&packets, sink_addr_reserved, options.load_cpu)?;
+    debug_assert_eq!(sink_addr, sink_addr_reserved);
+    Ok((packets, sink))
+}
+
+/// One run of router-core per engine setting, the first with the defaults.
+fn run_ours(
+    options: &Options,
+    mixnode_bin: &std::path::Path,
+    home: &std::path::Path,
+    router_addr: std::net::SocketAddr,
+    packets: &packets::PacketSet,
+    sink: &Arc<load::SinkState>,
+) -> Result<Vec<RouterRun>, String> {
+    let mut runs = Vec::new();
+    for (linger, busy_poll) in engine_settings(options) {
+        let name = run_name(linger, busy_poll);
+        process::set_engine_option(home, "batch_linger_us", linger)?;
+        process::set_engine_option(home, "busy_poll_us", busy_poll)?;
+        let router = process::start_mixnode(mixnode_bin, home, router_addr, options.router_cpu)?;
+        let mut run = measure(&router, &name, packets, sink, options)?;
+        run.batch_linger_us = linger;
+        run.busy_poll_us = busy_poll;
+        runs.push(run);
+        drop(router);
+    }
+    process::set_engine_option(home, "batch_linger_us", None)?;
+    process::set_engine_option(home, "busy_poll_us", None)?;
+    Ok(runs)
+}
+
+/// The Nym-style baseline router with the same key, load and sink.
+fn run_baseline(
+    options: &Options,
+    home: &std::path::Path,
+    packets: &packets::PacketSet,
+    sink: &Arc<load::SinkState>,
+) -> Result<RouterRun, String> {
+    let router =
+        process::start_baseline(&home.join("mixnodes/bench/sphinx.key"), options.router_cpu)?;
+    measure(
+        &router,
+        "Nym-style baseline (tokio + sphinx-packet)",
+        packets,
+        sink,
+        options,
+    )
 }
 
 /// Packets one router's run uses at most: every flat-out phase (before and after the load
@@ -376,96 +414,33 @@ fn measure(
     sink: &load::SinkState,
     options: &Options,
 ) -> Result<RouterRun, String> {
-    let mut stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
+    let stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
-    let mut cursor = 0usize;
-
+    let mut session = Session {
+        router,
+        name,
+        packets,
+        sink,
+        options,
+        stream,
+        cursor: 0,
+    };
     eprintln!(
         "router: {name}: flat out for {:.1} s ...",
         options.phase.as_secs_f64()
     );
-    let (max_pps, max_cpu) = flat_out(router, &mut stream, packets, sink, &mut cursor, options)?;
+    let (max_pps, max_cpu) = session.flat_out()?;
     eprintln!("router: {name}: max {max_pps:.0} packets/s at {max_cpu:.0}% CPU");
-    if let Some(metrics) = router.metrics {
-        let text = process::scrape(metrics)?;
-        let dropped: Vec<String> = text
-            .lines()
-            .filter(|l| l.starts_with("mixnet_packets_dropped_total{") && !l.ends_with(" 0"))
-            .map(str::to_string)
-            .collect();
-        eprintln!(
-            "router: {name}: node counted {} received, {} forwarded, dropped: {dropped:?}; sink: {} unrecognised",
-            process::sample(&text, "mixnet_packets_received_total").unwrap_or(0.0),
-            process::sample(&text, "mixnet_packets_forwarded_total").unwrap_or(0.0),
-            sink.unknown(),
-        );
-    }
-
-    let mut point = |fraction: f64, cursor: &mut usize| -> Result<LoadPoint, String> {
-        let of_max = if options.max_before_each_load {
-            let (pps, _) = flat_out(router, &mut stream, packets, sink, cursor, options)?;
-            eprintln!("router: {name}: max just before this load point: {pps:.0} packets/s");
-            pps
-        } else {
-            max_pps
-        };
-        let rate = of_max * fraction;
-        let before = sink.received();
-        let node_before = router.metrics.map(process::scrape).transpose()?;
-        let cpu0 = process::cpu_seconds(router.pid()).unwrap_or(0.0);
-        sink.start_recording();
-        let t0 = Instant::now();
-        let sent = load::send_paced(&mut stream, packets, sink, *cursor, rate, options.phase)?;
-        let received =
-            load::wait_received(sink, before + sent as u64, Duration::from_secs(10)) - before;
-        let histogram = sink.stop_recording().ok_or("latency histogram poisoned")?;
-        let elapsed = t0.elapsed().as_secs_f64();
-        let cpu = (process::cpu_seconds(router.pid()).unwrap_or(0.0) - cpu0) / elapsed * 100.0;
-        let node_after = router.metrics.map(process::scrape).transpose()?;
-        *cursor += sent;
-        let (node_p99, node_wait_p99, node_batch, node_busy) = match (node_before, node_after) {
-            (Some(before), Some(after)) => (
-                node_quantile(&before, &after, "mixnet_processing_latency_seconds", 0.99),
-                node_quantile(&before, &after, "mixnet_socket_wait_seconds", 0.99),
-                node_mean(&before, &after, "mixnet_batch_size"),
-                node_rate(&before, &after, "mixnet_busy_seconds_total", elapsed).map(|r| r * 100.0),
-            ),
-            _ => (None, None, None, None),
-        };
-        let mut point = load_point(rate, received, sent, &histogram, cpu, node_p99);
-        point.fraction_of_max = fraction;
-        point.of_max_pps = of_max;
-        point.node_mean_batch = node_batch;
-        point.node_socket_wait_p99_le_us = node_wait_p99;
-        point.node_busy_percent = node_busy;
-        eprintln!(
-            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%{}{}{}{}",
-            fraction * 100.0,
-            point.p50_us,
-            point.p99_us,
-            point.p999_us,
-            busy_text(&point),
-            node_batch
-                .map(|b| format!(", mean batch {b:.1}"))
-                .unwrap_or_default(),
-            node_p99
-                .map(|p| format!(", node arrival-to-write p99 <= {p:.0} µs"))
-                .unwrap_or_default(),
-            node_wait_p99
-                .map(|p| format!(", socket wait p99 <= {p:.0} µs"))
-                .unwrap_or_default()
-        );
-        Ok(point)
-    };
-    let at_50 = point(0.5, &mut cursor)?;
-    let at_90 = point(0.9, &mut cursor)?;
+    session.show_node_counters()?;
+    let at_50 = session.load_point(0.5, max_pps)?;
+    let at_90 = session.load_point(0.9, max_pps)?;
     let other_loads = options
         .extra_loads
         .iter()
-        .map(|fraction| point(*fraction, &mut cursor))
+        .map(|fraction| session.load_point(*fraction, max_pps))
         .collect::<Result<Vec<_>, _>>()?;
     // The load points assume the maximum held while they ran; measure it again to see.
-    let (max_after_pps, _) = flat_out(router, &mut stream, packets, sink, &mut cursor, options)?;
+    let (max_after_pps, _) = session.flat_out()?;
     eprintln!(
         "router: {name}: max again after the load points: {max_after_pps:.0} packets/s ({:+.0}% from the first)",
         (max_after_pps / max_pps.max(1.0) - 1.0) * 100.0
@@ -481,6 +456,139 @@ fn measure(
         at_90,
         other_loads,
     })
+}
+
+/// One router under load: its connection and how far into the packets the load has got.
+struct Session<'a> {
+    router: &'a RouterProcess,
+    name: &'a str,
+    packets: &'a packets::PacketSet,
+    sink: &'a load::SinkState,
+    options: &'a Options,
+    stream: TcpStream,
+    cursor: usize,
+}
+
+impl Session<'_> {
+    /// The forwarded rate and CPU use flat out.
+    fn flat_out(&mut self) -> Result<(f64, f64), String> {
+        let (router, packets, sink) = (self.router, self.packets, self.sink);
+        flat_out(
+            router,
+            &mut self.stream,
+            packets,
+            sink,
+            &mut self.cursor,
+            self.options,
+        )
+    }
+
+    /// What the node itself counted so far (received, forwarded, dropped by reason).
+    fn show_node_counters(&self) -> Result<(), String> {
+        let Some(metrics) = self.router.metrics else {
+            return Ok(());
+        };
+        let text = process::scrape(metrics)?;
+        let dropped: Vec<String> = text
+            .lines()
+            .filter(|l| l.starts_with("mixnet_packets_dropped_total{") && !l.ends_with(" 0"))
+            .map(str::to_string)
+            .collect();
+        eprintln!(
+            "router: {}: node counted {} received, {} forwarded, dropped: {dropped:?}; sink: {} unrecognised",
+            self.name,
+            process::sample(&text, "mixnet_packets_received_total").unwrap_or(0.0),
+            process::sample(&text, "mixnet_packets_forwarded_total").unwrap_or(0.0),
+            self.sink.unknown(),
+        );
+        Ok(())
+    }
+
+    /// Paced load at `fraction` of the maximum (`max_pps`, or measured again right before
+    /// with `max_before_each_load`): latencies at the sink, CPU, and the node's own figures.
+    fn load_point(&mut self, fraction: f64, max_pps: f64) -> Result<LoadPoint, String> {
+        let (router, sink, name) = (self.router, self.sink, self.name);
+        let of_max = if self.options.max_before_each_load {
+            let (pps, _) = self.flat_out()?;
+            eprintln!("router: {name}: max just before this load point: {pps:.0} packets/s");
+            pps
+        } else {
+            max_pps
+        };
+        let rate = of_max * fraction;
+        let before = sink.received();
+        let node_before = router.metrics.map(process::scrape).transpose()?;
+        let cpu0 = process::cpu_seconds(router.pid()).unwrap_or(0.0);
+        sink.start_recording();
+        let t0 = Instant::now();
+        let sent = load::send_paced(
+            &mut self.stream,
+            self.packets,
+            sink,
+            self.cursor,
+            rate,
+            self.options.phase,
+        )?;
+        let received =
+            load::wait_received(sink, before + sent as u64, Duration::from_secs(10)) - before;
+        let histogram = sink.stop_recording().ok_or("latency histogram poisoned")?;
+        let elapsed = t0.elapsed().as_secs_f64();
+        let cpu = (process::cpu_seconds(router.pid()).unwrap_or(0.0) - cpu0) / elapsed * 100.0;
+        let node_after = router.metrics.map(process::scrape).transpose()?;
+        self.cursor += sent;
+        let node = match (node_before, node_after) {
+            (Some(before), Some(after)) => NodeFigures::between(&before, &after, elapsed),
+            _ => NodeFigures::default(),
+        };
+        let mut point = load_point(rate, received, sent, &histogram, cpu, node.p99);
+        point.fraction_of_max = fraction;
+        point.of_max_pps = of_max;
+        point.node_mean_batch = node.batch;
+        point.node_socket_wait_p99_le_us = node.wait_p99;
+        point.node_busy_percent = node.busy;
+        eprintln!(
+            "router: {name}: {:.0}% of max ({rate:.0}/s): p50 {} µs, p99 {} µs, p999 {} µs, CPU {cpu:.0}%{}{}{}{}",
+            fraction * 100.0,
+            point.p50_us,
+            point.p99_us,
+            point.p999_us,
+            busy_text(&point),
+            node.batch
+                .map(|b| format!(", mean batch {b:.1}"))
+                .unwrap_or_default(),
+            node.p99
+                .map(|p| format!(", node arrival-to-write p99 <= {p:.0} µs"))
+                .unwrap_or_default(),
+            node.wait_p99
+                .map(|p| format!(", socket wait p99 <= {p:.0} µs"))
+                .unwrap_or_default()
+        );
+        Ok(point)
+    }
+}
+
+/// The node's own figures over a load point, from its metrics before and after.
+#[derive(Default)]
+struct NodeFigures {
+    /// Arrival-to-write p99 (upper bucket bound), µs.
+    p99: Option<f64>,
+    /// Socket wait p99 (upper bucket bound), µs.
+    wait_p99: Option<f64>,
+    /// Mean unwrap batch.
+    batch: Option<f64>,
+    /// Busy time, percent of the elapsed time.
+    busy: Option<f64>,
+}
+
+impl NodeFigures {
+    fn between(before: &str, after: &str, elapsed: f64) -> Self {
+        NodeFigures {
+            p99: node_quantile(before, after, "mixnet_processing_latency_seconds", 0.99),
+            wait_p99: node_quantile(before, after, "mixnet_socket_wait_seconds", 0.99),
+            batch: node_mean(before, after, "mixnet_batch_size"),
+            busy: node_rate(before, after, "mixnet_busy_seconds_total", elapsed).map(|r| r * 100.0),
+        }
+    }
 }
 
 fn load_point(
@@ -612,7 +720,16 @@ fn busy_text(point: &LoadPoint) -> String {
 }
 
 /// Prints the report as a table.
+/// The report as tables and sentences for people.
 pub fn print(report: &Report) {
+    print_table(report);
+    print_ratios(report);
+    print_node_figures(report);
+    print_losses_and_memory(report);
+}
+
+/// The header and one row per run, then the extra load points.
+fn print_table(report: &Report) {
     println!(
         "bench router: router on CPU {}, load generator and sink on CPU {}, {:.1} s phases",
         report.router_cpu, report.load_cpu, report.phase_seconds
@@ -657,6 +774,10 @@ pub fn print(report: &Report) {
             );
         }
     }
+}
+
+/// The routers' ratios and how far each one's maximum drifted.
+fn print_ratios(report: &Report) {
     println!();
     if let Some(ratio) = report.ours_over_baseline {
         println!(
@@ -676,6 +797,10 @@ pub fn print(report: &Report) {
             (run.max_after_pps / run.max_pps.max(1.0) - 1.0) * 100.0
         );
     }
+}
+
+/// What router-core's own metrics said at 50% and 90% load.
+fn print_node_figures(report: &Report) {
     for run in report.ours_runs() {
         if let (Some(p50), Some(p90)) = (run.at_50.node_p99_le_us, run.at_90.node_p99_le_us) {
             println!(
@@ -699,6 +824,10 @@ pub fn print(report: &Report) {
             );
         }
     }
+}
+
+/// Packets lost at the load points and the memory held packets cost.
+fn print_losses_and_memory(report: &Report) {
     println!(
         "lost packets at 50%/90%: ours {}/{}{}",
         report.ours.at_50.lost,

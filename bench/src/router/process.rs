@@ -227,7 +227,7 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 
 /// The Prometheus text of a router with a metrics endpoint.
 pub fn scrape(metrics: SocketAddr) -> Result<String, String> {
-    testnet::metrics::fetch_blocking(metrics)
+    testnet::metrics::fetch_blocking(metrics).map_err(|e| e.to_string())
 }
 
 /// One sample by exact series name.

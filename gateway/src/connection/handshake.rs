@@ -19,6 +19,33 @@ pub(super) async fn handshake(
     source: &mut Source,
     shared: &Shared,
 ) -> Option<(ClientId, SessionCipher)> {
+    let request = read_first_request(sink, source, shared).await?;
+    let (client, answer, keys, stored_bandwidth) = match accept(shared, request).await {
+        Ok(parts) => parts,
+        Err((kind, message)) => {
+            let _ = fail(sink, &shared.stats, kind, message).await;
+            return None;
+        }
+    };
+    let bandwidth = match &shared.bandwidth {
+        BandwidthMode::FreeForTesting => u64::MAX,
+        BandwidthMode::Credentials(_) => shared
+            .online
+            .bandwidth(&client)
+            .map_or(stored_bandwidth, |c| c.load(Ordering::Relaxed)),
+    };
+    let answer = with_bandwidth(answer, bandwidth);
+    write(sink, Message::text(answer.to_json())).await.ok()?;
+    Some((client, SessionCipher::gateway(&keys)))
+}
+
+/// The first text message, parsed as a control request; a binary frame or a bad request is
+/// refused on the wire and ends the connection.
+async fn read_first_request(
+    sink: &mut Sink,
+    source: &mut Source,
+    shared: &Shared,
+) -> Option<ClientControl> {
     let stats = &shared.stats;
     let text = loop {
         match source.next().await? {
@@ -41,8 +68,8 @@ pub(super) async fn handshake(
             }
         }
     };
-    let request: ClientControl = match serde_json::from_str(text.as_str()) {
-        Ok(request) => request,
+    match serde_json::from_str(text.as_str()) {
+        Ok(request) => Some(request),
         Err(error) => {
             let _ = fail(
                 sink,
@@ -51,13 +78,17 @@ pub(super) async fn handshake(
                 format!("not a request: {error}"),
             )
             .await;
-            return None;
+            None
         }
-    };
+    }
+}
+
+/// Registers or authenticates the client `request` names; anything else is refused.
+async fn accept(shared: &Shared, request: ClientControl) -> Result<Accepted, (ErrorKind, String)> {
     let gateway = shared.identity.verifying_key().to_bytes();
     let window = shared.settings.auth_window_ms;
     let now = crate::now_ms();
-    let outcome = match request {
+    match request {
         ClientControl::Register {
             identity,
             ephemeral,
@@ -98,22 +129,12 @@ pub(super) async fn handshake(
             ErrorKind::NotAuthenticated,
             "register or authenticate first".into(),
         )),
-    };
-    let (client, answer, keys, stored_bandwidth) = match outcome {
-        Ok(parts) => parts,
-        Err((kind, message)) => {
-            let _ = fail(sink, stats, kind, message).await;
-            return None;
-        }
-    };
-    let bandwidth = match &shared.bandwidth {
-        BandwidthMode::FreeForTesting => u64::MAX,
-        BandwidthMode::Credentials(_) => shared
-            .online
-            .bandwidth(&client)
-            .map_or(stored_bandwidth, |c| c.load(Ordering::Relaxed)),
-    };
-    let answer = match answer {
+    }
+}
+
+/// The answer with the client's current bandwidth filled in.
+fn with_bandwidth(answer: GatewayControl, bandwidth: u64) -> GatewayControl {
+    match answer {
         GatewayControl::Registered {
             ephemeral,
             signature,
@@ -137,9 +158,7 @@ pub(super) async fn handshake(
             bandwidth,
         },
         other => other,
-    };
-    write(sink, Message::text(answer.to_json())).await.ok()?;
-    Some((client, SessionCipher::gateway(&keys)))
+    }
 }
 
 /// Waits for the client's sealed `ready`: proof that it holds the session key.

@@ -38,37 +38,8 @@ pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketA
             continue;
         }
         assembler.prepare(&mut shard.pool.borrow_mut());
-        let received = match assembler.with_read_targets(|targets| sys::recv_scatter(fd, targets)) {
-            Ok(Some(read)) => {
-                if let Some(waited) = read.waited {
-                    shard.stats.record_socket_wait(waited);
-                }
-                read.len
-            }
-            Ok(None) => {
-                // Nothing buffered: wait for data through glommio, reading into the first
-                // target so no byte is read twice.
-                let read = futures_lite::future::or(
-                    async { Some(stream.read(assembler.first_target()).await) },
-                    async {
-                        shard.stopping_event.wait().await;
-                        None
-                    },
-                )
-                .await;
-                match read {
-                    Some(Ok(received)) => received,
-                    Some(Err(error)) => {
-                        tracing::debug!(%peer, %error, "inbound connection failed");
-                        break;
-                    }
-                    None => break,
-                }
-            }
-            Err(error) => {
-                tracing::debug!(%peer, %error, "inbound connection failed");
-                break;
-            }
+        let Some(received) = read_some(&shard, &mut stream, &mut assembler, peer).await else {
+            break;
         };
         if received == 0 {
             break;
@@ -101,4 +72,47 @@ pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketA
         .stats
         .inbound_connections
         .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Reads what the socket has into the assembler's targets: at once when bytes are buffered
+/// (with their kernel timestamp), else waiting through glommio. `None` when the connection
+/// failed or the shard is stopping; `Some(0)` when the peer closed.
+async fn read_some(
+    shard: &Shard,
+    stream: &mut TcpStream,
+    assembler: &mut FrameAssembler,
+    peer: SocketAddr,
+) -> Option<usize> {
+    let fd = stream.as_raw_fd();
+    match assembler.with_read_targets(|targets| sys::recv_scatter(fd, targets)) {
+        Ok(Some(read)) => {
+            if let Some(waited) = read.waited {
+                shard.stats.record_socket_wait(waited);
+            }
+            Some(read.len)
+        }
+        Ok(None) => {
+            // Nothing buffered: wait for data through glommio, reading into the first
+            // target so no byte is read twice.
+            let read = futures_lite::future::or(
+                async { Some(stream.read(assembler.first_target()).await) },
+                async {
+                    shard.stopping_event.wait().await;
+                    None
+                },
+            )
+            .await;
+            match read? {
+                Ok(received) => Some(received),
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "inbound connection failed");
+                    None
+                }
+            }
+        }
+        Err(error) => {
+            tracing::debug!(%peer, %error, "inbound connection failed");
+            None
+        }
+    }
 }

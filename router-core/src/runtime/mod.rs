@@ -398,32 +398,64 @@ async fn run_shard(
     clock: Clock,
     ready: std::sync::mpsc::Sender<Result<SocketAddr, RuntimeError>>,
 ) {
-    let setup = (|| {
-        let mixer = Mixer::new(
-            config.sphinx_key.clone(),
-            config.replay.clone(),
-            config.policy.clone(),
-            config.mixer,
-            stats.clone(),
-            clock.now(),
-        )?;
-        let listener = glommio::net::TcpListener::bind(listen).map_err(|e| RuntimeError::Bind {
-            addr: listen,
-            message: e.to_string(),
-        })?;
-        let bound = listener.local_addr().map_err(|e| RuntimeError::Bind {
-            addr: listen,
-            message: e.to_string(),
-        })?;
-        Ok((mixer, listener, bound))
-    })();
-    let (mixer, listener, bound) = match setup {
+    let (shard, listener, bound) = match start_shard(index, listen, &config, stats, clock) {
         Ok(parts) => parts,
         Err(error) => {
             let _ = ready.send(Err(error));
             return;
         }
     };
+    let _ = ready.send(Ok(bound));
+    tracing::info!(shard = index, %bound, "shard listening");
+
+    let acceptor = glommio::spawn_local(accept_loop(shard.clone(), listener));
+    let timer = glommio::spawn_local(timer::run(shard.clone()));
+    let linger = glommio::spawn_local(linger::run(shard.clone()));
+    housekeeping(&shard, &control).await;
+
+    // Shutdown: stop accepting and reading, let what is held leave within the grace period.
+    drop(acceptor);
+    shard.stopping.set(true);
+    shard.stopping_event.notify();
+    // Frames waiting for a fuller batch are unwrapped now: their packets leave with the rest.
+    drop(linger);
+    let mut waiting = Vec::new();
+    shard.pending.borrow_mut().take_all(&mut waiting);
+    shard.mix(clock.now(), &mut waiting);
+    let deadline = clock.now().saturating_add(config.shutdown_grace);
+    while clock.now() < deadline && (shard.mixer.borrow().held() > 0 || queued(&shard) > 0) {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    drop(timer);
+    drop_what_is_left(&shard);
+    tracing::info!(shard = index, "shard stopped");
+}
+
+/// The shard's mixer, listener and state, or why it cannot run.
+fn start_shard(
+    index: usize,
+    listen: SocketAddr,
+    config: &RouterConfig,
+    stats: Arc<ShardStats>,
+    clock: Clock,
+) -> Result<(Rc<Shard>, glommio::net::TcpListener, SocketAddr), RuntimeError> {
+    let mixer = Mixer::new(
+        config.sphinx_key.clone(),
+        config.replay.clone(),
+        config.policy.clone(),
+        config.mixer,
+        stats.clone(),
+        clock.now(),
+    )?;
+    let bind_error = |message: String| RuntimeError::Bind {
+        addr: listen,
+        message,
+    };
+    let listener =
+        glommio::net::TcpListener::bind(listen).map_err(|e| bind_error(e.to_string()))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|e| bind_error(e.to_string()))?;
     let seed = {
         use std::hash::{BuildHasher, Hasher};
         let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
@@ -440,15 +472,11 @@ async fn run_shard(
         seed,
     );
     shard.deliveries = config.deliveries.clone();
-    let shard = Rc::new(shard);
-    let _ = ready.send(Ok(bound));
-    tracing::info!(shard = index, %bound, "shard listening");
+    Ok((Rc::new(shard), listener, bound))
+}
 
-    let acceptor = glommio::spawn_local(accept_loop(shard.clone(), listener));
-    let timer = glommio::spawn_local(timer::run(shard.clone()));
-    let linger = glommio::spawn_local(linger::run(shard.clone()));
-
-    // Housekeeping: the stop flag, policy changes and busy time, off the hot path.
+/// Until the stop flag is set: busy time and policy changes, off the hot path.
+async fn housekeeping(shard: &Shard, control: &Control) {
     let mut generation = 0u64;
     while !control.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
@@ -461,25 +489,14 @@ async fn run_shard(
             }
         }
     }
+}
 
-    // Shutdown: stop accepting and reading, let what is held leave within the grace period.
-    drop(acceptor);
-    shard.stopping.set(true);
-    shard.stopping_event.notify();
-    // Frames waiting for a fuller batch are unwrapped now: their packets leave with the rest.
-    drop(linger);
-    let mut waiting = Vec::new();
-    shard.pending.borrow_mut().take_all(&mut waiting);
-    shard.mix(clock.now(), &mut waiting);
-    let deadline = clock.now().saturating_add(config.shutdown_grace);
-    while clock.now() < deadline && (shard.mixer.borrow().held() > 0 || queued(&shard) > 0) {
-        glommio::timer::sleep(Duration::from_millis(5)).await;
-    }
-    drop(timer);
+/// After the grace period: what is still held or queued is dropped as shutting down.
+fn drop_what_is_left(shard: &Rc<Shard>) {
     shard
         .mixer
         .borrow_mut()
-        .drop_all_held(&mut ShardSink { shard: &shard });
+        .drop_all_held(&mut ShardSink { shard });
     let peers: Vec<_> = shard.peers.borrow().values().cloned().collect();
     for peer in peers {
         shard.drop_queued(
@@ -488,7 +505,6 @@ async fn run_shard(
         );
         peer.ready.notify();
     }
-    tracing::info!(shard = index, "shard stopped");
 }
 
 fn queued(shard: &Shard) -> usize {

@@ -55,16 +55,18 @@ pub(super) async fn prepare_chain(
     path: &Path,
     deadline: Instant,
 ) -> Result<Chain, Error> {
-    let home = path.join("home");
-    let logs = path.join("logs");
+    let dirs = ChainDirs {
+        home: path.join("home"),
+        logs: path.join("logs"),
+        coconut: path.join("coconut"),
+    };
     let accounts = path.join("accounts");
-    for dir in [&home, &logs, &accounts] {
+    for dir in [&dirs.home, &dirs.logs, &accounts] {
         create_dir(dir)?;
     }
     let mut ports = Ports::new();
     let rust_log = &options.log;
-
-    let coconut = path.join("coconut");
+    let program = &binaries.validator;
     let keygen = args(&[
         "keygen",
         "--threshold",
@@ -72,10 +74,9 @@ pub(super) async fn prepare_chain(
         "--validators",
         &options.validators.to_string(),
         "--out",
-        &arg(&coconut),
+        &arg(&dirs.coconut),
     ]);
-    let log = logs.join("keygen.log");
-    let program = &binaries.validator;
+    let log = dirs.logs.join("keygen.log");
     command(
         "validator keygen",
         program,
@@ -89,48 +90,89 @@ pub(super) async fn prepare_chain(
     let mut validators = Vec::new();
     let mut entries = Vec::new();
     for i in 0..options.validators {
-        let id = format!("v{i}");
         let listen = ports.next()?;
-        let log = logs.join(format!("{id}.log"));
-        let name = format!("validator {id}");
-        let init = args(&["--home", &arg(&home), "init", "--id", &id]);
-        let init = [init, args(&["--listen", &listen.to_string()])].concat();
-        let out = command(&name, program, &init, &log, rust_log, deadline).await?;
-        let answer: ValidatorInit = parse_json(&name, "validator init", &out, &log)?;
-        let dir = PathBuf::from(&answer.dir);
-        // Keygen numbers its shares from 1; the i-th validator of the genesis gets share i+1.
-        copy(
-            &coconut.join(format!("coconut-{}.key", i + 1)),
-            &dir.join("coconut.key"),
-        )?;
-        copy(
-            &coconut.join("verification-keys.json"),
-            &dir.join("verification-keys.json"),
-        )?;
-        enable_coconut(&dir.join("config.toml"))?;
-        let identity_key = answer
-            .identity_key
-            .parse::<IdentityKey>()
-            .map_err(|e| Error::process(format!("{name}: identity key: {e}")))?;
-        let url = format!("http://{listen}");
-        entries.push(ValidatorEntry {
-            identity_key,
-            api_url: url.clone(),
-        });
-        validators.push(Member {
-            run_args: args(&["--home", &arg(&home), "run", "--id", &id]),
-            info: ValidatorInfo {
-                id,
-                url,
-                identity_key: answer.identity_key,
-            },
-            name,
-            program: program.clone(),
-            log,
-            process: None,
-        });
+        let (member, entry) = init_validator(i, listen, program, &dirs, rust_log, deadline).await?;
+        validators.push(member);
+        entries.push(entry);
     }
+    let genesis = write_genesis(options, path, &accounts, &entries, &dirs.home, &validators)?;
+    Ok(Chain {
+        genesis,
+        validators,
+        ports,
+    })
+}
 
+/// Where the validators' files go.
+struct ChainDirs {
+    home: PathBuf,
+    logs: PathBuf,
+    /// The keygen's output: one key share per validator and the verification keys.
+    coconut: PathBuf,
+}
+
+/// `validator init` for the `i`-th validator of the genesis, listening on `listen`, with its
+/// Coconut key share; returns it and its genesis entry.
+async fn init_validator(
+    i: usize,
+    listen: std::net::SocketAddr,
+    program: &Path,
+    dirs: &ChainDirs,
+    rust_log: &str,
+    deadline: Instant,
+) -> Result<(Member<ValidatorInfo>, ValidatorEntry), Error> {
+    let id = format!("v{i}");
+    let log = dirs.logs.join(format!("{id}.log"));
+    let name = format!("validator {id}");
+    let init = args(&["--home", &arg(&dirs.home), "init", "--id", &id]);
+    let init = [init, args(&["--listen", &listen.to_string()])].concat();
+    let out = command(&name, program, &init, &log, rust_log, deadline).await?;
+    let answer: ValidatorInit = parse_json(&name, "validator init", &out, &log)?;
+    let dir = PathBuf::from(&answer.dir);
+    // Keygen numbers its shares from 1; the i-th validator of the genesis gets share i+1.
+    copy(
+        &dirs.coconut.join(format!("coconut-{}.key", i + 1)),
+        &dir.join("coconut.key"),
+    )?;
+    copy(
+        &dirs.coconut.join("verification-keys.json"),
+        &dir.join("verification-keys.json"),
+    )?;
+    enable_coconut(&dir.join("config.toml"))?;
+    let identity_key = answer
+        .identity_key
+        .parse::<IdentityKey>()
+        .map_err(|e| Error::process(format!("{name}: identity key: {e}")))?;
+    let url = format!("http://{listen}");
+    let entry = ValidatorEntry {
+        identity_key,
+        api_url: url.clone(),
+    };
+    let member = Member {
+        run_args: args(&["--home", &arg(&dirs.home), "run", "--id", &id]),
+        info: ValidatorInfo {
+            id,
+            url,
+            identity_key: answer.identity_key,
+        },
+        name,
+        program: program.to_path_buf(),
+        log,
+        process: None,
+    };
+    Ok((member, entry))
+}
+
+/// The accounts (operator, clients, the SOCKS5 pair) and the genesis that funds them,
+/// written beside the network and into every validator's directory.
+fn write_genesis(
+    options: &Options,
+    path: &Path,
+    accounts: &Path,
+    entries: &[ValidatorEntry],
+    home: &Path,
+    validators: &[Member<ValidatorInfo>],
+) -> Result<Genesis, Error> {
     let operator = new_account(&accounts.join("operator.key"))?;
     let mut clients = (0..options.clients)
         .map(|c| new_account(&accounts.join(format!("c{c}.key"))))
@@ -146,23 +188,19 @@ pub(super) async fn prepare_chain(
         .ok()
         .and_then(|d| u64::try_from(d.as_millis()).ok())
         .ok_or_else(|| Error::io("the system clock is unusable".into()))?;
-    let genesis = plan::genesis(options, now_ms, &entries, &operator, &clients)?;
+    let genesis = plan::genesis(options, now_ms, entries, &operator, &clients)?;
     let text = genesis
         .to_toml_string()
         .map_err(|e| Error::io(format!("genesis: {e}")))?;
     write_file(&path.join("genesis.toml"), &text)?;
-    for v in &validators {
+    for v in validators {
         let file = home
             .join("validators")
             .join(&v.info.id)
             .join("genesis.toml");
         write_file(&file, &text)?;
     }
-    Ok(Chain {
-        genesis,
-        validators,
-        ports,
-    })
+    Ok(genesis)
 }
 
 pub(super) fn parse_json<T: serde::de::DeserializeOwned>(

@@ -107,6 +107,52 @@ impl ReplayFilter {
             Err(e) => return Err(io_err("open", path)(e)),
         };
         let actual = file.metadata().map_err(io_err("stat", path))?.len();
+        let header = SavedHeader::read(&mut file, path, actual)?;
+        let matches = header.key_id == expected_key_id
+            && header.words == params.words
+            && header.k == params.k;
+        // Only allocate when the contents will be kept; otherwise just
+        // stream through to verify the checksum.
+        let mut filter = matches.then(|| Self::new(params, expected_key_id));
+        let mut sum = Fnv64Lanes::new();
+        sum.update_bytes(&header.bytes);
+        header.read_words(&mut file, path, actual, &mut sum, filter.as_mut())?;
+        header.check_trailer(&mut file, path, sum.finish(), actual)?;
+        Ok(match filter {
+            Some(mut f) => {
+                // the stripes only ever matter summed
+                for (i, stripe) in f.inserted.iter_mut().enumerate() {
+                    *stripe.0.get_mut() = if i == 0 { header.inserted } else { 0 };
+                }
+                LoadOutcome::Restored(f)
+            }
+            None => {
+                let reason = if header.key_id != expected_key_id {
+                    FreshReason::KeyMismatch
+                } else {
+                    FreshReason::ParamsMismatch
+                };
+                LoadOutcome::Fresh(Self::new(params, expected_key_id), reason)
+            }
+        })
+    }
+}
+
+/// The header of a saved filter, checked for everything it can be checked for alone.
+struct SavedHeader {
+    bytes: [u8; HEADER_LEN],
+    key_id: [u8; 32],
+    words: u64,
+    k: u32,
+    inserted: u64,
+    /// The file length the header implies: header, words, checksum.
+    file_len: u64,
+}
+
+impl SavedHeader {
+    /// Reads and checks the header of a file `actual` bytes long: magic, version, reserved
+    /// fields, geometry in range, and a length that matches the geometry exactly.
+    fn read(file: &mut File, path: &Path, actual: u64) -> Result<Self, ReplayError> {
         let truncated = |expected: u64| ReplayError::Truncated {
             path: path.to_path_buf(),
             expected,
@@ -116,14 +162,14 @@ impl ReplayFilter {
         if actual < min_len {
             return Err(truncated(min_len));
         }
-        let mut header = [0u8; HEADER_LEN];
-        read_exact(&mut file, &mut header, path, || truncated(min_len))?;
-        if header[0..8] != MAGIC {
+        let mut bytes = [0u8; HEADER_LEN];
+        read_exact(file, &mut bytes, path, || truncated(min_len))?;
+        if bytes[0..8] != MAGIC {
             return Err(ReplayError::BadMagic {
                 path: path.to_path_buf(),
             });
         }
-        let version = le_u32(&header[8..12]);
+        let version = le_u32(&bytes[8..12]);
         if version != FORMAT_VERSION {
             return Err(ReplayError::UnsupportedVersion {
                 path: path.to_path_buf(),
@@ -134,14 +180,13 @@ impl ReplayFilter {
             path: path.to_path_buf(),
             what,
         };
-        if le_u32(&header[12..16]) != 0 || le_u32(&header[60..64]) != 0 {
+        if le_u32(&bytes[12..16]) != 0 || le_u32(&bytes[60..64]) != 0 {
             return Err(corrupt("reserved field not zero"));
         }
         let mut key_id = [0u8; 32];
-        key_id.copy_from_slice(&header[16..48]);
-        let words = le_u64(&header[48..56]);
-        let k = le_u32(&header[56..60]);
-        let inserted = le_u64(&header[64..72]);
+        key_id.copy_from_slice(&bytes[16..48]);
+        let words = le_u64(&bytes[48..56]);
+        let k = le_u32(&bytes[56..60]);
         if words == 0 || words > MAX_WORDS {
             return Err(corrupt("word count out of range"));
         }
@@ -149,36 +194,53 @@ impl ReplayFilter {
             return Err(corrupt("hash count out of range"));
         }
         // words <= 2^29, so this cannot overflow.
-        let expected = min_len + words * 8;
-        if actual < expected {
-            return Err(truncated(expected));
+        let file_len = min_len + words * 8;
+        if actual < file_len {
+            return Err(truncated(file_len));
         }
-        if actual > expected {
+        if actual > file_len {
             return Err(ReplayError::TrailingData {
                 path: path.to_path_buf(),
-                expected,
+                expected: file_len,
                 actual,
             });
         }
+        Ok(SavedHeader {
+            bytes,
+            key_id,
+            words,
+            k,
+            inserted: le_u64(&bytes[64..72]),
+            file_len,
+        })
+    }
 
-        let mut sum = Fnv64Lanes::new();
-        sum.update_bytes(&header);
-        let matches = key_id == expected_key_id && words == params.words && k == params.k;
-        // Only allocate when the contents will be kept; otherwise just
-        // stream through to verify the checksum.
-        let mut filter = matches.then(|| Self::new(params, expected_key_id));
+    /// Streams the filter's words through the checksum, into `filter` when it is kept.
+    fn read_words(
+        &self,
+        file: &mut File,
+        path: &Path,
+        actual: u64,
+        sum: &mut Fnv64Lanes,
+        mut filter: Option<&mut ReplayFilter>,
+    ) -> Result<(), ReplayError> {
+        let truncated = || ReplayError::Truncated {
+            path: path.to_path_buf(),
+            expected: self.file_len,
+            actual,
+        };
         let mut buf = vec![0u8; IO_CHUNK];
-        let mut remaining = words;
+        let mut remaining = self.words;
         let mut next_word = 0usize;
         while remaining > 0 {
             let lanes = remaining.min((IO_CHUNK / 8) as u64);
             // lanes <= IO_CHUNK / 8, so the cast and the slice are in range.
             let bytes = &mut buf[..lanes as usize * 8];
-            read_exact(&mut file, bytes, path, || truncated(expected))?;
+            read_exact(file, bytes, path, truncated)?;
             for lane in bytes.chunks_exact(8) {
                 let v = le_u64(lane);
                 sum.update(v);
-                if let Some(f) = filter.as_mut() {
+                if let Some(f) = filter.as_deref_mut() {
                     if let Some(w) = f.words.get_mut(next_word) {
                         *w.get_mut() = v;
                     }
@@ -187,10 +249,26 @@ impl ReplayFilter {
             }
             remaining -= lanes;
         }
+        Ok(())
+    }
+
+    /// Checks the stored checksum against `computed`, and that nothing follows it (the file
+    /// may have grown since it was measured).
+    fn check_trailer(
+        &self,
+        file: &mut File,
+        path: &Path,
+        computed: u64,
+        actual: u64,
+    ) -> Result<(), ReplayError> {
+        let expected = self.file_len;
         let mut stored = [0u8; 8];
-        read_exact(&mut file, &mut stored, path, || truncated(expected))?;
+        read_exact(file, &mut stored, path, || ReplayError::Truncated {
+            path: path.to_path_buf(),
+            expected,
+            actual,
+        })?;
         let stored = u64::from_le_bytes(stored);
-        let computed = sum.finish();
         if stored != computed {
             return Err(ReplayError::ChecksumMismatch {
                 path: path.to_path_buf(),
@@ -200,34 +278,14 @@ impl ReplayFilter {
         }
         let mut probe = [0u8; 1];
         match file.read(&mut probe) {
-            Ok(0) => {}
-            Ok(_) => {
-                return Err(ReplayError::TrailingData {
-                    path: path.to_path_buf(),
-                    expected,
-                    actual: actual.max(expected + 1),
-                })
-            }
-            Err(e) => return Err(io_err("read", path)(e)),
+            Ok(0) => Ok(()),
+            Ok(_) => Err(ReplayError::TrailingData {
+                path: path.to_path_buf(),
+                expected,
+                actual: actual.max(expected + 1),
+            }),
+            Err(e) => Err(io_err("read", path)(e)),
         }
-
-        Ok(match filter {
-            Some(mut f) => {
-                // the stripes only ever matter summed
-                for (i, stripe) in f.inserted.iter_mut().enumerate() {
-                    *stripe.0.get_mut() = if i == 0 { inserted } else { 0 };
-                }
-                LoadOutcome::Restored(f)
-            }
-            None => {
-                let reason = if key_id != expected_key_id {
-                    FreshReason::KeyMismatch
-                } else {
-                    FreshReason::ParamsMismatch
-                };
-                LoadOutcome::Fresh(Self::new(params, expected_key_id), reason)
-            }
-        })
     }
 }
 
