@@ -185,6 +185,18 @@ mod tests {
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         enable_receive_timestamps(server.as_raw_fd()).unwrap();
+        // The kernel turns receive timestamping on system-wide through deferred work, so the
+        // first segment after the first socket asks for it may arrive unstamped: send one
+        // byte and read it first, then measure.
+        client.write_all(b"w").unwrap();
+        let mut warm = [0u8; 1];
+        loop {
+            let mut targets = [IoSliceMut::new(&mut warm)];
+            if recv_scatter(server.as_raw_fd(), &mut targets).unwrap().is_some() {
+                break;
+            }
+            std::thread::yield_now();
+        }
         client.write_all(b"stamped").unwrap();
         // The quantity under test: bytes left in the socket for at least 30 ms.
         let left_at = std::time::Instant::now();
