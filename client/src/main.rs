@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use client::native::cli::{main_with, print_initialised, InitArgs, TimingArgs};
+use client::native::error::NativeError;
 use client::native::files::ClientPaths;
 use client::native::run::{run, RunOptions};
 
@@ -39,9 +40,8 @@ enum Command {
     },
 }
 
-async fn main_async(cli: Cli) -> Result<(), String> {
-    let home =
-        validator_core::files::resolve_home(cli.home.as_deref()).map_err(|e| e.to_string())?;
+async fn main_async(cli: Cli) -> Result<(), NativeError> {
+    let home = validator_core::files::resolve_home(cli.home.as_deref())?;
     match cli.command {
         Command::Init(args) => {
             let (_, done) = args.run(&home).await?;

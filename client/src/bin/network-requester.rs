@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use client::native::cli::{main_with, print_initialised, InitArgs, TimingArgs};
+use client::native::error::NativeError;
 use client::native::files::ClientPaths;
 use client::native::requester::{run, RequesterOptions, ALLOW_LIST_TEMPLATE};
 
@@ -50,16 +51,15 @@ fn allow_list_file(paths: &ClientPaths) -> PathBuf {
     paths.dir().join("allowed.list")
 }
 
-async fn main_async(cli: Cli) -> Result<(), String> {
-    let home =
-        validator_core::files::resolve_home(cli.home.as_deref()).map_err(|e| e.to_string())?;
+async fn main_async(cli: Cli) -> Result<(), NativeError> {
+    let home = validator_core::files::resolve_home(cli.home.as_deref())?;
     match cli.command {
         Command::Init(init) => {
             let (paths, done) = init.run(&home).await?;
             let file = allow_list_file(&paths);
             if !file.exists() {
                 std::fs::write(&file, ALLOW_LIST_TEMPLATE)
-                    .map_err(|e| format!("writing {}: {e}", file.display()))?;
+                    .map_err(NativeError::io("writing", &file))?;
             }
             print_initialised(&done)
         }

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use client::core::Recipient;
 use client::native::cli::{main_with, print_initialised, InitArgs, TimingArgs};
+use client::native::error::NativeError;
 use client::native::files::ClientPaths;
 use client::native::socks5::{run, Socks5Options};
 use client::socks::handshake::Auth;
@@ -62,29 +63,34 @@ fn provider_file(paths: &ClientPaths) -> PathBuf {
     paths.dir().join("provider")
 }
 
-fn parse_provider(text: &str, origin: &str) -> Result<Recipient, String> {
+/// `--provider`'s value.
+fn parse_provider(text: &str) -> Result<Recipient, NativeError> {
     text.trim()
         .parse::<Recipient>()
-        .map_err(|e| format!("the network requester address {origin}: {e}"))
+        .map_err(NativeError::ProviderFlag)
 }
 
-fn read_provider(path: &Path) -> Result<Recipient, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    parse_provider(&text, &format!("in {}", path.display()))
+/// The network requester chosen at init.
+fn read_provider(path: &Path) -> Result<Recipient, NativeError> {
+    let text = std::fs::read_to_string(path).map_err(NativeError::io("reading", path))?;
+    text.trim()
+        .parse::<Recipient>()
+        .map_err(|source| NativeError::ProviderFile {
+            path: path.to_path_buf(),
+            source,
+        })
 }
 
-async fn main_async(cli: Cli) -> Result<(), String> {
-    let home =
-        validator_core::files::resolve_home(cli.home.as_deref()).map_err(|e| e.to_string())?;
+async fn main_async(cli: Cli) -> Result<(), NativeError> {
+    let home = validator_core::files::resolve_home(cli.home.as_deref())?;
     match cli.command {
         Command::Init { init, provider } => {
             // Checked before anything is created.
-            let recipient = parse_provider(&provider, "given with --provider")?;
+            let recipient = parse_provider(&provider)?;
             let (paths, done) = init.run(&home).await?;
             let file = provider_file(&paths);
             std::fs::write(&file, format!("{recipient}\n"))
-                .map_err(|e| format!("writing {}: {e}", file.display()))?;
+                .map_err(NativeError::io("writing", &file))?;
             print_initialised(&done)
         }
         Command::Run {
@@ -97,7 +103,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
         } => {
             let paths = ClientPaths::new(&home, &id)?;
             let provider = match provider {
-                Some(p) => parse_provider(&p, "given with --provider")?,
+                Some(p) => parse_provider(&p)?,
                 None => read_provider(&provider_file(&paths))?,
             };
             let mut options = Socks5Options::new(listen, provider, timing.driver_options()?);

@@ -98,6 +98,24 @@ pub enum SendError {
     Packet(#[from] PacketError),
 }
 
+/// Why a queued fragment could not be sent: it is given up, and the reason is the
+/// [`Event::FragmentLost`] one.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+enum TransmitError {
+    /// No route to the recipient or back to us (the topology changed).
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    /// The packet could not be built.
+    #[error(transparent)]
+    Packet(#[from] PacketError),
+    /// The ack packet does not fit a SURB-ACK (a bug: the sizes are constants).
+    #[error("internal: an ack packet of the wrong size")]
+    AckSize,
+    /// The reply's SURBs were counted but are not there.
+    #[error("no reply SURB left from that sender")]
+    NoSurb,
+}
+
 /// A message for the app.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -156,6 +174,7 @@ pub struct CoreStats {
     pub surbs_topped_up: u64,
 }
 
+#[derive(Clone, Copy)]
 enum Target {
     Client(Recipient),
     Reply([u8; 16]),
@@ -430,10 +449,6 @@ impl ClientCore {
             if self.next_ack_id == COVER_ACK_ID {
                 self.next_ack_id = 1;
             }
-            let target = match &target {
-                Target::Client(r) => Target::Client(*r),
-                Target::Reply(t) => Target::Reply(*t),
-            };
             self.pending.insert(
                 ack_id,
                 Pending {
@@ -534,7 +549,7 @@ impl ClientCore {
                 match self.transmit_fragment(id, now, rng) {
                     Ok(Some(t)) => return Some(t),
                     Ok(None) => continue,
-                    Err(reason) => self.lose(id, reason),
+                    Err(e) => self.lose(id, e.to_string()),
                 }
             }
             if self.config.cover_in_idle_slots {
@@ -559,87 +574,130 @@ impl ClientCore {
     }
 
     /// Builds the packet of pending fragment `id` and arms its timer; `Ok(None)` if it is no
-    /// longer pending (acked while queued).
+    /// longer pending (acked while queued) or, for a reply, waits for SURBs.
     fn transmit_fragment(
         &mut self,
         id: u64,
         now: Duration,
         rng: &mut impl CoreRng,
-    ) -> Result<Option<Transmit>, String> {
+    ) -> Result<Option<Transmit>, TransmitError> {
         let Some(p) = self.pending.get(&id) else {
             return Ok(None);
         };
-        let network = self.network.as_ref().ok_or("no topology")?;
-        let own = network.gateway(&self.gateway).map_err(|e| e.to_string())?;
-        let mean = self.config.per_hop_delay;
-        let identity = self.keys.identity_public();
+        let (target, control) = (p.target, p.control);
+        let (plaintext, ack_total) = self.surb_ack(id, rng)?;
+        let packet = match target {
+            Target::Client(recipient) => {
+                Some(self.packet_to_client(&p.fragment, &recipient, plaintext, rng)?)
+            }
+            Target::Reply(tag) => self.packet_through_surb(id, tag, control, plaintext, rng)?,
+        };
+        let Some((transmit, forward_total)) = packet else {
+            return Ok(None);
+        };
+        self.arm_retransmission(id, now, forward_total + ack_total, rng);
+        Ok(Some(transmit))
+    }
 
-        // The SURB-ACK: an ack packet back to us through the mixnet.
-        let ack_route = network.route_to(own, rng).map_err(|e| e.to_string())?;
-        let (ack_delays, ack_total) = delays(&ack_route, mean, rng);
+    /// The SURB-ACK that starts fragment `id`'s plaintext (an ack packet back to us through
+    /// the mixnet), and the total delay of the ack's route.
+    fn surb_ack(
+        &self,
+        id: u64,
+        rng: &mut impl CoreRng,
+    ) -> Result<(Vec<u8>, Duration), TransmitError> {
+        let network = self.network()?;
+        let own = network.gateway(&self.gateway)?;
+        let ack_route = network.route_to(own, rng)?;
+        let (ack_delays, ack_total) = delays(&ack_route, self.config.per_hop_delay, rng);
         let ack_plaintext = seal_ack(&self.keys.ack_key, bytes::<16>(rng), id);
         let ack = forward(
             &ack_route,
             &ack_delays,
-            identity,
+            self.keys.identity_public(),
             &ack_plaintext,
             PacketSize::Ack,
             bytes::<32>(rng),
-        )
-        .map_err(|e| e.to_string())?;
-        let mut plaintext = surb_ack_prefix(&ack.first_hop, &ack.packet)
-            .ok_or("internal: an ack packet of the wrong size")?;
+        )?;
+        let plaintext =
+            surb_ack_prefix(&ack.first_hop, &ack.packet).ok_or(TransmitError::AckSize)?;
+        Ok((plaintext, ack_total))
+    }
 
-        let (transmit, forward_total) = match &p.target {
-            Target::Client(recipient) => {
-                let egress = network
-                    .gateway(&recipient.gateway)
-                    .map_err(|e| e.to_string())?;
-                let route = network.route_to(egress, rng).map_err(|e| e.to_string())?;
-                let (d, total) = delays(&route, mean, rng);
-                plaintext.extend_from_slice(&seal_to_recipient(
-                    bytes::<32>(rng),
-                    &recipient.encryption,
-                    &p.fragment,
-                ));
-                let t = forward(
-                    &route,
-                    &d,
-                    recipient.identity,
-                    &plaintext,
-                    PacketSize::Regular,
-                    bytes::<32>(rng),
-                )
-                .map_err(|e| e.to_string())?;
-                (t, total)
-            }
-            Target::Reply(tag) => {
-                let tag = *tag;
-                let have = self.reply_surbs(&tag);
-                if have == 0 || (!p.control && have <= self.config.surb_reserve) {
-                    // Wait for more SURBs rather than spend those kept for asking: any
-                    // fragment may need a retransmission later, so data never spends them.
-                    // A request with none left (its retransmission used the last) waits too,
-                    // still counted as asked, for the SURBs the sender's next message brings.
-                    self.parked.entry(tag).or_default().push_back(id);
-                    self.request_surbs_if_low(&tag, rng);
-                    return Ok(None);
-                }
-                let Some(surb) = self.surbs.get_mut(&tag).and_then(VecDeque::pop_front) else {
-                    return Err("no reply SURB left from that sender".into());
-                };
-                let Some(p) = self.pending.get(&id) else {
-                    return Ok(None);
-                };
-                plaintext.extend_from_slice(&seal_reply(&surb.key, &p.fragment));
-                let t = use_surb(&surb.surb, &plaintext).map_err(|e| e.to_string())?;
-                // The SURB's delays are its creator's secret: assume three hops at three
-                // times the mean (the sum exceeds that with probability below 1 %).
-                (t, mean * 9)
-            }
+    /// `fragment` sealed to `recipient` after `plaintext` (its SURB-ACK), as a packet over a
+    /// fresh route to the recipient's gateway; and the route's total delay.
+    fn packet_to_client(
+        &self,
+        fragment: &[u8],
+        recipient: &Recipient,
+        mut plaintext: Vec<u8>,
+        rng: &mut impl CoreRng,
+    ) -> Result<(Transmit, Duration), TransmitError> {
+        let network = self.network()?;
+        let egress = network.gateway(&recipient.gateway)?;
+        let route = network.route_to(egress, rng)?;
+        let (d, total) = delays(&route, self.config.per_hop_delay, rng);
+        plaintext.extend_from_slice(&seal_to_recipient(
+            bytes::<32>(rng),
+            &recipient.encryption,
+            fragment,
+        ));
+        let t = forward(
+            &route,
+            &d,
+            recipient.identity,
+            &plaintext,
+            PacketSize::Regular,
+            bytes::<32>(rng),
+        )?;
+        Ok((t, total))
+    }
+
+    /// Reply fragment `id` sealed after `plaintext` (its SURB-ACK) into one of the SURBs of
+    /// the sender with `tag`, and the delay assumed for it; `None` when the fragment parks
+    /// to wait for more SURBs.
+    fn packet_through_surb(
+        &mut self,
+        id: u64,
+        tag: [u8; 16],
+        control: bool,
+        mut plaintext: Vec<u8>,
+        rng: &mut impl CoreRng,
+    ) -> Result<Option<(Transmit, Duration)>, TransmitError> {
+        let have = self.reply_surbs(&tag);
+        if have == 0 || (!control && have <= self.config.surb_reserve) {
+            // Wait for more SURBs rather than spend those kept for asking: any
+            // fragment may need a retransmission later, so data never spends them.
+            // A request with none left (its retransmission used the last) waits too,
+            // still counted as asked, for the SURBs the sender's next message brings.
+            self.parked.entry(tag).or_default().push_back(id);
+            self.request_surbs_if_low(&tag, rng);
+            return Ok(None);
+        }
+        let Some(surb) = self.surbs.get_mut(&tag).and_then(VecDeque::pop_front) else {
+            return Err(TransmitError::NoSurb);
         };
-        let first_wait = (forward_total + ack_total).mul_f64(self.config.ack_wait_factor)
-            + self.config.ack_wait_base;
+        let Some(p) = self.pending.get(&id) else {
+            return Ok(None);
+        };
+        plaintext.extend_from_slice(&seal_reply(&surb.key, &p.fragment));
+        let t = use_surb(&surb.surb, &plaintext)?;
+        // The SURB's delays are its creator's secret: assume three hops at three
+        // times the mean (the sum exceeds that with probability below 1 %).
+        Ok(Some((t, self.config.per_hop_delay * 9)))
+    }
+
+    /// Counts fragment `id` as sent at `now` and arms its retransmission timer; `route_delays`
+    /// is the total delay of its route and its ack's.
+    fn arm_retransmission(
+        &mut self,
+        id: u64,
+        now: Duration,
+        route_delays: Duration,
+        rng: &mut impl CoreRng,
+    ) {
+        let first_wait =
+            route_delays.mul_f64(self.config.ack_wait_factor) + self.config.ack_wait_base;
         // Doubled for every earlier transmission, capped (`attempts` is bounded by
         // `max_attempts`; the shift is capped so it cannot overflow).
         let earlier = self.pending.get(&id).map_or(0, |p| p.attempts).min(16);
@@ -659,7 +717,6 @@ impl ClientCore {
         if let Some(tag) = spent_surb_of {
             self.request_surbs_if_low(&tag, rng);
         }
-        Ok(Some(transmit))
     }
 
     /// A loop cover packet: a message to ourselves that we drop on arrival, with a SURB-ACK,
@@ -764,72 +821,94 @@ impl ClientCore {
     }
 
     fn handle_message(&mut self, bytes: &[u8], now: Duration) {
-        let Some((prefix, ciphertext)) = bytes.split_first_chunk::<PAYLOAD_PREFIX_LEN>() else {
+        let Some((fragment, replier)) = self.open_message(bytes) else {
             self.stats.undecodable += 1;
             return;
         };
-        let (fragment, replier) = match self.take_reply_key(prefix) {
-            Some(k) => (open_reply(&k.key, ciphertext), Some(k.recipient)),
-            None => match open_from_sender(&self.keys.encryption, bytes) {
-                Some(f) => (f, None),
-                None => {
-                    self.stats.undecodable += 1;
-                    return;
-                }
-            },
-        };
-        let Ok((header, data)) = FragmentHeader::decode(&fragment) else {
-            self.stats.undecodable += 1;
+        let Some(message) = self.reassemble(&fragment, now) else {
             return;
-        };
-        if header.message_id == COVER_MESSAGE_ID {
-            self.stats.cover_received += 1;
-            return;
-        }
-        let message = match self.reassembler.insert(header, data, now) {
-            Reassembled::Complete(m) => m,
-            Reassembled::Pending | Reassembled::Duplicate => return,
-            Reassembled::Refused(_) => {
-                self.stats.undecodable += 1;
-                return;
-            }
         };
         let Ok(envelope) = Envelope::decode(&message) else {
             self.stats.undecodable += 1;
             return;
         };
-        let received = match (envelope, replier) {
+        if let Some(received) = self.handle_envelope(envelope, replier) {
+            self.stats.messages_received += 1;
+            self.events.push_back(Event::Received(received));
+        }
+    }
+
+    /// Decrypts a message delivery: a reply through one of our SURBs (with whom we gave
+    /// that SURB to) or a message sealed to our key; `None` if it is neither.
+    fn open_message(&mut self, bytes: &[u8]) -> Option<(Vec<u8>, Option<Recipient>)> {
+        let (prefix, ciphertext) = bytes.split_first_chunk::<PAYLOAD_PREFIX_LEN>()?;
+        match self.take_reply_key(prefix) {
+            Some(k) => Some((open_reply(&k.key, ciphertext), Some(k.recipient))),
+            None => open_from_sender(&self.keys.encryption, bytes).map(|f| (f, None)),
+        }
+    }
+
+    /// Adds a decrypted fragment to its message; the whole message once complete. Our loop
+    /// cover is counted and dropped; a fragment that does not decode or that reassembly
+    /// refuses counts as undecodable.
+    fn reassemble(&mut self, fragment: &[u8], now: Duration) -> Option<Vec<u8>> {
+        let Ok((header, data)) = FragmentHeader::decode(fragment) else {
+            self.stats.undecodable += 1;
+            return None;
+        };
+        if header.message_id == COVER_MESSAGE_ID {
+            self.stats.cover_received += 1;
+            return None;
+        }
+        match self.reassembler.insert(header, data, now) {
+            Reassembled::Complete(m) => Some(m),
+            Reassembled::Pending | Reassembled::Duplicate => None,
+            Reassembled::Refused(_) => {
+                self.stats.undecodable += 1;
+                None
+            }
+        }
+    }
+
+    /// Acts on a whole message from `replier` (set when it came through our SURBs): SURB
+    /// requests and top-ups are handled here; what is for the app is returned.
+    fn handle_envelope(
+        &mut self,
+        envelope: Envelope,
+        replier: Option<Recipient>,
+    ) -> Option<Received> {
+        match (envelope, replier) {
             (Envelope::SurbRequest { count }, Some(replier)) => {
                 // Answered from `poll_transmit`, which has an RNG; one request per
                 // correspondent at a time.
                 if !self.top_ups_due.iter().any(|(r, _)| *r == replier) {
                     self.top_ups_due.push_back((replier, count));
                 }
-                return;
+                None
             }
             (Envelope::SurbTopUp { sender_tag, surbs }, None) => {
                 self.surbs_requested.remove(&sender_tag);
                 self.keep_surbs(sender_tag, surbs);
                 self.unpark(&sender_tag);
-                return;
+                None
             }
             (Envelope::SurbRequest { .. } | Envelope::SurbTopUp { .. }, _) => {
                 // A request must come through our SURBs, a top-up must not.
                 self.stats.undecodable += 1;
-                return;
+                None
             }
-            (Envelope::Message { text, payload }, _) => Received {
+            (Envelope::Message { text, payload }, _) => Some(Received {
                 payload,
                 text,
                 sender_tag: None,
                 is_reply: false,
-            },
-            (Envelope::Reply { text, payload }, _) => Received {
+            }),
+            (Envelope::Reply { text, payload }, _) => Some(Received {
                 payload,
                 text,
                 sender_tag: None,
                 is_reply: true,
-            },
+            }),
             (
                 Envelope::Anonymous {
                     text,
@@ -841,15 +920,13 @@ impl ClientCore {
             ) => {
                 self.keep_surbs(sender_tag, surbs);
                 self.unpark(&sender_tag);
-                Received {
+                Some(Received {
                     payload,
                     text,
                     sender_tag: Some(sender_tag),
                     is_reply: false,
-                }
+                })
             }
-        };
-        self.stats.messages_received += 1;
-        self.events.push_back(Event::Received(received));
+        }
     }
 }

@@ -241,6 +241,23 @@ impl Reassembler {
             return Reassembled::Complete(data.to_vec());
         }
         let id = header.message_id;
+        self.start_partial(&header, now);
+        match self.store(&header, data, now) {
+            Ok(true) => return self.complete(id),
+            Ok(false) => {}
+            Err(outcome) => return outcome,
+        }
+        self.enforce_limits(id);
+        if self.partial.contains_key(&id) {
+            Reassembled::Pending
+        } else {
+            Reassembled::Refused("dropped to stay within the reassembly limits")
+        }
+    }
+
+    /// Starts a partial message for the first fragment of `header`'s message.
+    fn start_partial(&mut self, header: &FragmentHeader, now: Duration) {
+        let id = header.message_id;
         if let std::collections::hash_map::Entry::Vacant(slot) = self.partial.entry(id) {
             slot.insert(Partial {
                 set_count: header.set_count,
@@ -252,11 +269,25 @@ impl Reassembler {
             });
             self.order.push_back(id);
         }
+    }
+
+    /// Stores a fragment of a partial message: whether the message is complete now, or the
+    /// fragment's outcome when it is not stored (inconsistent with earlier fragments, a
+    /// duplicate, or over the message limit, which drops the whole message).
+    fn store(
+        &mut self,
+        header: &FragmentHeader,
+        data: &[u8],
+        now: Duration,
+    ) -> Result<bool, Reassembled> {
+        let id = header.message_id;
         let Some(p) = self.partial.get_mut(&id) else {
-            return Reassembled::Refused("internal: partial message vanished");
+            return Err(Reassembled::Refused("internal: partial message vanished"));
         };
         if p.set_count != header.set_count {
-            return Reassembled::Refused("set count differs from earlier fragments");
+            return Err(Reassembled::Refused(
+                "set count differs from earlier fragments",
+            ));
         }
         let set_len = usize::from(header.set_len);
         let set = p.sets.entry(header.set_index).or_insert_with(|| {
@@ -267,11 +298,13 @@ impl Reassembler {
             vec![None; set_len]
         });
         if set.len() != set_len {
-            return Reassembled::Refused("set length differs from earlier fragments");
+            return Err(Reassembled::Refused(
+                "set length differs from earlier fragments",
+            ));
         }
         let slot = &mut set[usize::from(header.position)];
         if slot.is_some() {
-            return Reassembled::Duplicate;
+            return Err(Reassembled::Duplicate);
         }
         if p.data + data.len() > self.limits.max_message_bytes {
             let dropped = p.bytes;
@@ -279,7 +312,7 @@ impl Reassembler {
             self.bytes -= dropped;
             // Its remaining fragments must not start it again.
             self.remember_completed(id);
-            return Reassembled::Refused("message longer than the limit");
+            return Err(Reassembled::Refused("message longer than the limit"));
         }
         *slot = Some(data.to_vec());
         p.data += data.len();
@@ -287,26 +320,21 @@ impl Reassembler {
         p.missing -= 1;
         p.last_progress = now;
         self.bytes += data.len();
-        let done = p.missing == 0 && p.sets.len() == usize::from(p.set_count);
-        if done {
-            let Some(p) = self.partial.remove(&id) else {
-                return Reassembled::Refused("internal: partial message vanished");
-            };
-            self.bytes -= p.bytes;
-            let mut message = Vec::with_capacity(p.data);
-            // Sets in chain order, fragments in set order.
-            for part in p.sets.into_values().flatten().flatten() {
-                message.extend_from_slice(&part);
-            }
-            self.remember_completed(id);
-            return Reassembled::Complete(message);
+        Ok(p.missing == 0 && p.sets.len() == usize::from(p.set_count))
+    }
+
+    /// Assembles complete message `id`: its sets in chain order, fragments in set order.
+    fn complete(&mut self, id: u64) -> Reassembled {
+        let Some(p) = self.partial.remove(&id) else {
+            return Reassembled::Refused("internal: partial message vanished");
+        };
+        self.bytes -= p.bytes;
+        let mut message = Vec::with_capacity(p.data);
+        for part in p.sets.into_values().flatten().flatten() {
+            message.extend_from_slice(&part);
         }
-        self.enforce_limits(id);
-        if self.partial.contains_key(&id) {
-            Reassembled::Pending
-        } else {
-            Reassembled::Refused("dropped to stay within the reassembly limits")
-        }
+        self.remember_completed(id);
+        Reassembled::Complete(message)
     }
 
     fn remember_completed(&mut self, id: u64) {

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use futures::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 use crate::api::{decode_sender_tag, BinaryRequest, Request};
 
@@ -69,6 +69,23 @@ pub enum AppEvent {
         /// The app.
         id: u64,
     },
+}
+
+/// Why an app connection ended early (logged, at debug).
+#[derive(Debug, thiserror::Error)]
+enum ConnectionError {
+    /// The websocket handshake or a read failed.
+    #[error(transparent)]
+    Websocket(Box<tungstenite::Error>),
+    /// The driver is gone.
+    #[error("the client is shutting down")]
+    ShuttingDown,
+}
+
+impl From<tungstenite::Error> for ConnectionError {
+    fn from(e: tungstenite::Error) -> Self {
+        ConnectionError::Websocket(Box::new(e))
+    }
 }
 
 fn decode_text(text: &str) -> AppRequest {
@@ -167,20 +184,18 @@ async fn connection(
     peer: SocketAddr,
     id: u64,
     events: mpsc::Sender<AppEvent>,
-) -> Result<(), String> {
+) -> Result<(), ConnectionError> {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .max_message_size(Some(MAX_APP_FRAME))
         .max_frame_size(Some(MAX_APP_FRAME));
-    let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config))
-        .await
-        .map_err(|e| e.to_string())?;
+    let ws = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await?;
     tracing::info!(%peer, id, "app connected");
     let (mut sink, mut source) = ws.split();
     let (tx, mut rx) = mpsc::channel::<Message>(APP_QUEUE);
     events
         .send(AppEvent::Connected { id, sender: tx })
         .await
-        .map_err(|_| "the client is shutting down".to_owned())?;
+        .map_err(|_| ConnectionError::ShuttingDown)?;
     let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             if sink.send(m).await.is_err() {
@@ -190,7 +205,7 @@ async fn connection(
         let _ = sink.close().await;
     });
     while let Some(message) = source.next().await {
-        let request = match message.map_err(|e| e.to_string())? {
+        let request = match message? {
             Message::Text(text) => decode_text(text.as_str()),
             Message::Binary(bytes) => decode_binary(&bytes),
             Message::Close(_) => break,

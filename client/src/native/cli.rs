@@ -2,12 +2,14 @@
 //! their command lines: `init`'s arguments, the traffic timing flags, and the process setup
 //! (logging to stderr, the tokio runtime, errors as exit codes).
 
+use std::fmt::Display;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use super::driver::DriverOptions;
+use super::error::NativeError;
 use super::files::ClientPaths;
 use super::init::{init, InitOptions, Initialised};
 use crate::core::CoreConfig;
@@ -34,7 +36,10 @@ pub struct InitArgs {
 
 impl InitArgs {
     /// Creates the client: keys, gateway, registration, bandwidth.
-    pub async fn run(&self, home: &std::path::Path) -> Result<(ClientPaths, Initialised), String> {
+    pub async fn run(
+        &self,
+        home: &std::path::Path,
+    ) -> Result<(ClientPaths, Initialised), NativeError> {
         let paths = ClientPaths::new(home, &self.id)?;
         let done = init(
             &paths,
@@ -58,11 +63,12 @@ impl InitArgs {
 }
 
 /// Prints what `init` did, as JSON on stdout.
-pub fn print_initialised(done: &Initialised) -> Result<(), String> {
-    println!(
-        "{}",
-        serde_json::to_string_pretty(done).map_err(|e| e.to_string())?
-    );
+pub fn print_initialised(done: &Initialised) -> Result<(), NativeError> {
+    let json = serde_json::to_string_pretty(done).map_err(|e| NativeError::Encode {
+        what: "what init did",
+        source: Box::new(e),
+    })?;
+    println!("{json}");
     Ok(())
 }
 
@@ -94,14 +100,16 @@ pub struct TimingArgs {
     pub topology_refresh_secs: u64,
 }
 
-fn ms(value: f64, flag: &str) -> Result<Duration, String> {
-    Duration::try_from_secs_f64(value / 1000.0)
-        .map_err(|_| format!("--{flag} must be a non-negative number of milliseconds"))
+fn ms(value: f64, flag: &'static str) -> Result<Duration, NativeError> {
+    Duration::try_from_secs_f64(value / 1000.0).map_err(|_| NativeError::Flag {
+        flag,
+        requirement: "a non-negative number of milliseconds",
+    })
 }
 
 impl TimingArgs {
     /// The driver's settings these flags describe.
-    pub fn driver_options(&self) -> Result<DriverOptions, String> {
+    pub fn driver_options(&self) -> Result<DriverOptions, NativeError> {
         let (gap, cover, hop) = if self.fast {
             (5.0, 500.0, 1.0)
         } else {
@@ -109,9 +117,13 @@ impl TimingArgs {
         };
         let send_gap = ms(self.send_gap_ms.unwrap_or(gap), "send-gap-ms")?;
         if send_gap.is_zero() {
-            return Err("--send-gap-ms must be positive".into());
+            return Err(NativeError::Flag {
+                flag: "send-gap-ms",
+                requirement: "positive",
+            });
         }
-        let optional = |v: f64, flag| Ok::<_, String>(Some(ms(v, flag)?).filter(|d| !d.is_zero()));
+        let optional =
+            |v: f64, flag| Ok::<_, NativeError>(Some(ms(v, flag)?).filter(|d| !d.is_zero()));
         let core = CoreConfig {
             send_gap,
             loop_cover_gap: optional(self.loop_cover_gap_ms.unwrap_or(cover), "loop-cover-gap-ms")?,
@@ -128,10 +140,11 @@ impl TimingArgs {
 }
 
 /// Runs `main` on a tokio runtime with logs (level from `RUST_LOG`, default info) on stderr;
-/// an error is printed and becomes exit code 1.
-pub fn main_with<F>(main: F) -> ExitCode
+/// an error is printed (its `Display`) and becomes exit code 1.
+pub fn main_with<F, E>(main: F) -> ExitCode
 where
-    F: Future<Output = Result<(), String>>,
+    F: Future<Output = Result<(), E>>,
+    E: Display,
 {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -175,7 +188,7 @@ mod tests {
     fn options(args: &[&str]) -> Result<DriverOptions, String> {
         let cli = Cli::try_parse_from(std::iter::once("x").chain(args.iter().copied()))
             .map_err(|e| e.to_string())?;
-        cli.timing.driver_options()
+        cli.timing.driver_options().map_err(|e| e.to_string())
     }
 
     #[test]
@@ -200,5 +213,13 @@ mod tests {
         assert_eq!(mixed.loop_cover_gap, None);
         assert!(options(&["--send-gap-ms", "0"]).is_err());
         assert!(options(&["--per-hop-delay-ms=-1"]).is_err());
+        assert_eq!(
+            options(&["--send-gap-ms", "0"]).unwrap_err(),
+            "--send-gap-ms must be positive"
+        );
+        assert_eq!(
+            options(&["--per-hop-delay-ms=-1"]).unwrap_err(),
+            "--per-hop-delay-ms must be a non-negative number of milliseconds"
+        );
     }
 }

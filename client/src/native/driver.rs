@@ -15,11 +15,14 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use validator_client::{load_or_fetch_genesis, TopologyFetcher};
-use validator_core::topology::Topology;
+use validator_core::topology::{EpochId, Topology};
 
+use super::error::NativeError;
 use super::files::{ClientPaths, Config};
 use super::link::{run_link, LinkEvent, LinkParams, Outgoing};
-use crate::core::{ClientCore, CoreConfig, CoreStats, Event, Received, Recipient};
+use crate::core::{
+    ClientCore, ClientKeys, CoreConfig, CoreStats, Event, Received, Recipient, SendError,
+};
 
 /// How the driver runs.
 #[derive(Debug, Clone)]
@@ -35,6 +38,22 @@ pub struct DriverOptions {
 const LINK_QUEUE: usize = 1024;
 /// Commands queued for the driver.
 const COMMAND_QUEUE: usize = 1024;
+/// How long [`connect`] waits for a routable topology.
+const TOPOLOGY_PATIENCE: Duration = Duration::from_secs(60);
+/// How long [`connect`] waits for the gateway to answer.
+const GATEWAY_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Why the mixnet did not take a message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MixnetError {
+    /// The driver task is gone (the client is stopping).
+    #[error("the mixnet client stopped")]
+    Stopped,
+    /// The core refused the message (too long, too much queued, no route, no SURBs).
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
 
 /// What a frontend asks of the mixnet.
 enum Command {
@@ -43,13 +62,13 @@ enum Command {
         payload: Vec<u8>,
         text: bool,
         reply_surbs: Option<u16>,
-        done: oneshot::Sender<Result<u64, String>>,
+        done: oneshot::Sender<Result<u64, SendError>>,
     },
     Reply {
         sender_tag: [u8; 16],
         payload: Vec<u8>,
         text: bool,
-        done: oneshot::Sender<Result<u64, String>>,
+        done: oneshot::Sender<Result<u64, SendError>>,
     },
     Stats(oneshot::Sender<CoreStats>),
 }
@@ -74,15 +93,13 @@ pub struct MixnetSender {
     commands: mpsc::Sender<Command>,
 }
 
-const STOPPED: &str = "the mixnet client stopped";
-
 impl MixnetSender {
-    async fn ask<T>(&self, command: Command, rx: oneshot::Receiver<T>) -> Result<T, String> {
+    async fn ask<T>(&self, command: Command, rx: oneshot::Receiver<T>) -> Result<T, MixnetError> {
         self.commands
             .send(command)
             .await
-            .map_err(|_| STOPPED.to_owned())?;
-        rx.await.map_err(|_| STOPPED.to_owned())
+            .map_err(|_| MixnetError::Stopped)?;
+        rx.await.map_err(|_| MixnetError::Stopped)
     }
 
     /// Queues `payload` for `recipient`, anonymously with `reply_surbs` SURBs when given;
@@ -93,7 +110,7 @@ impl MixnetSender {
         payload: Vec<u8>,
         text: bool,
         reply_surbs: Option<u16>,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, MixnetError> {
         let (done, rx) = oneshot::channel();
         let command = Command::Send {
             recipient,
@@ -102,7 +119,7 @@ impl MixnetSender {
             reply_surbs,
             done,
         };
-        self.ask(command, rx).await?
+        Ok(self.ask(command, rx).await??)
     }
 
     /// Queues an answer to the anonymous sender with `sender_tag`, through its SURBs.
@@ -111,7 +128,7 @@ impl MixnetSender {
         sender_tag: [u8; 16],
         payload: Vec<u8>,
         text: bool,
-    ) -> Result<u64, String> {
+    ) -> Result<u64, MixnetError> {
         let (done, rx) = oneshot::channel();
         let command = Command::Reply {
             sender_tag,
@@ -119,11 +136,11 @@ impl MixnetSender {
             text,
             done,
         };
-        self.ask(command, rx).await?
+        Ok(self.ask(command, rx).await??)
     }
 
     /// The core's counters.
-    pub async fn stats(&self) -> Result<CoreStats, String> {
+    pub async fn stats(&self) -> Result<CoreStats, MixnetError> {
         let (done, rx) = oneshot::channel();
         self.ask(Command::Stats(done), rx).await
     }
@@ -152,22 +169,22 @@ impl Drop for Mixnet {
     }
 }
 
-async fn fetch_topology(fetcher: &TopologyFetcher, patience: Duration) -> Result<Topology, String> {
+async fn fetch_topology(
+    fetcher: &TopologyFetcher,
+    patience: Duration,
+) -> Result<Topology, NativeError> {
     let deadline = Instant::now() + patience;
     loop {
         match fetcher.fetch(None).await {
             Ok(t) if t.is_routable() => return Ok(t),
             Ok(t) => {
                 if Instant::now() >= deadline {
-                    return Err(format!(
-                        "the topology of epoch {} is not routable",
-                        t.epoch_id
-                    ));
+                    return Err(NativeError::Unroutable { epoch: t.epoch_id });
                 }
             }
-            Err(e) => {
+            Err(source) => {
                 if Instant::now() >= deadline {
-                    return Err(format!("no verified topology: {e}"));
+                    return Err(NativeError::Topology { source });
                 }
             }
         }
@@ -175,48 +192,60 @@ async fn fetch_topology(fetcher: &TopologyFetcher, patience: Duration) -> Result
     }
 }
 
-/// Loads the client in `paths`, fetches the topology, connects to the gateway and starts the
-/// driver task.
-pub async fn connect(paths: &ClientPaths, options: DriverOptions) -> Result<Mixnet, String> {
+/// What [`connect`] reads from the client's files and the validators before it starts.
+struct Loaded {
+    config: Config,
+    keys: ClientKeys,
+    shared: [u8; 32],
+    gateway_id: [u8; 32],
+    gateway_key: VerifyingKey,
+    fetcher: TopologyFetcher,
+    topology: Topology,
+}
+
+/// Reads the client's config and keys, pins the genesis and waits for a routable topology.
+async fn load_client(paths: &ClientPaths) -> Result<Loaded, NativeError> {
     let config = Config::load(&paths.config())?;
     let (keys, shared) = paths.read_keys()?;
     let gateway_id = config.gateway_identity()?;
-    let gateway_key = VerifyingKey::from_bytes(&gateway_id)
-        .map_err(|e| format!("the configured gateway identity: {e}"))?;
-    let genesis = load_or_fetch_genesis(&config.client.validators, &paths.genesis())
-        .await
-        .map_err(|e| e.to_string())?;
-    let fetcher = TopologyFetcher::new(genesis).map_err(|e| e.to_string())?;
-    let topology = fetch_topology(&fetcher, Duration::from_secs(60)).await?;
+    let gateway_key =
+        VerifyingKey::from_bytes(&gateway_id).map_err(|source| NativeError::GatewayKey {
+            identity: config.gateway.identity.clone(),
+            source,
+        })?;
+    let genesis = load_or_fetch_genesis(&config.client.validators, &paths.genesis()).await?;
+    let fetcher = TopologyFetcher::new(genesis)?;
+    let topology = fetch_topology(&fetcher, TOPOLOGY_PATIENCE).await?;
+    Ok(Loaded {
+        config,
+        keys,
+        shared,
+        gateway_id,
+        gateway_key,
+        fetcher,
+        topology,
+    })
+}
 
-    let origin = Instant::now();
-    let identity = keys.identity.clone();
-    let mut rng = OsRng;
-    let mut core = ClientCore::new(options.core, keys, gateway_id, origin.elapsed(), &mut rng);
-    core.handle_topology(&topology);
-    let address = core.address();
-
-    let (out_tx, out_rx) = mpsc::channel(LINK_QUEUE);
-    let (link_tx, mut link_rx) = mpsc::channel(LINK_QUEUE);
-    let params = LinkParams {
-        url: config.gateway.url.clone(),
-        identity,
-        gateway: gateway_key,
-        shared: SharedKey::from_bytes(shared),
-    };
-    let link = tokio::spawn(run_link(params, out_rx, link_tx));
-
+/// Waits until the link's first session is up; returns what else the link reported
+/// meanwhile, for the driver to handle first.
+async fn wait_for_gateway(
+    link_rx: &mut mpsc::Receiver<LinkEvent>,
+    url: &str,
+) -> Result<Vec<LinkEvent>, NativeError> {
     let mut pending_link_events = Vec::new();
-    let connect_deadline = Instant::now() + Duration::from_secs(30);
+    let connect_deadline = Instant::now() + GATEWAY_PATIENCE;
     loop {
         let event = tokio::time::timeout_at(connect_deadline, link_rx.recv())
             .await
-            .map_err(|_| format!("could not connect to the gateway at {}", config.gateway.url))?
-            .ok_or("the gateway link stopped")?;
+            .map_err(|_| NativeError::GatewayUnreachable {
+                url: url.to_owned(),
+            })?
+            .ok_or(NativeError::LinkStopped)?;
         match event {
             LinkEvent::Connected { bandwidth, stored } => {
-                tracing::info!(bandwidth, stored, url = %config.gateway.url, "connected to the gateway");
-                break;
+                tracing::info!(bandwidth, stored, url = %url, "connected to the gateway");
+                return Ok(pending_link_events);
             }
             LinkEvent::Disconnected(reason) => {
                 tracing::warn!(%reason, "connecting to the gateway");
@@ -224,11 +253,18 @@ pub async fn connect(paths: &ClientPaths, options: DriverOptions) -> Result<Mixn
             other => pending_link_events.push(other),
         }
     }
+}
 
+/// Fetches the topology every `refresh` and sends each new routable one (after `epoch`) to
+/// the driver, until the driver goes away.
+fn spawn_topology_refresh(
+    fetcher: TopologyFetcher,
+    epoch: EpochId,
+    refresh: Duration,
+) -> (mpsc::Receiver<Topology>, JoinHandle<()>) {
     let (topo_tx, topo_rx) = mpsc::channel::<Topology>(4);
-    let refresh = options.topology_refresh;
-    let topo_task = tokio::spawn(async move {
-        let mut current = topology.epoch_id;
+    let task = tokio::spawn(async move {
+        let mut current = epoch;
         loop {
             tokio::time::sleep(refresh).await;
             match fetcher.fetch(None).await {
@@ -243,6 +279,40 @@ pub async fn connect(paths: &ClientPaths, options: DriverOptions) -> Result<Mixn
             }
         }
     });
+    (topo_rx, task)
+}
+
+/// Loads the client in `paths`, fetches the topology, connects to the gateway and starts the
+/// driver task.
+pub async fn connect(paths: &ClientPaths, options: DriverOptions) -> Result<Mixnet, NativeError> {
+    let Loaded {
+        config,
+        keys,
+        shared,
+        gateway_id,
+        gateway_key,
+        fetcher,
+        topology,
+    } = load_client(paths).await?;
+
+    let origin = Instant::now();
+    let identity = keys.identity.clone();
+    let mut core = ClientCore::new(options.core, keys, gateway_id, origin.elapsed(), &mut OsRng);
+    core.handle_topology(&topology);
+    let address = core.address();
+
+    let (out_tx, out_rx) = mpsc::channel(LINK_QUEUE);
+    let (link_tx, mut link_rx) = mpsc::channel(LINK_QUEUE);
+    let params = LinkParams {
+        url: config.gateway.url.clone(),
+        identity,
+        gateway: gateway_key,
+        shared: SharedKey::from_bytes(shared),
+    };
+    let link = tokio::spawn(run_link(params, out_rx, link_tx));
+    let pending_link_events = wait_for_gateway(&mut link_rx, &config.gateway.url).await?;
+    let (topo_rx, topo_task) =
+        spawn_topology_refresh(fetcher, topology.epoch_id, options.topology_refresh);
 
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (event_tx, events) = mpsc::unbounded_channel();
@@ -325,7 +395,7 @@ impl Driver {
                     None => self.core.send(&recipient, payload, text, rng),
                     Some(n) => self.core.send_anonymous(&recipient, payload, text, n, rng),
                 };
-                let _ = done.send(result.map_err(|e| e.to_string()));
+                let _ = done.send(result);
             }
             Command::Reply {
                 sender_tag,
@@ -334,7 +404,7 @@ impl Driver {
                 done,
             } => {
                 let result = self.core.reply(&sender_tag, payload, text, rng);
-                let _ = done.send(result.map_err(|e| e.to_string()));
+                let _ = done.send(result);
             }
             Command::Stats(done) => {
                 let _ = done.send(self.core.stats());
@@ -369,7 +439,12 @@ impl Driver {
             LinkEvent::Connected { bandwidth, stored } => {
                 tracing::info!(bandwidth, stored, "reconnected to the gateway");
             }
-            LinkEvent::GatewayError(e) => tracing::warn!(error = %e, "the gateway refused"),
+            LinkEvent::GatewayError { kind, message } => {
+                tracing::warn!(
+                    error = %format_args!("{}: {message}", kind.label()),
+                    "the gateway refused"
+                );
+            }
             LinkEvent::Disconnected(reason) => {
                 tracing::warn!(%reason, "gateway connection lost; reconnecting");
             }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use validator_core::files::{read_secret, validate_id, write_secret};
 
+use super::error::NativeError;
 use crate::core::ClientKeys;
 
 /// Where a client's files are.
@@ -18,8 +19,8 @@ pub struct ClientPaths {
 
 impl ClientPaths {
     /// The files of client `id` under `home`.
-    pub fn new(home: &Path, id: &str) -> Result<Self, String> {
-        validate_id(id).map_err(|e| e.to_string())?;
+    pub fn new(home: &Path, id: &str) -> Result<Self, NativeError> {
+        validate_id(id)?;
         Ok(Self {
             dir: home.join("clients").join(id),
         })
@@ -57,21 +58,21 @@ impl ClientPaths {
         encryption: &[u8; 32],
         ack: &[u8; 32],
         shared: &[u8; 32],
-    ) -> Result<(), String> {
+    ) -> Result<(), NativeError> {
         for (path, secret) in [
             (self.identity_key(), identity),
             (self.encryption_key(), encryption),
             (self.ack_key(), ack),
             (self.shared_key(), shared),
         ] {
-            write_secret(&path, secret).map_err(|e| e.to_string())?;
+            write_secret(&path, secret)?;
         }
         Ok(())
     }
 
     /// The client's keys and the gateway shared key.
-    pub fn read_keys(&self) -> Result<(ClientKeys, [u8; 32]), String> {
-        let read = |p: PathBuf| read_secret(&p).map_err(|e| e.to_string());
+    pub fn read_keys(&self) -> Result<(ClientKeys, [u8; 32]), NativeError> {
+        let read = |p: PathBuf| read_secret(&p);
         let identity = read(self.identity_key())?;
         let encryption = read(self.encryption_key())?;
         let ack = read(self.ack_key())?;
@@ -117,27 +118,34 @@ pub struct GatewaySection {
 
 impl Config {
     /// Reads and parses `path`.
-    pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("{}: {e} (run `client init` first)", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn load(path: &Path) -> Result<Self, NativeError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NativeError::NotInitialised {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| NativeError::Config {
+            path: path.to_path_buf(),
+            source: Box::new(e),
+        })
     }
 
     /// Writes it to `path`.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        let text = toml::to_string(self).map_err(|e| e.to_string())?;
-        std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn save(&self, path: &Path) -> Result<(), NativeError> {
+        let text = toml::to_string(self).map_err(|e| NativeError::Encode {
+            what: "the client config",
+            source: Box::new(e),
+        })?;
+        std::fs::write(path, text).map_err(NativeError::io("writing", path))
     }
 
     /// The gateway's identity bytes.
-    pub fn gateway_identity(&self) -> Result<[u8; 32], String> {
+    pub fn gateway_identity(&self) -> Result<[u8; 32], NativeError> {
         let mut out = [0u8; 32];
         match bs58::decode(&self.gateway.identity).onto(&mut out) {
             Ok(32) => Ok(out),
-            _ => Err(format!(
-                "gateway identity {:?} is not a 32-byte base58 key",
-                self.gateway.identity
-            )),
+            _ => Err(NativeError::GatewayIdentity {
+                identity: self.gateway.identity.clone(),
+            }),
         }
     }
 }

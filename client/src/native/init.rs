@@ -8,8 +8,10 @@ use gateway_protocol::ClientControl;
 use rand_core::{OsRng, RngCore};
 use validator_client::{load_or_fetch_genesis, obtain_credential, TopologyFetcher};
 use validator_core::files::read_secret;
+use validator_core::genesis::Genesis;
 use validator_core::topology::TopologyGateway;
 
+use super::error::NativeError;
 use super::files::{ClientPaths, ClientSection, Config, GatewaySection};
 use super::session::Session;
 use crate::core::ClientKeys;
@@ -45,7 +47,7 @@ pub struct Initialised {
 fn choose_gateway<'a>(
     gateways: &'a [TopologyGateway],
     wanted: Option<&str>,
-) -> Result<&'a TopologyGateway, String> {
+) -> Result<&'a TopologyGateway, NativeError> {
     let usable: Vec<&TopologyGateway> = gateways
         .iter()
         .filter(|g| g.clients_address.is_some())
@@ -54,12 +56,12 @@ fn choose_gateway<'a>(
         Some(w) => usable
             .into_iter()
             .find(|g| g.identity_key.to_string() == w)
-            .ok_or_else(|| {
-                format!("gateway {w} is not in the current topology with a client address")
+            .ok_or_else(|| NativeError::UnknownGateway {
+                identity: w.to_owned(),
             }),
         None => {
             if usable.is_empty() {
-                return Err("the topology has no gateway with a client address".into());
+                return Err(NativeError::NoGateway);
             }
             let i = usize::try_from(OsRng.next_u64() % usable.len() as u64).unwrap_or(0);
             Ok(usable[i])
@@ -67,40 +69,69 @@ fn choose_gateway<'a>(
     }
 }
 
+/// The chosen gateway's client URL and identity key.
+fn gateway_endpoint(gateway: &TopologyGateway) -> Result<(String, VerifyingKey), NativeError> {
+    let identity = || gateway.identity_key.to_string();
+    let url = gateway
+        .clients_address
+        .clone()
+        .ok_or_else(|| NativeError::NoClientAddress {
+            identity: identity(),
+        })?;
+    let key = VerifyingKey::from_bytes(gateway.identity_key.as_bytes()).map_err(|source| {
+        NativeError::GatewayKey {
+            identity: identity(),
+            source,
+        }
+    })?;
+    Ok((url, key))
+}
+
+/// Buys `bytes` of bandwidth with `account`'s funds and redeems the credential at the
+/// gateway of `session`; returns the bandwidth the gateway holds for us now.
+async fn buy_bandwidth(
+    session: &mut Session,
+    genesis: &Genesis,
+    account: &SigningKey,
+    bytes: u64,
+) -> Result<u64, NativeError> {
+    let credential = obtain_credential(genesis, account, bytes)
+        .await
+        .map_err(|source| NativeError::Credential { source })?;
+    let body = credential.present()?;
+    session
+        .send_control(&ClientControl::Bandwidth {
+            credential: Box::new(body),
+        })
+        .await?;
+    Ok(session.bandwidth_answer().await?)
+}
+
 /// Creates client `id`.
 pub async fn init(
     paths: &ClientPaths,
     id: &str,
     options: InitOptions,
-) -> Result<Initialised, String> {
+) -> Result<Initialised, NativeError> {
     if paths.config().exists() {
-        return Err(format!(
-            "{} exists: client {id} is already initialised",
-            paths.config().display()
-        ));
+        return Err(NativeError::AlreadyInitialised {
+            path: paths.config(),
+            id: id.to_owned(),
+        });
     }
     if options.validators.is_empty() {
-        return Err("give at least one --validator URL".into());
+        return Err(NativeError::NoValidators);
     }
     let account = match &options.account_key {
-        Some(path) => Some(SigningKey::from_bytes(
-            &*read_secret(path).map_err(|e| e.to_string())?,
-        )),
+        Some(path) => Some(SigningKey::from_bytes(&*read_secret(path)?)),
         None => None,
     };
-    std::fs::create_dir_all(paths.dir()).map_err(|e| format!("{}: {e}", paths.dir().display()))?;
-    let genesis = load_or_fetch_genesis(&options.validators, &paths.genesis())
-        .await
-        .map_err(|e| e.to_string())?;
-    let fetcher = TopologyFetcher::new(genesis.clone()).map_err(|e| e.to_string())?;
-    let topology = fetcher.fetch(None).await.map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(paths.dir()).map_err(NativeError::io("creating", paths.dir()))?;
+    let genesis = load_or_fetch_genesis(&options.validators, &paths.genesis()).await?;
+    let fetcher = TopologyFetcher::new(genesis.clone())?;
+    let topology = fetcher.fetch(None).await?;
     let gateway = choose_gateway(&topology.gateways, options.gateway.as_deref())?;
-    let url = gateway
-        .clients_address
-        .clone()
-        .ok_or("the gateway announced no client address")?;
-    let gateway_key = VerifyingKey::from_bytes(gateway.identity_key.as_bytes())
-        .map_err(|e| format!("gateway identity: {e}"))?;
+    let (url, gateway_key) = gateway_endpoint(gateway)?;
 
     let mut secrets = [[0u8; 32]; 3];
     for s in &mut secrets {
@@ -109,22 +140,13 @@ pub async fn init(
     let [identity, encryption, ack] = secrets;
     let signing = SigningKey::from_bytes(&identity);
     let (mut session, shared) = Session::register(&url, &signing, &gateway_key).await?;
-    let mut bandwidth = match &session.answer {
-        gateway_protocol::GatewayControl::Registered { bandwidth, .. } => *bandwidth,
-        _ => 0,
+    let bandwidth = match &account {
+        Some(account) => buy_bandwidth(&mut session, &genesis, account, options.bandwidth).await?,
+        None => match &session.answer {
+            gateway_protocol::GatewayControl::Registered { bandwidth, .. } => *bandwidth,
+            _ => 0,
+        },
     };
-    if let Some(account) = &account {
-        let credential = obtain_credential(&genesis, account, options.bandwidth)
-            .await
-            .map_err(|e| format!("obtaining a bandwidth credential: {e}"))?;
-        let body = credential.present().map_err(|e| e.to_string())?;
-        session
-            .send_control(&ClientControl::Bandwidth {
-                credential: Box::new(body),
-            })
-            .await?;
-        bandwidth = session.bandwidth_answer().await?;
-    }
     paths.write_keys(&identity, &encryption, &ack, shared.as_bytes())?;
     let config = Config {
         client: ClientSection {

@@ -4,10 +4,10 @@
 use std::time::Duration;
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use gateway_protocol::{ClientControl, DeliveryKind, GatewayControl, SharedKey};
+use gateway_protocol::{ClientControl, DeliveryKind, ErrorKind, GatewayControl, SharedKey};
 use tokio::sync::mpsc;
 
-use super::session::{Incoming, Session};
+use super::session::{Incoming, Session, SessionError};
 use crate::core::Transmit;
 
 /// What the driver sends the gateway.
@@ -39,9 +39,14 @@ pub enum LinkEvent {
         bytes: Vec<u8>,
     },
     /// A non-fatal error from the gateway (for example, out of bandwidth).
-    GatewayError(String),
+    GatewayError {
+        /// Why, as the gateway classes it.
+        kind: ErrorKind,
+        /// The gateway's words.
+        message: String,
+    },
     /// The session ended or could not be opened; the link retries.
-    Disconnected(String),
+    Disconnected(SessionError),
 }
 
 /// Who connects where.
@@ -121,9 +126,9 @@ pub async fn run_link(
                         }
                         Ok(Incoming::Control(GatewayControl::Error { kind, message })) => {
                             if kind.is_fatal() {
-                                break format!("{}: {message}", kind.label());
+                                break SessionError::Fatal { kind, message };
                             }
-                            LinkEvent::GatewayError(format!("{}: {message}", kind.label()))
+                            LinkEvent::GatewayError { kind, message }
                         }
                         Ok(Incoming::Control(_)) => continue,
                     };

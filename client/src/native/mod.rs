@@ -1,5 +1,6 @@
 //! The native client processes (tokio): `client`, `socks5-client` and `network-requester`.
 //!
+//! - [`error`]: [`error::NativeError`], why a client process could not start or stopped.
 //! - [`files`]: the client's directory: config, pinned genesis, key files.
 //! - [`session`]: one authenticated websocket session with the gateway.
 //! - [`link`]: the reconnecting gateway link task.
@@ -15,6 +16,7 @@
 pub mod app;
 pub mod cli;
 pub mod driver;
+pub mod error;
 pub mod files;
 pub mod init;
 pub mod link;

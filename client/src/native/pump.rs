@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 use tokio::task::JoinHandle;
@@ -19,6 +20,17 @@ use crate::socks::stream::Chunk;
 
 /// Most bytes one read takes (one tunnel data message).
 pub const MAX_READ: usize = 32 * 1024;
+
+/// Why a pump stopped early: the socket failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PumpError {
+    /// Reading from the socket failed.
+    #[error("reading: {0}")]
+    Read(std::io::Error),
+    /// Writing to the socket failed.
+    #[error("writing: {0}")]
+    Write(std::io::Error),
+}
 
 /// What a pump tells its owner.
 #[derive(Debug)]
@@ -44,7 +56,7 @@ pub enum PumpEvent {
         /// The connection.
         id: ConnectionId,
         /// Why.
-        error: String,
+        error: PumpError,
     },
 }
 
@@ -70,82 +82,18 @@ impl Pump {
         events: mpsc::UnboundedSender<PumpEvent>,
     ) -> Pump {
         let _ = socket.set_nodelay(true);
-        let (mut rd, mut wr) = socket.into_split();
+        let (rd, wr) = socket.into_split();
         let semaphore = Arc::new(Semaphore::new(0));
         semaphore.add_permits(permits(credit));
-        let credit = semaphore.clone();
-        let reader_events = events.clone();
-        let reader = tokio::spawn(async move {
-            let fail = |error: String| PumpEvent::Failed { id, error };
-            let mut pending = pending;
-            let mut buf = vec![0u8; MAX_READ];
-            loop {
-                // Wait for at least one byte of credit, then take what there is.
-                let Ok(first) = credit.acquire().await else {
-                    return;
-                };
-                first.forget();
-                let extra = credit.available_permits().min(MAX_READ - 1);
-                if let Ok(more) = credit.try_acquire_many(extra as u32) {
-                    more.forget();
-                }
-                let allowed = 1 + extra;
-                let (data, eof) = if pending.is_empty() {
-                    match rd.read(&mut buf[..allowed]).await {
-                        Ok(0) => (Vec::new(), true),
-                        Ok(n) => (buf[..n].to_vec(), false),
-                        Err(e) => {
-                            let _ = reader_events.send(fail(format!("reading: {e}")));
-                            return;
-                        }
-                    }
-                } else {
-                    let take = pending.len().min(allowed);
-                    let rest = pending.split_off(take);
-                    (std::mem::replace(&mut pending, rest), false)
-                };
-                credit.add_permits(allowed - data.len());
-                if reader_events
-                    .send(PumpEvent::Read { id, data, eof })
-                    .is_err()
-                    || eof
-                {
-                    return;
-                }
-            }
-        });
-        let (to_socket, mut chunks) = mpsc::unbounded_channel::<Chunk>();
-        let writer = tokio::spawn(async move {
-            if !preamble.is_empty() {
-                if let Err(e) = wr.write_all(&preamble).await {
-                    let _ = events.send(PumpEvent::Failed {
-                        id,
-                        error: format!("writing: {e}"),
-                    });
-                    return;
-                }
-            }
-            while let Some(chunk) = chunks.recv().await {
-                if !chunk.data.is_empty() {
-                    if let Err(e) = wr.write_all(&chunk.data).await {
-                        let _ = events.send(PumpEvent::Failed {
-                            id,
-                            error: format!("writing: {e}"),
-                        });
-                        return;
-                    }
-                    let n = chunk.data.len() as u64;
-                    if events.send(PumpEvent::Written { id, n }).is_err() {
-                        return;
-                    }
-                }
-                if chunk.close {
-                    // The peer's direction ended: half-close ours.
-                    let _ = wr.shutdown().await;
-                    return;
-                }
-            }
-        });
+        let reader = tokio::spawn(read_socket(
+            id,
+            rd,
+            pending,
+            semaphore.clone(),
+            events.clone(),
+        ));
+        let (to_socket, chunks) = mpsc::unbounded_channel::<Chunk>();
+        let writer = tokio::spawn(write_socket(id, wr, preamble, chunks, events));
         Pump {
             credit: semaphore,
             to_socket,
@@ -163,6 +111,92 @@ impl Pump {
     pub fn write(&self, chunk: Chunk) {
         // A writer that stopped has reported why.
         let _ = self.to_socket.send(chunk);
+    }
+}
+
+/// Waits for at least one byte of read credit, then takes what there is (up to
+/// [`MAX_READ`]); returns how many bytes may be read.
+async fn take_credit(credit: &Semaphore) -> Option<usize> {
+    let first = credit.acquire().await.ok()?;
+    first.forget();
+    let extra = credit.available_permits().min(MAX_READ - 1);
+    if let Ok(more) = credit.try_acquire_many(extra as u32) {
+        more.forget();
+    }
+    Some(1 + extra)
+}
+
+/// The reader task: hands `pending`, then what the socket gives, to the owner, never more
+/// than the credit granted; stops at end of file, on an error or when the owner is gone.
+async fn read_socket(
+    id: ConnectionId,
+    mut rd: OwnedReadHalf,
+    mut pending: Vec<u8>,
+    credit: Arc<Semaphore>,
+    events: mpsc::UnboundedSender<PumpEvent>,
+) {
+    let mut buf = vec![0u8; MAX_READ];
+    loop {
+        let Some(allowed) = take_credit(&credit).await else {
+            return;
+        };
+        let (data, eof) = if pending.is_empty() {
+            match rd.read(&mut buf[..allowed]).await {
+                Ok(0) => (Vec::new(), true),
+                Ok(n) => (buf[..n].to_vec(), false),
+                Err(e) => {
+                    let error = PumpError::Read(e);
+                    let _ = events.send(PumpEvent::Failed { id, error });
+                    return;
+                }
+            }
+        } else {
+            let take = pending.len().min(allowed);
+            let rest = pending.split_off(take);
+            (std::mem::replace(&mut pending, rest), false)
+        };
+        credit.add_permits(allowed - data.len());
+        if events.send(PumpEvent::Read { id, data, eof }).is_err() || eof {
+            return;
+        }
+    }
+}
+
+/// The writer task: writes `preamble`, then each in-order chunk (reporting it), and
+/// half-closes the socket when the peer's direction ends.
+async fn write_socket(
+    id: ConnectionId,
+    mut wr: OwnedWriteHalf,
+    preamble: Vec<u8>,
+    mut chunks: mpsc::UnboundedReceiver<Chunk>,
+    events: mpsc::UnboundedSender<PumpEvent>,
+) {
+    let fail = |e| {
+        let error = PumpError::Write(e);
+        let _ = events.send(PumpEvent::Failed { id, error });
+    };
+    if !preamble.is_empty() {
+        if let Err(e) = wr.write_all(&preamble).await {
+            fail(e);
+            return;
+        }
+    }
+    while let Some(chunk) = chunks.recv().await {
+        if !chunk.data.is_empty() {
+            if let Err(e) = wr.write_all(&chunk.data).await {
+                fail(e);
+                return;
+            }
+            let n = chunk.data.len() as u64;
+            if events.send(PumpEvent::Written { id, n }).is_err() {
+                return;
+            }
+        }
+        if chunk.close {
+            // The peer's direction ended: half-close ours.
+            let _ = wr.shutdown().await;
+            return;
+        }
     }
 }
 

@@ -27,7 +27,8 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
-use super::driver::{connect, DriverOptions, MixnetEvent, MixnetSender};
+use super::driver::{connect, DriverOptions, MixnetError, MixnetEvent, MixnetSender};
+use super::error::NativeError;
 use super::files::ClientPaths;
 use super::pump::{Pump, PumpEvent};
 use super::run::shutdown_signal;
@@ -77,14 +78,17 @@ pub const ALLOW_LIST_TEMPLATE: &str = "\
 # reaches it only if that address is listed too. Reloaded on SIGHUP.
 ";
 
-fn load_allow_list(path: &PathBuf) -> Result<AllowList, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("reading the allow list {}: {e}", path.display()))?;
-    AllowList::parse(&text).map_err(|e| format!("the allow list {}: {e}", path.display()))
+fn load_allow_list(path: &PathBuf) -> Result<AllowList, NativeError> {
+    let text =
+        std::fs::read_to_string(path).map_err(NativeError::io("reading the allow list", path))?;
+    AllowList::parse(&text).map_err(|source| NativeError::AllowList {
+        path: path.clone(),
+        source,
+    })
 }
 
 /// Runs the requester until Ctrl-C or SIGTERM.
-pub async fn run(paths: &ClientPaths, options: RequesterOptions) -> Result<(), String> {
+pub async fn run(paths: &ClientPaths, options: RequesterOptions) -> Result<(), NativeError> {
     let allow = load_allow_list(&options.allow_list)?;
     if allow.is_empty() {
         tracing::warn!(
@@ -93,7 +97,10 @@ pub async fn run(paths: &ClientPaths, options: RequesterOptions) -> Result<(), S
         );
     }
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        .map_err(|e| format!("listening for SIGHUP: {e}"))?;
+        .map_err(|source| NativeError::Signal {
+            signal: "SIGHUP",
+            source,
+        })?;
     let mut mixnet = connect(paths, options.driver.clone()).await?;
     tracing::info!(
         address = %mixnet.address,
@@ -128,7 +135,7 @@ pub async fn run(paths: &ClientPaths, options: RequesterOptions) -> Result<(), S
                     _ => tracing::debug!("ignored a message that cannot be answered"),
                 },
                 Some(MixnetEvent::FragmentLost { .. }) => {}
-                None => return Err("the mixnet client stopped".into()),
+                None => return Err(MixnetError::Stopped.into()),
             },
             Some(event) = pump_rx.recv() => table.pump_event(event).await,
             Some(dialled) = dial_rx.recv() => table.dialled(dialled).await,
@@ -152,7 +159,7 @@ struct Conn {
 /// The outcome of opening a TCP connection.
 struct Dialled {
     key: Key,
-    result: Result<TcpStream, (ReplyCode, String)>,
+    result: Result<TcpStream, DialFailure>,
 }
 
 struct Table {
@@ -187,6 +194,35 @@ enum DialError {
     Io(io::Error),
     /// The name resolved only to addresses the allow list refuses.
     Refused,
+}
+
+/// Why a requested connection could not be opened: the refusal the client is told.
+#[derive(Debug, thiserror::Error)]
+enum DialFailure {
+    /// Resolving or connecting failed.
+    #[error("connecting to {target}: {source}")]
+    Io {
+        target: TargetAddr,
+        source: io::Error,
+    },
+    /// The name resolved only to addresses the allow list refuses. Which addresses is logged,
+    /// not told: they may be the exit's internal ones.
+    #[error("{host} resolves only to addresses the allow list does not allow")]
+    Refused { host: Host },
+    /// Not connected within the connect timeout.
+    #[error("connecting to {target}: timed out")]
+    TimedOut { target: TargetAddr },
+}
+
+impl DialFailure {
+    /// The SOCKS reply that describes it.
+    fn reply_code(&self) -> ReplyCode {
+        match self {
+            DialFailure::Io { source, .. } => reply_code(source),
+            DialFailure::Refused { .. } => ReplyCode::NotAllowed,
+            DialFailure::TimedOut { .. } => ReplyCode::TtlExpired,
+        }
+    }
 }
 
 /// Resolves `name` and connects to the first of its addresses that `allow` allows for it,
@@ -226,7 +262,7 @@ async fn dial(
     target: TargetAddr,
     allow: &AllowList,
     timeout: Duration,
-) -> Result<TcpStream, (ReplyCode, String)> {
+) -> Result<TcpStream, DialFailure> {
     let attempt = async {
         match &target.host {
             Host::Domain(name) => connect_name(name, target.port, allow).await,
@@ -238,19 +274,9 @@ async fn dial(
     };
     match tokio::time::timeout(timeout, attempt).await {
         Ok(Ok(socket)) => Ok(socket),
-        Ok(Err(DialError::Io(e))) => Err((reply_code(&e), format!("connecting to {target}: {e}"))),
-        // Which addresses were refused is logged, not told: they may be the exit's internal ones.
-        Ok(Err(DialError::Refused)) => Err((
-            ReplyCode::NotAllowed,
-            format!(
-                "{} resolves only to addresses the allow list does not allow",
-                target.host
-            ),
-        )),
-        Err(_) => Err((
-            ReplyCode::TtlExpired,
-            format!("connecting to {target}: timed out"),
-        )),
+        Ok(Err(DialError::Io(source))) => Err(DialFailure::Io { target, source }),
+        Ok(Err(DialError::Refused)) => Err(DialFailure::Refused { host: target.host }),
+        Err(_) => Err(DialFailure::TimedOut { target }),
     }
 }
 
@@ -272,7 +298,7 @@ impl Table {
         }
     }
 
-    async fn answer(&self, tag: [u8; 16], message: &Message) -> Result<(), String> {
+    async fn answer(&self, tag: [u8; 16], message: &Message) -> Result<(), MixnetError> {
         self.mixnet
             .reply(tag, message.encode(), false)
             .await
@@ -471,14 +497,14 @@ impl Table {
                     window: self.options.window,
                 };
                 if let Err(e) = self.answer(tag, &connected).await {
-                    self.reset(dialled.key, &e, false).await;
+                    self.reset(dialled.key, &e.to_string(), false).await;
                     return;
                 }
                 self.flush(dialled.key);
             }
-            Err((code, reason)) => {
+            Err(e) => {
                 self.forget(dialled.key);
-                self.refuse(tag, id, code, reason).await;
+                self.refuse(tag, id, e.reply_code(), e.to_string()).await;
             }
         }
     }
@@ -499,7 +525,7 @@ impl Table {
                 };
                 if let Err(e) = self.answer(tag, &message).await {
                     // No SURB left to say so: the client's probe will find out.
-                    self.reset(key, &e, false).await;
+                    self.reset(key, &e.to_string(), false).await;
                     return;
                 }
                 self.flush(key);
@@ -517,7 +543,9 @@ impl Table {
                     }
                 }
             }
-            PumpEvent::Failed { id: key, error } => self.reset(key, &error, true).await,
+            PumpEvent::Failed { id: key, error } => {
+                self.reset(key, &error.to_string(), true).await;
+            }
         }
     }
 }
@@ -551,7 +579,8 @@ mod tests {
         let localhost = || target(Host::Domain("localhost".into()), port);
         // The name alone: every address `localhost` resolves to is internal.
         let refused = dial(localhost(), &list("localhost"), TIMEOUT).await;
-        let (code, reason) = refused.expect_err("localhost is refused");
+        let refused = refused.expect_err("localhost is refused");
+        let (code, reason) = (refused.reply_code(), refused.to_string());
         assert_eq!(code, ReplyCode::NotAllowed);
         assert!(reason.contains("localhost"), "{reason}");
         assert!(

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::app::{serve, AppEvent, AppRequest};
-use super::driver::{connect, DriverOptions, MixnetEvent, MixnetSender};
+use super::driver::{connect, DriverOptions, MixnetError, MixnetEvent, MixnetSender};
+use super::error::NativeError;
 use super::files::ClientPaths;
 use crate::api::{encode_binary_received, encode_sender_tag, Response};
 use crate::core::{CoreConfig, Received, Recipient};
@@ -44,7 +45,7 @@ pub async fn shutdown_signal() {
 }
 
 /// Runs the client until Ctrl-C or SIGTERM.
-pub async fn run(paths: &ClientPaths, options: RunOptions) -> Result<(), String> {
+pub async fn run(paths: &ClientPaths, options: RunOptions) -> Result<(), NativeError> {
     let mut mixnet = connect(
         paths,
         DriverOptions {
@@ -56,7 +57,10 @@ pub async fn run(paths: &ClientPaths, options: RunOptions) -> Result<(), String>
     // Apps are served once the gateway answered, so a listening client is a working one.
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
-        .map_err(|e| format!("listening on {}: {e}", options.listen))?;
+        .map_err(|source| NativeError::Listen {
+            address: options.listen,
+            source,
+        })?;
     let (app_tx, mut app_rx) = mpsc::channel(1024);
     let apps_task = tokio::spawn(serve(listener, app_tx));
     let address = mixnet.address;
@@ -76,7 +80,7 @@ pub async fn run(paths: &ClientPaths, options: RunOptions) -> Result<(), String>
             event = mixnet.events.recv() => match event {
                 Some(MixnetEvent::Received(r)) => apps.deliver(r),
                 Some(MixnetEvent::FragmentLost { .. }) => {}
-                None => return Err("the mixnet client stopped".into()),
+                None => return Err(MixnetError::Stopped.into()),
             },
             Some(event) = app_rx.recv() => apps.app_event(event).await,
         }
@@ -175,13 +179,19 @@ impl Apps {
                             .mixnet
                             .send(r, payload, text, reply_surbs)
                             .await
-                            .map(drop),
+                            .map(drop)
+                            .map_err(|e| e.to_string()),
                     },
                     AppRequest::Reply {
                         sender_tag,
                         payload,
                         text,
-                    } => self.mixnet.reply(sender_tag, payload, text).await.map(drop),
+                    } => self
+                        .mixnet
+                        .reply(sender_tag, payload, text)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string()),
                 };
                 if let Err(message) = outcome {
                     self.respond(id, Response::Error { message });

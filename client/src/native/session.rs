@@ -8,17 +8,104 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use futures::{SinkExt, StreamExt};
 use gateway_protocol::handshake::{start_authentication, start_registration};
 use gateway_protocol::{
-    ClientControl, ClientFrame, DeliveryKind, GatewayControl, GatewayFrame, SessionCipher,
-    SharedKey,
+    CipherError, ClientControl, ClientFrame, DeliveryKind, ErrorKind, FrameError, GatewayControl,
+    GatewayFrame, HandshakeError, SessionCipher, SharedKey,
 };
 use rand_core::{OsRng, RngCore};
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{self, Message};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How long connecting and the handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a session with the gateway could not be opened, or ended.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The websocket connection was not up within the handshake timeout.
+    #[error("{url}: connecting timed out")]
+    ConnectTimeout {
+        /// The gateway's client URL.
+        url: String,
+    },
+    /// The websocket connection could not be opened.
+    #[error("{url}: {source}")]
+    Connect {
+        /// The gateway's client URL.
+        url: String,
+        /// The websocket error.
+        source: Box<tungstenite::Error>,
+    },
+    /// The gateway did not answer the handshake within the timeout.
+    #[error("the gateway did not answer the handshake in time")]
+    HandshakeTimeout,
+    /// The gateway's answer to the handshake is not a control message.
+    #[error("the gateway's answer: {0}")]
+    BadAnswer(serde_json::Error),
+    /// The gateway refused the handshake.
+    #[error("the gateway refused: {} ({message})", kind.label())]
+    Refused {
+        /// Why, as the gateway classes it.
+        kind: ErrorKind,
+        /// The gateway's words.
+        message: String,
+    },
+    /// The gateway closed the connection before it answered.
+    #[error("the gateway closed the connection during the handshake")]
+    ClosedDuringHandshake,
+    /// The websocket failed during the handshake.
+    #[error("during the handshake: {0}")]
+    HandshakeTransport(Box<tungstenite::Error>),
+    /// The gateway's answer does not complete the handshake (a bad signature, a stale or
+    /// unexpected answer).
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// The websocket failed after the handshake.
+    #[error(transparent)]
+    Transport(Box<tungstenite::Error>),
+    /// A frame could not be sealed (the session used up its counter).
+    #[error(transparent)]
+    Seal(CipherError),
+    /// A frame from the gateway did not open.
+    #[error("a frame from the gateway: {0}")]
+    Open(CipherError),
+    /// A frame from the gateway opened but does not parse.
+    #[error("a frame from the gateway: {0}")]
+    Frame(FrameError),
+    /// A text message from the gateway is not a control message.
+    #[error("a control from the gateway: {0}")]
+    BadControl(serde_json::Error),
+    /// The gateway closed the session.
+    #[error("the gateway closed")]
+    Closed,
+    /// The gateway reported an error after which it closes the session.
+    #[error("{}: {message}", kind.label())]
+    Fatal {
+        /// Why, as the gateway classes it.
+        kind: ErrorKind,
+        /// The gateway's words.
+        message: String,
+    },
+    /// The gateway did not answer a bandwidth credential within the timeout.
+    #[error("the gateway did not answer the credential in time")]
+    CredentialTimeout,
+    /// The gateway refused a bandwidth credential.
+    #[error("the gateway refused the credential: {} ({message})", kind.label())]
+    CredentialRefused {
+        /// Why, as the gateway classes it.
+        kind: ErrorKind,
+        /// The gateway's words.
+        message: String,
+    },
+}
+
+impl SessionError {
+    fn transport(e: tungstenite::Error) -> Self {
+        SessionError::Transport(Box::new(e))
+    }
+}
 
 /// What the gateway sent.
 #[derive(Debug)]
@@ -50,32 +137,35 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
-async fn open(url: &str) -> Result<Ws, String> {
+async fn open(url: &str) -> Result<Ws, SessionError> {
     let (ws, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::connect_async(url))
         .await
-        .map_err(|_| format!("{url}: connecting timed out"))?
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|_| SessionError::ConnectTimeout {
+            url: url.to_owned(),
+        })?
+        .map_err(|e| SessionError::Connect {
+            url: url.to_owned(),
+            source: Box::new(e),
+        })?;
     Ok(ws)
 }
 
-async fn answer(ws: &mut Ws) -> Result<GatewayControl, String> {
+async fn answer(ws: &mut Ws) -> Result<GatewayControl, SessionError> {
     loop {
         let message = tokio::time::timeout(HANDSHAKE_TIMEOUT, ws.next())
             .await
-            .map_err(|_| "the gateway did not answer the handshake in time".to_owned())?;
+            .map_err(|_| SessionError::HandshakeTimeout)?;
         match message {
             Some(Ok(Message::Text(text))) => {
-                let control: GatewayControl = serde_json::from_str(text.as_str())
-                    .map_err(|e| format!("the gateway's answer: {e}"))?;
-                if let GatewayControl::Error { kind, message } = &control {
-                    return Err(format!("the gateway refused: {} ({message})", kind.label()));
+                let control: GatewayControl =
+                    serde_json::from_str(text.as_str()).map_err(SessionError::BadAnswer)?;
+                if let GatewayControl::Error { kind, message } = control {
+                    return Err(SessionError::Refused { kind, message });
                 }
                 return Ok(control);
             }
-            Some(Ok(Message::Close(_))) | None => {
-                return Err("the gateway closed the connection during the handshake".into())
-            }
-            Some(Err(e)) => return Err(format!("during the handshake: {e}")),
+            Some(Ok(Message::Close(_))) | None => return Err(SessionError::ClosedDuringHandshake),
+            Some(Err(e)) => return Err(SessionError::HandshakeTransport(Box::new(e))),
             Some(Ok(_)) => continue,
         }
     }
@@ -87,16 +177,16 @@ impl Session {
         url: &str,
         identity: &SigningKey,
         gateway: &VerifyingKey,
-    ) -> Result<(Session, SharedKey), String> {
+    ) -> Result<(Session, SharedKey), SessionError> {
         let mut ws = open(url).await?;
         let mut secret = [0u8; 32];
         OsRng.fill_bytes(&mut secret);
         let (pending, request) = start_registration(identity, gateway, secret, now_ms());
         ws.send(Message::text(request.to_json()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(SessionError::transport)?;
         let answer = answer(&mut ws).await?;
-        let (shared, keys) = pending.finish(&answer).map_err(|e| e.to_string())?;
+        let (shared, keys) = pending.finish(&answer)?;
         let mut session = Session {
             ws,
             cipher: SessionCipher::client(&keys),
@@ -112,16 +202,16 @@ impl Session {
         identity: &SigningKey,
         gateway: &VerifyingKey,
         shared: &SharedKey,
-    ) -> Result<Session, String> {
+    ) -> Result<Session, SessionError> {
         let mut ws = open(url).await?;
         let mut nonce = [0u8; 32];
         OsRng.fill_bytes(&mut nonce);
         let (pending, request) = start_authentication(identity, gateway, nonce, now_ms());
         ws.send(Message::text(request.to_json()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(SessionError::transport)?;
         let answer = answer(&mut ws).await?;
-        let keys = pending.finish(shared, &answer).map_err(|e| e.to_string())?;
+        let keys = pending.finish(shared, &answer)?;
         let mut session = Session {
             ws,
             cipher: SessionCipher::client(&keys),
@@ -131,16 +221,16 @@ impl Session {
         Ok(session)
     }
 
-    async fn send_sealed(&mut self, frame: &[u8]) -> Result<(), String> {
-        let sealed = self.cipher.seal(frame).map_err(|e| e.to_string())?;
+    async fn send_sealed(&mut self, frame: &[u8]) -> Result<(), SessionError> {
+        let sealed = self.cipher.seal(frame).map_err(SessionError::Seal)?;
         self.ws
             .send(Message::binary(sealed))
             .await
-            .map_err(|e| e.to_string())
+            .map_err(SessionError::transport)
     }
 
     /// A sealed control.
-    pub async fn send_control(&mut self, control: &ClientControl) -> Result<(), String> {
+    pub async fn send_control(&mut self, control: &ClientControl) -> Result<(), SessionError> {
         self.send_sealed(&ClientFrame::encode_control(control))
             .await
     }
@@ -150,53 +240,46 @@ impl Session {
         &mut self,
         first_hop: &SocketAddr,
         packet: &[u8],
-    ) -> Result<(), String> {
+    ) -> Result<(), SessionError> {
         self.send_sealed(&ClientFrame::encode_packet(first_hop, packet))
             .await
     }
 
     /// The next control or delivery; an error when the session ended.
-    pub async fn next(&mut self) -> Result<Incoming, String> {
+    pub async fn next(&mut self) -> Result<Incoming, SessionError> {
         loop {
             match self.ws.next().await {
                 Some(Ok(Message::Text(text))) => {
-                    let control = serde_json::from_str(text.as_str())
-                        .map_err(|e| format!("a control from the gateway: {e}"))?;
+                    let control =
+                        serde_json::from_str(text.as_str()).map_err(SessionError::BadControl)?;
                     return Ok(Incoming::Control(control));
                 }
                 Some(Ok(Message::Binary(sealed))) => {
-                    let opened = self
-                        .cipher
-                        .open(&sealed)
-                        .map_err(|e| format!("a frame from the gateway: {e}"))?;
-                    let frame = GatewayFrame::decode(&opened)
-                        .map_err(|e| format!("a frame from the gateway: {e}"))?;
+                    let opened = self.cipher.open(&sealed).map_err(SessionError::Open)?;
+                    let frame = GatewayFrame::decode(&opened).map_err(SessionError::Frame)?;
                     return Ok(Incoming::Delivery {
                         kind: frame.kind,
                         stored_id: frame.stored_id,
                         bytes: frame.bytes.to_vec(),
                     });
                 }
-                Some(Ok(Message::Close(_))) | None => return Err("the gateway closed".into()),
-                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(Message::Close(_))) | None => return Err(SessionError::Closed),
+                Some(Err(e)) => return Err(SessionError::transport(e)),
                 Some(Ok(_)) => continue,
             }
         }
     }
 
     /// Waits for the gateway's answer to a bandwidth credential.
-    pub async fn bandwidth_answer(&mut self) -> Result<u64, String> {
+    pub async fn bandwidth_answer(&mut self) -> Result<u64, SessionError> {
         loop {
             let next = tokio::time::timeout(Duration::from_secs(60), self.next())
                 .await
-                .map_err(|_| "the gateway did not answer the credential in time".to_owned())??;
+                .map_err(|_| SessionError::CredentialTimeout)??;
             match next {
                 Incoming::Control(GatewayControl::Bandwidth { remaining }) => return Ok(remaining),
                 Incoming::Control(GatewayControl::Error { kind, message }) => {
-                    return Err(format!(
-                        "the gateway refused the credential: {} ({message})",
-                        kind.label()
-                    ))
+                    return Err(SessionError::CredentialRefused { kind, message })
                 }
                 _ => continue,
             }

@@ -23,12 +23,15 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::driver::{connect, DriverOptions, MixnetEvent, MixnetSender};
+use super::driver::{connect, DriverOptions, MixnetError, MixnetEvent, MixnetSender};
+use super::error::NativeError;
 use super::files::ClientPaths;
 use super::pump::{Pump, PumpEvent};
 use super::run::shutdown_signal;
 use crate::core::Recipient;
-use crate::socks::handshake::{connect_reply, Auth, Handshake, ReplyCode, TargetAddr, Version};
+use crate::socks::handshake::{
+    connect_reply, Auth, Handshake, HandshakeError, ReplyCode, TargetAddr, Version,
+};
 use crate::socks::message::{ConnectionId, Message};
 use crate::socks::stream::Stream;
 
@@ -79,11 +82,15 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 const OPEN_QUEUE: usize = 256;
 
 /// Runs the proxy until Ctrl-C or SIGTERM.
-pub async fn run(paths: &ClientPaths, options: Socks5Options) -> Result<(), String> {
+pub async fn run(paths: &ClientPaths, options: Socks5Options) -> Result<(), NativeError> {
     let mut mixnet = connect(paths, options.driver.clone()).await?;
-    let listener = TcpListener::bind(options.listen)
-        .await
-        .map_err(|e| format!("listening on {}: {e}", options.listen))?;
+    let listener =
+        TcpListener::bind(options.listen)
+            .await
+            .map_err(|source| NativeError::Listen {
+                address: options.listen,
+                source,
+            })?;
     tracing::info!(
         listen = %options.listen,
         provider = %options.provider,
@@ -131,7 +138,7 @@ pub async fn run(paths: &ClientPaths, options: Socks5Options) -> Result<(), Stri
                     tracing::debug!("ignored a message that is not an answer from the requester");
                 }
                 Some(MixnetEvent::FragmentLost { .. }) => {}
-                None => return Err("the mixnet client stopped".into()),
+                None => return Err(MixnetError::Stopped.into()),
             },
             Some(event) = pump_rx.recv() => table.pump_event(event).await,
             _ = tick.tick() => table.tick().await,
@@ -140,6 +147,19 @@ pub async fn run(paths: &ClientPaths, options: Socks5Options) -> Result<(), Stri
     acceptor.abort();
     tracing::info!(open = table.conns.len(), "socks5 proxy stopping");
     Ok(())
+}
+
+/// Why an app's SOCKS handshake failed (logged).
+#[derive(Debug, thiserror::Error)]
+enum HandshakeFailure {
+    #[error("reading: {0}")]
+    Read(std::io::Error),
+    #[error("writing: {0}")]
+    Write(std::io::Error),
+    #[error("the app closed during the handshake")]
+    Closed,
+    #[error(transparent)]
+    Socks(#[from] HandshakeError),
 }
 
 /// An app connection that finished its SOCKS handshake.
@@ -165,9 +185,9 @@ async fn handshake(
             let n = socket
                 .read(&mut read)
                 .await
-                .map_err(|e| format!("reading: {e}"))?;
+                .map_err(HandshakeFailure::Read)?;
             if n == 0 {
-                return Err("the app closed during the handshake".to_owned());
+                return Err(HandshakeFailure::Closed);
             }
             buf.extend_from_slice(&read[..n]);
             loop {
@@ -178,7 +198,7 @@ async fn handshake(
                             socket
                                 .write_all(&p.reply)
                                 .await
-                                .map_err(|e| format!("writing: {e}"))?;
+                                .map_err(HandshakeFailure::Write)?;
                         }
                         if let Some(request) = p.request {
                             return Ok((request, buf));
@@ -191,7 +211,7 @@ async fn handshake(
                         if let Some(reply) = e.error_reply() {
                             let _ = socket.write_all(&reply).await;
                         }
-                        return Err(e.to_string());
+                        return Err(e.into());
                     }
                 }
             }
@@ -255,7 +275,7 @@ fn refuse(version: Version, mut socket: TcpStream, code: ReplyCode) {
 }
 
 impl Table {
-    async fn send(&self, message: &Message, surbs: u16) -> Result<(), String> {
+    async fn send(&self, message: &Message, surbs: u16) -> Result<(), MixnetError> {
         self.mixnet
             .send(self.options.provider, message.encode(), false, Some(surbs))
             .await
@@ -422,7 +442,8 @@ impl Table {
                     data,
                 };
                 if let Err(e) = self.send(&message, SURBS_WITH_MESSAGE).await {
-                    self.reset(id, ReplyCode::GeneralFailure, &e, true).await;
+                    self.reset(id, ReplyCode::GeneralFailure, &e.to_string(), true)
+                        .await;
                     return;
                 }
                 self.flush(id);
@@ -440,7 +461,7 @@ impl Table {
                 }
             }
             PumpEvent::Failed { id, error } => {
-                self.reset(id, ReplyCode::GeneralFailure, &error, true)
+                self.reset(id, ReplyCode::GeneralFailure, &error.to_string(), true)
                     .await;
             }
         }

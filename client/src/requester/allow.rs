@@ -43,7 +43,6 @@
 //! IPv4 address a name resolves to, internal ones included.
 
 use std::collections::HashSet;
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 pub use super::routable::is_globally_routable;
@@ -102,32 +101,43 @@ fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// Why a name is not a valid domain name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
 enum NameError {
+    #[error("empty name")]
     Empty,
+    #[error("name longer than {MAX_NAME_LEN} bytes")]
     TooLong,
+    #[error("empty label")]
     EmptyLabel,
+    #[error("label longer than {MAX_LABEL_LEN} bytes")]
     LongLabel,
+    #[error("{0:?} is not allowed in a name (letters, digits, '-' and '_' only)")]
     Character(char),
+    #[error("the last label is a number, so resolvers read the name as an IPv4 address")]
     EndsInNumber,
 }
 
-impl fmt::Display for NameError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NameError::Empty => f.write_str("empty name"),
-            NameError::TooLong => write!(f, "name longer than {MAX_NAME_LEN} bytes"),
-            NameError::EmptyLabel => f.write_str("empty label"),
-            NameError::LongLabel => write!(f, "label longer than {MAX_LABEL_LEN} bytes"),
-            NameError::Character(c) => write!(
-                f,
-                "{c:?} is not allowed in a name (letters, digits, '-' and '_' only)"
-            ),
-            NameError::EndsInNumber => f.write_str(
-                "the last label is a number, so resolvers read the name as an IPv4 address",
-            ),
-        }
-    }
+/// Why an entry (one line of the file, comment removed) is not valid. The caller quotes the
+/// entry; these say what is wrong with it.
+#[derive(thiserror::Error, Debug, Clone, PartialEq, Eq)]
+enum EntryError {
+    #[error("one entry per line")]
+    Whitespace,
+    #[error("a wildcard is only allowed as a whole first label, `*.`")]
+    Wildcard,
+    /// A range whose address part is not an address.
+    #[error("`{0}` is not an IP address")]
+    NotAnAddress(String),
+    /// A range whose prefix part is not a number.
+    #[error("`{0}` is not a prefix length")]
+    PrefixSyntax(String),
+    #[error("prefix length {prefix} is beyond {bits}")]
+    PrefixTooLong { prefix: String, bits: u8 },
+    /// A range with host bits set: `network/prefix` is what the operator may have meant.
+    #[error("host bits are set (the network is {network}/{prefix})")]
+    HostBits { network: IpAddr, prefix: u8 },
+    #[error(transparent)]
+    Name(#[from] NameError),
 }
 
 /// Whether a label is a number in the syntax of `inet_aton` (decimal, `0x` hex, or octal).
@@ -219,24 +229,29 @@ fn legacy_ipv4(name: &str) -> Option<Ipv4Addr> {
 }
 
 /// An IP address or CIDR range entry, or a reason it is not one.
-fn parse_net(entry: &str) -> Option<Result<Net, String>> {
+fn parse_net(entry: &str) -> Option<Result<Net, EntryError>> {
     let (addr, prefix) = match entry.split_once('/') {
         Some((addr, prefix)) => (addr, Some(prefix)),
         None => (entry, None),
     };
     let Ok(ip) = addr.parse::<IpAddr>() else {
         // Not an address: a CIDR suffix makes it a bad range, else it may be a name.
-        return prefix.map(|_| Err(format!("`{addr}` is not an IP address")));
+        return prefix.map(|_| Err(EntryError::NotAnAddress(addr.to_owned())));
     };
     let bits: u8 = if ip.is_ipv4() { 32 } else { 128 };
     let prefix = match prefix {
         None => bits,
         Some(p) if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) => {
-            return Some(Err(format!("`{p}` is not a prefix length")));
+            return Some(Err(EntryError::PrefixSyntax(p.to_owned())));
         }
         Some(p) => match p.parse::<u8>() {
             Ok(n) if n <= bits => n,
-            _ => return Some(Err(format!("prefix length {p} is beyond {bits}"))),
+            _ => {
+                return Some(Err(EntryError::PrefixTooLong {
+                    prefix: p.to_owned(),
+                    bits,
+                }))
+            }
         },
     };
     let net = match ip {
@@ -260,9 +275,7 @@ fn parse_net(entry: &str) -> Option<Result<Net, String>> {
             IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(network as u32)),
             IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::from(network)),
         };
-        return Some(Err(format!(
-            "host bits are set (the network is {network}/{prefix})"
-        )));
+        return Some(Err(EntryError::HostBits { network, prefix }));
     }
     // An IPv4-mapped range is the IPv4 range it maps.
     if let Net::V6 { base, prefix } = net {
@@ -314,9 +327,9 @@ impl AllowList {
         Ok(list)
     }
 
-    fn add(&mut self, entry: &str) -> Result<(), String> {
+    fn add(&mut self, entry: &str) -> Result<(), EntryError> {
         if entry.contains(char::is_whitespace) {
-            return Err("one entry per line".into());
+            return Err(EntryError::Whitespace);
         }
         if let Some(net) = parse_net(entry) {
             self.nets.push(net?);
@@ -327,10 +340,10 @@ impl AllowList {
             None => (&mut self.exact, entry),
         };
         if name.contains('*') {
-            return Err("a wildcard is only allowed as a whole first label, `*.`".into());
+            return Err(EntryError::Wildcard);
         }
         let name = name.strip_suffix('.').unwrap_or(name);
-        set.insert(normalise_name(name).map_err(|e| e.to_string())?);
+        set.insert(normalise_name(name)?);
         Ok(())
     }
 
