@@ -192,7 +192,10 @@ mod tests {
         let mut warm = [0u8; 1];
         loop {
             let mut targets = [IoSliceMut::new(&mut warm)];
-            if recv_scatter(server.as_raw_fd(), &mut targets).unwrap().is_some() {
+            if recv_scatter(server.as_raw_fd(), &mut targets)
+                .unwrap()
+                .is_some()
+            {
                 break;
             }
             std::thread::yield_now();
