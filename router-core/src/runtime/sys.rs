@@ -185,20 +185,29 @@ mod tests {
         let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         enable_receive_timestamps(server.as_raw_fd()).unwrap();
-        // The kernel turns receive timestamping on system-wide through deferred work, so the
-        // first segment after the first socket asks for it may arrive unstamped: send one
-        // byte and read it first, then measure.
-        client.write_all(b"w").unwrap();
-        let mut warm = [0u8; 1];
+        // The kernel turns receive timestamping on system-wide through deferred work (a
+        // workqueue item, late on a busy machine), so segments sent right after the first
+        // socket asks for it arrive unstamped: send single bytes until one comes back
+        // stamped (bounded), then measure.
+        let enabled_by = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            let mut targets = [IoSliceMut::new(&mut warm)];
-            if recv_scatter(server.as_raw_fd(), &mut targets)
-                .unwrap()
-                .is_some()
-            {
+            client.write_all(b"w").unwrap();
+            let mut warm = [0u8; 1];
+            let read = loop {
+                let mut targets = [IoSliceMut::new(&mut warm)];
+                if let Some(read) = recv_scatter(server.as_raw_fd(), &mut targets).unwrap() {
+                    break read;
+                }
+                std::thread::yield_now();
+            };
+            if read.waited.is_some() {
                 break;
             }
-            std::thread::yield_now();
+            assert!(
+                std::time::Instant::now() < enabled_by,
+                "the kernel stamped no segment within 10 s of enabling SO_TIMESTAMPNS"
+            );
+            std::thread::sleep(Duration::from_millis(1));
         }
         client.write_all(b"stamped").unwrap();
         // The quantity under test: bytes left in the socket for at least 30 ms.
