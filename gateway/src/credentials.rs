@@ -1,9 +1,11 @@
 //! Bandwidth credentials: a client presents a Coconut credential, the gateway checks it and
 //! credits the bandwidth it is worth.
 //!
-//! Checks, cheapest first: the public attributes are a bandwidth voucher; the serial
-//! commitment (zeta) was not spent here; the presentation verifies under the validators'
-//! aggregate key (on tokio's blocking pool: it costs pairings); a validator accepts the spend
+//! Checks, cheapest first: the public attributes are a bandwidth voucher; the presentation
+//! names this gateway (its proof is bound to the gateway's identity and the holder's nonce,
+//! so one copied off the wire is worthless elsewhere); the serial commitment (zeta) was not
+//! spent here; the presentation verifies, in that context, under the validators' aggregate
+//! key (on tokio's blocking pool: it costs pairings); a validator accepts the spend
 //! report, which refuses (409) a zeta spent at any gateway and relays it to the other
 //! validators. Then the spend and the credit commit in one transaction, so a crash cannot
 //! credit twice or spend without credit.
@@ -19,6 +21,7 @@ use validator_client::ValidatorClient;
 use validator_core::api::SpendBody;
 use validator_core::coconut::verify_credential;
 use validator_core::credential::{parameters, VerificationKeySet};
+use validator_core::primitives::IdentityKey;
 
 use crate::stats::GatewayStats;
 use crate::store::{ClientId, Store};
@@ -30,18 +33,24 @@ pub type Refusal = (ErrorKind, String);
 /// Checks credentials against the validators; see the module docs.
 #[derive(Debug)]
 pub struct CredentialVerifier {
+    /// This gateway's identity: presentations must be made for it.
+    gateway: IdentityKey,
     validators: Vec<ValidatorClient>,
     keys: tokio::sync::OnceCell<VerificationKeySet>,
 }
 
 impl CredentialVerifier {
-    /// A verifier asking these validators.
-    pub fn new(validator_urls: &[String]) -> Result<Self, validator_client::ClientError> {
+    /// A verifier for the gateway whose identity is `gateway`, asking these validators.
+    pub fn new(
+        gateway: IdentityKey,
+        validator_urls: &[String],
+    ) -> Result<Self, validator_client::ClientError> {
         let validators = validator_urls
             .iter()
             .map(|u| ValidatorClient::new(u))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(CredentialVerifier {
+            gateway,
             validators,
             keys: tokio::sync::OnceCell::new(),
         })
@@ -92,6 +101,12 @@ impl CredentialVerifier {
         body.public_attributes
             .validate()
             .map_err(|e| refused(format!("public attributes: {e}")))?;
+        if body.gateway != self.gateway {
+            return Err(refused(format!(
+                "this presentation is for gateway {}, not this one ({})",
+                body.gateway, self.gateway
+            )));
+        }
         let amount = body.public_attributes.bandwidth;
         let zeta = body.theta.zeta_bytes();
         let spent_here = {
@@ -152,6 +167,7 @@ impl CredentialVerifier {
                 &keys.aggregate,
                 &checked.theta,
                 &checked.public_attributes.scalars(),
+                &checked.context().to_bytes(),
             )
         })
         .await

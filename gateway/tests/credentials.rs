@@ -69,6 +69,10 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
     let mut g2 = Process::gateway(home.path(), "g2", &with_validator);
     g1.start(&["--danger-allow-any-next-hop"]);
     g2.start(&["--danger-allow-any-next-hop"]);
+    let (at_g1, at_g2) = (
+        IdentityKey::from_bytes(&g1.identity).unwrap(),
+        IdentityKey::from_bytes(&g2.identity).unwrap(),
+    );
     let (hop, forwarded) = sink();
     let packet = vec![0x42; PacketSize::Regular.size()];
 
@@ -88,7 +92,7 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
         .await
         .unwrap();
     a.send_sealed(&ClientControl::Bandwidth {
-        credential: Box::new(credential.present().unwrap()),
+        credential: Box::new(credential.present(at_g1).unwrap()),
     })
     .await;
     assert_eq!(
@@ -108,23 +112,53 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
     // Spent: again here (a fresh, unlinkable presentation of the same credential), and at
     // the other gateway through the validators' spent set.
     a.send_sealed(&ClientControl::Bandwidth {
-        credential: Box::new(credential.present().unwrap()),
+        credential: Box::new(credential.present(at_g1).unwrap()),
     })
     .await;
     a.expect_error(ErrorKind::CredentialSpent).await;
     let mut bob = TestClient::new(2, &g2);
     let mut b = bob.register().await;
     b.send_sealed(&ClientControl::Bandwidth {
-        credential: Box::new(credential.present().unwrap()),
+        credential: Box::new(credential.present(at_g2).unwrap()),
     })
     .await;
     b.expect_error(ErrorKind::CredentialSpent).await;
+
+    // Bound to its gateway: an unspent presentation for g1, replayed at g2 as it was seen on
+    // the wire, or with its gateway field rewritten to g2, is refused there and spends
+    // nothing; g1 still credits it.
+    let bound = obtain_credential(&validator.genesis, &account, 500)
+        .await
+        .unwrap();
+    let for_g1 = bound.present(at_g1).unwrap();
+    b.send_sealed(&ClientControl::Bandwidth {
+        credential: Box::new(for_g1.clone()),
+    })
+    .await;
+    let refused = b.expect_error(ErrorKind::CredentialRefused).await;
+    assert!(refused.contains("is for gateway"), "{refused}");
+    let mut rewritten = for_g1.clone();
+    rewritten.gateway = at_g2;
+    b.send_sealed(&ClientControl::Bandwidth {
+        credential: Box::new(rewritten),
+    })
+    .await;
+    let refused = b.expect_error(ErrorKind::CredentialRefused).await;
+    assert!(refused.contains("does not verify"), "{refused}");
+    a.send_sealed(&ClientControl::Bandwidth {
+        credential: Box::new(for_g1),
+    })
+    .await;
+    assert_eq!(
+        a.expect_control().await,
+        GatewayControl::Bandwidth { remaining: 500 }
+    );
 
     // Tampered: claims more bandwidth than was signed.
     let fresh = obtain_credential(&validator.genesis, &account, 1000)
         .await
         .unwrap();
-    let mut forged = fresh.present().unwrap();
+    let mut forged = fresh.present(at_g2).unwrap();
     forged.public_attributes.bandwidth = 1_000_000;
     b.send_sealed(&ClientControl::Bandwidth {
         credential: Box::new(forged),
@@ -133,7 +167,7 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
     b.expect_error(ErrorKind::CredentialRefused).await;
     // The genuine one still works there, and the bandwidth survives a reconnect.
     b.send_sealed(&ClientControl::Bandwidth {
-        credential: Box::new(fresh.present().unwrap()),
+        credential: Box::new(fresh.present(at_g2).unwrap()),
     })
     .await;
     assert_eq!(

@@ -28,7 +28,8 @@ use validator_core::coconut::{
     BlindSignRequest, CommitmentOpenings, Signature, SignerIndex, Theta,
 };
 use validator_core::credential::{
-    parameters, request_digest, PrivateAttributes, PublicAttributes, VerificationKeySet,
+    parameters, request_digest, PrivateAttributes, PublicAttributes, SpendContext, SpendNonce,
+    VerificationKeySet,
 };
 use validator_core::genesis::Genesis;
 use validator_core::ledger::BondRecord;
@@ -332,19 +333,30 @@ pub struct Credential {
 }
 
 impl Credential {
-    /// A fresh, unlinkable presentation.
-    pub fn present(&self) -> Result<SpendBody, ClientError> {
+    /// A fresh, unlinkable presentation for the gateway whose identity is `gateway` (bound to
+    /// it and to a nonce drawn here: no other gateway can credit it).
+    pub fn present(&self, gateway: IdentityKey) -> Result<SpendBody, ClientError> {
+        let mut rng = rand::rng();
+        let mut nonce = [0u8; 32];
+        rand::Rng::fill_bytes(&mut rng, &mut nonce);
+        let context = SpendContext {
+            gateway,
+            nonce: SpendNonce(nonce),
+        };
         let theta: Theta = prove_credential(
             &parameters(),
             &self.keys.aggregate,
             &self.signature,
             &self.private.scalars(),
-            &mut rand::rng(),
+            &context.to_bytes(),
+            &mut rng,
         )
         .map_err(|e| ClientError::Credential(e.to_string()))?;
         Ok(SpendBody {
             theta,
             public_attributes: self.public.clone(),
+            gateway,
+            nonce: context.nonce,
         })
     }
 }

@@ -24,7 +24,7 @@ use ed25519_dalek::{Signature, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::coconut::{BlindSignRequest, BlindedSignature, SignerIndex, Theta};
-use crate::credential::PublicAttributes;
+use crate::credential::{PublicAttributes, SpendContext, SpendNonce};
 use crate::genesis::{Amount, GenesisHash};
 use crate::ledger::StateHash;
 use crate::primitives::{signature_bs58, IdentityKey};
@@ -218,14 +218,28 @@ pub struct BlindSignAnswer {
     pub blinded_signature: BlindedSignature,
 }
 
-/// A presentation of a credential, reported spent by the gateway that accepted it.
+/// A presentation of a credential for one gateway, reported spent by that gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpendBody {
-    /// The presentation.
+    /// The presentation, made for [`SpendBody::context`].
     pub theta: Theta,
     /// Its public attributes.
     pub public_attributes: PublicAttributes,
+    /// The gateway it is for.
+    pub gateway: IdentityKey,
+    /// The holder's nonce for it.
+    pub nonce: SpendNonce,
+}
+
+impl SpendBody {
+    /// What the presentation's proof is bound to.
+    pub fn context(&self) -> SpendContext {
+        SpendContext {
+            gateway: self.gateway,
+            nonce: self.nonce,
+        }
+    }
 }
 
 /// Answer to a spend report.

@@ -14,6 +14,10 @@
 //! [`request_digest`]`(request, public attributes)` and whose amount equals the bandwidth:
 //! one ledger unit buys one unit of bandwidth. Every validator debits a deposit once, however
 //! often its blind signature is asked for.
+//!
+//! A credential is spent at one gateway: the holder presents it for a [`SpendContext`] (that
+//! gateway's identity and a nonce the holder draws), which the presentation's proof is bound
+//! to, so a presentation seen on the wire cannot be credited at any other gateway.
 
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
@@ -22,7 +26,7 @@ use crate::coconut::{
     aggregate_verification_keys, hash_to_attribute, BlindSignRequest, CoconutError, KeyPair,
     Parameters, Scalar, SignerIndex, VerificationKey,
 };
-use crate::primitives::sha256;
+use crate::primitives::{hash32_type, sha256, IdentityKey};
 use crate::statement::CredentialRequestDigest;
 
 /// Attributes per credential: two private, two public.
@@ -111,6 +115,36 @@ pub fn request_digest(
         &(type_bytes.len() as u64).to_be_bytes(),
         type_bytes,
     ]))
+}
+
+/// Domain prefix of [`SpendContext::to_bytes`].
+pub const SPEND_CONTEXT_DOMAIN: &[u8] = b"mixnet-credential-spend-v1";
+
+hash32_type!(
+    /// A random value the holder draws for one presentation.
+    SpendNonce
+);
+
+/// What a presentation is for: the gateway that credits it, and the holder's nonce for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpendContext {
+    /// The gateway's identity key.
+    pub gateway: IdentityKey,
+    /// Drawn by the holder for this presentation.
+    pub nonce: SpendNonce,
+}
+
+impl SpendContext {
+    /// The bytes the presentation's proof is bound to:
+    /// `domain || gateway identity[32] || nonce[32]`.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        [
+            SPEND_CONTEXT_DOMAIN,
+            self.gateway.as_bytes(),
+            self.nonce.as_bytes(),
+        ]
+        .concat()
+    }
 }
 
 /// The private attributes a holder keeps secret.

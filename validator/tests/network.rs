@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::{bond, eventually, node, Network, Shape};
+use ed25519_dalek::SigningKey;
 use validator_client::{obtain_credential, TopologyFetcher};
 use validator_core::api::{self, ApiError, BlindSignBody};
 use validator_core::coconut::prepare_blind_sign;
@@ -251,7 +252,9 @@ async fn credentials_issue_with_two_of_three_and_a_spend_is_seen_everywhere() {
     let credential = obtain_credential(&net.genesis, &account, 4096)
         .await
         .unwrap();
-    let presentation = credential.present().unwrap();
+    // Validators check the presentation in the context it names (any gateway here).
+    let gateway = IdentityKey::from(&SigningKey::from_bytes(&[7; 32]));
+    let presentation = credential.present(gateway).unwrap();
     let spent = net.validators[0].client.spend(&presentation).await.unwrap();
 
     // The spent tag reaches validator 1; a fresh, unlinkable presentation of the same
@@ -263,15 +266,21 @@ async fn credentials_issue_with_two_of_three_and_a_spend_is_seen_everywhere() {
         || async { v1.is_spent(&spent.zeta).await.ok().filter(|a| a.spent) },
     )
     .await;
-    let again = credential.present().unwrap();
+    let again = credential.present(gateway).unwrap();
     assert_ne!(again.theta, presentation.theta);
     let refused = v1.spend(&again).await.unwrap_err();
     assert_eq!(refused.status(), Some(409), "{refused}");
 
     // A presentation with a changed public attribute does not verify.
-    let mut inflated = credential.present().unwrap();
+    let mut inflated = credential.present(gateway).unwrap();
     inflated.public_attributes.bandwidth = 1 << 40;
     let refused = net.validators[0].client.spend(&inflated).await.unwrap_err();
+    assert_eq!(refused.status(), Some(422), "{refused}");
+
+    // So does one whose gateway was rewritten after it was made.
+    let mut moved = credential.present(gateway).unwrap();
+    moved.gateway = IdentityKey::from(&SigningKey::from_bytes(&[8; 32]));
+    let refused = net.validators[0].client.spend(&moved).await.unwrap_err();
     assert_eq!(refused.status(), Some(422), "{refused}");
 
     // Both live validators debited the deposit exactly once.

@@ -9,6 +9,7 @@ use rand_core::{OsRng, RngCore};
 use validator_client::{load_or_fetch_genesis, obtain_credential, TopologyFetcher};
 use validator_core::files::read_secret;
 use validator_core::genesis::Genesis;
+use validator_core::primitives::IdentityKey;
 use validator_core::topology::TopologyGateway;
 
 use super::error::NativeError;
@@ -88,9 +89,11 @@ fn gateway_endpoint(gateway: &TopologyGateway) -> Result<(String, VerifyingKey),
 }
 
 /// Buys `bytes` of bandwidth with `account`'s funds and redeems the credential at the
-/// gateway of `session`; returns the bandwidth the gateway holds for us now.
+/// gateway of `session` (whose identity is `gateway`: the presentation is made for it alone);
+/// returns the bandwidth the gateway holds for us now.
 async fn buy_bandwidth(
     session: &mut Session,
+    gateway: IdentityKey,
     genesis: &Genesis,
     account: &SigningKey,
     bytes: u64,
@@ -98,7 +101,7 @@ async fn buy_bandwidth(
     let credential = obtain_credential(genesis, account, bytes)
         .await
         .map_err(|source| NativeError::Credential { source })?;
-    let body = credential.present()?;
+    let body = credential.present(gateway)?;
     session
         .send_control(&ClientControl::Bandwidth {
             credential: Box::new(body),
@@ -141,7 +144,10 @@ pub async fn init(
     let signing = SigningKey::from_bytes(&identity);
     let (mut session, shared) = Session::register(&url, &signing, &gateway_key).await?;
     let bandwidth = match &account {
-        Some(account) => buy_bandwidth(&mut session, &genesis, account, options.bandwidth).await?,
+        Some(account) => {
+            let at = gateway.identity_key;
+            buy_bandwidth(&mut session, at, &genesis, account, options.bandwidth).await?
+        }
         None => match &session.answer {
             gateway_protocol::GatewayControl::Registered { bandwidth, .. } => *bandwidth,
             _ => 0,

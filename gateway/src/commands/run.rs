@@ -159,7 +159,8 @@ fn prepare(
         );
         BandwidthMode::FreeForTesting
     } else {
-        BandwidthMode::Credentials(Box::new(CredentialVerifier::new(validators)?))
+        let gateway = validator_core::primitives::IdentityKey::from(&keys.identity);
+        BandwidthMode::Credentials(Box::new(CredentialVerifier::new(gateway, validators)?))
     };
     let mailbox = &config.mailbox;
     let store = Arc::new(Store::open(

@@ -63,8 +63,9 @@
 //! let vks: Vec<_> = keys.iter().map(|k| (k.index(), k.verification_key().clone())).collect();
 //! let vk = aggregate_verification_keys(&vks)?;
 //!
-//! let theta = prove_credential(&params, &vk, &signature, &private, &mut rng)?;
-//! verify_credential(&params, &vk, &theta, &public)?;
+//! let context: &[u8] = b"gateway g1, nonce 1"; // what the presentation is for
+//! let theta = prove_credential(&params, &vk, &signature, &private, context, &mut rng)?;
+//! verify_credential(&params, &vk, &theta, &public, context)?;
 //! let spent_tag: [u8; 96] = theta.zeta_bytes(); // look up / insert in the spent set
 //! ```
 //!

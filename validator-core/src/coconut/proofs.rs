@@ -66,6 +66,9 @@ pub(crate) struct CredentialStatement<'a> {
     pub(crate) credential: &'a Signature,
     pub(crate) kappa: &'a G2Projective,
     pub(crate) zeta: &'a G2Projective,
+    /// What the presentation is for (the verifier's identity, a nonce), bound into the
+    /// challenge so the proof verifies only in that context.
+    pub(crate) context: &'a [u8],
 }
 
 /// Secrets of `pi_v`.
@@ -239,6 +242,8 @@ impl CredentialStatement<'_> {
         transcript.append_g2(self.zeta);
         transcript.append_g2(kappa_witness);
         transcript.append_g2(zeta_witness);
+        transcript.append_bytes(&(self.context.len() as u64).to_le_bytes());
+        transcript.append_bytes(self.context);
         transcript.challenge(DST_CHALLENGE_PI_V)
     }
 }

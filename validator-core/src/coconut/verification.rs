@@ -12,6 +12,13 @@
 //! `zeta` is deterministic in the serial number, so a verifier that records every `zeta` it
 //! has accepted (see [`Theta::zeta_bytes`]) detects a credential being spent twice, while two
 //! presentations of one credential are otherwise unlinkable.
+//!
+//! A presentation is made for a *context* (any bytes: this network puts the verifying
+//! gateway's identity and a fresh nonce there, see `credential::SpendContext`), hashed into
+//! the Fiat–Shamir challenge of `pi_v` with the statement. It verifies only in the same
+//! context, so a presentation seen on the wire cannot be presented anywhere else. (The paper's
+//! `pi_v` binds no context; this is the usual way to make a Schnorr-type proof a signature of
+//! knowledge on a message.)
 
 use bls12_381::{G2Affine, G2Projective, Scalar};
 use ff::Field;
@@ -66,14 +73,15 @@ impl Theta {
     }
 }
 
-/// Builds a presentation of `signature` (the aggregated credential) that discloses nothing
-/// about `private_attributes` (first = serial number) except `zeta`; the public attributes are
-/// not part of it and must be sent alongside.
+/// Builds a presentation of `signature` (the aggregated credential) for `context` that
+/// discloses nothing about `private_attributes` (first = serial number) except `zeta`; the
+/// public attributes are not part of it and must be sent alongside.
 pub fn prove_credential<R: CryptoRng + ?Sized>(
     params: &Parameters,
     verification_key: &VerificationKey,
     signature: &Signature,
     private_attributes: &[Scalar],
+    context: &[u8],
     rng: &mut R,
 ) -> Result<Theta> {
     let Some(serial_number) = private_attributes.first() else {
@@ -111,6 +119,7 @@ pub fn prove_credential<R: CryptoRng + ?Sized>(
         credential: &credential,
         kappa: &kappa,
         zeta: &zeta,
+        context,
     };
     let witness = CredentialWitness {
         private_attributes,
@@ -125,9 +134,9 @@ pub fn prove_credential<R: CryptoRng + ?Sized>(
     })
 }
 
-/// Verifies a presentation under the aggregated verification key, with the public attributes
-/// disclosed beside it: checks `pi_v`, `h' ≠ 1` and `e(h', kappa · Π_public beta_g2_k^{m_k}) =
-/// e(s', g2)`.
+/// Verifies a presentation made for `context` under the aggregated verification key, with
+/// the public attributes disclosed beside it: checks `pi_v` (in that context), `h' ≠ 1` and
+/// `e(h', kappa · Π_public beta_g2_k^{m_k}) = e(s', g2)`.
 ///
 /// This does not check for double spending: the caller looks up [`Theta::zeta_bytes`] in its
 /// spent set.
@@ -136,6 +145,7 @@ pub fn verify_credential(
     verification_key: &VerificationKey,
     theta: &Theta,
     public_attributes: &[Scalar],
+    context: &[u8],
 ) -> Result<()> {
     let private_count = theta.pi_v.num_private_attributes();
     verification_key.check_attribute_count(private_count + public_attributes.len())?;
@@ -148,6 +158,7 @@ pub fn verify_credential(
         credential: &theta.credential,
         kappa: &theta.blinded_message,
         zeta: &theta.blinded_serial_number,
+        context,
     };
     theta.pi_v.verify(&statement)?;
 

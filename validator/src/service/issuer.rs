@@ -92,7 +92,8 @@ impl Issuer {
         })
     }
 
-    /// Verifies a presentation under the aggregate key; returns its spent tag.
+    /// Verifies a presentation under the aggregate key, for the gateway and nonce it names;
+    /// returns its spent tag.
     pub fn verify_presentation(&self, body: &SpendBody) -> Result<[u8; ZETA_BYTES], ServiceError> {
         body.public_attributes.validate()?;
         verify_credential(
@@ -100,6 +101,7 @@ impl Issuer {
             &self.keys.aggregate,
             &body.theta,
             &body.public_attributes.scalars(),
+            &body.context().to_bytes(),
         )
         .map_err(|e| ServiceError::Credential(e.to_string()))?;
         Ok(body.theta.zeta_bytes())

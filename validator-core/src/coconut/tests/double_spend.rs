@@ -16,10 +16,10 @@ fn same_credential_gives_same_zeta_and_is_caught() {
     let mut spent: HashSet<[u8; 96]> = HashSet::new();
     let mut spend = |signature: &Signature, user: &User, rng: &mut rand::rngs::StdRng| {
         let theta =
-            prove_credential(&auth.params, &auth.vk, signature, &user.private, rng).unwrap();
+            prove_credential(&auth.params, &auth.vk, signature, &user.private, CONTEXT, rng).unwrap();
         // Over the wire and back, as a gateway would receive it.
         let theta = Theta::try_from_bytes(&theta.to_bytes()).unwrap();
-        verify_credential(&auth.params, &auth.vk, &theta, &user.public).unwrap();
+        verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT).unwrap();
         (theta.clone(), spent.insert(theta.zeta_bytes()))
     };
 
@@ -56,7 +56,7 @@ fn zeta_depends_only_on_the_serial_number() {
     };
     let zeta = |u: &User, rng: &mut rand::rngs::StdRng| {
         let signature = credential(&auth, u, rng);
-        prove_credential(&auth.params, &auth.vk, &signature, &u.private, rng)
+        prove_credential(&auth.params, &auth.vk, &signature, &u.private, CONTEXT, rng)
             .unwrap()
             .zeta_bytes()
     };

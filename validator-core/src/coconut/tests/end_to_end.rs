@@ -12,8 +12,8 @@ fn issue_and_verify_for_several_thresholds() {
             .unwrap();
 
         let theta =
-            prove_credential(&auth.params, &auth.vk, &signature, &user.private, &mut rng).unwrap();
-        verify_credential(&auth.params, &auth.vk, &theta, &user.public).unwrap();
+            prove_credential(&auth.params, &auth.vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
+        verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT).unwrap();
         // The presentation hides the credential: h' and s' are re-randomised.
         assert_ne!(theta.credential().h(), signature.h());
         assert_ne!(theta.credential().s(), signature.s());
@@ -62,9 +62,9 @@ fn fewer_than_t_partials_do_not_verify() {
             Err(CoconutError::SignatureVerificationFailed)
         );
         let theta =
-            prove_credential(&auth.params, &auth.vk, &weak, &user.private, &mut rng).unwrap();
+            prove_credential(&auth.params, &auth.vk, &weak, &user.private, CONTEXT, &mut rng).unwrap();
         assert_eq!(
-            verify_credential(&auth.params, &auth.vk, &theta, &user.public),
+            verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT),
             Err(CoconutError::SignatureVerificationFailed)
         );
         // t - 1 keys do not aggregate to the real key either.
@@ -128,8 +128,8 @@ fn other_attribute_shapes() {
         signature
             .verify(&params, &vk, &all_attributes(&user))
             .unwrap();
-        let theta = prove_credential(&params, &vk, &signature, &user.private, &mut rng).unwrap();
-        verify_credential(&params, &vk, &theta, &user.public).unwrap();
+        let theta = prove_credential(&params, &vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
+        verify_credential(&params, &vk, &theta, &user.public, CONTEXT).unwrap();
     }
 }
 
@@ -163,7 +163,7 @@ fn attribute_counts_are_checked() {
         s: G1Projective::generator(),
     };
     assert_eq!(
-        prove_credential(&auth.params, &auth.vk, &sig, &[], &mut rng).unwrap_err(),
+        prove_credential(&auth.params, &auth.vk, &sig, &[], CONTEXT, &mut rng).unwrap_err(),
         CoconutError::NoPrivateAttributes
     );
 }
@@ -200,8 +200,8 @@ fn documented_flow() -> Result<()> {
         .collect();
     let vk = aggregate_verification_keys(&vks)?;
 
-    let theta = prove_credential(&params, &vk, &signature, &private, &mut rng)?;
-    verify_credential(&params, &vk, &theta, &public)?;
+    let theta = prove_credential(&params, &vk, &signature, &private, CONTEXT, &mut rng)?;
+    verify_credential(&params, &vk, &theta, &public, CONTEXT)?;
     let spent_tag: [u8; 96] = theta.zeta_bytes(); // look up / insert in the spent set
     assert_eq!(spent_tag, theta.zeta_bytes());
     Ok(())

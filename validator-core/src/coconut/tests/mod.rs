@@ -14,6 +14,8 @@ use crate::coconut::*;
 /// Two private (serial, binding) and two public (bandwidth, type) attributes.
 pub(super) const PRIVATE: usize = 2;
 pub(super) const PUBLIC: usize = 2;
+/// What the presentations of these tests are for (a gateway and a nonce, in the network).
+pub(super) const CONTEXT: &[u8] = b"gateway g1, nonce 1";
 
 pub(super) struct Authorities {
     pub params: Parameters,

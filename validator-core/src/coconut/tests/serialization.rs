@@ -227,11 +227,11 @@ fn real_protocol_values_round_trip_and_still_work() {
 
     let signature = credential(&auth, &user, &mut rng);
     let theta =
-        prove_credential(&auth.params, &auth.vk, &signature, &user.private, &mut rng).unwrap();
+        prove_credential(&auth.params, &auth.vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
     let expected_len = 2 * 96 + 2 * 48 + 2 * 32 + 4 + 2 * 32;
     assert_eq!(theta.to_bytes().len(), expected_len);
     let decoded: Theta = serde_json::from_str(&serde_json::to_string(&theta).unwrap()).unwrap();
-    verify_credential(&auth.params, &auth.vk, &decoded, &user.public).unwrap();
+    verify_credential(&auth.params, &auth.vk, &decoded, &user.public, CONTEXT).unwrap();
     round_trip!(Theta, theta);
     round_trip!(VerificationKey, auth.vk);
     round_trip!(BlindSignRequest, request);

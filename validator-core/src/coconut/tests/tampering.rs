@@ -20,8 +20,8 @@ fn issued(seed: u64) -> Issued {
     let user = user(&mut rng);
     let signature = credential(&auth, &user, &mut rng);
     let theta =
-        prove_credential(&auth.params, &auth.vk, &signature, &user.private, &mut rng).unwrap();
-    verify_credential(&auth.params, &auth.vk, &theta, &user.public).unwrap();
+        prove_credential(&auth.params, &auth.vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
+    verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT).unwrap();
     Issued {
         auth,
         user,
@@ -183,14 +183,14 @@ fn tampered_pi_v_is_rejected() {
         let mut bad = theta.clone();
         tamper(&mut bad.pi_v);
         assert_eq!(
-            verify_credential(&auth.params, &auth.vk, &bad, &user.public),
+            verify_credential(&auth.params, &auth.vk, &bad, &user.public, CONTEXT),
             Err(CoconutError::InvalidCredentialProof)
         );
     }
     let mut bad = theta.clone();
     bad.pi_v.response_attributes.clear();
     assert_eq!(
-        verify_credential(&auth.params, &auth.vk, &bad, &user.public),
+        verify_credential(&auth.params, &auth.vk, &bad, &user.public, CONTEXT),
         Err(CoconutError::NoPrivateAttributes)
     );
 }
@@ -202,7 +202,7 @@ fn tampered_theta_values_are_rejected() {
     } = issued(26);
     let g2 = G2Projective::generator();
     let g1 = G1Projective::generator();
-    let verify = |t: &Theta| verify_credential(&auth.params, &auth.vk, t, &user.public);
+    let verify = |t: &Theta| verify_credential(&auth.params, &auth.vk, t, &user.public, CONTEXT);
 
     let mut bad = theta.clone();
     bad.blinded_message += g2;
@@ -238,17 +238,17 @@ fn forged_theta_with_valid_proof_but_bad_signature_fails_pairing() {
         h: signature.h,
         s: signature.s + G1Projective::generator(),
     };
-    let theta = prove_credential(&auth.params, &auth.vk, &forged, &user.private, &mut rng).unwrap();
+    let theta = prove_credential(&auth.params, &auth.vk, &forged, &user.private, CONTEXT, &mut rng).unwrap();
     assert_eq!(
-        verify_credential(&auth.params, &auth.vk, &theta, &user.public),
+        verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT),
         Err(CoconutError::SignatureVerificationFailed)
     );
     // Wrong private attributes: pi_v is still a valid proof about them, pairing fails.
     let wrong_private = vec![user.private[0], user.private[1] + Scalar::one()];
     let theta =
-        prove_credential(&auth.params, &auth.vk, &signature, &wrong_private, &mut rng).unwrap();
+        prove_credential(&auth.params, &auth.vk, &signature, &wrong_private, CONTEXT, &mut rng).unwrap();
     assert_eq!(
-        verify_credential(&auth.params, &auth.vk, &theta, &user.public),
+        verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT),
         Err(CoconutError::SignatureVerificationFailed)
     );
 }
@@ -264,20 +264,19 @@ fn tampered_public_attribute_is_rejected() {
     let mut public = user.public.clone();
     public[0] = Scalar::from(999_999_999u64);
     assert_eq!(
-        verify_credential(&auth.params, &auth.vk, &theta, &public),
+        verify_credential(&auth.params, &auth.vk, &theta, &public, CONTEXT),
         Err(CoconutError::SignatureVerificationFailed)
     );
     assert_eq!(
-        verify_credential(&auth.params, &auth.vk, &theta, &public[..1]),
+        verify_credential(&auth.params, &auth.vk, &theta, &public[..1], CONTEXT),
         Err(CoconutError::SignatureVerificationFailed)
     );
     assert_eq!(
-        verify_credential(
-            &auth.params,
+        verify_credential(&auth.params,
             &auth.vk,
             &theta,
             &[public[0], public[1], Scalar::one()]
-        ),
+        , CONTEXT),
         Err(CoconutError::TooManyAttributes {
             requested: 5,
             supported: 4
@@ -310,7 +309,7 @@ fn tampered_verification_key_is_rejected() {
     for tamper in tampers {
         let mut vk = auth.vk.clone();
         tamper(&mut vk);
-        assert!(verify_credential(&auth.params, &vk, &theta, &user.public).is_err());
+        assert!(verify_credential(&auth.params, &vk, &theta, &user.public, CONTEXT).is_err());
         assert!(signature
             .verify(&auth.params, &vk, &all_attributes(&user))
             .is_err());
@@ -318,7 +317,7 @@ fn tampered_verification_key_is_rejected() {
     // A key from another dealer.
     let mut rng = rng(290);
     let other = authorities(2, 3, &mut rng);
-    assert!(verify_credential(&auth.params, &other.vk, &theta, &user.public).is_err());
+    assert!(verify_credential(&auth.params, &other.vk, &theta, &user.public, CONTEXT).is_err());
 }
 
 #[test]
@@ -388,4 +387,20 @@ fn bad_aggregation_inputs_are_rejected() {
         aggregate_verification_keys(&[keys[0].clone(), short]),
         Err(CoconutError::LengthMismatch { .. })
     ));
+}
+
+#[test]
+fn a_presentation_verifies_only_in_the_context_it_was_made_for() {
+    let Issued {
+        auth, user, theta, ..
+    } = issued(41);
+    let mut other_gateway = CONTEXT.to_vec();
+    other_gateway[8] ^= 1;
+    for context in [&other_gateway[..], b"", &CONTEXT[..CONTEXT.len() - 1]] {
+        assert_eq!(
+            verify_credential(&auth.params, &auth.vk, &theta, &user.public, context),
+            Err(CoconutError::InvalidCredentialProof),
+            "a presentation for {CONTEXT:?} was accepted for {context:?}"
+        );
+    }
 }
