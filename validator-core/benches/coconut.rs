@@ -71,12 +71,33 @@ fn bench_coconut(c: &mut Criterion) {
     let signature = aggregate_signatures(&partials).expect("distinct indices");
     let vk = aggregate_verification_keys(&vk_shares).expect("distinct indices");
     c.bench_function("prove_credential", |b| {
-        b.iter(|| prove_credential(&params, &vk, &signature, &private, b"bench context", &mut rng).expect("valid"))
+        b.iter(|| {
+            prove_credential(
+                &params,
+                &vk,
+                &signature,
+                &private,
+                b"bench context",
+                &mut rng,
+            )
+            .expect("valid")
+        })
     });
 
-    let theta = prove_credential(&params, &vk, &signature, &private, b"bench context", &mut rng).expect("valid");
+    let theta = prove_credential(
+        &params,
+        &vk,
+        &signature,
+        &private,
+        b"bench context",
+        &mut rng,
+    )
+    .expect("valid");
     c.bench_function("verify_credential", |b| {
-        b.iter(|| verify_credential(&params, &vk, &theta, &public, b"bench context").expect("valid credential"))
+        b.iter(|| {
+            verify_credential(&params, &vk, &theta, &public, b"bench context")
+                .expect("valid credential")
+        })
     });
 }
 

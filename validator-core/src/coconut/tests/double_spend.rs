@@ -15,8 +15,15 @@ fn same_credential_gives_same_zeta_and_is_caught() {
 
     let mut spent: HashSet<[u8; 96]> = HashSet::new();
     let mut spend = |signature: &Signature, user: &User, rng: &mut rand::rngs::StdRng| {
-        let theta =
-            prove_credential(&auth.params, &auth.vk, signature, &user.private, CONTEXT, rng).unwrap();
+        let theta = prove_credential(
+            &auth.params,
+            &auth.vk,
+            signature,
+            &user.private,
+            CONTEXT,
+            rng,
+        )
+        .unwrap();
         // Over the wire and back, as a gateway would receive it.
         let theta = Theta::try_from_bytes(&theta.to_bytes()).unwrap();
         verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT).unwrap();

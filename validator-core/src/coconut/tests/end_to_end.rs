@@ -11,8 +11,15 @@ fn issue_and_verify_for_several_thresholds() {
             .verify(&auth.params, &auth.vk, &all_attributes(&user))
             .unwrap();
 
-        let theta =
-            prove_credential(&auth.params, &auth.vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
+        let theta = prove_credential(
+            &auth.params,
+            &auth.vk,
+            &signature,
+            &user.private,
+            CONTEXT,
+            &mut rng,
+        )
+        .unwrap();
         verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT).unwrap();
         // The presentation hides the credential: h' and s' are re-randomised.
         assert_ne!(theta.credential().h(), signature.h());
@@ -61,8 +68,15 @@ fn fewer_than_t_partials_do_not_verify() {
             weak.verify(&auth.params, &auth.vk, &all_attributes(&user)),
             Err(CoconutError::SignatureVerificationFailed)
         );
-        let theta =
-            prove_credential(&auth.params, &auth.vk, &weak, &user.private, CONTEXT, &mut rng).unwrap();
+        let theta = prove_credential(
+            &auth.params,
+            &auth.vk,
+            &weak,
+            &user.private,
+            CONTEXT,
+            &mut rng,
+        )
+        .unwrap();
         assert_eq!(
             verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT),
             Err(CoconutError::SignatureVerificationFailed)
@@ -128,7 +142,8 @@ fn other_attribute_shapes() {
         signature
             .verify(&params, &vk, &all_attributes(&user))
             .unwrap();
-        let theta = prove_credential(&params, &vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
+        let theta =
+            prove_credential(&params, &vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
         verify_credential(&params, &vk, &theta, &user.public, CONTEXT).unwrap();
     }
 }

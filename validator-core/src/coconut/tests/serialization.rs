@@ -226,8 +226,15 @@ fn real_protocol_values_round_trip_and_still_work() {
     round_trip!(Signature, partial);
 
     let signature = credential(&auth, &user, &mut rng);
-    let theta =
-        prove_credential(&auth.params, &auth.vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
+    let theta = prove_credential(
+        &auth.params,
+        &auth.vk,
+        &signature,
+        &user.private,
+        CONTEXT,
+        &mut rng,
+    )
+    .unwrap();
     let expected_len = 2 * 96 + 2 * 48 + 2 * 32 + 4 + 2 * 32;
     assert_eq!(theta.to_bytes().len(), expected_len);
     let decoded: Theta = serde_json::from_str(&serde_json::to_string(&theta).unwrap()).unwrap();

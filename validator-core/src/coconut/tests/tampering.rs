@@ -19,8 +19,15 @@ fn issued(seed: u64) -> Issued {
     let auth = authorities(2, 3, &mut rng);
     let user = user(&mut rng);
     let signature = credential(&auth, &user, &mut rng);
-    let theta =
-        prove_credential(&auth.params, &auth.vk, &signature, &user.private, CONTEXT, &mut rng).unwrap();
+    let theta = prove_credential(
+        &auth.params,
+        &auth.vk,
+        &signature,
+        &user.private,
+        CONTEXT,
+        &mut rng,
+    )
+    .unwrap();
     verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT).unwrap();
     Issued {
         auth,
@@ -238,15 +245,30 @@ fn forged_theta_with_valid_proof_but_bad_signature_fails_pairing() {
         h: signature.h,
         s: signature.s + G1Projective::generator(),
     };
-    let theta = prove_credential(&auth.params, &auth.vk, &forged, &user.private, CONTEXT, &mut rng).unwrap();
+    let theta = prove_credential(
+        &auth.params,
+        &auth.vk,
+        &forged,
+        &user.private,
+        CONTEXT,
+        &mut rng,
+    )
+    .unwrap();
     assert_eq!(
         verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT),
         Err(CoconutError::SignatureVerificationFailed)
     );
     // Wrong private attributes: pi_v is still a valid proof about them, pairing fails.
     let wrong_private = vec![user.private[0], user.private[1] + Scalar::one()];
-    let theta =
-        prove_credential(&auth.params, &auth.vk, &signature, &wrong_private, CONTEXT, &mut rng).unwrap();
+    let theta = prove_credential(
+        &auth.params,
+        &auth.vk,
+        &signature,
+        &wrong_private,
+        CONTEXT,
+        &mut rng,
+    )
+    .unwrap();
     assert_eq!(
         verify_credential(&auth.params, &auth.vk, &theta, &user.public, CONTEXT),
         Err(CoconutError::SignatureVerificationFailed)
@@ -272,11 +294,13 @@ fn tampered_public_attribute_is_rejected() {
         Err(CoconutError::SignatureVerificationFailed)
     );
     assert_eq!(
-        verify_credential(&auth.params,
+        verify_credential(
+            &auth.params,
             &auth.vk,
             &theta,
-            &[public[0], public[1], Scalar::one()]
-        , CONTEXT),
+            &[public[0], public[1], Scalar::one()],
+            CONTEXT
+        ),
         Err(CoconutError::TooManyAttributes {
             requested: 5,
             supported: 4
