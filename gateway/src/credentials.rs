@@ -56,35 +56,9 @@ impl CredentialVerifier {
         })
     }
 
-    async fn fetch_keys(&self) -> Result<VerificationKeySet, String> {
-        let answers =
-            futures::future::join_all(self.validators.iter().map(|v| v.verification_keys())).await;
-        let mut groups: Vec<(VerificationKeySet, usize)> = Vec::new();
-        let mut errors = Vec::new();
-        for answer in answers {
-            match answer.map_err(|e| e.to_string()).and_then(|k| {
-                k.validate().map_err(|e| e.to_string())?;
-                Ok(k)
-            }) {
-                Ok(keys) => match groups.iter_mut().find(|(k, _)| *k == keys) {
-                    Some((_, n)) => *n += 1,
-                    None => groups.push((keys, 1)),
-                },
-                Err(e) => errors.push(e),
-            }
-        }
-        let majority = self.validators.len() / 2 + 1;
-        groups
-            .into_iter()
-            .find(|(_, n)| *n >= majority)
-            .map(|(k, _)| k)
-            .ok_or_else(|| {
-                format!(
-                    "no verification key set served by {majority} of {} validators: {}",
-                    self.validators.len(),
-                    errors.join("; ")
-                )
-            })
+    /// The aggregate key a majority of the configured validators agree on.
+    async fn fetch_keys(&self) -> Result<VerificationKeySet, validator_client::ClientError> {
+        validator_client::agreed_key_set(&self.validators, self.validators.len() / 2 + 1).await
     }
 
     /// Checks `body` and credits its bandwidth to `client`, whose live balance is `counter`;

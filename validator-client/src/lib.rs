@@ -40,6 +40,11 @@ use validator_core::topology::{verify_signed_topology_for, EpochId, SignedTopolo
 /// Timeout of one request.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The largest answer body read from a validator. The largest honest answer is a topology
+/// with its signatures (about 300 bytes per node); 16 MiB leaves room for tens of thousands
+/// of nodes while a validator that streams without end costs a reader at most that much.
+pub const MAX_ANSWER_BYTES: usize = 16 << 20;
+
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -75,6 +80,24 @@ pub enum ClientError {
     /// The credential could not be obtained.
     #[error("credential: {0}")]
     Credential(String),
+    /// The answer's body is larger than [`MAX_ANSWER_BYTES`]; it was not read further.
+    #[error("{url}: the answer is larger than {limit} bytes")]
+    TooLarge {
+        /// The URL asked.
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// Fewer than the needed number of validators served the same verification keys.
+    #[error("no verification key set served alike by {needed} of {asked} validators: {errors}")]
+    NoAgreedKeys {
+        /// How many had to agree.
+        needed: usize,
+        /// How many were asked.
+        asked: usize,
+        /// What the others answered or why they failed.
+        errors: String,
+    },
 }
 
 impl ClientError {
@@ -127,7 +150,7 @@ impl ValidatorClient {
         };
         let response = sent.map_err(transport)?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await.map_err(transport)?;
+        let bytes = read_capped(url, response, MAX_ANSWER_BYTES).await?;
         if !(200..300).contains(&status) {
             let body = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
                 kind: "http".into(),
@@ -258,6 +281,82 @@ pub fn clients_for(genesis: &Genesis) -> Result<Vec<ValidatorClient>, ClientErro
         .collect()
 }
 
+/// Reads `response`'s body, at most `limit` bytes: a longer one (by its declared length, or
+/// as it arrives) is refused without reading the rest.
+async fn read_capped(
+    url: &str,
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<bytes::Bytes, ClientError> {
+    let too_large = || ClientError::TooLarge {
+        url: url.to_owned(),
+        limit,
+    };
+    if response
+        .content_length()
+        .is_some_and(|declared| declared > limit as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|source| ClientError::Transport {
+            url: url.to_owned(),
+            source,
+        })?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// The Coconut verification keys, accepted only when at least `needed` of `validators` serve
+/// the same, internally consistent set: fewer than `needed` validators cannot make a client
+/// pay for, or a gateway accept, credentials under keys of their choosing.
+pub async fn agreed_key_set(
+    validators: &[ValidatorClient],
+    needed: usize,
+) -> Result<VerificationKeySet, ClientError> {
+    let answers =
+        futures::future::join_all(validators.iter().map(|v| v.verification_keys())).await;
+    let mut groups: Vec<(VerificationKeySet, usize)> = Vec::new();
+    let mut errors = Vec::new();
+    for (v, answer) in validators.iter().zip(answers) {
+        let keys = match answer {
+            Ok(keys) => keys,
+            Err(e) => {
+                errors.push(e.to_string());
+                continue;
+            }
+        };
+        if let Err(e) = keys.validate() {
+            errors.push(format!("{}: published keys: {e}", v.base_url()));
+            continue;
+        }
+        match groups.iter_mut().find(|(k, _)| *k == keys) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((keys, 1)),
+        }
+    }
+    if groups.len() > 1 {
+        errors.push(format!("{} different key sets were served", groups.len()));
+    }
+    groups
+        .into_iter()
+        .find(|(_, n)| *n >= needed.max(1))
+        .map(|(keys, _)| keys)
+        .ok_or_else(|| ClientError::NoAgreedKeys {
+            needed: needed.max(1),
+            asked: validators.len(),
+            errors: errors.join("; "),
+        })
+}
+
 /// Fetches topologies and accepts only threshold-signed ones.
 #[derive(Debug, Clone)]
 pub struct TopologyFetcher {
@@ -374,7 +473,7 @@ pub async fn obtain_credential(
 ) -> Result<Credential, ClientError> {
     let validators = clients_for(genesis)?;
     let account_key = IdentityKey::from(account);
-    let (keys, nonce) = keys_and_nonce(&validators, &account_key).await?;
+    let (keys, nonce) = keys_and_nonce(genesis, &validators, &account_key).await?;
     let params = parameters();
     let mut rng = rand::rng();
     let private = PrivateAttributes::random(&mut rng);
@@ -415,25 +514,24 @@ pub async fn obtain_credential(
     })
 }
 
-/// The published verification keys and the account's next nonce, from the first validator
-/// that serves both.
+/// The verification keys a threshold of the genesis validators agree on, and the account's
+/// next nonce from the first validator that answers.
 async fn keys_and_nonce(
+    genesis: &Genesis,
     validators: &[ValidatorClient],
     account: &IdentityKey,
 ) -> Result<(VerificationKeySet, u64), ClientError> {
+    let needed = usize::try_from(genesis.threshold).unwrap_or(usize::MAX);
+    let keys = agreed_key_set(validators, needed).await?;
     let mut errors = Vec::new();
     for v in validators {
-        match (v.verification_keys().await, v.account(account).await) {
-            (Ok(keys), Ok(view)) => {
-                keys.validate()
-                    .map_err(|e| ClientError::Credential(format!("published keys: {e}")))?;
-                return Ok((keys, view.next_free_nonce));
-            }
-            (Err(e), _) | (_, Err(e)) => errors.push(e.to_string()),
+        match v.account(account).await {
+            Ok(view) => return Ok((keys, view.next_free_nonce)),
+            Err(e) => errors.push(e.to_string()),
         }
     }
     Err(ClientError::Credential(format!(
-        "no validator served keys and account: {}",
+        "no validator served the account: {}",
         errors.join("; ")
     )))
 }
