@@ -322,8 +322,7 @@ pub async fn agreed_key_set(
     validators: &[ValidatorClient],
     needed: usize,
 ) -> Result<VerificationKeySet, ClientError> {
-    let answers =
-        futures::future::join_all(validators.iter().map(|v| v.verification_keys())).await;
+    let answers = futures::future::join_all(validators.iter().map(|v| v.verification_keys())).await;
     let mut groups: Vec<(VerificationKeySet, usize)> = Vec::new();
     let mut errors = Vec::new();
     for (v, answer) in validators.iter().zip(answers) {
