@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use common::{bond, eventually, node, Network, Shape};
 use ed25519_dalek::SigningKey;
-use validator_client::{obtain_credential, TopologyFetcher};
+use validator_client::{obtain_credential, ClientError, TopologyFetcher};
 use validator_core::api::{self, ApiError, BlindSignBody};
 use validator_core::coconut::prepare_blind_sign;
 use validator_core::credential::{parameters, PrivateAttributes, PublicAttributes};
@@ -301,15 +301,19 @@ async fn credentials_issue_with_two_of_three_and_a_spend_is_seen_everywhere() {
         assert_eq!(view.balance, 1_000_000 - 4096);
     }
 
-    // With two of three down, the threshold cannot be met.
+    // With two of three down, fewer than the threshold vouch for the verification keys: the
+    // client refuses before it pays (no deposit reaches the live validator).
     net.kill(1);
     let err = obtain_credential(&net.genesis, &account, 4096)
         .await
         .unwrap_err();
     assert!(
-        err.to_string().contains("1 of 2 partial signatures"),
+        matches!(err, ClientError::NoAgreedKeys { needed: 2, .. }),
         "{err}"
     );
+    let view = net.validators[0].client.account(&account_id).await.unwrap();
+    assert_eq!(view.next_free_nonce, 1, "no second deposit was submitted");
+    assert_eq!(view.balance, 1_000_000 - 4096);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
