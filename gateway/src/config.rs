@@ -11,6 +11,7 @@ use node::config::{invalid, validate_validator_urls, ConfigError, ConfigFile};
 use node::engine::EngineSection;
 use node::home::NodePaths;
 use serde::{Deserialize, Serialize};
+use validator_core::genesis::GenesisHash;
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +47,10 @@ pub struct GatewaySection {
     /// Validator API URLs.
     #[serde(default)]
     pub validators: Vec<String>,
+    /// The chain's genesis hash, when the operator pinned it at `init --genesis-hash`: a
+    /// genesis with another hash is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis_hash: Option<GenesisHash>,
 }
 
 /// `[clients]`: every field has a default.
@@ -182,6 +187,7 @@ mod tests {
                 clients_listen: "127.0.0.1:9000".parse().unwrap(),
                 clients_announce: "ws://127.0.0.1:9000".into(),
                 validators: vec!["http://127.0.0.1:8000".into()],
+                genesis_hash: None,
             },
             engine: EngineSection::default(),
             clients: ClientsSection::default(),

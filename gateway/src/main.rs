@@ -80,6 +80,7 @@ fn execute(command: Command) -> Result<(), GatewayError> {
             let paths = node.paths(Role::Gateway)?;
             let config = Config::load(&paths.config())?;
             let announced = Announced {
+                genesis_hash: config.gateway.genesis_hash,
                 role: NodeRole::Gateway,
                 address: config.gateway.mix_announce,
                 clients_address: Some(config.gateway.clients_announce.clone()),

@@ -7,6 +7,7 @@ use std::path::Path;
 use node::config::{validate_validator_urls, ConfigError, ConfigFile};
 use node::engine::EngineSection;
 use serde::{Deserialize, Serialize};
+use validator_core::genesis::GenesisHash;
 
 /// The whole file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,6 +33,10 @@ pub struct NodeSection {
     /// Validator API URLs; the topology comes from them.
     #[serde(default)]
     pub validators: Vec<String>,
+    /// The chain's genesis hash, when the operator pinned it at `init --genesis-hash`: a
+    /// genesis with another hash is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis_hash: Option<GenesisHash>,
 }
 
 impl ConfigFile for Config {
@@ -52,6 +57,7 @@ mod tests {
                 listen: "127.0.0.1:1789".parse().unwrap(),
                 announce: "127.0.0.1:1789".parse().unwrap(),
                 validators: vec!["http://127.0.0.1:8000".into()],
+                genesis_hash: None,
             },
             engine: EngineSection::default(),
         }

@@ -86,6 +86,7 @@ fn execute(command: Command) -> Result<(), NodeError> {
             let paths = node.paths(Role::Mixnode)?;
             let config = Config::load(&paths.config())?;
             let announced = Announced {
+                genesis_hash: config.node.genesis_hash,
                 role: NodeRole::Mixnode,
                 address: config.node.announce,
                 clients_address: None,

@@ -59,7 +59,45 @@ fn a_bonded_node_forwards_only_within_the_signed_topology() {
     let client = ValidatorClient::new(&validator.url).unwrap();
     wait_until("the validator answers", || block_on(client.status()).ok());
 
-    let mut node = TestNode::init_with(home.path(), "m1", &["--validator", &validator.url]);
+    // A node told another chain's genesis hash at init refuses this chain: its bond fails,
+    // naming the mismatch, and it pins nothing.
+    let mut wrong = validator.genesis.genesis_hash();
+    wrong.0[31] ^= 1;
+    let wrong = wrong.to_hex();
+    TestNode::init_with(
+        home.path(),
+        "m0",
+        &["--validator", &validator.url, "--genesis-hash", &wrong],
+    );
+    let account_arg = account_file.to_str().unwrap();
+    let bond_m0 = [
+        "bond",
+        "--id",
+        "m0",
+        "--account-key",
+        account_arg,
+        "--amount",
+        "100",
+    ];
+    let out = mixnode(home.path(), &bond_m0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "bonded on a chain it was told not to trust"
+    );
+    assert!(
+        stderr.contains("--genesis-hash") && stderr.contains(&wrong),
+        "{stderr}"
+    );
+    assert!(!home.path().join("mixnodes/m0/genesis.toml").exists());
+
+    // m1 is told the right hash (as an operator would be, out of band).
+    let right = validator.genesis.genesis_hash().to_hex();
+    let mut node = TestNode::init_with(
+        home.path(),
+        "m1",
+        &["--validator", &validator.url, "--genesis-hash", &right],
+    );
     // The node registers itself, with its own consent, from the account.
     let out = mixnode(
         home.path(),

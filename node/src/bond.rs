@@ -15,6 +15,7 @@ use serde::Serialize;
 use validator_client::ValidatorClient;
 use validator_core::api::StatementAccepted;
 use validator_core::files::read_secret;
+use validator_core::genesis::GenesisHash;
 use validator_core::primitives::{IdentityKey, SphinxKey};
 use validator_core::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
 
@@ -33,9 +34,11 @@ pub struct Bonded {
     pub accepted: StatementAccepted,
 }
 
-/// What a node announces when it bonds.
+/// What a node announces when it bonds, and to which chain.
 #[derive(Debug, Clone)]
 pub struct Announced {
+    /// The chain's genesis hash, when the operator pinned it (`--genesis-hash`).
+    pub genesis_hash: Option<GenesisHash>,
     /// The node's role in the topology.
     pub role: NodeRole,
     /// Where other nodes send it packets.
@@ -67,6 +70,7 @@ pub fn bond(
             paths.sphinx_key().display()
         ))
     })?;
+    let expected_genesis = announced.genesis_hash;
     let node = NodeDescriptor {
         identity_key: IdentityKey::from(&keys.identity),
         sphinx_key: sphinx,
@@ -89,7 +93,7 @@ pub fn bond(
         })?;
     runtime.block_on(submit_bond(
         validators,
-        &paths.genesis(),
+        (&paths.genesis(), expected_genesis),
         &keys,
         node,
         &account,
@@ -101,13 +105,13 @@ pub fn bond(
 /// identity as consent), at the first of `validators` that accepts it.
 async fn submit_bond(
     validators: &[String],
-    genesis_pin: &Path,
+    (genesis_pin, expected_genesis): (&Path, Option<GenesisHash>),
     keys: &NodeKeys,
     node: NodeDescriptor,
     account: &SigningKey,
     amount: u64,
 ) -> Result<Bonded, NodeError> {
-    let genesis = load_or_fetch_genesis(validators, genesis_pin).await?;
+    let genesis = load_or_fetch_genesis(validators, genesis_pin, expected_genesis).await?;
     let account_id = IdentityKey::from(account);
     let mut errors = Vec::new();
     for url in validators {

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Args, ValueEnum};
 use serde::Serialize;
+use validator_core::genesis::GenesisHash;
 
 use crate::cpus::{choose_cpus, parse_cpu_list};
 use crate::error::NodeError;
@@ -40,6 +41,10 @@ pub struct InitArgs {
     /// Replace an existing node of this id, keys and data included.
     #[arg(long)]
     pub force: bool,
+    /// The chain's genesis hash (hex), from a source the operator trusts: the genesis the
+    /// validators serve is then checked against it instead of being trusted on first use.
+    #[arg(long)]
+    pub genesis_hash: Option<GenesisHash>,
 }
 
 /// `bond`'s account and amount.

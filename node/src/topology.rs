@@ -27,7 +27,7 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use validator_client::TopologyFetcher;
-use validator_core::genesis::Genesis;
+use validator_core::genesis::{Genesis, GenesisHash};
 use validator_core::topology::{EpochId, Layer, Topology};
 
 use crate::error::NodeError;
@@ -80,13 +80,15 @@ impl TopologyWindow {
 }
 
 /// The chain's genesis: the pinned file if present, else the one every answering configured
-/// validator serves, then pinned ([`validator_client::load_or_fetch_genesis`]).
+/// validator serves, then pinned; with `expected` (the config's `genesis_hash`), only that
+/// chain ([`validator_client::load_or_fetch_genesis`]).
 pub async fn load_or_fetch_genesis(
     validators: &[String],
     pin: &Path,
+    expected: Option<GenesisHash>,
 ) -> Result<Genesis, NodeError> {
     let fetched = !pin.exists();
-    let genesis = validator_client::load_or_fetch_genesis(validators, pin).await?;
+    let genesis = validator_client::load_or_fetch_genesis(validators, pin, expected).await?;
     if fetched {
         tracing::info!(chain = %genesis.chain_id, path = %pin.display(), "genesis pinned");
     }
@@ -99,15 +101,22 @@ pub async fn load_or_fetch_genesis(
 pub struct ValidatorTopology {
     validators: Vec<String>,
     genesis_pin: PathBuf,
+    expected_genesis: Option<GenesisHash>,
     fetcher: Option<TopologyFetcher>,
 }
 
 impl ValidatorTopology {
-    /// Asks `validators`, with the genesis pinned at `genesis_pin`.
-    pub fn new(validators: Vec<String>, genesis_pin: PathBuf) -> Self {
+    /// Asks `validators`, with the genesis pinned at `genesis_pin` (and, if given, only the
+    /// chain whose genesis hash is `expected_genesis`).
+    pub fn new(
+        validators: Vec<String>,
+        genesis_pin: PathBuf,
+        expected_genesis: Option<GenesisHash>,
+    ) -> Self {
         ValidatorTopology {
             validators,
             genesis_pin,
+            expected_genesis,
             fetcher: None,
         }
     }
@@ -118,7 +127,12 @@ impl ValidatorTopology {
         let fetcher = match &mut self.fetcher {
             Some(fetcher) => fetcher,
             none => {
-                let genesis = load_or_fetch_genesis(&self.validators, &self.genesis_pin).await?;
+                let genesis = load_or_fetch_genesis(
+                    &self.validators,
+                    &self.genesis_pin,
+                    self.expected_genesis,
+                )
+                .await?;
                 none.insert(TopologyFetcher::new(genesis)?)
             }
         };

@@ -31,7 +31,7 @@ use validator_core::credential::{
     parameters, request_digest, PrivateAttributes, PublicAttributes, SpendContext, SpendNonce,
     VerificationKeySet,
 };
-use validator_core::genesis::Genesis;
+use validator_core::genesis::{Genesis, GenesisHash};
 use validator_core::ledger::BondRecord;
 use validator_core::primitives::IdentityKey;
 use validator_core::statement::{SignedStatement, Statement};
@@ -620,6 +620,16 @@ pub enum PinError {
     /// A validator URL is not usable.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The genesis (pinned or served) is not the chain the operator named.
+    #[error("{origin} has genesis {got}, not the {expected} given with --genesis-hash")]
+    WrongChain {
+        /// The pinned file or the validator it came from.
+        origin: String,
+        /// The hash the operator gave.
+        expected: GenesisHash,
+        /// The hash found.
+        got: GenesisHash,
+    },
     /// The fetched genesis could not be pinned.
     #[error("cannot pin the genesis at {}: {source}", path.display())]
     Write {
@@ -632,13 +642,27 @@ pub enum PinError {
 
 /// The chain's genesis: the pinned file if present, else the one every answering configured
 /// validator serves, then pinned (written to `pin`). Validators that disagree on it are an
-/// error naming the file to put the right one at.
+/// error naming the file to put the right one at. With `expected` (the operator's
+/// `--genesis-hash`), a genesis with another hash is refused, pinned or served, and nothing is
+/// pinned: the first download is then not trusted blindly.
 pub async fn load_or_fetch_genesis(
     validators: &[String],
     pin: &std::path::Path,
+    expected: Option<GenesisHash>,
 ) -> Result<Genesis, PinError> {
+    let check = |genesis: Genesis, origin: &dyn std::fmt::Display| match expected {
+        Some(expected) if genesis.genesis_hash() != expected => Err(PinError::WrongChain {
+            origin: origin.to_string(),
+            expected,
+            got: genesis.genesis_hash(),
+        }),
+        _ => Ok(genesis),
+    };
     if pin.exists() {
-        return Genesis::load(pin).map_err(PinError::Pinned);
+        return check(
+            Genesis::load(pin).map_err(PinError::Pinned)?,
+            &pin.display(),
+        );
     }
     let mut found: Option<Genesis> = None;
     let mut errors = Vec::new();
@@ -660,6 +684,10 @@ pub async fn load_or_fetch_genesis(
         }
     }
     let genesis = found.ok_or_else(|| PinError::NoneServed(errors.join("; ")))?;
+    let genesis = check(
+        genesis,
+        &format!("the validators ({})", validators.join(", ")),
+    )?;
     let text = genesis.to_toml_string().map_err(PinError::Pinned)?;
     std::fs::write(pin, text).map_err(|source| PinError::Write {
         path: pin.to_path_buf(),

@@ -1,5 +1,6 @@
 //! What the client does with answers from validators it cannot trust: bodies larger than the
-//! cap are refused unread, and verification keys count only when enough validators agree.
+//! cap are refused unread, verification keys count only when enough validators agree, and a
+//! genesis other than the one the operator named is never pinned.
 //! Each "validator" here is a plain HTTP server on loopback that serves fixed answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +11,9 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use validator_client::{agreed_key_set, ClientError, ValidatorClient, MAX_ANSWER_BYTES};
+use validator_client::{
+    agreed_key_set, load_or_fetch_genesis, ClientError, PinError, ValidatorClient, MAX_ANSWER_BYTES,
+};
 use validator_core::api;
 use validator_core::coconut::ttp_keygen;
 use validator_core::credential::{parameters, VerificationKeySet};
@@ -20,6 +23,8 @@ use validator_core::credential::{parameters, VerificationKeySet};
 enum Answer {
     /// 200 with this JSON body.
     Json(String),
+    /// 200 with this TOML body.
+    Toml(String),
     /// 200 declaring `len` bytes, then sending that many zeros.
     Declared(usize),
     /// 200, chunked, with `len` zeros in 64 KiB chunks and no declared length.
@@ -52,10 +57,9 @@ async fn answer(mut stream: TcpStream, answers: BTreeMap<&'static str, Answer>) 
     let path = head.split_whitespace().nth(1).unwrap_or("/");
     let zeros = vec![0u8; 64 << 10];
     let (status, body_len, chunked) = match answers.get(path) {
-        Some(Answer::Json(body)) => {
+        Some(Answer::Json(body) | Answer::Toml(body)) => {
             let reply = format!(
-                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-                 connection: close\r\n\r\n{body}",
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = stream.write_all(reply.as_bytes()).await;
@@ -163,4 +167,36 @@ async fn verification_keys_count_only_when_enough_validators_agree() {
         Err(ClientError::NoAgreedKeys { .. })
     ));
     assert!(agreed_key_set(&mixed, 1).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_genesis_other_than_the_named_one_is_refused_and_not_pinned() {
+    let genesis = validator_core::test_util::genesis(1, 1000, 1, 1);
+    let served = genesis.to_toml_string().unwrap();
+    let addr = fake_validator(BTreeMap::from([(api::GENESIS, Answer::Toml(served))])).await;
+    let validators = [format!("http://{addr}")];
+    let dir = tempfile::tempdir().unwrap();
+    let pin = dir.path().join("genesis.toml");
+
+    let mut other = genesis.genesis_hash();
+    other.0[0] ^= 1;
+    match load_or_fetch_genesis(&validators, &pin, Some(other)).await {
+        Err(PinError::WrongChain { expected, got, .. }) => {
+            assert_eq!((expected, got), (other, genesis.genesis_hash()));
+        }
+        other => panic!("expected WrongChain, got {other:?}"),
+    }
+    assert!(!pin.exists(), "a refused genesis is not pinned");
+
+    let fetched = load_or_fetch_genesis(&validators, &pin, Some(genesis.genesis_hash()))
+        .await
+        .unwrap();
+    assert_eq!(fetched.genesis_hash(), genesis.genesis_hash());
+    assert!(pin.exists(), "the named genesis is pinned");
+    // Once pinned, the file is checked against the named hash too.
+    assert!(matches!(
+        load_or_fetch_genesis(&validators, &pin, Some(other)).await,
+        Err(PinError::WrongChain { .. })
+    ));
+    assert!(load_or_fetch_genesis(&validators, &pin, None).await.is_ok());
 }

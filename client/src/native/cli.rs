@@ -32,6 +32,10 @@ pub struct InitArgs {
     /// Bandwidth to buy, bytes.
     #[arg(long, default_value_t = 1 << 30)]
     pub bandwidth: u64,
+    /// The chain's genesis hash (hex), from a source you trust: the genesis the validators
+    /// serve is checked against it instead of being trusted on first use.
+    #[arg(long)]
+    pub genesis_hash: Option<validator_core::genesis::GenesisHash>,
 }
 
 impl InitArgs {
@@ -49,6 +53,7 @@ impl InitArgs {
                 gateway: self.gateway.clone(),
                 account_key: self.account_key.clone(),
                 bandwidth: self.bandwidth,
+                genesis_hash: self.genesis_hash,
             },
         )
         .await?;

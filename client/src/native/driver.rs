@@ -213,7 +213,12 @@ async fn load_client(paths: &ClientPaths) -> Result<Loaded, NativeError> {
             identity: config.gateway.identity.clone(),
             source,
         })?;
-    let genesis = load_or_fetch_genesis(&config.client.validators, &paths.genesis()).await?;
+    let genesis = load_or_fetch_genesis(
+        &config.client.validators,
+        &paths.genesis(),
+        config.client.genesis_hash,
+    )
+    .await?;
     let fetcher = TopologyFetcher::new(genesis)?;
     let topology = fetch_topology(&fetcher, TOPOLOGY_PATIENCE).await?;
     Ok(Loaded {

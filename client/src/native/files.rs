@@ -4,6 +4,7 @@
 //! agreed with the gateway at registration).
 
 use std::path::{Path, PathBuf};
+use validator_core::genesis::GenesisHash;
 
 use serde::{Deserialize, Serialize};
 use validator_core::files::{read_secret, validate_id, write_secret};
@@ -104,6 +105,9 @@ pub struct ClientSection {
     pub id: String,
     /// Validator API URLs (topology and credentials).
     pub validators: Vec<String>,
+    /// The chain's genesis hash, when pinned at `init --genesis-hash`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesis_hash: Option<GenesisHash>,
 }
 
 /// `[gateway]`.
@@ -173,6 +177,7 @@ mod tests {
             client: ClientSection {
                 id: "alice".into(),
                 validators: vec!["http://127.0.0.1:1".into()],
+                genesis_hash: None,
             },
             gateway: GatewaySection {
                 identity: bs58::encode([7u8; 32]).into_string(),

@@ -8,7 +8,7 @@ use gateway_protocol::ClientControl;
 use rand_core::{OsRng, RngCore};
 use validator_client::{load_or_fetch_genesis, obtain_credential, TopologyFetcher};
 use validator_core::files::read_secret;
-use validator_core::genesis::Genesis;
+use validator_core::genesis::{Genesis, GenesisHash};
 use validator_core::primitives::IdentityKey;
 use validator_core::topology::TopologyGateway;
 
@@ -28,6 +28,9 @@ pub struct InitOptions {
     pub account_key: Option<PathBuf>,
     /// Bandwidth to buy, bytes.
     pub bandwidth: u64,
+    /// The chain's genesis hash from a source the user trusts; `None` trusts the first
+    /// download.
+    pub genesis_hash: Option<GenesisHash>,
 }
 
 /// What `init` prints.
@@ -130,7 +133,8 @@ pub async fn init(
         None => None,
     };
     std::fs::create_dir_all(paths.dir()).map_err(NativeError::io("creating", paths.dir()))?;
-    let genesis = load_or_fetch_genesis(&options.validators, &paths.genesis()).await?;
+    let genesis =
+        load_or_fetch_genesis(&options.validators, &paths.genesis(), options.genesis_hash).await?;
     let fetcher = TopologyFetcher::new(genesis.clone())?;
     let topology = fetcher.fetch(None).await?;
     let gateway = choose_gateway(&topology.gateways, options.gateway.as_deref())?;
@@ -158,6 +162,7 @@ pub async fn init(
         client: ClientSection {
             id: id.to_owned(),
             validators: options.validators.clone(),
+            genesis_hash: options.genesis_hash,
         },
         gateway: GatewaySection {
             identity: gateway.identity_key.to_string(),

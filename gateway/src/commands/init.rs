@@ -61,6 +61,7 @@ pub fn init(
                 .clone()
                 .unwrap_or_else(|| format!("ws://{}", a.clients_listen)),
             validators: args.validators.clone(),
+            genesis_hash: args.genesis_hash,
         },
         engine: EngineSection::default(),
         clients: ClientsSection::default(),

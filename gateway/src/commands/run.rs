@@ -273,7 +273,11 @@ fn watch_entry_policy(
     }
     let policy = setup.policy.clone();
     Ok(Some(TopologyWatcher::start(
-        ValidatorTopology::new(setup.config.gateway.validators.clone(), paths.genesis()),
+        ValidatorTopology::new(
+            setup.config.gateway.validators.clone(),
+            paths.genesis(),
+            setup.config.gateway.genesis_hash,
+        ),
         Duration::from_millis(setup.config.engine.topology_refresh_ms),
         status.clone(),
         move |window| {

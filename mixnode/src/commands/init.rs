@@ -30,6 +30,7 @@ pub fn init(
             listen,
             announce: announce.unwrap_or(listen),
             validators: args.validators.clone(),
+            genesis_hash: args.genesis_hash,
         },
         engine: EngineSection::default(),
     };

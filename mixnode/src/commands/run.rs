@@ -58,7 +58,11 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
         None
     } else {
         Some(TopologyWatcher::start(
-            ValidatorTopology::new(config.node.validators.clone(), paths.genesis()),
+            ValidatorTopology::new(
+                config.node.validators.clone(),
+                paths.genesis(),
+                config.node.genesis_hash,
+            ),
             Duration::from_millis(config.engine.topology_refresh_ms),
             Arc::clone(&status),
             install_next_hops(router.policy_setter()),
