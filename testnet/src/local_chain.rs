@@ -53,16 +53,46 @@ impl std::fmt::Debug for LocalValidator {
     }
 }
 
+/// Why the local validator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalChainError {
+    /// A file or directory under its directory, or a thread or socket, failed.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, naming the file where there is one.
+        what: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// A key file could not be written.
+    #[error(transparent)]
+    Key(#[from] validator_core::files::KeyFileError),
+    /// Its config or genesis does not load (a bug in the files written here).
+    #[error("{0}")]
+    Config(String),
+    /// Its Coconut key could not be made.
+    #[error("coconut key: {0}")]
+    Coconut(String),
+    /// The service failed to start, or did not answer ready in time.
+    #[error("the local validator did not start: {0}")]
+    Start(String),
+}
+
+fn io_error(what: impl std::fmt::Display) -> impl FnOnce(std::io::Error) -> LocalChainError {
+    let what = what.to_string();
+    move |source| LocalChainError::Io { what, source }
+}
+
 impl LocalValidator {
     /// Writes its files under `dir` and starts it on a free loopback port.
-    pub fn start(dir: &Path, chain: &LocalChain) -> Result<Self, String> {
+    pub fn start(dir: &Path, chain: &LocalChain) -> Result<Self, LocalChainError> {
         let (url, genesis, config) = write_files(dir, chain)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let thread = std::thread::Builder::new()
             .name("local-validator".into())
             .spawn(move || serve(config, stopped, ready_tx))
-            .map_err(|e| e.to_string())?;
+            .map_err(io_error("cannot start its thread"))?;
         let validator = LocalValidator {
             url,
             genesis,
@@ -71,22 +101,24 @@ impl LocalValidator {
         };
         match ready_rx.recv_timeout(std::time::Duration::from_secs(20)) {
             Ok(Ok(())) => Ok(validator),
-            Ok(Err(e)) => Err(format!("the local validator did not start: {e}")),
-            Err(_) => Err("the local validator did not start within 20 s".into()),
+            Ok(Err(e)) => Err(LocalChainError::Start(e)),
+            Err(_) => Err(LocalChainError::Start("no answer within 20 s".into())),
         }
     }
 }
 
 /// The validator's identity key, genesis, config and (with Coconut) its key files under
 /// `dir`; returns its URL, the genesis and the loaded config.
-fn write_files(dir: &Path, chain: &LocalChain) -> Result<(String, Genesis, Loaded), String> {
-    let io = |e: std::io::Error| format!("{}: {e}", dir.display());
-    std::fs::create_dir_all(dir).map_err(io)?;
+fn write_files(
+    dir: &Path,
+    chain: &LocalChain,
+) -> Result<(String, Genesis, Loaded), LocalChainError> {
+    std::fs::create_dir_all(dir).map_err(io_error(dir.display()))?;
     let mut seed = [0u8; 32];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut seed);
     let key = SigningKey::from_bytes(&seed);
-    write_secret(&dir.join("identity.key"), &key.to_bytes()).map_err(|e| e.to_string())?;
-    let port = crate::free_port().map_err(io)?;
+    write_secret(&dir.join("identity.key"), &key.to_bytes())?;
+    let port = crate::free_port().map_err(io_error("no free loopback port"))?;
     let url = format!("http://127.0.0.1:{port}");
     let genesis = format!(
         "chain_id = \"{}\"\ngenesis_time_unix_ms = {}\nepoch_length_ms = {}\n\
@@ -103,7 +135,8 @@ fn write_files(dir: &Path, chain: &LocalChain) -> Result<(String, Genesis, Loade
         chain.balance,
         IdentityKey::from(&key)
     );
-    std::fs::write(dir.join("genesis.toml"), &genesis).map_err(io)?;
+    let genesis_path = dir.join("genesis.toml");
+    std::fs::write(&genesis_path, &genesis).map_err(io_error(genesis_path.display()))?;
     let mut config = format!(
         "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
          identity_key = \"identity.key\"\n"
@@ -114,17 +147,22 @@ fn write_files(dir: &Path, chain: &LocalChain) -> Result<(String, Genesis, Loade
             "[coconut]\nsecret_key = \"coconut.key\"\nverification_keys = \"verification-keys.json\"\n",
         );
     }
-    std::fs::write(dir.join("config.toml"), config).map_err(io)?;
-    let loaded = Config::load(&dir.join("config.toml")).map_err(|e| e.to_string())?;
-    let genesis = Genesis::from_toml_str(&genesis).map_err(|e| e.to_string())?;
+    let config_path = dir.join("config.toml");
+    std::fs::write(&config_path, config).map_err(io_error(config_path.display()))?;
+    let config_error = |e: &dyn std::fmt::Display| LocalChainError::Config(e.to_string());
+    let loaded = Config::load(&config_path).map_err(|e| config_error(&e))?;
+    let genesis = Genesis::from_toml_str(&genesis).map_err(|e| config_error(&e))?;
     Ok((url, genesis, loaded))
 }
 
 /// A 1-of-1 Coconut key and its verification-key set.
-fn write_coconut_keys(dir: &Path) -> Result<(), String> {
-    let pairs = ttp_keygen(&parameters(), 1, 1, &mut rand::rng()).map_err(|e| e.to_string())?;
-    let set = VerificationKeySet::from_key_pairs(1, &pairs).map_err(|e| e.to_string())?;
-    let pair = pairs.first().ok_or("keygen made no key")?;
+fn write_coconut_keys(dir: &Path) -> Result<(), LocalChainError> {
+    let coconut = |e: &dyn std::fmt::Display| LocalChainError::Coconut(e.to_string());
+    let pairs = ttp_keygen(&parameters(), 1, 1, &mut rand::rng()).map_err(|e| coconut(&e))?;
+    let set = VerificationKeySet::from_key_pairs(1, &pairs).map_err(|e| coconut(&e))?;
+    let pair = pairs
+        .first()
+        .ok_or_else(|| coconut(&"keygen made no key"))?;
     write_coconut_key(
         &dir.join("coconut.key"),
         &CoconutKeyFile {
@@ -132,10 +170,10 @@ fn write_coconut_keys(dir: &Path) -> Result<(), String> {
             secret_key: pair.secret_key().clone(),
         },
     )
-    .map_err(|e| e.to_string())?;
-    let json = serde_json::to_string(&set).map_err(|e| e.to_string())?;
-    std::fs::write(dir.join("verification-keys.json"), json)
-        .map_err(|e| format!("{}: {e}", dir.display()))
+    .map_err(|e| coconut(&e))?;
+    let json = serde_json::to_string(&set).map_err(|e| coconut(&e))?;
+    let path = dir.join("verification-keys.json");
+    std::fs::write(&path, json).map_err(io_error(path.display()))
 }
 
 /// The validator service on this thread until `stopped`; `ready` hears once it serves, or
