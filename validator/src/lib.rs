@@ -9,7 +9,9 @@
 //!
 //! # Layout
 //! * [`service`]: epoch schedule and state machine (pure), Coconut issuer, HTTP router, peer
-//!   relays, and the running node; `src/main.rs` is the `validator` binary.
+//!   relays, and the running node.
+//! * [`commands`]: `init`, `run`, `keygen` with their [`commands::CommandError`];
+//!   `src/main.rs` is the `validator` binary's command line.
 //!
 //! # How validators agree
 //! A statement submitted to any validator is checked against its ledger and pending
@@ -21,4 +23,5 @@
 //! the topology once `threshold` of them signed the same bytes. See
 //! [`service::schedule`] for the timing rule.
 //!
+pub mod commands;
 pub mod service;
