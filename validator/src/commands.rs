@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use validator_core::coconut::{ttp_keygen, CoconutError};
 use validator_core::credential::{parameters, KeySetError, VerificationKeySet};
-use validator_core::files::{resolve_home, validate_id, write_secret, HomeError, IdError, KeyFileError};
+use validator_core::files::{
+    resolve_home, validate_id, write_secret, HomeError, IdError, KeyFileError,
+};
 use validator_core::primitives::IdentityKey;
 
 use crate::service::config::{write_coconut_key, CoconutKeyFile, Config, ConfigError};
