@@ -211,7 +211,17 @@ impl TopologyWatcher {
             .spawn(move || {
                 let mut window = TopologyWindow::default();
                 while !thread_stop.load(Ordering::Acquire) {
-                    match runtime.block_on(source.refresh(&mut window)) {
+                    // A fetch waiting on a slow validator is abandoned when the node stops, so
+                    // a shutdown never waits for it (the window only changes once both
+                    // fetches are in).
+                    let refreshed = runtime.block_on(async {
+                        tokio::select! {
+                            result = source.refresh(&mut window) => Some(result),
+                            () = stopped(&thread_stop) => None,
+                        }
+                    });
+                    let Some(refreshed) = refreshed else { break };
+                    match refreshed {
                         Ok(epoch) => {
                             status.epoch.store(epoch.0, Ordering::Relaxed);
                             on_update(&window);
@@ -232,6 +242,13 @@ impl TopologyWatcher {
             stop,
             thread: Some(thread),
         })
+    }
+}
+
+/// Resolves once `stop` is set (checked every 50 ms).
+async fn stopped(stop: &AtomicBool) {
+    while !stop.load(Ordering::Acquire) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -315,5 +332,39 @@ mod tests {
             .map(|t| t.mixnodes[0].address)
             .collect();
         assert_eq!(window.layer1(), expected);
+    }
+
+    #[test]
+    fn a_watcher_stops_at_once_while_a_validator_does_not_answer() {
+        // A "validator" that accepts connections and never answers: a fetch would wait for
+        // the client's request timeout (10 s).
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", silent.local_addr().unwrap());
+        let (accepted_tx, accepted) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in silent.incoming().take(4) {
+                held.push(stream);
+                let _ = accepted_tx.send(());
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let watcher = TopologyWatcher::start(
+            ValidatorTopology::new(vec![url], dir.path().join("genesis.toml"), None),
+            Duration::from_secs(60),
+            Arc::new(TopologyStatus::default()),
+            |_| panic!("no topology can arrive"),
+        )
+        .unwrap();
+        accepted
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the watcher asks the validator");
+        let started = std::time::Instant::now();
+        drop(watcher);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "stopping waited {:?} for the unanswered fetch",
+            started.elapsed()
+        );
     }
 }
