@@ -722,7 +722,6 @@ fn busy_text(point: &LoadPoint) -> String {
         .unwrap_or_default()
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,7 +28,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use gateway_protocol::final_hop::{surb_ack_prefix, SURB_ACK_LEN};
+use gateway_protocol::final_hop::SURB_ACK_LEN;
 use gateway_protocol::DeliveryKind;
 use rand_core::{CryptoRng, RngCore};
 use router_core::wire::PacketSize;
@@ -37,18 +37,15 @@ use validator_core::topology::Topology;
 
 use super::address::Recipient;
 use super::config::CoreConfig;
-use super::crypto::{
-    open_ack, open_from_sender, open_reply, seal_ack, seal_reply, seal_to_recipient,
-    PAYLOAD_PREFIX_LEN,
-};
+use super::crypto::{open_ack, open_from_sender, open_reply, PAYLOAD_PREFIX_LEN};
 use super::envelope::{Envelope, ReplySurb};
 use super::fragment::{
     split, FragmentHeader, Reassembled, Reassembler, COVER_MESSAGE_ID, FRAGMENT_HEADER_LEN,
 };
 use super::keys::ClientKeys;
-use super::packets::{forward, use_surb, PacketError, Transmit};
+use super::packets::PacketError;
 use super::poisson::PoissonStream;
-use super::route::{delays, Network, RouteError};
+use super::route::{Network, RouteError};
 
 mod surbs;
 mod transmit;

@@ -2,9 +2,18 @@
 //! packet (to a client, or through a reply SURB) with its SURB-ACK, the retransmission timer,
 //! and loop and drop cover.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
-use super::*;
+use gateway_protocol::final_hop::surb_ack_prefix;
+use router_core::wire::PacketSize;
+
+use super::{bytes, ClientCore, CoreRng, Event, Target, COVER_ACK_ID, FRAGMENT_CAPACITY};
+use crate::core::address::Recipient;
+use crate::core::crypto::{seal_ack, seal_reply, seal_to_recipient};
+use crate::core::fragment::{FragmentHeader, COVER_MESSAGE_ID};
+use crate::core::packets::{forward, use_surb, PacketError, Transmit};
+use crate::core::route::{delays, RouteError};
 
 /// Why a queued fragment could not be sent: it is given up, and the reason is the
 /// [`Event::FragmentLost`] one.
