@@ -689,9 +689,28 @@ pub async fn load_or_fetch_genesis(
         &format!("the validators ({})", validators.join(", ")),
     )?;
     let text = genesis.to_toml_string().map_err(PinError::Pinned)?;
-    std::fs::write(pin, text).map_err(|source| PinError::Write {
+    write_pin(pin, text.as_bytes()).map_err(|source| PinError::Write {
         path: pin.to_path_buf(),
         source,
     })?;
     Ok(genesis)
+}
+
+/// Writes the pin whole or not at all: into a temporary file beside it, synced, then renamed
+/// over it, so a process killed mid-write leaves no truncated genesis that the next start
+/// would refuse to load.
+fn write_pin(pin: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut tmp = pin.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = std::path::PathBuf::from(tmp);
+    let mut file = std::fs::File::create(&tmp)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, pin)?;
+    if let Some(dir) = pin.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
 }

@@ -193,6 +193,11 @@ async fn a_genesis_other_than_the_named_one_is_refused_and_not_pinned() {
         .unwrap();
     assert_eq!(fetched.genesis_hash(), genesis.genesis_hash());
     assert!(pin.exists(), "the named genesis is pinned");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "written through a temporary file that is renamed over the pin"
+    );
     // Once pinned, the file is checked against the named hash too.
     assert!(matches!(
         load_or_fetch_genesis(&validators, &pin, Some(other)).await,
