@@ -179,6 +179,17 @@ mod tests {
         }
     }
 
+    /// The first non-empty read of `socket` into `buf`, spinning while nothing is there.
+    fn read_when_ready(socket: &std::net::TcpStream, buf: &mut [u8]) -> ScatterRead {
+        loop {
+            let mut targets = [IoSliceMut::new(buf)];
+            if let Some(read) = recv_scatter(socket.as_raw_fd(), &mut targets).unwrap() {
+                return read;
+            }
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn a_read_reports_how_long_its_bytes_waited_in_the_socket() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -192,15 +203,7 @@ mod tests {
         let enabled_by = std::time::Instant::now() + Duration::from_secs(10);
         loop {
             client.write_all(b"w").unwrap();
-            let mut warm = [0u8; 1];
-            let read = loop {
-                let mut targets = [IoSliceMut::new(&mut warm)];
-                if let Some(read) = recv_scatter(server.as_raw_fd(), &mut targets).unwrap() {
-                    break read;
-                }
-                std::thread::yield_now();
-            };
-            if read.waited.is_some() {
+            if read_when_ready(&server, &mut [0u8; 1]).waited.is_some() {
                 break;
             }
             assert!(
@@ -213,14 +216,7 @@ mod tests {
         // The quantity under test: bytes left in the socket for at least 30 ms.
         let left_at = std::time::Instant::now();
         std::thread::sleep(Duration::from_millis(30));
-        let mut buf = [0u8; 16];
-        let read = loop {
-            let mut targets = [IoSliceMut::new(&mut buf)];
-            if let Some(read) = recv_scatter(server.as_raw_fd(), &mut targets).unwrap() {
-                break read;
-            }
-            std::thread::yield_now();
-        };
+        let read = read_when_ready(&server, &mut [0u8; 16]);
         let elapsed = left_at.elapsed();
         assert_eq!(read.len, 7);
         let waited = read.waited.expect("the kernel stamped the bytes");
