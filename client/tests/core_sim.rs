@@ -78,6 +78,7 @@ impl Sim {
             nodes,
             topology: Topology {
                 epoch_id: EpochId(1),
+                height: 0,
                 valid_from_ms: 0,
                 valid_until_ms: u64::MAX,
                 mixnodes,

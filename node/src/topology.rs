@@ -295,6 +295,7 @@ mod tests {
         }];
         Topology {
             epoch_id: EpochId(epoch),
+            height: 0,
             valid_from_ms: epoch * 1000,
             valid_until_ms: (epoch + 1) * 1000,
             mixnodes,

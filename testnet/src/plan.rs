@@ -216,6 +216,7 @@ mod tests {
         let sphinx = SphinxKey::from_bytes([9; 32]).unwrap();
         Topology {
             epoch_id: EpochId(1),
+            height: 0,
             valid_from_ms: 0,
             valid_until_ms: 1,
             mixnodes: mixnodes

@@ -15,11 +15,15 @@
 //! anyway). Format (primitive rules in [`crate::primitives`]):
 //!
 //! ```text
-//! epoch_id:u64 || valid_from_ms:u64 || valid_until_ms:u64
+//! epoch_id:u64 || height:u64 || valid_from_ms:u64 || valid_until_ms:u64
 //! || n:u64 || n * (layer:u8 || identity_key[32] || sphinx_key[32] || len:u64 || address)
 //! || m:u64 || m * (identity_key[32] || sphinx_key[32] || len:u64 || address
 //!                  || 0x00 | 0x01 || len:u64 || clients_address)
 //! ```
+//!
+//! `height` is the height of the chain block whose committed state the topology was computed
+//! from (0 for the genesis state, or where there is no chain), so a signature also vouches
+//! for which chain state the selection used.
 //!
 //! A validator signs `"mixnet-validator-topology-v1" || genesis_hash || canonical bytes`; the
 //! topology hash (which seeds the next epoch's selection) is
@@ -219,6 +223,9 @@ pub struct TopologyGateway {
 pub struct Topology {
     /// The epoch.
     pub epoch_id: EpochId,
+    /// The height of the chain block whose committed state this topology was computed from
+    /// (0: the genesis state).
+    pub height: u64,
     /// Start of validity, Unix ms (inclusive).
     pub valid_from_ms: u64,
     /// End of validity, Unix ms (exclusive).
@@ -239,8 +246,13 @@ fn gateway_order(a: &TopologyGateway, b: &TopologyGateway) -> std::cmp::Ordering
 
 impl Topology {
     /// The topology of `active.epoch`, valid for that epoch's window, listing the selected
-    /// nodes in canonical order.
-    pub fn from_selection(genesis: &Genesis, active: &ActiveSet) -> Result<Self, TopologyError> {
+    /// nodes in canonical order; `height` is the block height of the state `active` was
+    /// selected from.
+    pub fn from_selection(
+        genesis: &Genesis,
+        active: &ActiveSet,
+        height: u64,
+    ) -> Result<Self, TopologyError> {
         let (valid_from_ms, valid_until_ms) = epoch_window(genesis, active.epoch)?;
         let mut mixnodes: Vec<TopologyMixnode> = active
             .mixnodes
@@ -266,6 +278,7 @@ impl Topology {
         gateways.sort_by(gateway_order);
         let topology = Self {
             epoch_id: active.epoch,
+            height,
             valid_from_ms,
             valid_until_ms,
             mixnodes,
@@ -324,6 +337,7 @@ impl Topology {
 
         let mut enc = Encoder::new(b"");
         enc.u64(self.epoch_id.0)
+            .u64(self.height)
             .u64(self.valid_from_ms)
             .u64(self.valid_until_ms)
             .count(mixnodes.len());

@@ -107,7 +107,7 @@ fn genesis_to_verified_topology() {
     assert_eq!(epoch.0, 1);
     let params = SelectionParams::from_genesis(&genesis, epoch, TopologyHash::NONE);
     let active = select_active_set(&params, ledger.bonded_nodes()).unwrap();
-    let topology = Topology::from_selection(&genesis, &active).unwrap();
+    let topology = Topology::from_selection(&genesis, &active, 0).unwrap();
     assert!(topology.is_routable());
     assert_eq!(
         (topology.valid_from_ms, topology.valid_until_ms),

@@ -29,7 +29,7 @@ fn setup() -> (Genesis, Topology) {
     let recs = records();
     let p = SelectionParams::from_genesis(&g, EpochId(4), TopologyHash::NONE);
     let set = select_active_set(&p, &recs).unwrap();
-    let t = Topology::from_selection(&g, &set).unwrap();
+    let t = Topology::from_selection(&g, &set, 7).unwrap();
     (g, t)
 }
 
@@ -94,6 +94,7 @@ fn epoch_timing() {
 fn from_selection_builds_a_routable_sorted_topology() {
     let (g, t) = setup();
     assert_eq!(t.epoch_id, EpochId(4));
+    assert_eq!(t.height, 7);
     assert_eq!(
         (t.valid_from_ms, t.valid_until_ms),
         epoch_window(&g, EpochId(4)).unwrap()
@@ -121,8 +122,9 @@ fn canonical_bytes_ignore_vector_order_but_not_content() {
     assert_eq!(shuffled.canonical_bytes(), t.canonical_bytes());
     assert_eq!(shuffled.topology_hash(), t.topology_hash());
 
-    let changes: [fn(&mut Topology); 6] = [
+    let changes: [fn(&mut Topology); 7] = [
         |t| t.epoch_id = EpochId(5),
+        |t| t.height += 1,
         |t| t.valid_until_ms += 1,
         |t| t.mixnodes[0].layer = Layer::new(3).unwrap(),
         |t| t.mixnodes[1].address = "10.9.9.9:1".parse().unwrap(),

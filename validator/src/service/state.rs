@@ -208,7 +208,7 @@ impl ValidatorState {
         let params = SelectionParams::from_genesis(&self.genesis, epoch, self.chain_hash);
         let active = select_active_set(&params, self.ledger.bonded_nodes())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let topology = Topology::from_selection(&self.genesis, &active)
+        let topology = Topology::from_selection(&self.genesis, &active, 0)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let hash = topology.topology_hash();
         if !topology.mixnodes.is_empty() || !topology.gateways.is_empty() {
