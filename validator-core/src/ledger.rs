@@ -2,19 +2,25 @@
 //!
 //! # Determinism
 //!
-//! Validators receive statements in different orders, so the ledger never applies them in
-//! arrival order. Statements are collected in a [`PendingPool`] and applied at each epoch
-//! boundary as one batch by [`Ledger::apply_batch`], which:
+//! Every validator must compute the same ledger. On the chain ([`crate::chain`]) statements
+//! are transactions and apply in **block order**: consensus fixes the order, and each
+//! statement of a decided block is applied at its turn by the rules below (a statement that
+//! does not apply makes the whole block invalid, so a proposer includes only statements that
+//! apply). Applying is a pure function of the state and the statement, so validators that
+//! apply the same blocks reach the same [`Ledger::state_hash`]. The chain checks signatures
+//! before it takes any lock and then applies with the crate-internal `apply_verified`, which
+//! runs every rule but the signature check.
 //!
-//! 1. sorts by `(account key bytes, nonce, statement id, signature bytes)`;
-//! 2. drops exact duplicates (same statement and signature);
-//! 3. applies each in that order with [`Ledger::apply`]; one that is invalid at its turn is
+//! [`Ledger::apply_batch`] and [`PendingPool`] serve the epoch-batch validator service that
+//! predates the chain, where validators receive statements in different orders. A batch
+//! is applied in a canonical order instead of arrival order:
+//!
+//! 1. sorted by `(account key bytes, nonce, statement id, signature bytes)`;
+//! 2. exact duplicates (same statement and signature) dropped;
+//! 3. each applied in that order with [`Ledger::apply`]; one that is invalid at its turn is
 //!    rejected and the next is tried.
 //!
-//! The outcome depends only on the *set* of statements and the state before the batch, so two
-//! validators that saw the same set, in any order, reach the same state (same
-//! [`Ledger::state_hash`]) and the same per-statement results. (Agreeing on the set itself is
-//! the job of the layer above.)
+//! The outcome depends only on the *set* of statements and the state before the batch.
 //!
 //! # Rules of [`Ledger::apply`]
 //!
@@ -23,8 +29,8 @@
 //! * The account exists (accounts are created at genesis only).
 //! * Its nonce equals the account's next nonce: nonces run 0, 1, 2, ... without gaps; a lower
 //!   nonce is a replay, a higher one waits for its predecessors. Of two different statements
-//!   with the same account and nonce, the one with the lower id applies first and the other is
-//!   then a replay.
+//!   with the same account and nonce, the first to apply (in block order on the chain; the
+//!   lower id in a batch) wins and the other is then a replay.
 //! * Bond: the amount is at most the balance; the node identity, its Sphinx key and its
 //!   announced address are not already in the registry (unbond first to change a node).
 //! * Unbond: the node is bonded by this very account; its stake returns to the balance.
@@ -209,13 +215,43 @@ pub enum Applied {
 /// Result of one statement of a batch, in canonical order.
 pub type BatchResult = (StatementId, Result<Applied, LedgerError>);
 
+/// What one valid statement changes: the account's new balance and nonce, and its effect on
+/// the registry or the deposits.
+struct Change {
+    account: IdentityKey,
+    balance: Amount,
+    next_nonce: u64,
+    effect: Effect,
+    applied: Applied,
+}
+
+enum Effect {
+    Bond(BondRecord),
+    Unbond(IdentityKey),
+    Deposit(CredentialRequestDigest, DepositRecord),
+}
+
 /// Balances, nonces, the node registry and deposits. See the module docs for the rules.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Ledger {
     genesis_hash: GenesisHash,
     accounts: BTreeMap<IdentityKey, AccountState>,
     bonds: BTreeMap<IdentityKey, BondRecord>,
     deposits: BTreeMap<CredentialRequestDigest, DepositRecord>,
+}
+
+impl Clone for Ledger {
+    fn clone(&self) -> Self {
+        // Tests count ledger copies to show which paths copy the state (see `chain::mempool`).
+        #[cfg(test)]
+        crate::test_util::clone_probe::note("ledger");
+        Self {
+            genesis_hash: self.genesis_hash,
+            accounts: self.accounts.clone(),
+            bonds: self.bonds.clone(),
+            deposits: self.deposits.clone(),
+        }
+    }
 }
 
 impl Ledger {
@@ -275,39 +311,64 @@ impl Ledger {
     /// Applies one statement now (see the module docs for the rules). Atomic: on error the
     /// ledger is unchanged. Use [`Ledger::apply_batch`] for order-independent application.
     pub fn apply(&mut self, signed: &SignedStatement) -> Result<Applied, LedgerError> {
-        let st = &signed.statement;
-        if st.genesis_hash != self.genesis_hash {
+        self.check_chain(signed)?;
+        signed.verify()?;
+        self.apply_verified(signed)
+    }
+
+    /// [`Ledger::apply`] for a statement whose signatures and form were already checked
+    /// ([`SignedStatement::verify`], done by `chain::VerifiedTx` outside any lock): every
+    /// ledger rule except the signature check. Atomic.
+    pub(crate) fn apply_verified(
+        &mut self,
+        signed: &SignedStatement,
+    ) -> Result<Applied, LedgerError> {
+        let change = self.plan(signed)?;
+        Ok(self.commit(change))
+    }
+
+    /// Whether [`Ledger::apply_verified`] would succeed, and what it would do, without
+    /// changing anything.
+    pub(crate) fn check_verified(&self, signed: &SignedStatement) -> Result<Applied, LedgerError> {
+        self.plan(signed).map(|change| change.applied)
+    }
+
+    fn check_chain(&self, signed: &SignedStatement) -> Result<(), LedgerError> {
+        let got = signed.statement.genesis_hash;
+        if got != self.genesis_hash {
             return Err(LedgerError::WrongChain {
                 expected: self.genesis_hash,
-                got: st.genesis_hash,
+                got,
             });
         }
-        signed.verify()?;
+        Ok(())
+    }
+
+    /// Every check of a statement against the state, and the change it makes; nothing is
+    /// modified here, so applying is atomic by construction.
+    fn plan(&self, signed: &SignedStatement) -> Result<Change, LedgerError> {
+        self.check_chain(signed)?;
+        let st = &signed.statement;
         let account = *self
             .accounts
             .get(&st.account)
             .ok_or(LedgerError::UnknownAccount(st.account))?;
         check_nonce(st.nonce, account.next_nonce)?;
         let next_nonce = account.next_nonce.saturating_add(1);
-
-        // Every check happens before the first mutation.
-        let applied = match &st.body {
+        let (balance, effect, applied) = match &st.body {
             StatementBody::Bond { node, amount, .. } => {
                 let balance = debit(account.balance, *amount)?;
                 self.check_bondable(node)?;
-                self.bonds.insert(
-                    node.identity_key,
-                    BondRecord {
-                        node: node.clone(),
-                        stake: *amount,
-                        owner: st.account,
-                    },
-                );
-                self.set_account(st.account, balance, next_nonce);
-                Applied::Bonded {
+                let record = BondRecord {
+                    node: node.clone(),
+                    stake: *amount,
+                    owner: st.account,
+                };
+                let applied = Applied::Bonded {
                     identity_key: node.identity_key,
                     stake: *amount,
-                }
+                };
+                (balance, Effect::Bond(record), applied)
             }
             StatementBody::Unbond { identity_key } => {
                 let bond = self
@@ -326,12 +387,11 @@ impl Ledger {
                     .balance
                     .checked_add(stake)
                     .ok_or(LedgerError::BalanceOverflow)?;
-                self.bonds.remove(identity_key);
-                self.set_account(st.account, balance, next_nonce);
-                Applied::Unbonded {
+                let applied = Applied::Unbonded {
                     identity_key: *identity_key,
                     returned_stake: stake,
-                }
+                };
+                (balance, Effect::Unbond(*identity_key), applied)
             }
             StatementBody::Deposit {
                 amount,
@@ -341,22 +401,45 @@ impl Ledger {
                 if self.deposits.contains_key(credential_request_digest) {
                     return Err(LedgerError::DuplicateDeposit(*credential_request_digest));
                 }
-                self.deposits.insert(
-                    *credential_request_digest,
-                    DepositRecord {
-                        account: st.account,
-                        amount: *amount,
-                        statement_id: signed.id(),
-                    },
-                );
-                self.set_account(st.account, balance, next_nonce);
-                Applied::Deposited {
+                let record = DepositRecord {
+                    account: st.account,
+                    amount: *amount,
+                    statement_id: signed.id(),
+                };
+                let applied = Applied::Deposited {
                     amount: *amount,
                     credential_request_digest: *credential_request_digest,
-                }
+                };
+                (
+                    balance,
+                    Effect::Deposit(*credential_request_digest, record),
+                    applied,
+                )
             }
         };
-        Ok(applied)
+        Ok(Change {
+            account: st.account,
+            balance,
+            next_nonce,
+            effect,
+            applied,
+        })
+    }
+
+    fn commit(&mut self, change: Change) -> Applied {
+        match change.effect {
+            Effect::Bond(record) => {
+                self.bonds.insert(record.node.identity_key, record);
+            }
+            Effect::Unbond(identity) => {
+                self.bonds.remove(&identity);
+            }
+            Effect::Deposit(digest, record) => {
+                self.deposits.insert(digest, record);
+            }
+        }
+        self.set_account(change.account, change.balance, change.next_nonce);
+        change.applied
     }
 
     /// Applies a set of statements in canonical order (see the module docs): sorted by

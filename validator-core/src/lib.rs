@@ -2,26 +2,35 @@
 //! # validator-core
 //!
 //! What every party of the network computes or verifies about the validators' chain, without
-//! IO: the genesis ledger and stake registry, epochs and stake-weighted active-set selection,
-//! the signed topology clients route by, the HTTP API's bodies, and Coconut threshold
-//! credentials on BLS12-381 (DESIGN.md §5). The validator service, its API client
-//! (`validator-client`), the nodes and the clients all build on it; it links no runtime, no
-//! HTTP stack and no database, so the client core can target WebAssembly with it.
+//! IO: the replicated state machine the validators agree on by BFT consensus (transactions,
+//! blocks, the state they decide, the mempool), the genesis ledger and stake registry,
+//! epochs and stake-weighted active-set selection, the signed topology clients route by, the
+//! HTTP API's bodies, and Coconut threshold credentials on BLS12-381 (DESIGN.md §5). The
+//! validator service, its API client (`validator-client`), the nodes and the clients all
+//! build on it; it links no runtime, no consensus engine, no HTTP stack and no database, so
+//! the client core can target WebAssembly with it.
 //!
 //! # Layout
 //!
-//! ## The registry / epoch / topology core
 //! Nothing here does I/O (except [`genesis::Genesis::load`] and [`files`] reading and writing
 //! files), reads a clock or owns randomness: times and seeds are arguments, and every function
 //! is deterministic, so every validator that starts from the same genesis and applies the same
-//! statements computes the same ledger state, the same active set and the same topology bytes.
+//! blocks computes the same ledger, the same active sets and the same topology bytes.
 //!
+//! ## The chain
+//! * [`chain`]: the state machine the consensus engine replicates: [`chain::Transaction`]s
+//!   (statements, credential spends, topology votes) verified outside any lock into
+//!   [`chain::VerifiedTx`], [`chain::Block`]s and their byte encoding, [`chain::ChainState`]
+//!   (ledger, spent credentials, topologies with their votes; changed only by applying a
+//!   block), epoch cutoffs, and the [`chain::Mempool`] proposers select blocks from.
+//!
+//! ## The registry / epoch / topology core
 //! * [`genesis`]: the shared TOML genesis, its validation and its hash (the chain id bound
 //!   into every signature).
 //! * [`statement`]: statements accounts sign (bond, unbond, deposit) and their canonical
 //!   signing bytes.
-//! * [`ledger`]: balances, nonces, the node registry and deposits; statements are applied per
-//!   epoch in a canonical order so arrival order does not matter.
+//! * [`ledger`]: balances, nonces, the node registry and deposits; statements apply in block
+//!   order (and, for the older epoch-batch service, per epoch in a canonical order).
 //! * [`selection`]: the stake-weighted, seeded choice of each epoch's mixnodes (and their
 //!   layers) and gateways.
 //! * [`topology`]: epoch timing, the topology clients route by, validator signatures over it
@@ -39,37 +48,41 @@
 //! ## Shared by the service and its clients
 //! * [`api`]: HTTP paths, request and answer bodies, the error body.
 //! * [`files`]: home directory, node ids, 0600 secret key files (used by every binary).
-//! * `test_util` (tests, or feature `test-util`): deterministic keys and a small genesis.
+//! * `test_util` (tests, or feature `test-util`): deterministic keys, a small genesis, fake
+//!   credential spends and a fake spend verifier, block builders.
 //!
 //! # Trust model
-//! * **Topology and ledger.** The validator set and its threshold are fixed in the genesis. A
-//!   topology is accepted only with signatures from a threshold of the genesis validators over
-//!   the same bytes; since honest validators compute identical bytes from identical inputs, as
-//!   long as a threshold of validators is honest no forged topology (wrong nodes, wrong
-//!   layers, wrong keys) can gather enough signatures, and fewer than a threshold of
-//!   colluding validators cannot make clients accept one. Statements are signed by their
-//!   accounts, so no validator can forge or alter one; a dishonest validator can only
-//!   withhold.
-//! * **Synchrony.** Agreement on each batch assumes a relay reaches every honest validator
-//!   within the relay grace (an eighth of an epoch, at most 10 s) and that clocks agree to
-//!   well within it. A relay later than that is refused as `relay_too_late` and logged, and
-//!   that validator's ledger then differs from the others: its topologies stop gathering the
-//!   others' signatures, which is visible to clients as fewer signatures, never as a wrong
-//!   topology. This is not Byzantine agreement: a validator that relays one statement to
-//!   some peers and not others can split the honest validators the same way. A BFT
-//!   ordering of batches (e.g. a Tendermint-style round per epoch) would remove both
-//!   assumptions.
-//! * **State.** A validator keeps its ledger in memory. One that restarts begins from the
-//!   genesis and cannot rejoin a chain with bonds; catching up from peers' applied batches is
-//!   future work.
+//! * **Agreement.** The validators agree on the ledger, the spent credentials and the
+//!   topologies by BFT consensus on blocks (Malachite, a Tendermint implementation, runs in
+//!   the validator crate; [`chain`] is the state machine it replicates). With `3f + 1`
+//!   validators, up to `f` faulty ones, however they behave, cannot make honest validators
+//!   decide different blocks (safety does not depend on timing), nor stop the chain once
+//!   the network delivers messages in bounded time (liveness, under partial synchrony).
+//!   Honest validators apply the same decided blocks in the same order with a deterministic
+//!   function, so they hold the same state, and each header names the state hash it builds
+//!   on, so a divergence would stop the chain rather than spread. What counts is what is in
+//!   a decided block, not who relayed what when: withholding a transaction from some
+//!   validators only delays it. Block times come from proposers and must strictly
+//!   increase; honest validators vote only for proposals whose time is close to their clock
+//!   (the caller's check), so epoch cutoffs follow real time within that tolerance.
+//! * **Topology and ledger.** The validator set and the topology threshold are fixed in the
+//!   genesis. Every validator signs the topology the chain built, and the signatures are
+//!   themselves transactions ([`chain::TopologyVote`]). A client accepts a topology only with
+//!   signatures from a threshold of the genesis validators over the same bytes, so fewer
+//!   than a threshold of colluding validators cannot make clients accept a forged one
+//!   (wrong nodes, wrong layers, wrong keys). Statements are signed by their accounts, so
+//!   no validator can forge or alter one.
+//! * **State.** [`chain::ChainState`] is a value in memory; storing decided blocks (or
+//!   states) and catching up from peers after a restart is the validator crate's job.
 //! * **Credentials.** With a threshold `t` of `n` authorities, fewer than `t` colluding
 //!   authorities can neither forge a credential nor learn a user's private attributes, and a
 //!   presentation cannot be linked to its issuance or to other presentations. Private
-//!   attributes stay hidden even from all authorities together. A validator signs a request
-//!   once its deposit is accepted as pending (not yet applied): two different deposits
-//!   racing to different validators within one relay delay could both be signed while the
-//!   ledger later rejects one; waiting for the batch would close that window at the cost of
-//!   an epoch of latency.
+//!   attributes stay hidden even from all authorities together. On the chain a deposit is
+//!   paid, and a spend credited, only once a decided block includes it
+//!   ([`chain::ChainState::deposit`], [`chain::ChainState::spend`]), so a validator that
+//!   signs a credential request only for a deposit in a decided block (DESIGN.md §5) never
+//!   signs for a payment the ledger later rejects, and a credential is credited at most
+//!   once network-wide.
 //! * **Trusted dealer.** Coconut keys come from [`coconut::ttp_keygen`] (`validator keygen`),
 //!   a trusted dealer: it generates the master secret and every authority's secret key share,
 //!   so whoever runs it (or keeps its state) knows every share and can forge credentials
@@ -79,6 +92,7 @@
 //!   party ever holds the master secret is to replace it.
 
 pub mod api;
+pub mod chain;
 pub mod coconut;
 pub mod credential;
 pub mod files;

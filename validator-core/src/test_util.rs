@@ -134,3 +134,108 @@ pub fn deposit(
     );
     crate::statement::SignedStatement::sign(st, &key).expect("a well-formed test statement")
 }
+
+/// The `credential_type` of presentations [`FakeSpends`] refuses.
+pub const FORGED_CREDENTIAL_TYPE: &str = "Forged";
+
+/// A credential presentation that carries no valid proof, for chain tests: its tag is
+/// `zeta = g2^(serial + 1)`, so presentations share a tag exactly when they share `serial`;
+/// `gateway_seed` picks the gateway (`node_key(gateway_seed)`) and `nonce` the spend nonce.
+/// [`FakeSpends`] accepts it.
+pub fn fake_spend(serial: u64, gateway_seed: u32, nonce: u8) -> crate::api::SpendBody {
+    use crate::coconut::proofs::CredentialProof;
+    use crate::coconut::signature::Signature;
+    use crate::coconut::verification::Theta;
+    use bls12_381::{G1Projective, G2Projective, Scalar};
+
+    let g1 = G1Projective::generator();
+    let g2 = G2Projective::generator();
+    let theta = Theta {
+        blinded_message: g2 * Scalar::from(7u64),
+        blinded_serial_number: g2 * Scalar::from(serial.wrapping_add(1)),
+        credential: Signature {
+            h: g1 * Scalar::from(3u64),
+            s: g1 * Scalar::from(5u64),
+        },
+        pi_v: CredentialProof {
+            challenge: Scalar::from(11u64),
+            response_blinder: Scalar::from(13u64),
+            response_attributes: vec![Scalar::from(17u64), Scalar::from(19u64)],
+        },
+    };
+    crate::api::SpendBody {
+        theta,
+        public_attributes: crate::credential::PublicAttributes::bandwidth_voucher(1024),
+        gateway: identity(&node_key(gateway_seed)),
+        nonce: crate::credential::SpendNonce([nonce; 32]),
+    }
+}
+
+/// [`fake_spend`] marked so that [`FakeSpends`] refuses it.
+pub fn forged_spend(serial: u64, gateway_seed: u32, nonce: u8) -> crate::api::SpendBody {
+    let mut spend = fake_spend(serial, gateway_seed, nonce);
+    spend.public_attributes.credential_type = FORGED_CREDENTIAL_TYPE.to_owned();
+    spend
+}
+
+/// A spend verifier for tests: accepts every presentation except those whose credential
+/// type is [`FORGED_CREDENTIAL_TYPE`], and returns the presentation's zeta.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct FakeSpends;
+
+impl crate::chain::SpendVerifier for FakeSpends {
+    fn verify_spend(
+        &self,
+        spend: &crate::api::SpendBody,
+    ) -> Result<[u8; crate::coconut::verification::ZETA_BYTES], String> {
+        if spend.public_attributes.credential_type == FORGED_CREDENTIAL_TYPE {
+            return Err("forged presentation (test verifier)".to_owned());
+        }
+        Ok(spend.theta.zeta_bytes())
+    }
+}
+
+/// The header of the block after `state` at `time_ms`, proposed by `validator_key(0)`.
+pub fn next_header(state: &crate::chain::ChainState, time_ms: u64) -> crate::chain::BlockHeader {
+    crate::chain::BlockHeader {
+        height: state.height().saturating_add(1),
+        time_ms,
+        parent: state.last_block(),
+        proposer: identity(&validator_key(0)),
+        state_hash: state.state_hash(),
+    }
+}
+
+/// The block after `state` at `time_ms` holding `transactions`.
+pub fn next_block(
+    state: &crate::chain::ChainState,
+    time_ms: u64,
+    transactions: Vec<crate::chain::Transaction>,
+) -> crate::chain::Block {
+    crate::chain::Block {
+        header: next_header(state, time_ms),
+        transactions,
+    }
+}
+
+/// Counts copies of large state made by the current thread (tests run one per thread), so
+/// tests can assert which paths copy the ledger or the chain state.
+#[cfg(test)]
+pub mod clone_probe {
+    use std::cell::RefCell;
+    use std::collections::BTreeMap;
+
+    thread_local! {
+        static COUNTS: RefCell<BTreeMap<&'static str, usize>> = const { RefCell::new(BTreeMap::new()) };
+    }
+
+    /// Records one copy of `kind`.
+    pub fn note(kind: &'static str) {
+        COUNTS.with(|c| *c.borrow_mut().entry(kind).or_insert(0) += 1);
+    }
+
+    /// Copies of `kind` made by this thread so far.
+    pub fn count(kind: &'static str) -> usize {
+        COUNTS.with(|c| c.borrow().get(kind).copied().unwrap_or(0))
+    }
+}
