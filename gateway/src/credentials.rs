@@ -5,10 +5,12 @@
 //! names this gateway (its proof is bound to the gateway's identity and the holder's nonce,
 //! so one copied off the wire is worthless elsewhere); the serial commitment (zeta) was not
 //! spent here; the presentation verifies, in that context, under the validators' aggregate
-//! key (on tokio's blocking pool: it costs pairings); a validator accepts the spend
-//! report, which refuses (409) a zeta spent at any gateway and relays it to the other
-//! validators. Then the spend and the credit commit in one transaction, so a crash cannot
-//! credit twice or spend without credit.
+//! key (on tokio's blocking pool: it costs pairings); the spend is decided on the
+//! validators' chain (a validator answers once a block holds it, 409 if a block holds
+//! another spend of the same credential), and a majority of the configured validators
+//! report that same decided spend (this gateway, this nonce), so no single validator can
+//! confirm a spend alone. Then the spend and the credit commit in one transaction, so a crash
+//! cannot credit twice or spend without credit.
 //!
 //! The aggregate key comes from the validators at the first redemption, and is accepted only
 //! when a majority of the configured validators serve the same, internally consistent key set
@@ -154,19 +156,24 @@ impl CredentialVerifier {
         })
     }
 
-    /// Has the first validator that answers record the spend; a validator that already has
-    /// it refuses the credential as spent.
+    /// Puts the spend on the chain through the first validator that can, then waits until a
+    /// majority of the configured validators report that decided spend.
     async fn confirm_spend(&self, body: &SpendBody) -> Result<(), Refusal> {
+        let spent = || {
+            (
+                ErrorKind::CredentialSpent,
+                "this credential was already spent (decided on the validators' chain)".into(),
+            )
+        };
         let mut errors = Vec::new();
+        let mut decided = None;
         for v in &self.validators {
             match v.spend(body).await {
-                Ok(_) => return Ok(()),
-                Err(e) if e.status() == Some(409) => {
-                    return Err((
-                        ErrorKind::CredentialSpent,
-                        "this credential was already spent (validators' spent set)".into(),
-                    ))
+                Ok(answer) => {
+                    decided = Some(answer);
+                    break;
                 }
+                Err(e) if e.status() == Some(409) => return Err(spent()),
                 Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => {
                     return Err((
                         ErrorKind::CredentialRefused,
@@ -176,9 +183,46 @@ impl CredentialVerifier {
                 Err(e) => errors.push(e.to_string()),
             }
         }
-        Err((
-            ErrorKind::Busy,
-            format!("no validator confirmed the spend: {}", errors.join("; ")),
-        ))
+        let Some(answer) = decided else {
+            return Err((
+                ErrorKind::Busy,
+                format!("no validator decided the spend: {}", errors.join("; ")),
+            ));
+        };
+        let needed = self.validators.len() / 2 + 1;
+        let deadline = tokio::time::Instant::now() + CONFIRM_TIMEOUT;
+        loop {
+            let mut confirmed = 0;
+            for v in &self.validators {
+                let Ok(report) = v.is_spent(&answer.zeta).await else {
+                    continue;
+                };
+                match report.spend {
+                    Some(r) if r.gateway == self.gateway && r.nonce == body.nonce => confirmed += 1,
+                    Some(_) => return Err(spent()),
+                    None => {}
+                }
+            }
+            if confirmed >= needed {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err((
+                    ErrorKind::Busy,
+                    format!(
+                        "the spend was decided at height {} but only {confirmed} of the {needed} \
+                         validators needed report it",
+                        answer.height
+                    ),
+                ));
+            }
+            tokio::time::sleep(CONFIRM_POLL).await;
+        }
     }
 }
+
+/// How long a decided spend may take to show at a majority of validators (a validator a few
+/// blocks behind catches up within this).
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How often they are asked meanwhile.
+const CONFIRM_POLL: std::time::Duration = std::time::Duration::from_millis(100);

@@ -96,6 +96,7 @@ pub use network::{
     REQUESTER_READY,
 };
 pub use options::{Args, BinarySource, ClientTiming, Options};
+pub use plan::LOCAL_BLOCK_INTERVAL_MS;
 pub use report::Report;
 pub use signals::Interrupts;
 

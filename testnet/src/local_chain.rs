@@ -120,11 +120,13 @@ fn write_files(
     write_secret(&dir.join("identity.key"), &key.to_bytes())?;
     let port = crate::free_port().map_err(io_error("no free loopback port"))?;
     let url = format!("http://127.0.0.1:{port}");
+    let p2p_port = crate::free_port().map_err(io_error("no free loopback port"))?;
     let genesis = format!(
         "chain_id = \"{}\"\ngenesis_time_unix_ms = {}\nepoch_length_ms = {}\n\
          threshold = 1\nminimum_bond = {}\n[active_set]\nmixnodes = {}\ngateways = {}\n\
          [[accounts]]\npublic_key = \"{}\"\nbalance = {}\n\
-         [[validators]]\nidentity_key = \"{}\"\napi_url = \"{url}\"\n",
+         [[validators]]\nidentity_key = \"{}\"\napi_url = \"{url}\"\n\
+         p2p_address = \"127.0.0.1:{p2p_port}\"\n",
         chain.chain_id,
         crate::now_ms(),
         chain.epoch_length_ms,

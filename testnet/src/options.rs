@@ -8,10 +8,10 @@ use super::Error;
 
 /// Defaults, shared by the command line and [`Options::default`].
 pub mod defaults {
-    /// Validators.
-    pub const VALIDATORS: usize = 3;
+    /// Validators: four tolerate one faulty (3f + 1).
+    pub const VALIDATORS: usize = 4;
     /// Topology signatures and credential shares needed.
-    pub const THRESHOLD: usize = 2;
+    pub const THRESHOLD: usize = 3;
     /// Mixnodes in each of the three layers.
     pub const MIXNODES_PER_LAYER: usize = 2;
     /// Gateways.
@@ -27,7 +27,7 @@ pub mod defaults {
     /// Seconds to wait for messages still in flight once sending stops.
     pub const DRAIN_SECS: u64 = 15;
     /// Epoch length, milliseconds.
-    pub const EPOCH_MS: u64 = 2_000;
+    pub const EPOCH_MS: u64 = 4_000;
     /// Bandwidth bought for each client, bytes.
     pub const BANDWIDTH: u64 = 1 << 30;
     /// `RUST_LOG` of every process started.
@@ -55,10 +55,10 @@ pub mod limits {
     pub const MIN_MESSAGE_SIZE: usize = 80;
     /// Largest message.
     pub const MAX_MESSAGE_SIZE: usize = 1 << 20;
-    /// Shortest epoch: a quarter of it is the lead of each cutoff and an eighth the relay
-    /// grace between validators (validator crate, `service::schedule`); below a second the
-    /// grace drops under 125 ms, too little for a loaded 2-core machine.
-    pub const MIN_EPOCH_MS: u64 = 1_000;
+    /// Shortest epoch: a quarter of it is the lead of each cutoff, in which the chain
+    /// builds the next topology and then decides the validators' signatures over it (a
+    /// block or two at the local block interval of 250 ms, more on a loaded 2-core machine).
+    pub const MIN_EPOCH_MS: u64 = 2_000;
     /// Most bandwidth per client (2^50 bytes): every client's account holds twice its
     /// bandwidth, and the genesis balances must sum to less than 2^64.
     pub const MAX_BANDWIDTH: u64 = 1 << 50;
@@ -558,7 +558,7 @@ mod tests {
     #[test]
     fn impossible_shapes_are_refused_with_the_flag_named() {
         for (args, flag) in [
-            (&["--threshold", "4"][..], "--threshold"),
+            (&["--threshold", "5"][..], "--threshold"),
             (&["--threshold", "0"][..], "--threshold"),
             (&["--validators", "0"][..], "--validators"),
             (&["--gateways", "1"][..], "--gateways"),
@@ -567,7 +567,7 @@ mod tests {
             (&["--rate", "0"][..], "--rate"),
             (&["--rate", "NaN"][..], "--rate"),
             (&["--message-size", "79"][..], "--message-size"),
-            (&["--epoch-ms", "999"][..], "--epoch-ms"),
+            (&["--epoch-ms", "1999"][..], "--epoch-ms"),
             (&["--drain", "601"][..], "--drain"),
             (&["--bandwidth", "0"][..], "--bandwidth"),
             (&["--send-gap-ms=-1"][..], "--send-gap-ms"),

@@ -12,6 +12,9 @@ use super::Error;
 
 /// The chain id of every local network.
 pub const CHAIN_ID: &str = "bench-localnet";
+/// Least time between blocks on a local chain, ms: a quarter of the shortest epoch holds
+/// several blocks, so each topology's signatures are decided before its epoch starts.
+pub const LOCAL_BLOCK_INTERVAL_MS: i64 = 250;
 /// Stake each node bonds.
 pub const BOND: u64 = 1_000;
 /// The genesis minimum bond (below [`BOND`], so every node is eligible).
@@ -24,6 +27,8 @@ pub struct ValidatorEntry {
     pub identity_key: IdentityKey,
     /// Its API URL.
     pub api_url: String,
+    /// Where it listens for consensus traffic.
+    pub p2p_address: std::net::SocketAddr,
 }
 
 /// The genesis of a local network started at `now_ms`: every bonded node is in the active
@@ -66,6 +71,8 @@ pub fn genesis(
             .map(|v| GenesisValidator {
                 identity_key: v.identity_key,
                 api_url: v.api_url.clone(),
+                p2p_address: v.p2p_address,
+                voting_power: 1,
             })
             .collect(),
     };
@@ -164,14 +171,15 @@ mod tests {
             .map(|i| ValidatorEntry {
                 identity_key: IdentityKey::from(&key(10 + i)),
                 api_url: format!("http://127.0.0.1:{}", 8000 + u16::from(i)),
+                p2p_address: std::net::SocketAddr::from(([127, 0, 0, 1], 27000 + u16::from(i))),
             })
             .collect();
         let clients: Vec<SigningKey> = (0..4).map(key).collect();
         let g = genesis(&options, 1_000, &validators, &key(9), &clients).unwrap();
         assert_eq!(g.active_set.mixnodes, 6);
         assert_eq!(g.active_set.gateways, 2);
-        assert_eq!(g.threshold, 2);
-        assert_eq!(g.epoch_length_ms, 2_000);
+        assert_eq!(g.threshold, 3);
+        assert_eq!(g.epoch_length_ms, 4_000);
         assert_eq!(g.accounts.len(), 5);
         assert_eq!(g.accounts[0].balance, 9 * BOND);
         assert!(g.accounts[1..]
@@ -191,6 +199,7 @@ mod tests {
         let one = [ValidatorEntry {
             identity_key: IdentityKey::from(&key(1)),
             api_url: "http://127.0.0.1:1".into(),
+            p2p_address: std::net::SocketAddr::from(([127, 0, 0, 1], 2)),
         }];
         assert!(genesis(&options, 0, &one, &key(2), &[]).is_err());
     }

@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! `bench localnet` end to end: the command's own function on a small network of real
-//! processes on loopback (three validators, one mixnode per layer, two gateways, two clients),
-//! five seconds of traffic, the JSON report read back from the file it wrote.
+//! processes on loopback (four validators on the BFT chain, one mixnode per layer, two
+//! gateways, two clients), five seconds of traffic, the JSON report read back from the file
+//! it wrote.
 
 use std::time::Duration;
 

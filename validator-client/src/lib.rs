@@ -20,8 +20,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use validator_core::api::{
-    self, AccountView, ApiError, BlindSignAnswer, BlindSignBody, SpendAnswer, SpendBody,
-    SpentAnswer, StatementAccepted, Status,
+    self, AccountView, ApiError, BlindSignAnswer, BlindSignBody, BlockSummary, SpendAnswer,
+    SpendBody, SpentAnswer, StatementAccepted, Status,
 };
 use validator_core::coconut::{
     aggregate_signatures, prepare_blind_sign, prove_credential, unblind_and_verify,
@@ -221,6 +221,11 @@ impl ValidatorClient {
     /// Its status.
     pub async fn status(&self) -> Result<Status, ClientError> {
         self.get(api::STATUS).await
+    }
+
+    /// The decided block at `height`, as this validator stored it.
+    pub async fn block(&self, height: u64) -> Result<BlockSummary, ClientError> {
+        self.get(&api::block(height)).await
     }
 
     /// The topology of the current epoch with the signatures it collected.

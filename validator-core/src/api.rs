@@ -12,24 +12,26 @@
 //! | GET | [`NODES`] | | the bonded nodes, `Vec<BondRecord>` |
 //! | GET | [`VERIFICATION_KEYS`] | | [`VerificationKeySet`](crate::credential::VerificationKeySet) |
 //! | POST | [`BLIND_SIGN`] | [`BlindSignBody`] | [`BlindSignAnswer`] |
-//! | POST | [`SPEND`] | [`SpendBody`] | [`SpendAnswer`] (409 if already spent) |
+//! | POST | [`SPEND`] | [`SpendBody`] | [`SpendAnswer`] once the spend is in a decided block (409 if another spend of the credential is) |
 //! | GET | `/v1/credentials/spent/{zeta}` | | [`SpentAnswer`] |
-//! | POST | [`PEER_STATEMENTS`] | [`RelayedStatement`] | 204 (validators only) |
-//! | POST | [`PEER_TOPOLOGY_SIGNATURES`] | [`PeerTopologySignature`] | 204 (validators only) |
-//! | POST | [`PEER_SPENT`] | [`SpendBody`] | 204 |
+//! | GET | `/v1/blocks/{height}` | | [`BlockSummary`] of a decided block |
+//! | POST | [`PEER_TRANSACTIONS`] | [`Transaction`](crate::chain::Transaction) | 202 (a transaction another validator admitted, for this one's mempool) |
 //!
-//! Every error is a 4xx or 5xx status with an [`ApiError`] JSON body.
+//! Statements and deposits are final once a block includes them: [`STATEMENTS`] answers when
+//! the statement is admitted to the mempool, [`BLIND_SIGN`] and [`SPEND`] only once the
+//! deposit or the spend is decided (or 503 `not_decided` after a while; asking again is
+//! safe). Every error is a 4xx or 5xx status with an [`ApiError`] JSON body.
 
-use ed25519_dalek::{Signature, SigningKey};
 use serde::{Deserialize, Serialize};
 
+use crate::chain::{BlockId, ChainStateHash};
 use crate::coconut::{BlindSignRequest, BlindedSignature, SignerIndex, Theta};
 use crate::credential::{PublicAttributes, SpendContext, SpendNonce};
 use crate::genesis::{Amount, GenesisHash};
 use crate::ledger::StateHash;
-use crate::primitives::{signature_bs58, IdentityKey};
+use crate::primitives::IdentityKey;
 use crate::statement::{SignedStatement, StatementId};
-use crate::topology::{EpochId, TopologyHash, TopologySignature};
+use crate::topology::EpochId;
 
 /// Genesis TOML.
 pub const GENESIS: &str = "/v1/genesis";
@@ -47,22 +49,20 @@ pub const VERIFICATION_KEYS: &str = "/v1/credentials/verification-keys";
 pub const BLIND_SIGN: &str = "/v1/credentials/blind-sign";
 /// Reporting a spent credential.
 pub const SPEND: &str = "/v1/credentials/spend";
-/// Statements relayed between validators.
-pub const PEER_STATEMENTS: &str = "/v1/peer/statements";
-/// Topology signatures exchanged between validators.
-pub const PEER_TOPOLOGY_SIGNATURES: &str = "/v1/peer/topology-signatures";
-/// Spent credentials relayed between validators.
-pub const PEER_SPENT: &str = "/v1/peer/spent";
+/// Transactions one validator admitted, relayed to the others' mempools.
+pub const PEER_TRANSACTIONS: &str = "/v1/peer/transactions";
 
 /// Largest request body a validator reads.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Domain prefix of [`RelayedStatement`] signatures.
-pub const RELAY_DOMAIN: &[u8] = b"mixnet-validator-relay-v1";
-
 /// `/v1/topology/{epoch}`.
 pub fn topology_at(epoch: EpochId) -> String {
     format!("{TOPOLOGY}/{}", epoch.0)
+}
+
+/// `/v1/blocks/{height}`.
+pub fn block(height: u64) -> String {
+    format!("/v1/blocks/{height}")
 }
 
 /// `/v1/accounts/{key}`.
@@ -91,27 +91,62 @@ pub struct Status {
     pub identity_key: IdentityKey,
     /// The chain.
     pub genesis_hash: GenesisHash,
-    /// The epoch at its clock.
-    pub current_epoch: EpochId,
-    /// The last epoch whose statements are applied.
-    pub applied_through: Option<EpochId>,
-    /// Hash of its ledger state: equal on validators that applied the same statements.
+    /// Height of its last decided block (0 before the first).
+    pub height: u64,
+    /// That block's id.
+    pub last_block: BlockId,
+    /// That block's time, Unix ms (the genesis time before the first block).
+    pub last_block_time_ms: u64,
+    /// Hash of the application state after that block: equal on validators at the same
+    /// height.
+    pub state_hash: ChainStateHash,
+    /// Hash of the ledger part of it.
     pub ledger_state_hash: StateHash,
-    /// Statements waiting for their epoch's cutoff.
-    pub pending_statements: usize,
+    /// The height consensus is working on, and the round within it.
+    pub consensus_height: u64,
+    /// The round (-1 before the first).
+    pub consensus_round: i64,
+    /// Validators whose precommit is in the last block's commit certificate.
+    pub signers_of_last_commit: usize,
+    /// Whether its last block came through catch-up from peers.
+    pub syncing: bool,
+    /// The epoch at the last block's time.
+    pub current_epoch: EpochId,
+    /// Transactions in its mempool.
+    pub pending_transactions: usize,
     /// Bonded nodes.
     pub bonded_nodes: usize,
     /// Its Coconut signer index, if it issues credentials.
     pub coconut_index: Option<SignerIndex>,
 }
 
-/// Answer to a statement submission.
+/// A decided block as a validator stored it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockSummary {
+    /// Its height.
+    pub height: u64,
+    /// Its id.
+    pub id: BlockId,
+    /// Its time, Unix ms.
+    pub time_ms: u64,
+    /// Who proposed it.
+    pub proposer: IdentityKey,
+    /// Its transactions' count.
+    pub transactions: usize,
+    /// The application state hash after it.
+    pub state_hash: ChainStateHash,
+    /// Validators whose precommit is in its commit certificate.
+    pub signers: usize,
+}
+
+/// Answer to a statement submission: admitted to the mempool (it applies when a block
+/// includes it; watch the account's nonce).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatementAccepted {
     /// The statement's id.
     pub statement_id: StatementId,
-    /// The epoch whose cutoff applies it; its effect shows in the topology of the epoch after.
-    pub applies_at_end_of: EpochId,
+    /// The height decided when it was admitted; it applies in a later block.
+    pub admitted_at_height: u64,
 }
 
 /// An account as a validator sees it.
@@ -125,75 +160,6 @@ pub struct AccountView {
     pub next_nonce: u64,
     /// The nonce a new statement should carry, counting statements still pending here.
     pub next_free_nonce: u64,
-}
-
-/// A statement one validator forwards to another, signed by the forwarder so only the
-/// genesis validators can place statements into each other's epoch batches.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RelayedStatement {
-    /// The statement, as the account signed it.
-    pub statement: SignedStatement,
-    /// The epoch whose batch the first validator to receive it put it in.
-    pub epoch: EpochId,
-    /// The forwarding validator.
-    pub relayer: IdentityKey,
-    /// The relayer's signature over [`RelayedStatement::signing_bytes`].
-    #[serde(with = "signature_bs58")]
-    pub signature: Signature,
-}
-
-impl RelayedStatement {
-    /// Bytes the relayer signs: domain, chain, epoch, statement id.
-    pub fn signing_bytes(
-        genesis_hash: &GenesisHash,
-        epoch: EpochId,
-        statement: &StatementId,
-    ) -> Vec<u8> {
-        let mut out = Vec::with_capacity(RELAY_DOMAIN.len() + 72);
-        out.extend_from_slice(RELAY_DOMAIN);
-        out.extend_from_slice(genesis_hash.as_bytes());
-        out.extend_from_slice(&epoch.0.to_be_bytes());
-        out.extend_from_slice(statement.as_bytes());
-        out
-    }
-
-    /// Wraps `statement` for `epoch`, signed by `relayer`.
-    pub fn sign(
-        statement: SignedStatement,
-        epoch: EpochId,
-        genesis_hash: &GenesisHash,
-        relayer: &SigningKey,
-    ) -> Self {
-        use ed25519_dalek::Signer;
-        let signature = relayer.sign(&Self::signing_bytes(genesis_hash, epoch, &statement.id()));
-        Self {
-            statement,
-            epoch,
-            relayer: IdentityKey::from(relayer),
-            signature,
-        }
-    }
-
-    /// Whether the relayer's signature holds.
-    pub fn verify(&self, genesis_hash: &GenesisHash) -> bool {
-        self.relayer.verify(
-            &Self::signing_bytes(genesis_hash, self.epoch, &self.statement.id()),
-            &self.signature,
-        )
-    }
-}
-
-/// A validator's signature over its topology for `epoch`, pushed to its peers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PeerTopologySignature {
-    /// The epoch the topology is for.
-    pub epoch: EpochId,
-    /// The hash of the topology signed, so a mismatch is reported as such.
-    pub topology_hash: TopologyHash,
-    /// The signature.
-    pub signature: TopologySignature,
 }
 
 /// A paid request for a blind signature.
@@ -242,18 +208,34 @@ impl SpendBody {
     }
 }
 
-/// Answer to a spend report.
+/// Answer to a spend: decided.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpendAnswer {
     /// The spent tag, base58.
     pub zeta: String,
+    /// The height of the block that holds the spend.
+    pub height: u64,
 }
 
-/// Whether a tag is in the spent set.
+/// A decided spend as the chain records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpentRecord {
+    /// The gateway it was spent at.
+    pub gateway: IdentityKey,
+    /// The presentation's nonce.
+    pub nonce: SpendNonce,
+    /// The height of the block that holds it.
+    pub height: u64,
+}
+
+/// Whether a tag is in the spent set, and where it was spent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SpentAnswer {
     /// The tag asked about.
     pub zeta: String,
     /// Whether it is spent.
     pub spent: bool,
+    /// The decided spend, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spend: Option<SpentRecord>,
 }

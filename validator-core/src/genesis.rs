@@ -18,6 +18,8 @@
 //! [[validators]]
 //! identity_key = "<base58 ed25519 public key>"
 //! api_url = "https://validator-1.example:8080"
+//! p2p_address = "192.0.2.10:27000"   # consensus traffic between validators (TCP)
+//! voting_power = 1                 # optional, default 1
 //! ```
 //!
 //! Loading parses into a raw shape first (unknown fields are refused) and then validates every
@@ -27,6 +29,7 @@
 //! every topology signature, so nothing signed for one chain is valid on another.
 
 use std::collections::BTreeSet;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use ed25519_dalek::VerifyingKey;
@@ -123,6 +126,13 @@ pub struct GenesisValidator {
     pub identity_key: IdentityKey,
     /// Base URL of its HTTP API.
     pub api_url: String,
+    /// Where it listens for the other validators' consensus traffic (TCP); distinct per
+    /// validator.
+    pub p2p_address: SocketAddr,
+    /// Its weight in consensus votes; at least 1 (default 1). Blocks need votes of more than
+    /// two thirds of the total weight, so the chain tolerates faulty validators holding less
+    /// than a third of it.
+    pub voting_power: u64,
 }
 
 /// A validated genesis. Build it with [`Genesis::from_toml_str`] or [`Genesis::load`]; a value
@@ -160,6 +170,13 @@ struct RawAccount {
 struct RawValidator {
     identity_key: String,
     api_url: String,
+    p2p_address: SocketAddr,
+    #[serde(default = "default_voting_power")]
+    voting_power: u64,
+}
+
+fn default_voting_power() -> u64 {
+    1
 }
 
 #[derive(Deserialize)]
@@ -246,6 +263,8 @@ impl Genesis {
             validators.push(GenesisValidator {
                 identity_key,
                 api_url: v.api_url,
+                p2p_address: v.p2p_address,
+                voting_power: v.voting_power,
             });
         }
         let genesis = Genesis {
@@ -362,7 +381,40 @@ impl Genesis {
             ));
         }
         let mut seen = BTreeSet::new();
+        let mut p2p = BTreeSet::new();
+        let mut total_power: u64 = 0;
         for (i, v) in self.validators.iter().enumerate() {
+            if !p2p.insert(v.p2p_address) {
+                return Err(field_err(
+                    origin,
+                    format!("validators[{i}].p2p_address"),
+                    format!("{} is already another validator's address", v.p2p_address),
+                ));
+            }
+            if v.p2p_address.port() == 0 || v.p2p_address.ip().is_unspecified() {
+                return Err(field_err(
+                    origin,
+                    format!("validators[{i}].p2p_address"),
+                    format!(
+                        "{} is not an address peers can dial (needs a concrete IP and a nonzero port)",
+                        v.p2p_address
+                    ),
+                ));
+            }
+            if v.voting_power == 0 {
+                return Err(field_err(
+                    origin,
+                    format!("validators[{i}].voting_power"),
+                    "must be at least 1",
+                ));
+            }
+            total_power = total_power.checked_add(v.voting_power).ok_or_else(|| {
+                field_err(
+                    origin,
+                    format!("validators[{i}].voting_power"),
+                    "total voting power overflows a u64",
+                )
+            })?;
             if !seen.insert(v.identity_key) {
                 return Err(field_err(
                     origin,

@@ -11,17 +11,6 @@
 //! before it takes any lock and then applies with the crate-internal `apply_verified`, which
 //! runs every rule but the signature check.
 //!
-//! [`Ledger::apply_batch`] and [`PendingPool`] serve the epoch-batch validator service that
-//! predates the chain, where validators receive statements in different orders. A batch
-//! is applied in a canonical order instead of arrival order:
-//!
-//! 1. sorted by `(account key bytes, nonce, statement id, signature bytes)`;
-//! 2. exact duplicates (same statement and signature) dropped;
-//! 3. each applied in that order with [`Ledger::apply`]; one that is invalid at its turn is
-//!    rejected and the next is tried.
-//!
-//! The outcome depends only on the *set* of statements and the state before the batch.
-//!
 //! # Rules of [`Ledger::apply`]
 //!
 //! * The statement is for this chain and verifies (well formed, node consent, account
@@ -29,8 +18,8 @@
 //! * The account exists (accounts are created at genesis only).
 //! * Its nonce equals the account's next nonce: nonces run 0, 1, 2, ... without gaps; a lower
 //!   nonce is a replay, a higher one waits for its predecessors. Of two different statements
-//!   with the same account and nonce, the first to apply (in block order on the chain; the
-//!   lower id in a batch) wins and the other is then a replay.
+//!   with the same account and nonce, the first to apply (in block order on the chain) wins
+//!   and the other is then a replay.
 //! * Bond: the amount is at most the balance; the node identity, its Sphinx key and its
 //!   announced address are not already in the registry (unbond first to change a node).
 //! * Unbond: the node is bonded by this very account; its stake returns to the balance.
@@ -60,7 +49,7 @@ hash32_type!(
     StateHash
 );
 
-/// Why a statement was not applied (or not admitted to the pool).
+/// Why a statement was not applied.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LedgerError {
     /// The statement is malformed or its signature does not verify.
@@ -144,14 +133,6 @@ pub enum LedgerError {
     /// A balance would exceed `u64::MAX` (cannot happen while genesis supply fits a u64).
     #[error("balance overflow")]
     BalanceOverflow,
-    /// The pending pool is full (overall or for this account).
-    #[error("pending pool is full ({limit} statements{scope})")]
-    PoolFull {
-        /// The limit reached.
-        limit: usize,
-        /// "" or " for this account".
-        scope: &'static str,
-    },
 }
 
 /// An account's state.
@@ -211,9 +192,6 @@ pub enum Applied {
         credential_request_digest: CredentialRequestDigest,
     },
 }
-
-/// Result of one statement of a batch, in canonical order.
-pub type BatchResult = (StatementId, Result<Applied, LedgerError>);
 
 /// What one valid statement changes: the account's new balance and nonce, and its effect on
 /// the registry or the deposits.
@@ -309,7 +287,7 @@ impl Ledger {
     }
 
     /// Applies one statement now (see the module docs for the rules). Atomic: on error the
-    /// ledger is unchanged. Use [`Ledger::apply_batch`] for order-independent application.
+    /// ledger is unchanged.
     pub fn apply(&mut self, signed: &SignedStatement) -> Result<Applied, LedgerError> {
         self.check_chain(signed)?;
         signed.verify()?;
@@ -442,31 +420,6 @@ impl Ledger {
         change.applied
     }
 
-    /// Applies a set of statements in canonical order (see the module docs): sorted by
-    /// `(account, nonce, id, signature)`, exact duplicates dropped. Returns each remaining
-    /// statement's id and result in that order. The outcome does not depend on the order of
-    /// `statements`.
-    pub fn apply_batch(&mut self, statements: &[SignedStatement]) -> Vec<BatchResult> {
-        let mut ordered: Vec<(IdentityKey, u64, StatementId, [u8; 64], &SignedStatement)> =
-            statements
-                .iter()
-                .map(|s| {
-                    let st = &s.statement;
-                    (st.account, st.nonce, s.id(), s.signature.to_bytes(), s)
-                })
-                .collect();
-        // The signature is part of the sort key: copies of one statement with different
-        // signature bytes (say, a corrupted one relayed by a third party) share an id, and
-        // which copy is tried first must not depend on arrival order.
-        ordered.sort_by_key(|a| (a.0, a.1, a.2, a.3));
-        // Exact duplicates are adjacent after sorting.
-        ordered.dedup_by(|a, b| a.2 == b.2 && a.3 == b.3);
-        ordered
-            .into_iter()
-            .map(|(_, _, id, _, s)| (id, self.apply(s)))
-            .collect()
-    }
-
     /// SHA-256 of the canonical state encoding:
     ///
     /// ```text
@@ -549,105 +502,6 @@ fn debit(balance: Amount, amount: Amount) -> Result<Amount, LedgerError> {
             needed: amount,
             available: balance,
         })
-}
-
-/// Statements received during an epoch, waiting for the boundary.
-///
-/// Admission checks only what cannot change before the boundary (chain, signature, a known
-/// account, a nonce not already used) and bounds memory; the ledger decides the rest when the
-/// batch is applied. Iteration and [`PendingPool::take`] are in id order, so the pool's
-/// contents, not its insertion history, determine what it yields.
-#[derive(Debug, Clone)]
-pub struct PendingPool {
-    genesis_hash: GenesisHash,
-    capacity: usize,
-    per_account: usize,
-    statements: BTreeMap<StatementId, SignedStatement>,
-    counts: BTreeMap<IdentityKey, usize>,
-}
-
-impl PendingPool {
-    /// An empty pool holding at most `capacity` statements, `per_account` from any account.
-    pub fn new(genesis_hash: GenesisHash, capacity: usize, per_account: usize) -> Self {
-        Self {
-            genesis_hash,
-            capacity,
-            per_account,
-            statements: BTreeMap::new(),
-            counts: BTreeMap::new(),
-        }
-    }
-
-    /// Admits a statement; returns its id. Admitting one already present is a no-op.
-    pub fn insert(
-        &mut self,
-        signed: SignedStatement,
-        ledger: &Ledger,
-    ) -> Result<StatementId, LedgerError> {
-        let st = &signed.statement;
-        if st.genesis_hash != self.genesis_hash {
-            return Err(LedgerError::WrongChain {
-                expected: self.genesis_hash,
-                got: st.genesis_hash,
-            });
-        }
-        let id = signed.id();
-        if self.statements.contains_key(&id) {
-            return Ok(id);
-        }
-        let account = ledger
-            .account(&st.account)
-            .ok_or(LedgerError::UnknownAccount(st.account))?;
-        if st.nonce < account.next_nonce {
-            return Err(LedgerError::NonceReused {
-                nonce: st.nonce,
-                next: account.next_nonce,
-            });
-        }
-        if self.statements.len() >= self.capacity {
-            return Err(LedgerError::PoolFull {
-                limit: self.capacity,
-                scope: "",
-            });
-        }
-        let count = self.counts.get(&st.account).copied().unwrap_or(0);
-        if count >= self.per_account {
-            return Err(LedgerError::PoolFull {
-                limit: self.per_account,
-                scope: " for this account",
-            });
-        }
-        signed.verify()?;
-        self.counts.insert(st.account, count.saturating_add(1));
-        self.statements.insert(id, signed);
-        Ok(id)
-    }
-
-    /// Number of pending statements.
-    pub fn len(&self) -> usize {
-        self.statements.len()
-    }
-
-    /// Whether nothing is pending.
-    pub fn is_empty(&self) -> bool {
-        self.statements.is_empty()
-    }
-
-    /// Whether a statement is pending.
-    pub fn contains(&self, id: &StatementId) -> bool {
-        self.statements.contains_key(id)
-    }
-
-    /// The pending statements, in id order.
-    pub fn iter(&self) -> impl Iterator<Item = &SignedStatement> + '_ {
-        self.statements.values()
-    }
-
-    /// Empties the pool, returning its statements (in id order) for [`Ledger::apply_batch`].
-    pub fn take(&mut self) -> Vec<SignedStatement> {
-        self.counts.clear();
-        std::mem::take(&mut self.statements).into_values().collect()
-    }
 }
 
 #[cfg(test)]

@@ -55,6 +55,8 @@ pub fn genesis(accounts: u32, balance: Amount, validators: u32, threshold: u32) 
             .map(|i| GenesisValidator {
                 identity_key: identity(&validator_key(i)),
                 api_url: format!("http://127.0.0.1:{}", 8000 + i),
+                p2p_address: std::net::SocketAddr::from(([127, 0, 0, 1], 27000 + i as u16)),
+                voting_power: 1,
             })
             .collect(),
     };

@@ -108,7 +108,9 @@ pub fn init(
     let config = format!(
         "[validator]\nlisten = \"{listen}\"\ngenesis = \"genesis.toml\"\nidentity_key = \"identity.key\"\n\n\
          # Uncomment with the files from `validator keygen` to issue credentials.\n\
-         # [coconut]\n# secret_key = \"coconut.key\"\n# verification_keys = \"verification-keys.json\"\n"
+         # [coconut]\n# secret_key = \"coconut.key\"\n# verification_keys = \"verification-keys.json\"\n\n\
+         # The chain: consensus traffic goes to this validator's p2p_address in the genesis.\n\
+         [chain]\ndata_dir = \"data\"\n# block_interval_ms = 1000\n# p2p_listen = \"0.0.0.0:27000\"\n"
     );
     std::fs::write(&config_path, config).map_err(io("cannot write", &config_path))?;
     let identity = IdentityKey::from(&key);

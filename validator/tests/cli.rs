@@ -42,7 +42,9 @@ fn genesis_for(identity: &str, extra: &str) -> String {
     format!(
         "chain_id = \"cli\"\ngenesis_time_unix_ms = 0\nepoch_length_ms = 60000\nthreshold = 1\n\
          minimum_bond = 1\n{extra}[active_set]\nmixnodes = 3\ngateways = 1\n\
-         [[validators]]\nidentity_key = \"{identity}\"\napi_url = \"http://127.0.0.1:1\"\n"
+         [[validators]]\nidentity_key = \"{identity}\"\napi_url = \"http://127.0.0.1:1\"\n\
+         p2p_address = \"127.0.0.1:{p2p}\"\n",
+        p2p = testnet::free_port().unwrap()
     )
 }
 
@@ -99,6 +101,20 @@ fn bad_genesis_bad_keys_and_foreign_identities_are_named() {
     std::fs::write(dir.join("genesis.toml"), genesis_for(other, "")).unwrap();
     let (ok, _, err) = validator(home.path(), &["run", "--id", "v0"]);
     assert!(!ok && err.contains("not a validator"), "{err}");
+
+    // Its consensus address is taken: a clear error, not a validator that never decides.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let genesis = genesis_for(&me, "");
+    let at = genesis.find("p2p_address").unwrap();
+    let genesis = format!("{}p2p_address = \"127.0.0.1:{port}\"\n", &genesis[..at]);
+    std::fs::write(dir.join("genesis.toml"), genesis).unwrap();
+    let (ok, _, err) = validator(home.path(), &["run", "--id", "v0"]);
+    assert!(
+        !ok && err.contains("consensus address") && err.contains(&port.to_string()),
+        "{err}"
+    );
+    drop(taken);
 
     std::fs::write(dir.join("genesis.toml"), genesis_for(&me, "")).unwrap();
     let key = dir.join("identity.key");

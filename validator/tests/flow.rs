@@ -1,16 +1,21 @@
-//! End to end through the public API: genesis file, statements from two validators' points of
-//! view, selection, topology signing and client-side verification.
+//! End to end through the public API, without processes: a genesis file, statements over
+//! JSON into one validator's mempool, its block checked by another validator, the epoch's
+//! topology built by block time, validators' signatures as transactions, and a client's
+//! verification.
 #![allow(clippy::unwrap_used)]
 
+use std::sync::Arc;
+
 use ed25519_dalek::SigningKey;
-use validator_core::genesis::Genesis;
-use validator_core::ledger::{Ledger, PendingPool};
-use validator_core::primitives::{IdentityKey, SphinxKey};
-use validator_core::selection::{select_active_set, SelectionParams};
-use validator_core::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
-use validator_core::topology::{
-    epoch_at, verify_signed_topology_for, SignedTopology, Topology, TopologyHash,
+use validator::service::issuer::NoKeys;
+use validator_core::chain::{
+    Block, BlockHeader, ChainState, Mempool, MempoolLimits, TopologyVote, Transaction, VerifiedTx,
+    MAX_BLOCK_TXS, MAX_BLOCK_TX_BYTES, MAX_SPENDS_PER_BLOCK,
 };
+use validator_core::genesis::Genesis;
+use validator_core::primitives::{IdentityKey, SphinxKey};
+use validator_core::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
+use validator_core::topology::{verify_signed_topology_for, EpochId, SignedTopology};
 
 fn key(tag: u8, i: u8) -> SigningKey {
     let mut b = [0u8; 32];
@@ -33,9 +38,11 @@ fn genesis_toml() -> String {
     }
     for i in 0..3 {
         t += &format!(
-            "[[validators]]\nidentity_key = \"{}\"\napi_url = \"http://127.0.0.1:{}\"\n",
+            "[[validators]]\nidentity_key = \"{}\"\napi_url = \"http://127.0.0.1:{}\"\n\
+             p2p_address = \"127.0.0.1:{}\"\n",
             IdentityKey::from(&key(2, i)),
-            9000 + u16::from(i)
+            9000 + u16::from(i),
+            27000 + u16::from(i)
         );
     }
     t
@@ -65,9 +72,23 @@ fn bond(genesis: &Genesis, nonce: u64, n: u8, role: NodeRole) -> SignedStatement
     SignedStatement::sign(st, &account).unwrap()
 }
 
+/// The header of the block after `state`, proposed by validator `proposer` at `time_ms`.
+fn header(state: &ChainState, proposer: u8, time_ms: u64) -> BlockHeader {
+    BlockHeader {
+        height: state.height() + 1,
+        time_ms,
+        parent: state.last_block(),
+        proposer: IdentityKey::from(&key(2, proposer)),
+        state_hash: state.state_hash(),
+    }
+}
+
 #[test]
 fn genesis_to_verified_topology() {
     let genesis = Genesis::from_toml_str(&genesis_toml()).unwrap();
+    let proposer = ChainState::genesis(&genesis).unwrap();
+    let follower = ChainState::genesis(&genesis).unwrap();
+    let params = Arc::clone(proposer.params());
     let statements: Vec<SignedStatement> = (0..5u8)
         .map(|n| {
             let role = if n < 4 {
@@ -79,60 +100,94 @@ fn genesis_to_verified_topology() {
         })
         .collect();
 
-    // Two validators receive the statements in opposite orders, over JSON.
-    let mut ledgers = Vec::new();
-    for reversed in [false, true] {
-        let ledger = Ledger::from_genesis(&genesis);
-        let mut pool = PendingPool::new(genesis.genesis_hash(), 100, 10);
-        let mut incoming = statements.clone();
-        if reversed {
-            incoming.reverse();
-        }
-        for s in incoming {
-            let wire = serde_json::to_string(&s).unwrap();
-            pool.insert(serde_json::from_str(&wire).unwrap(), &ledger)
-                .unwrap();
-        }
-        let mut ledger = ledger;
-        let results = ledger.apply_batch(&pool.take());
-        assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
-        ledgers.push(ledger);
+    // The statements arrive over JSON at one validator's mempool, which checks each
+    // against its running state.
+    let mut mempool = Mempool::new(&proposer, MempoolLimits::default());
+    for s in &statements {
+        let wire = serde_json::to_string(s).unwrap();
+        let tx = Transaction::Statement(serde_json::from_str(&wire).unwrap());
+        mempool
+            .insert(VerifiedTx::verify(tx, &params, &NoKeys).unwrap())
+            .unwrap();
     }
-    assert_eq!(ledgers[0].state_hash(), ledgers[1].state_hash());
-    let ledger = &ledgers[0];
-    assert_eq!(ledger.bonded_nodes().count(), 5);
+    // It proposes them as block 1; another validator receives the block's bytes and
+    // reaches the same state by checking every transaction again.
+    let txs = mempool.select(MAX_BLOCK_TXS, MAX_BLOCK_TX_BYTES, MAX_SPENDS_PER_BLOCK);
+    assert_eq!(txs.len(), 5);
+    let h1 = header(&proposer, 0, 1_100);
+    let proposer = proposer.apply_verified_block(&h1, &txs).unwrap();
+    let bytes = Block {
+        header: h1,
+        transactions: txs.into_iter().map(VerifiedTx::into_tx).collect(),
+    }
+    .encode();
+    let follower = follower
+        .validate_block(&Block::decode(&bytes).unwrap(), &NoKeys)
+        .unwrap();
+    assert_eq!(follower.state_hash(), proposer.state_hash());
+    assert_eq!(follower.bonded_nodes().count(), 5);
 
-    // Epoch boundary: select and build the topology; every validator signs the same bytes.
-    let epoch = epoch_at(&genesis, 1_600).unwrap();
-    assert_eq!(epoch.0, 1);
-    let params = SelectionParams::from_genesis(&genesis, epoch, TopologyHash::NONE);
-    let active = select_active_set(&params, ledger.bonded_nodes()).unwrap();
-    let topology = Topology::from_selection(&genesis, &active, 0).unwrap();
-    assert!(topology.is_routable());
+    // The first block after epoch 0's cutoff (a quarter epoch before its end) builds the
+    // topology of epoch 1 from the state after it; every validator computes the same one.
+    let cutoff = params.schedule().cutoff(EpochId(0));
+    assert_eq!(cutoff, 1_375);
+    let h2 = header(&follower, 1, cutoff);
+    let follower = follower
+        .validate_block(
+            &Block {
+                header: h2.clone(),
+                transactions: Vec::new(),
+            },
+            &NoKeys,
+        )
+        .unwrap();
+    let proposer = proposer.apply_verified_block(&h2, &[]).unwrap();
+    let record = follower.topology_record(EpochId(1)).unwrap();
+    assert_eq!(record.height, 2);
+    assert!(record.topology.is_routable());
     assert_eq!(
-        (topology.valid_from_ms, topology.valid_until_ms),
+        (
+            record.topology.valid_from_ms,
+            record.topology.valid_until_ms
+        ),
         (1_500, 2_000)
     );
-    let signatures = (0..2)
-        .map(|i| topology.sign(&genesis.genesis_hash(), &key(2, i)))
+    assert_eq!(
+        proposer.topology_record(EpochId(1)).unwrap().hash,
+        record.hash
+    );
+
+    // Two validators sign it; their votes are transactions of block 3.
+    let votes: Vec<Transaction> = (0..2)
+        .map(|i| {
+            Transaction::TopologySignature(TopologyVote::sign(
+                &record.topology,
+                &genesis.genesis_hash(),
+                &key(2, i),
+            ))
+        })
         .collect();
-    let signed = SignedTopology {
-        topology: topology.clone(),
-        signatures,
-    };
+    let h3 = header(&follower, 2, 1_400);
+    let follower = follower
+        .validate_block(
+            &Block {
+                header: h3,
+                transactions: votes,
+            },
+            &NoKeys,
+        )
+        .unwrap();
 
     // A client with the genesis verifies what it fetched.
+    let signed = follower.topology(EpochId(1)).unwrap();
+    assert_eq!(signed.signatures.len(), 2);
     let fetched: SignedTopology =
         serde_json::from_str(&serde_json::to_string(&signed).unwrap()).unwrap();
     assert_eq!(
         verify_signed_topology_for(&fetched, &genesis).unwrap(),
-        &topology
+        &record.topology
     );
     let mut one_short = fetched.clone();
     one_short.signatures.pop();
     assert!(verify_signed_topology_for(&one_short, &genesis).is_err());
-
-    // The next epoch's seed chains on this topology.
-    let next = SelectionParams::from_genesis(&genesis, epoch.next(), topology.topology_hash());
-    assert_ne!(next.seed(), params.seed());
 }

@@ -29,13 +29,24 @@ pub(super) fn tune_node_config(path: &Path, topology_refresh_ms: u64) -> Result<
     })
 }
 
-/// Adds the `[coconut]` section naming the key files beside a validator's config.
+/// Adds the `[coconut]` section naming the key files beside a validator's config, and sets
+/// the local chain's block interval.
 pub(super) fn enable_coconut(path: &Path) -> Result<(), Error> {
     edit_toml(path, |table| {
         let mut coconut = toml::Table::new();
         coconut.insert("secret_key".into(), "coconut.key".into());
         coconut.insert("verification_keys".into(), "verification-keys.json".into());
         table.insert("coconut".into(), toml::Value::Table(coconut));
+        let chain = table
+            .entry("chain")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(chain) = chain else {
+            return Err("[chain] is not a table");
+        };
+        chain.insert(
+            "block_interval_ms".into(),
+            toml::Value::Integer(crate::plan::LOCAL_BLOCK_INTERVAL_MS),
+        );
         Ok(())
     })
 }
@@ -140,6 +151,10 @@ mod tests {
             Some("verification-keys.json")
         );
         assert_eq!(table["validator"]["listen"].as_str(), Some("127.0.0.1:1"));
+        assert_eq!(
+            table["chain"]["block_interval_ms"].as_integer(),
+            Some(crate::plan::LOCAL_BLOCK_INTERVAL_MS)
+        );
     }
 
     #[test]

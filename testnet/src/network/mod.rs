@@ -219,6 +219,22 @@ impl Network {
     /// Starts a network with these binaries. On failure every process started is stopped and
     /// the directory is kept; the error names it and shows the relevant log's tail.
     pub async fn start_with(options: &Options, binaries: Binaries) -> Result<Network, Error> {
+        Network::start_parts(options, binaries, false).await
+    }
+
+    /// Starts only the validators of the network `options` describe (keygen, accounts,
+    /// genesis, every validator answering): the chain alone, for measuring it.
+    pub async fn start_chain(options: &Options) -> Result<Network, Error> {
+        options.validate()?;
+        let binaries = Binaries::prepare(&options.binaries).await?;
+        Network::start_parts(options, binaries, true).await
+    }
+
+    async fn start_parts(
+        options: &Options,
+        binaries: Binaries,
+        only_chain: bool,
+    ) -> Result<Network, Error> {
         options.validate()?;
         if options.socks5 {
             binaries.require_socks5()?;
@@ -252,7 +268,12 @@ impl Network {
             keep: options.keep_dir,
             dir: Some(dir),
         };
-        match network.bring_up(deadline).await {
+        let started = if only_chain {
+            network.start_validators(deadline).await
+        } else {
+            network.bring_up(deadline).await
+        };
+        match started {
             Ok(()) => Ok(network),
             Err(e) => {
                 network.keep = true;
@@ -353,6 +374,39 @@ impl Network {
             p.kill();
         }
         Ok(())
+    }
+
+    /// Kills validator `index` with SIGKILL.
+    pub fn kill_validator(&mut self, index: usize) -> Result<(), Error> {
+        let v = self
+            .validators
+            .get_mut(index)
+            .ok_or_else(|| Error::network(format!("there is no validator {index}")))?;
+        if let Some(mut p) = v.process.take() {
+            p.kill();
+        }
+        Ok(())
+    }
+
+    /// Starts killed validator `index` again from its directory; returns once it answers.
+    pub async fn restart_validator(&mut self, index: usize) -> Result<(), Error> {
+        let deadline = Instant::now() + self.options.startup_timeout;
+        self.kill_validator(index)?;
+        self.spawn_validator(index, deadline).await
+    }
+
+    /// Validator `index`'s directory (its `config.toml`, keys and chain data).
+    pub fn validator_dir(&self, index: usize) -> Option<PathBuf> {
+        let v = self.validators.get(index)?;
+        Some(self.home.join("validators").join(&v.info.id))
+    }
+
+    /// The key of a funded account: `operator`, or client `c<i>`'s.
+    pub fn account_key(&self, name: &str) -> Result<ed25519_dalek::SigningKey, Error> {
+        let path = self.path.join("accounts").join(format!("{name}.key"));
+        let secret = validator_core::files::read_secret(&path)
+            .map_err(|e| Error::io(format!("{}: {e}", path.display())))?;
+        Ok(ed25519_dalek::SigningKey::from_bytes(&secret))
     }
 
     /// Stops client `index` (SIGTERM, then SIGKILL after a grace period).

@@ -90,8 +90,9 @@ pub(super) async fn prepare_chain(
     let mut validators = Vec::new();
     let mut entries = Vec::new();
     for i in 0..options.validators {
-        let listen = ports.next()?;
-        let (member, entry) = init_validator(i, listen, program, &dirs, rust_log, deadline).await?;
+        let (listen, p2p) = (ports.next()?, ports.next()?);
+        let (member, entry) =
+            init_validator(i, listen, p2p, program, &dirs, rust_log, deadline).await?;
         validators.push(member);
         entries.push(entry);
     }
@@ -111,11 +112,12 @@ struct ChainDirs {
     coconut: PathBuf,
 }
 
-/// `validator init` for the `i`-th validator of the genesis, listening on `listen`, with its
-/// Coconut key share; returns it and its genesis entry.
+/// `validator init` for the `i`-th validator of the genesis, serving its API on `listen` and
+/// consensus on `p2p`, with its Coconut key share; returns it and its genesis entry.
 async fn init_validator(
     i: usize,
     listen: std::net::SocketAddr,
+    p2p: std::net::SocketAddr,
     program: &Path,
     dirs: &ChainDirs,
     rust_log: &str,
@@ -147,6 +149,7 @@ async fn init_validator(
     let entry = ValidatorEntry {
         identity_key,
         api_url: url.clone(),
+        p2p_address: p2p,
     };
     let member = Member {
         run_args: args(&["--home", &arg(&dirs.home), "run", "--id", &id]),
@@ -313,24 +316,47 @@ impl Network {
             .collect()
     }
 
-    async fn start_validators(&mut self, deadline: Instant) -> Result<(), Error> {
+    pub(super) async fn start_validators(&mut self, deadline: Instant) -> Result<(), Error> {
         let rust_log = self.options.log.clone();
         for v in &mut self.validators {
             v.spawn(&rust_log)?;
         }
-        for v in &mut self.validators {
-            let api = ValidatorClient::new(&v.info.url)
-                .map_err(|e| Error::network(format!("{}: {e}", v.info.url)))?;
-            let api = &api;
-            let what = format!("{} to answer at {}", v.name, v.info.url);
-            poll_until(
-                &what,
-                deadline,
-                v,
-                || async move { api.status().await.ok() },
-            )
-            .await?;
+        for i in 0..self.validators.len() {
+            self.wait_for_validator(i, deadline).await?;
         }
+        Ok(())
+    }
+
+    /// Starts validator `i` (not running) and waits until it answers.
+    pub(super) async fn spawn_validator(
+        &mut self,
+        i: usize,
+        deadline: Instant,
+    ) -> Result<(), Error> {
+        let rust_log = self.options.log.clone();
+        let v = self
+            .validators
+            .get_mut(i)
+            .ok_or_else(|| Error::network(format!("there is no validator {i}")))?;
+        v.spawn(&rust_log)?;
+        self.wait_for_validator(i, deadline).await
+    }
+
+    async fn wait_for_validator(&mut self, i: usize, deadline: Instant) -> Result<(), Error> {
+        let Some(v) = self.validators.get_mut(i) else {
+            return Ok(());
+        };
+        let api = ValidatorClient::new(&v.info.url)
+            .map_err(|e| Error::network(format!("{}: {e}", v.info.url)))?;
+        let api = &api;
+        let what = format!("{} to answer at {}", v.name, v.info.url);
+        poll_until(
+            &what,
+            deadline,
+            v,
+            || async move { api.status().await.ok() },
+        )
+        .await?;
         Ok(())
     }
 

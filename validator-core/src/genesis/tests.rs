@@ -26,16 +26,23 @@ balance = 5
 [[validators]]
 identity_key = "{v0}"
 api_url = "http://127.0.0.1:8080"
+p2p_address = "127.0.0.1:27000"
 
 [[validators]]
 identity_key = "{v1}"
 api_url = "https://validator-2.example:8443/api"
+p2p_address = "127.0.0.1:27001"
+voting_power = 2
 "#,
         a0 = identity(&account_key(0)),
         a1 = identity(&account_key(1)),
         v0 = identity(&validator_key(0)),
         v1 = identity(&validator_key(1)),
     )
+}
+
+fn error_of(text: &str) -> String {
+    Genesis::from_toml_str(text).unwrap_err().to_string()
 }
 
 fn field_of(text: &str) -> String {
@@ -55,6 +62,47 @@ fn parses_sample() {
     assert_eq!(g.accounts[0].balance, 1000);
     assert_eq!(g.validators[1].identity_key, identity(&validator_key(1)));
     assert_eq!(g.validator_keys().len(), 2);
+    assert_eq!(
+        g.validators[0].voting_power, 1,
+        "voting power defaults to 1"
+    );
+    assert_eq!(g.validators[1].voting_power, 2);
+    assert_eq!(g.validators[1].p2p_address.port(), 27001);
+}
+
+#[test]
+fn inconsistent_validator_sets_are_refused() {
+    let t = sample_toml();
+    let same_p2p = t.replace("127.0.0.1:27001", "127.0.0.1:27000");
+    assert_eq!(field_of(&same_p2p), "validators[1].p2p_address");
+    assert!(error_of(&same_p2p).contains("already another validator's address"));
+    assert_eq!(
+        field_of(&t.replace("127.0.0.1:27001", "0.0.0.0:27001")),
+        "validators[1].p2p_address"
+    );
+    assert_eq!(
+        field_of(&t.replace("127.0.0.1:27001", "127.0.0.1:0")),
+        "validators[1].p2p_address"
+    );
+    assert_eq!(
+        field_of(&t.replace("voting_power = 2", "voting_power = 0")),
+        "validators[1].voting_power"
+    );
+    // TOML integers stop at i64::MAX, so the overflow is checked on an in-memory genesis.
+    let mut g = crate::test_util::genesis(1, 10, 3, 2);
+    for v in &mut g.validators {
+        v.voting_power = u64::MAX / 2;
+    }
+    match g.validate() {
+        Err(GenesisError::Field { field, .. }) => assert_eq!(field, "validators[2].voting_power"),
+        other => panic!("expected an overflow error, got {other:?}"),
+    }
+    let missing = t.replace("p2p_address = \"127.0.0.1:27000\"\n", "");
+    assert!(
+        error_of(&missing).contains("p2p_address"),
+        "{}",
+        error_of(&missing)
+    );
 }
 
 #[test]

@@ -251,134 +251,35 @@ fn state_hash_tracks_state() {
 }
 
 #[test]
-fn batch_is_order_independent_where_arrival_order_is_not() {
-    let (h, base) = setup();
-    // Account 0 bonds, then unbonds, then bonds again; account 1 wants the same node.
-    let stmts = vec![
-        bond(h, 0, 0, 1, M, 300),
-        unbond(h, 0, 1, 1),
-        bond(h, 1, 0, 1, M, 100),
-        bond(h, 0, 2, 1, M, 500),
-    ];
-    let mut reversed = stmts.clone();
-    reversed.reverse();
-
-    let mut naive_fwd = base.clone();
-    let mut naive_rev = base.clone();
-    for s in &stmts {
-        let _ = naive_fwd.apply(s);
-    }
-    for s in &reversed {
-        let _ = naive_rev.apply(s);
-    }
-    assert_ne!(
-        naive_fwd.state_hash(),
-        naive_rev.state_hash(),
-        "the example must be order-sensitive for this test to mean anything"
-    );
-
-    let mut a = base.clone();
-    let mut b = base.clone();
-    let ra = a.apply_batch(&stmts);
-    let rb = b.apply_batch(&reversed);
-    assert_eq!(ra, rb);
-    assert_eq!(a.state_hash(), b.state_hash());
-    assert!(ra.iter().all(|(_, r)| r.is_ok()) || ra.iter().any(|(_, r)| r.is_err()));
-    // The canonical order sorts by account key, then nonce.
-    let first_account = std::cmp::min(acct(0), acct(1));
-    let winner = a.bond(&identity(&node_key(1))).unwrap();
-    assert_eq!(winner.owner, first_account);
-}
-
-#[test]
-fn batch_drops_duplicates_and_resolves_equivocation_by_id() {
-    let (h, base) = setup();
+fn second_statement_with_a_used_nonce_is_a_replay() {
+    // Two different statements with the same account and nonce: the first to apply wins.
+    let (h, mut l) = setup();
     let x = deposit(h, 0, 0, 10, 1);
     let y = deposit(h, 0, 0, 20, 2);
-    let mut l = base.clone();
-    let r = l.apply_batch(&[x.clone(), y.clone(), x.clone(), y.clone()]);
-    assert_eq!(r.len(), 2);
-    let (winner, loser) = if x.id() < y.id() { (&x, &y) } else { (&y, &x) };
-    assert_eq!(r[0].0, winner.id());
-    assert!(r[0].1.is_ok());
-    assert_eq!(r[1].0, loser.id());
-    assert_eq!(r[1].1, Err(LedgerError::NonceReused { nonce: 0, next: 1 }));
-    // A rejected statement does not use up the nonce: later nonces still line up.
-    let (_, mut m) = setup();
-    let r = m.apply_batch(&[deposit(h, 0, 0, 5000, 1), deposit(h, 0, 1, 5, 2)]);
+    assert_ne!(x.id(), y.id());
+    apply(&mut l, &x).unwrap();
+    assert_eq!(
+        apply(&mut l, &y),
+        Err(LedgerError::NonceReused { nonce: 0, next: 1 })
+    );
+    assert_eq!(l.account(&acct(0)).unwrap().balance, 990);
+    assert!(l.deposit(&CredentialRequestDigest([2; 32])).is_none());
+}
+
+#[test]
+fn rejected_statement_does_not_use_up_its_nonce() {
+    let (h, mut l) = setup();
     assert!(matches!(
-        r[0].1,
+        apply(&mut l, &deposit(h, 0, 0, 5000, 1)),
         Err(LedgerError::InsufficientBalance { .. })
     ));
-    assert_eq!(r[1].1, Err(LedgerError::NonceGap { nonce: 1, next: 0 }));
-}
-
-#[test]
-fn corrupted_copy_of_a_statement_does_not_make_the_batch_order_dependent() {
-    let (h, base) = setup();
-    let good = deposit(h, 0, 0, 10, 1);
-    let mut bad = good.clone();
-    let mut b = bad.signature.to_bytes();
-    b[3] ^= 1;
-    bad.signature = ed25519_dalek::Signature::from_bytes(&b);
     assert_eq!(
-        good.id(),
-        bad.id(),
-        "the id covers the statement, not the signature"
-    );
-
-    let mut x = base.clone();
-    let mut y = base.clone();
-    let rx = x.apply_batch(&[good.clone(), bad.clone()]);
-    let ry = y.apply_batch(&[bad, good]);
-    assert_eq!(rx, ry);
-    assert_eq!(x, y);
-    assert_eq!(rx.len(), 2);
-    assert_eq!(x.account(&acct(0)).unwrap().balance, 990);
-}
-
-#[test]
-fn pending_pool_admission() {
-    let (h, mut l) = setup();
-    let mut pool = PendingPool::new(h, 3, 2);
-    let a = deposit(h, 0, 0, 1, 1);
-    let id = pool.insert(a.clone(), &l).unwrap();
-    assert_eq!(pool.insert(a.clone(), &l).unwrap(), id);
-    assert_eq!(pool.len(), 1);
-    assert!(matches!(
-        pool.insert(deposit(GenesisHash([0; 32]), 0, 0, 1, 1), &l),
-        Err(LedgerError::WrongChain { .. })
-    ));
-    let mut bad = deposit(h, 1, 0, 1, 1);
-    bad.statement.nonce = 1;
-    assert!(matches!(
-        pool.insert(bad, &l),
-        Err(LedgerError::Statement(StatementError::BadSignature { .. }))
-    ));
-    pool.insert(deposit(h, 0, 1, 1, 2), &l).unwrap();
-    assert_eq!(
-        pool.insert(deposit(h, 0, 2, 1, 3), &l),
-        Err(LedgerError::PoolFull {
-            limit: 2,
-            scope: " for this account"
-        })
-    );
-    pool.insert(deposit(h, 1, 0, 1, 4), &l).unwrap();
-    assert!(matches!(
-        pool.insert(deposit(h, 2, 0, 1, 5), &l),
-        Err(LedgerError::PoolFull { limit: 3, .. })
-    ));
-    let batch = pool.take();
-    assert!(pool.is_empty());
-    let results = l.apply_batch(&batch);
-    assert!(results.iter().all(|(_, r)| r.is_ok()), "{results:?}");
-    assert_eq!(
-        pool.insert(a, &l),
-        Err(LedgerError::NonceReused { nonce: 0, next: 2 })
+        apply(&mut l, &deposit(h, 0, 1, 5, 2)),
+        Err(LedgerError::NonceGap { nonce: 1, next: 0 })
     );
 }
 
-/// One statement of a randomly generated batch.
+/// One statement of a randomly generated sequence.
 #[derive(Debug, Clone)]
 enum Op {
     Bond {
@@ -448,35 +349,8 @@ fn build(h: GenesisHash, (op, nonce, sig_ok): &(Op, u64, bool)) -> SignedStateme
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// Two validators that saw the same statements in different orders (and possibly some
-    /// twice) reach the same state and the same per-statement results.
-    #[test]
-    fn apply_batch_is_order_independent(
-        (ops, shuffled) in prop::collection::vec(op(), 1..24)
-            .prop_flat_map(|v| (Just(v.clone()), Just(v).prop_shuffle())),
-        dup in any::<prop::sample::Index>(),
-    ) {
-        let (h, base) = setup();
-        let a_stmts: Vec<_> = ops.iter().map(|o| build(h, o)).collect();
-        let mut b_stmts: Vec<_> = shuffled.iter().map(|o| build(h, o)).collect();
-        b_stmts.push(b_stmts[dup.index(b_stmts.len())].clone());
-
-        let mut a = base.clone();
-        let mut b = base.clone();
-        let ra = a.apply_batch(&a_stmts);
-        let rb = b.apply_batch(&b_stmts);
-        prop_assert_eq!(&ra, &rb);
-        prop_assert_eq!(a.state_hash(), b.state_hash());
-        prop_assert_eq!(&a, &b);
-
-        // Conservation: balances + stakes + deposits equal the genesis supply.
-        let supply: u128 = a.accounts().map(|(_, s)| u128::from(s.balance)).sum::<u128>()
-            + a.bonded_nodes().map(|b| u128::from(b.stake)).sum::<u128>()
-            + a.deposits.values().map(|d| u128::from(d.amount)).sum::<u128>();
-        prop_assert_eq!(supply, 3000);
-    }
-
-    /// Applying one statement either succeeds or leaves the ledger exactly as it was.
+    /// Applying one statement either succeeds or leaves the ledger exactly as it was, and
+    /// units are conserved: balances + stakes + deposits always equal the genesis supply.
     #[test]
     fn failed_apply_is_atomic(ops in prop::collection::vec(op(), 1..24)) {
         let (h, mut l) = setup();
@@ -488,6 +362,10 @@ proptest! {
             } else {
                 prop_assert_ne!(l.state_hash(), before.state_hash());
             }
+            let supply: u128 = l.accounts().map(|(_, s)| u128::from(s.balance)).sum::<u128>()
+                + l.bonded_nodes().map(|b| u128::from(b.stake)).sum::<u128>()
+                + l.deposits.values().map(|d| u128::from(d.amount)).sum::<u128>();
+            prop_assert_eq!(supply, 3000);
         }
     }
 }

@@ -131,9 +131,9 @@ fn under_bonded_and_unbonded_nodes_are_never_selected() {
     let g = genesis(2, 100_000, 1, 1);
     let h = g.genesis_hash();
     let mut ledger = Ledger::from_genesis(&g);
-    let mut batch = Vec::new();
+    let mut statements = Vec::new();
     for i in 0..5u32 {
-        batch.push(bond(
+        statements.push(bond(
             h,
             0,
             u64::from(i),
@@ -142,10 +142,12 @@ fn under_bonded_and_unbonded_nodes_are_never_selected() {
             200 + u64::from(i),
         ));
     }
-    batch.push(bond(h, 0, 5, 5, NodeRole::Mixnode, 99)); // under minimum_bond = 100
-    batch.push(bond(h, 1, 0, 10, NodeRole::Gateway, 100));
-    batch.push(bond(h, 1, 1, 11, NodeRole::Gateway, 50)); // under-bonded gateway
-    assert!(ledger.apply_batch(&batch).iter().all(|(_, r)| r.is_ok()));
+    statements.push(bond(h, 0, 5, 5, NodeRole::Mixnode, 99)); // under minimum_bond = 100
+    statements.push(bond(h, 1, 0, 10, NodeRole::Gateway, 100));
+    statements.push(bond(h, 1, 1, 11, NodeRole::Gateway, 50)); // under-bonded gateway
+    for s in &statements {
+        ledger.apply(s).unwrap();
+    }
 
     let p = SelectionParams::from_genesis(&g, EpochId(0), TopologyHash::NONE);
     assert_eq!((p.mixnodes, p.gateways), (6, 2));
@@ -160,8 +162,7 @@ fn under_bonded_and_unbonded_nodes_are_never_selected() {
     assert_eq!(set.gateways.len(), 1);
     assert_eq!(set.gateways[0].node.identity_key, identity(&node_key(10)));
 
-    let r = ledger.apply_batch(&[unbond(h, 0, 6, 2)]);
-    assert!(r[0].1.is_ok());
+    assert!(ledger.apply(&unbond(h, 0, 6, 2)).is_ok());
     let set = select_active_set(&p, ledger.bonded_nodes()).unwrap();
     let ids: Vec<IdentityKey> = set.mixnodes.iter().map(|m| m.node.identity_key).collect();
     assert_eq!(ids.len(), 4);

@@ -10,9 +10,19 @@
 //! secret_key = "coconut.key"         # from `validator keygen`
 //! verification_keys = "verification-keys.json"
 //!
-//! [limits]                           # optional
-//! pending_per_epoch = 20000
+//! [limits]                           # optional: the mempool
+//! pending_transactions = 20000
 //! pending_per_account = 64
+//! pending_bytes = 33554432
+//!
+//! [chain]                            # optional
+//! data_dir = "data"                  # blocks, certificates, the consensus WAL
+//! block_interval_ms = 1000           # least time between blocks
+//! max_clock_drift_ms = 2000          # how far ahead of our clock a block's time may be
+//! p2p_listen = "0.0.0.0:27000"       # default: this validator's p2p_address in the genesis
+//! timeout_propose_ms = 3000          # consensus round timeouts
+//! timeout_vote_ms = 1000
+//! sync_status_interval_ms = 2000     # how often peers announce their height (catch-up)
 //! ```
 
 use std::net::SocketAddr;
@@ -22,7 +32,8 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use super::issuer::Issuer;
-use super::state::PoolLimits;
+use crate::chain::app::BlockTiming;
+use validator_core::chain::MempoolLimits;
 use validator_core::coconut::{SecretKey, SignerIndex};
 use validator_core::credential::VerificationKeySet;
 use validator_core::files::{read_secret, read_secret_text, write_secret_text, KeyFileError};
@@ -50,31 +61,60 @@ pub struct CoconutSection {
     pub verification_keys: PathBuf,
 }
 
-/// The `[limits]` section.
+/// The `[limits]` section: the mempool's bounds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
-    /// Statements pending per epoch.
-    #[serde(default = "default_per_epoch")]
-    pub pending_per_epoch: usize,
-    /// Statements pending per account per epoch.
-    #[serde(default = "default_per_account")]
+    /// Transactions pending.
+    pub pending_transactions: usize,
+    /// Transactions pending per account.
     pub pending_per_account: usize,
-}
-
-fn default_per_epoch() -> usize {
-    PoolLimits::default().per_epoch
-}
-
-fn default_per_account() -> usize {
-    PoolLimits::default().per_account
+    /// Bytes pending.
+    pub pending_bytes: usize,
 }
 
 impl Default for LimitsSection {
     fn default() -> Self {
+        let d = MempoolLimits::default();
         Self {
-            pending_per_epoch: default_per_epoch(),
-            pending_per_account: default_per_account(),
+            pending_transactions: d.max_txs,
+            pending_per_account: d.per_account,
+            pending_bytes: d.max_bytes,
+        }
+    }
+}
+
+/// The `[chain]` section.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChainSection {
+    /// Blocks, certificates and the consensus WAL.
+    pub data_dir: PathBuf,
+    /// Least time between a block and its parent, ms.
+    pub block_interval_ms: u64,
+    /// How far a proposed block's time may be ahead of this validator's clock, ms.
+    pub max_clock_drift_ms: u64,
+    /// Where to listen for consensus traffic, if not at the genesis's `p2p_address`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p2p_listen: Option<SocketAddr>,
+    /// How long a round waits for its proposal, ms (grows by half of it each round).
+    pub timeout_propose_ms: u64,
+    /// How long a round waits for prevotes and for precommits, ms.
+    pub timeout_vote_ms: u64,
+    /// How often validators announce their height to each other (catch-up), ms.
+    pub sync_status_interval_ms: u64,
+}
+
+impl Default for ChainSection {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("data"),
+            block_interval_ms: 1_000,
+            max_clock_drift_ms: 2_000,
+            p2p_listen: None,
+            timeout_propose_ms: 3_000,
+            timeout_vote_ms: 1_000,
+            sync_status_interval_ms: 2_000,
         }
     }
 }
@@ -91,6 +131,9 @@ pub struct Config {
     /// `[limits]`.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `[chain]`.
+    #[serde(default)]
+    pub chain: ChainSection,
 }
 
 /// A configuration problem, naming the file.
@@ -160,6 +203,8 @@ pub struct Loaded {
     pub identity: SigningKey,
     /// The Coconut authority, if configured.
     pub issuer: Option<Issuer>,
+    /// The data directory (resolved).
+    pub data_dir: PathBuf,
 }
 
 impl std::fmt::Debug for Loaded {
@@ -185,20 +230,60 @@ impl Config {
         if config.validator.listen.port() == 0 {
             return Err(field("validator.listen", "port 0 is not a fixed address"));
         }
-        if config.limits.pending_per_epoch == 0 {
-            return Err(field("limits.pending_per_epoch", "must be at least 1"));
+        let limits = &config.limits;
+        for (name, value) in [
+            ("limits.pending_transactions", limits.pending_transactions),
+            ("limits.pending_per_account", limits.pending_per_account),
+            ("limits.pending_bytes", limits.pending_bytes),
+        ] {
+            if value == 0 {
+                return Err(field(name, "must be at least 1"));
+            }
         }
-        if config.limits.pending_per_account == 0 {
-            return Err(field("limits.pending_per_account", "must be at least 1"));
+        let chain = &config.chain;
+        if chain.block_interval_ms == 0 || chain.block_interval_ms > 60_000 {
+            return Err(field(
+                "chain.block_interval_ms",
+                "must be between 1 and 60000",
+            ));
+        }
+        if chain.timeout_propose_ms <= chain.block_interval_ms {
+            return Err(field(
+                "chain.timeout_propose_ms",
+                "must be longer than chain.block_interval_ms (a proposer waits the interval first)",
+            ));
+        }
+        for (name, value) in [
+            ("chain.timeout_vote_ms", chain.timeout_vote_ms),
+            (
+                "chain.sync_status_interval_ms",
+                chain.sync_status_interval_ms,
+            ),
+        ] {
+            if value == 0 {
+                return Err(field(name, "must be at least 1"));
+            }
+        }
+        if chain.p2p_listen.is_some_and(|a| a.port() == 0) {
+            return Err(field("chain.p2p_listen", "port 0 is not a fixed address"));
         }
         Ok(config)
     }
 
-    /// The pool limits.
-    pub fn pool_limits(&self) -> PoolLimits {
-        PoolLimits {
-            per_epoch: self.limits.pending_per_epoch,
+    /// The mempool's limits.
+    pub fn mempool_limits(&self) -> MempoolLimits {
+        MempoolLimits {
+            max_txs: self.limits.pending_transactions,
             per_account: self.limits.pending_per_account,
+            max_bytes: self.limits.pending_bytes,
+        }
+    }
+
+    /// Block timing.
+    pub fn block_timing(&self) -> BlockTiming {
+        BlockTiming {
+            interval_ms: self.chain.block_interval_ms,
+            max_drift_ms: self.chain.max_clock_drift_ms,
         }
     }
 
@@ -229,12 +314,14 @@ impl Config {
                 &resolve(&c.verification_keys),
             )?),
         };
+        let data_dir = resolve(&config.chain.data_dir);
         Ok(Loaded {
             config,
             genesis,
             genesis_toml,
             identity,
             issuer,
+            data_dir,
         })
     }
 }
@@ -280,6 +367,7 @@ mod tests {
     fn minimal_config_parses_with_default_limits() {
         let c = Config::parse(GOOD, Path::new("c.toml")).unwrap();
         assert_eq!(c.limits, LimitsSection::default());
+        assert_eq!(c.chain, ChainSection::default());
         assert!(c.coconut.is_none());
         let again = Config::parse(&toml::to_string(&c).unwrap(), Path::new("c.toml")).unwrap();
         assert_eq!(again, c);
@@ -296,8 +384,14 @@ mod tests {
         let port0 = GOOD.replace("8000", "0");
         let e = Config::parse(&port0, Path::new("c.toml")).unwrap_err();
         assert!(e.to_string().contains("validator.listen"), "{e}");
-        let zero = format!("{GOOD}[limits]\npending_per_epoch = 0\n");
+        let zero = format!("{GOOD}[limits]\npending_transactions = 0\n");
         let e = Config::parse(&zero, Path::new("c.toml")).unwrap_err();
-        assert!(e.to_string().contains("pending_per_epoch"), "{e}");
+        assert!(e.to_string().contains("pending_transactions"), "{e}");
+        let slow = format!("{GOOD}[chain]\nblock_interval_ms = 5000\n");
+        let e = Config::parse(&slow, Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("chain.timeout_propose_ms"), "{e}");
+        let unknown = format!("{GOOD}[chain]\nblock_time = 1\n");
+        let e = Config::parse(&unknown, Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("block_time"), "{e}");
     }
 }

@@ -1,10 +1,10 @@
 //! Everything a request to a validator can fail with, and the HTTP status and stable kind
 //! each maps to.
 
+use validator_core::chain::ChainError;
 use validator_core::credential::AttributeError;
-use validator_core::ledger::LedgerError;
 use validator_core::primitives::IdentityKey;
-use validator_core::topology::{EpochId, TopologyHash};
+use validator_core::topology::EpochId;
 
 /// Why a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -12,46 +12,22 @@ pub enum ServiceError {
     /// The body is not the JSON expected.
     #[error("malformed request body: {0}")]
     BadRequest(String),
-    /// The statement was refused by the ledger rules.
+    /// The transaction was refused (signature, chain rules, mempool bounds).
     #[error("{0}")]
-    Statement(LedgerError),
-    /// The identity is not among the genesis validators.
-    #[error("{0} is not a validator of this chain")]
-    NotAValidator(IdentityKey),
+    Chain(#[from] ChainError),
     /// A peer message from someone who is not another genesis validator.
     #[error("{0} is not another validator of this chain")]
     NotAPeer(IdentityKey),
-    /// A peer message whose signature does not verify.
-    #[error("signature by {0} does not verify")]
-    BadPeerSignature(IdentityKey),
-    /// A relayed statement for an epoch already applied here.
-    #[error(
-        "relay for epoch {epoch} arrived after its cutoff (applied through {applied_through})"
-    )]
-    RelayTooLate {
-        /// The relay's epoch.
-        epoch: EpochId,
-        /// The last epoch applied here.
-        applied_through: EpochId,
-    },
-    /// A relayed statement for an epoch too far ahead.
-    #[error("relay for epoch {epoch} is beyond this validator's horizon ({horizon})")]
-    RelayTooEarly {
-        /// The relay's epoch.
-        epoch: EpochId,
-        /// The furthest epoch accepted now.
-        horizon: EpochId,
-    },
-    /// A peer signed a different topology than ours.
-    #[error("topology of epoch {epoch} differs: ours {ours}, theirs {theirs}")]
-    TopologyMismatch {
-        /// The epoch.
-        epoch: EpochId,
-        /// Our topology hash.
-        ours: TopologyHash,
-        /// The peer's.
-        theirs: TopologyHash,
-    },
+    /// The transaction is valid but no block included it in time; retrying is safe.
+    #[error("not decided within {0} s; the transaction stays pending, ask again")]
+    NotDecided(u64),
+    /// A conflicting transaction was decided instead (same account nonce, or the same
+    /// credential spent for another gateway or nonce).
+    #[error("a conflicting transaction was decided: {0}")]
+    Conflict(String),
+    /// No decided block at that height here.
+    #[error("no decided block at height {0} here")]
+    UnknownBlock(u64),
     /// No topology kept for that epoch.
     #[error("no topology for epoch {0}")]
     UnknownEpoch(EpochId),
@@ -89,18 +65,20 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             Self::BadRequest(_) | Self::Attributes(_) => 400,
-            Self::NotAPeer(_) | Self::BadPeerSignature(_) | Self::NotAValidator(_) => 403,
-            Self::UnknownEpoch(_) | Self::UnknownAccount(_) | Self::NoEndpoint(_) => 404,
-            Self::AlreadySpent(_) | Self::TopologyMismatch { .. } | Self::RelayTooLate { .. } => {
-                409
-            }
-            Self::Statement(LedgerError::PoolFull { .. }) => 503,
-            Self::Statement(_)
-            | Self::RelayTooEarly { .. }
-            | Self::DepositMismatch
-            | Self::NotADeposit
-            | Self::Credential(_) => 422,
+            Self::NotAPeer(_) => 403,
+            Self::UnknownEpoch(_)
+            | Self::UnknownAccount(_)
+            | Self::NoEndpoint(_)
+            | Self::UnknownBlock(_) => 404,
+            Self::AlreadySpent(_) | Self::Conflict(_) => 409,
+            Self::Chain(e) => match e.root() {
+                ChainError::MempoolFull { .. } | ChainError::AccountFull { .. } => 503,
+                ChainError::DoubleSpend { .. } => 409,
+                _ => 422,
+            },
+            Self::DepositMismatch | Self::NotADeposit | Self::Credential(_) => 422,
             Self::NoCredentials => 501,
+            Self::NotDecided(_) => 503,
             Self::Internal(_) => 500,
         }
     }
@@ -109,13 +87,14 @@ impl ServiceError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
-            Self::Statement(_) => "invalid_statement",
-            Self::NotAValidator(_) | Self::NotAPeer(_) => "not_a_peer",
-            Self::BadPeerSignature(_) => "bad_signature",
-            Self::RelayTooLate { .. } => "relay_too_late",
-            Self::RelayTooEarly { .. } => "relay_too_early",
-            Self::TopologyMismatch { .. } => "topology_mismatch",
-            Self::UnknownEpoch(_) | Self::UnknownAccount(_) | Self::NoEndpoint(_) => "not_found",
+            Self::Chain(e) => e.root().kind(),
+            Self::NotAPeer(_) => "not_a_peer",
+            Self::NotDecided(_) => "not_decided",
+            Self::Conflict(_) => "conflict",
+            Self::UnknownEpoch(_)
+            | Self::UnknownAccount(_)
+            | Self::NoEndpoint(_)
+            | Self::UnknownBlock(_) => "not_found",
             Self::Attributes(_) => "invalid_attributes",
             Self::DepositMismatch | Self::NotADeposit => "invalid_deposit",
             Self::Credential(_) => "invalid_credential",

@@ -1,8 +1,10 @@
-//! The axum router: decodes requests, runs them against the shared [`ValidatorState`], hands
-//! outbound messages to the peers, and maps every failure to a status and an
-//! [`ApiError`] body. Credential crypto runs on the blocking pool.
+//! The axum router: decodes requests, checks their cryptography outside any lock (Coconut
+//! on the blocking pool), admits transactions to the mempool and relays them, reads the
+//! committed chain state, waits for decisions where an answer must be final, and maps every
+//! failure to a status and an [`ApiError`] body.
 
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
@@ -14,49 +16,76 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::error::ServiceError;
-use super::issuer::Issuer;
+use super::issuer::{check_deposit, Issuer};
 use super::peers::Peers;
-use super::state::{Outbound, ValidatorState};
-use validator_core::api::{self, ApiError, BlindSignBody, SpendAnswer, SpendBody, SpentAnswer};
+use crate::chain::shared::{ChainShared, Poisoned};
+use crate::chain::store::ChainStore;
+use validator_core::api::{
+    self, AccountView, ApiError, BlindSignBody, BlockSummary, SpendAnswer, SpendBody, SpentAnswer,
+    SpentRecord, StatementAccepted, Status,
+};
+use validator_core::chain::{
+    Block, ChainParams, ChainState, ChainStateHash, Inserted, SpendVerifier, Transaction,
+    VerifiedTx,
+};
 use validator_core::coconut::verification::ZETA_BYTES;
 use validator_core::credential::{request_digest, zeta_to_bs58};
 use validator_core::primitives::IdentityKey;
+use validator_core::statement::{SignedStatement, StatementBody};
 use validator_core::topology::EpochId;
 
 /// What every handler shares.
 pub struct Shared {
-    /// The state machine.
-    pub state: Mutex<ValidatorState>,
+    /// The chain: committed state, mempool, decisions.
+    pub chain: Arc<ChainShared>,
+    /// Decided blocks.
+    pub store: Arc<ChainStore>,
+    /// The chain's parameters (genesis, validators, epochs).
+    pub params: Arc<ChainParams>,
+    /// This validator.
+    pub identity: IdentityKey,
     /// Coconut keys, if this validator issues credentials.
     pub issuer: Option<Arc<Issuer>>,
-    /// Outbound links to the other validators.
+    /// What checks presentations (the issuer, or one that refuses all).
+    pub verifier: Arc<dyn SpendVerifier + Send + Sync>,
+    /// Relays to the other validators.
     pub peers: Peers,
     /// The genesis file as served.
     pub genesis_toml: String,
-    /// Wall clock, Unix ms.
-    pub clock: fn() -> u64,
+    /// How long a blind-sign or spend request waits for its transaction's block.
+    pub decision_timeout: Duration,
+}
+
+impl From<Poisoned> for ServiceError {
+    fn from(e: Poisoned) -> Self {
+        ServiceError::Internal(e.to_string())
+    }
 }
 
 impl Shared {
-    /// Locks the state; a poisoned lock (a panic while holding it) is an internal error.
-    pub fn state(&self) -> Result<MutexGuard<'_, ValidatorState>, ServiceError> {
-        self.state
-            .lock()
-            .map_err(|_| ServiceError::Internal("state lock poisoned".into()))
-    }
-
-    fn now(&self) -> u64 {
-        (self.clock)()
-    }
-
     fn issuer(&self) -> Result<Arc<Issuer>, ServiceError> {
         self.issuer.clone().ok_or(ServiceError::NoCredentials)
     }
 
-    fn send(&self, out: Vec<Outbound>) {
-        for message in out {
-            self.peers.broadcast(message);
+    fn committed(&self) -> Result<Arc<ChainState>, ServiceError> {
+        Ok(self.chain.committed()?)
+    }
+
+    /// Checks `tx`'s cryptography on the blocking pool (a spend is a pairing check).
+    async fn verify(&self, tx: Transaction) -> Result<VerifiedTx, ServiceError> {
+        let params = Arc::clone(&self.params);
+        let verifier = Arc::clone(&self.verifier);
+        blocking(move || Ok(VerifiedTx::verify(tx, &params, verifier.as_ref())?)).await
+    }
+
+    /// Admits a verified transaction; relays it when it is new here.
+    fn admit(&self, tx: VerifiedTx, relay: bool) -> Result<Inserted, ServiceError> {
+        let raw = relay.then(|| tx.tx().clone());
+        let inserted = self.chain.submit(tx)??;
+        if let (Inserted::New, Some(raw)) = (inserted, raw) {
+            self.peers.broadcast(raw);
         }
+        Ok(inserted)
     }
 }
 
@@ -110,9 +139,8 @@ pub fn router(shared: AppState) -> Router {
         .route(api::BLIND_SIGN, post(blind_sign))
         .route(api::SPEND, post(spend))
         .route("/v1/credentials/spent/{zeta}", get(spent))
-        .route(api::PEER_STATEMENTS, post(peer_statement))
-        .route(api::PEER_TOPOLOGY_SIGNATURES, post(peer_signature))
-        .route(api::PEER_SPENT, post(peer_spent))
+        .route("/v1/blocks/{height}", get(block))
+        .route(api::PEER_TRANSACTIONS, post(peer_transaction))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .with_state(shared)
@@ -131,17 +159,33 @@ async fn genesis(State(s): State<AppState>) -> Response {
 }
 
 async fn status(State(s): State<AppState>) -> ApiResult {
-    let now = s.now();
-    json(&s.state()?.status(now))
+    let committed = s.committed()?;
+    let engine = s.chain.status()?;
+    let pending = s.chain.mempool()?.len();
+    json(&Status {
+        identity_key: s.identity,
+        genesis_hash: s.params.genesis_hash(),
+        height: committed.height(),
+        last_block: committed.last_block(),
+        last_block_time_ms: committed.last_time_ms(),
+        state_hash: committed.state_hash(),
+        ledger_state_hash: committed.ledger().state_hash(),
+        consensus_height: engine.working_height,
+        consensus_round: engine.round,
+        signers_of_last_commit: engine.signers_of_last_commit,
+        syncing: engine.syncing,
+        current_epoch: s.params.schedule().epoch_at(committed.last_time_ms()),
+        pending_transactions: pending,
+        bonded_nodes: committed.ledger().bonded_nodes().count(),
+        coconut_index: s.issuer.as_ref().map(|i| i.index()),
+    })
 }
 
 async fn topology(State(s): State<AppState>) -> ApiResult {
-    let now = s.now();
-    let state = s.state()?;
-    let epoch = state.schedule().epoch_at(now);
+    let epoch = s.params.schedule().epoch_at(super::node::unix_now_ms());
     json(
-        &state
-            .current_topology(now)
+        &s.committed()?
+            .topology(epoch)
             .ok_or(ServiceError::UnknownEpoch(epoch))?,
     )
 }
@@ -153,83 +197,171 @@ async fn topology_at(State(s): State<AppState>, Path(epoch): Path<String>) -> Ap
             .map_err(|_| ServiceError::BadRequest(format!("epoch `{epoch}` is not a number")))?,
     );
     json(
-        &s.state()?
-            .signed_topology(epoch)
+        &s.committed()?
+            .topology(epoch)
             .ok_or(ServiceError::UnknownEpoch(epoch))?,
     )
 }
 
 async fn submit(State(s): State<AppState>, body: Bytes) -> ApiResult {
-    let statement = decode(&body)?;
-    let now = s.now();
-    let (accepted, out) = s.state()?.submit(statement, now)?;
-    tracing::info!(
-        statement = %accepted.statement_id,
-        epoch = %accepted.applies_at_end_of,
-        "statement accepted"
-    );
-    s.send(out);
-    Ok((StatusCode::ACCEPTED, Json(accepted)).into_response())
+    let statement: SignedStatement = decode(&body)?;
+    let statement_id = statement.id();
+    let tx = s.verify(Transaction::Statement(statement)).await?;
+    s.admit(tx, true)?;
+    let admitted_at_height = s.committed()?.height();
+    tracing::info!(statement = %statement_id, admitted_at_height, "statement admitted");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(StatementAccepted {
+            statement_id,
+            admitted_at_height,
+        }),
+    )
+        .into_response())
 }
 
 async fn account(State(s): State<AppState>, Path(key): Path<String>) -> ApiResult {
     let key: IdentityKey = key
         .parse()
         .map_err(|e| ServiceError::BadRequest(format!("account key: {e}")))?;
-    json(
-        &s.state()?
-            .account_view(&key)
-            .ok_or(ServiceError::UnknownAccount(key))?,
-    )
+    let committed = s.committed()?;
+    let state = committed
+        .ledger()
+        .account(&key)
+        .copied()
+        .ok_or(ServiceError::UnknownAccount(key))?;
+    let next_free_nonce = s
+        .chain
+        .mempool()?
+        .provisional()
+        .ledger()
+        .account(&key)
+        .map_or(state.next_nonce, |a| a.next_nonce.max(state.next_nonce));
+    json(&AccountView {
+        account: key,
+        balance: state.balance,
+        next_nonce: state.next_nonce,
+        next_free_nonce,
+    })
 }
 
 async fn nodes(State(s): State<AppState>) -> ApiResult {
-    json(&s.state()?.bonded_nodes())
+    let committed = s.committed()?;
+    let nodes: Vec<_> = committed.ledger().bonded_nodes().cloned().collect();
+    json(&nodes)
 }
 
 async fn verification_keys(State(s): State<AppState>) -> ApiResult {
     json(s.issuer()?.keys())
 }
 
+/// What the chain decided about a deposit statement.
+enum DepositOutcome {
+    /// It is applied: the request is paid.
+    Paid,
+    /// Something else took its place (another deposit for the digest, or another statement
+    /// with its account nonce).
+    Conflict(String),
+}
+
+fn deposit_outcome(state: &ChainState, deposit: &SignedStatement) -> Option<DepositOutcome> {
+    let StatementBody::Deposit {
+        credential_request_digest,
+        ..
+    } = &deposit.statement.body
+    else {
+        return Some(DepositOutcome::Conflict("not a deposit".into()));
+    };
+    if let Some(record) = state.ledger().deposit(credential_request_digest) {
+        return Some(if record.statement_id == deposit.id() {
+            DepositOutcome::Paid
+        } else {
+            DepositOutcome::Conflict(format!(
+                "the request was paid by another deposit statement ({})",
+                record.statement_id
+            ))
+        });
+    }
+    let account = state.ledger().account(&deposit.statement.account)?;
+    (account.next_nonce > deposit.statement.nonce).then(|| {
+        DepositOutcome::Conflict(format!(
+            "nonce {} of account {} was used by another statement",
+            deposit.statement.nonce, deposit.statement.account
+        ))
+    })
+}
+
 async fn blind_sign(State(s): State<AppState>, body: Bytes) -> ApiResult {
     let body: BlindSignBody = decode(&body)?;
     let issuer = s.issuer()?;
-    let deposit = body.deposit.clone();
-    // A request that is not paid for is refused before the expensive proof check.
+    // A request that is not paid for is refused before any expensive check.
     body.public_attributes.validate()?;
     let digest = request_digest(&body.request, &body.public_attributes);
-    ValidatorState::check_deposit(&deposit, body.public_attributes.bandwidth, &digest)?;
-    {
-        let state = s.state()?;
-        if !state.deposit_known(&deposit) {
-            state.check_submission(&deposit, s.now())?;
-        }
+    check_deposit(&body.deposit, body.public_attributes.bandwidth, &digest)?;
+    let deposit = body.deposit.clone();
+    let decided = deposit_outcome(&*s.committed()?, &deposit);
+    if decided.is_none() {
+        let tx = s.verify(Transaction::Statement(deposit.clone())).await?;
+        s.admit(tx, true)?;
+    }
+    let outcome = match decided {
+        Some(outcome) => outcome,
+        None => s
+            .chain
+            .wait_for(s.decision_timeout, |state| deposit_outcome(state, &deposit))
+            .await?
+            .ok_or(ServiceError::NotDecided(s.decision_timeout.as_secs()))?,
+    };
+    if let DepositOutcome::Conflict(reason) = outcome {
+        return Err(ServiceError::Conflict(reason));
     }
     let answer = blocking(move || issuer.blind_sign(&body)).await?;
-    // The request is well formed and paid for by this deposit; debit it unless it already is.
-    let now = s.now();
-    let out = {
-        let mut state = s.state()?;
-        if state.deposit_known(&deposit) {
-            Vec::new()
-        } else {
-            state.submit(deposit, now)?.1
-        }
-    };
-    s.send(out);
     tracing::info!(index = answer.signer_index, "partial credential issued");
     json(&answer)
 }
 
+fn spend_outcome(
+    state: &ChainState,
+    zeta: &[u8; ZETA_BYTES],
+    body: &SpendBody,
+) -> Option<Result<u64, ServiceError>> {
+    let record = state.spend(zeta)?;
+    Some(
+        if record.gateway == body.gateway && record.nonce == body.nonce {
+            Ok(record.height)
+        } else {
+            Err(ServiceError::AlreadySpent(zeta_to_bs58(zeta)))
+        },
+    )
+}
+
 async fn spend(State(s): State<AppState>, body: Bytes) -> ApiResult {
     let body: SpendBody = decode(&body)?;
-    let issuer = s.issuer()?;
-    let checked = body.clone();
-    let zeta = blocking(move || issuer.verify_presentation(&checked)).await?;
-    s.state()?.mark_spent(zeta)?;
-    s.send(vec![Outbound::Spent(Box::new(body))]);
+    let tx = s.verify(Transaction::Spend(Box::new(body.clone()))).await?;
+    let zeta = body.theta.zeta_bytes();
+    if spend_outcome(&*s.committed()?, &zeta, &body).is_none() {
+        match s.admit(tx, true) {
+            Ok(_) => {}
+            // Another spend of this credential is pending: whichever a block takes first
+            // wins, and the answer below says which.
+            Err(ServiceError::Chain(e))
+                if matches!(
+                    e.root(),
+                    validator_core::chain::ChainError::DoubleSpend { .. }
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let height = s
+        .chain
+        .wait_for(s.decision_timeout, |state| {
+            spend_outcome(state, &zeta, &body)
+        })
+        .await?
+        .ok_or(ServiceError::NotDecided(s.decision_timeout.as_secs()))??;
     json(&SpendAnswer {
         zeta: zeta_to_bs58(&zeta),
+        height,
     })
 }
 
@@ -243,30 +375,49 @@ async fn spent(State(s): State<AppState>, Path(zeta): Path<String>) -> ApiResult
             )))
         }
     }
-    let spent = s.state()?.is_spent(&bytes);
-    json(&SpentAnswer { zeta, spent })
+    let spend = s.committed()?.spend(&bytes).map(|r| SpentRecord {
+        gateway: r.gateway,
+        nonce: r.nonce,
+        height: r.height,
+    });
+    json(&SpentAnswer {
+        zeta,
+        spent: spend.is_some(),
+        spend,
+    })
 }
 
-async fn peer_statement(State(s): State<AppState>, body: Bytes) -> ApiResult {
-    let relayed = decode(&body)?;
-    let now = s.now();
-    s.state()?.accept_relay(relayed, now)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+async fn block(State(s): State<AppState>, Path(height): Path<String>) -> ApiResult {
+    let height: u64 = height
+        .parse()
+        .map_err(|_| ServiceError::BadRequest(format!("height `{height}` is not a number")))?;
+    let not_found = || ServiceError::UnknownBlock(height);
+    let store = Arc::clone(&s.store);
+    let (decided, state_hash) = blocking(move || {
+        let h = crate::chain::context::Height(height);
+        let internal = |e: crate::chain::store::StoreError| ServiceError::Internal(e.to_string());
+        Ok((
+            store.decided(h).map_err(internal)?,
+            store.state_hash(h).map_err(internal)?,
+        ))
+    })
+    .await?;
+    let (decided, state_hash) = decided.zip(state_hash).ok_or_else(not_found)?;
+    let block = Block::decode(&decided.block).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    json(&BlockSummary {
+        height,
+        id: Block::id_of(&decided.block),
+        time_ms: block.header.time_ms,
+        proposer: block.header.proposer,
+        transactions: block.transactions.len(),
+        state_hash: ChainStateHash(state_hash),
+        signers: decided.certificate.commit_signatures.len(),
+    })
 }
 
-async fn peer_signature(State(s): State<AppState>, body: Bytes) -> ApiResult {
-    let sig = decode(&body)?;
-    s.state()?.accept_topology_signature(sig)?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-async fn peer_spent(State(s): State<AppState>, body: Bytes) -> ApiResult {
-    let body: SpendBody = decode(&body)?;
-    let issuer = s.issuer()?;
-    let zeta = blocking(move || issuer.verify_presentation(&body)).await?;
-    match s.state()?.mark_spent(zeta) {
-        Ok(()) | Err(ServiceError::AlreadySpent(_)) => {}
-        Err(e) => return Err(e),
-    }
-    Ok(StatusCode::NO_CONTENT.into_response())
+async fn peer_transaction(State(s): State<AppState>, body: Bytes) -> ApiResult {
+    let tx: Transaction = decode(&body)?;
+    let tx = s.verify(tx).await?;
+    s.admit(tx, false)?;
+    Ok(StatusCode::ACCEPTED.into_response())
 }

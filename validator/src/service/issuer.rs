@@ -2,12 +2,13 @@
 //! verifies presentations with. Pure and stateless; the crypto runs off the async workers.
 
 use validator_core::api::{BlindSignAnswer, BlindSignBody, SpendBody};
+use validator_core::chain::SpendVerifier;
 use validator_core::coconut::verification::ZETA_BYTES;
 use validator_core::coconut::{blind_sign, verify_credential, Parameters, SecretKey, SignerIndex};
 use validator_core::credential::{parameters, request_digest, VerificationKeySet};
+use validator_core::statement::{CredentialRequestDigest, SignedStatement, StatementBody};
 
 use super::error::ServiceError;
-use super::state::ValidatorState;
 
 /// A validator's share of the issuing key.
 pub struct Issuer {
@@ -73,12 +74,12 @@ impl Issuer {
     }
 
     /// Checks that the deposit pays for the request and the request's proof holds, then signs.
-    /// Whether the deposit is affordable is the ledger's business (see
-    /// [`ValidatorState::submit`]).
+    /// Whether the deposit is decided is the caller's business (the HTTP handler waits for
+    /// it).
     pub fn blind_sign(&self, body: &BlindSignBody) -> Result<BlindSignAnswer, ServiceError> {
         body.public_attributes.validate()?;
         let digest = request_digest(&body.request, &body.public_attributes);
-        ValidatorState::check_deposit(&body.deposit, body.public_attributes.bandwidth, &digest)?;
+        check_deposit(&body.deposit, body.public_attributes.bandwidth, &digest)?;
         let blinded = blind_sign(
             &self.params,
             &self.secret,
@@ -105,5 +106,39 @@ impl Issuer {
         )
         .map_err(|e| ServiceError::Credential(e.to_string()))?;
         Ok(body.theta.zeta_bytes())
+    }
+}
+
+impl SpendVerifier for Issuer {
+    fn verify_spend(&self, spend: &SpendBody) -> Result<[u8; ZETA_BYTES], String> {
+        self.verify_presentation(spend).map_err(|e| e.to_string())
+    }
+}
+
+/// The verifier of a validator without Coconut keys: it cannot check a presentation, so it
+/// refuses every spend (and votes against blocks holding one). Every validator of a chain
+/// that spends credentials needs the verification keys.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoKeys;
+
+impl SpendVerifier for NoKeys {
+    fn verify_spend(&self, _spend: &SpendBody) -> Result<[u8; ZETA_BYTES], String> {
+        Err("this validator has no coconut verification keys".into())
+    }
+}
+
+/// Checks that `deposit` pays `amount` for `digest`.
+pub fn check_deposit(
+    deposit: &SignedStatement,
+    amount: u64,
+    digest: &CredentialRequestDigest,
+) -> Result<(), ServiceError> {
+    match &deposit.statement.body {
+        StatementBody::Deposit {
+            amount: paid,
+            credential_request_digest,
+        } if *paid == amount && credential_request_digest == digest => Ok(()),
+        StatementBody::Deposit { .. } => Err(ServiceError::DepositMismatch),
+        _ => Err(ServiceError::NotADeposit),
     }
 }

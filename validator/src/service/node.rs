@@ -1,23 +1,32 @@
-//! A running validator: the HTTP server, the epoch ticker and the peer links on one tokio
-//! runtime.
+//! A running validator on one tokio runtime: the chain store (replayed at start), the
+//! consensus engine and the application answering it, the HTTP server, and the relays to
+//! the other validators.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 
 use super::config::Loaded;
-use super::error::ServiceError;
 use super::http::{router, Shared};
+use super::issuer::NoKeys;
 use super::peers::Peers;
-use super::state::{EpochClosed, ValidatorState};
+use crate::chain::app::{App, AppError, AppParts, Byzantine};
+use crate::chain::context::{Height, ValidatorSet};
+use crate::chain::engine::{engine_config, EngineError, ValidatorNode};
+use crate::chain::shared::ChainShared;
+use crate::chain::signing::Provider;
+use crate::chain::store::{ChainStore, StoreError};
 use validator_client::ValidatorClient;
+use validator_core::chain::{Block, ChainParams, ChainState, Mempool, SpendVerifier};
+use validator_core::primitives::IdentityKey;
 
-/// Longest the ticker sleeps before looking at the clock again.
-const TICK_MAX_SLEEP: Duration = Duration::from_millis(500);
+/// How long a blind-sign or spend request waits for its block (under the API client's
+/// 10 s request timeout; a 503 `not_decided` is safe to retry).
+pub const DECISION_TIMEOUT: Duration = Duration::from_secs(8);
 
 /// Unix time in milliseconds (0 if the clock is before 1970).
 pub fn unix_now_ms() -> u64 {
@@ -37,9 +46,31 @@ pub enum StartError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// The state could not be built (e.g. the identity is not in the genesis).
+    /// The chain store failed.
     #[error(transparent)]
-    State(#[from] ServiceError),
+    Store(#[from] StoreError),
+    /// The stored chain does not replay to the state hashes recorded with it.
+    #[error("stored block {height} replays to a different state than recorded ({reason}); the data directory is corrupt or from another chain")]
+    Replay {
+        /// The block.
+        height: u64,
+        /// What differed.
+        reason: String,
+    },
+    /// The engine could not be configured or started.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// The application stopped on a fatal error.
+    #[error("consensus application: {0}")]
+    App(#[from] AppError),
+    /// The data directory could not be made.
+    #[error("{path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
     /// A peer URL is unusable.
     #[error("peer {url}: {reason}")]
     Peer {
@@ -53,8 +84,53 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
-/// Runs the validator until `shutdown` completes. Calls `ready` with the bound address once
-/// it accepts requests.
+/// Rebuilds the committed state from the stored blocks, checking each state hash.
+pub fn replay(
+    store: &ChainStore,
+    params: &Arc<ChainParams>,
+    verifier: &dyn SpendVerifier,
+) -> Result<ChainState, StartError> {
+    let started = Instant::now();
+    let mut state =
+        ChainState::from_params(Arc::clone(params)).map_err(|e| StartError::Replay {
+            height: 0,
+            reason: e.to_string(),
+        })?;
+    let top = store.max_height()?;
+    for height in 1..=top.0 {
+        let replay_error = |reason: String| StartError::Replay { height, reason };
+        let decided = store
+            .decided(Height(height))?
+            .ok_or_else(|| replay_error("missing".into()))?;
+        let block = Block::decode(&decided.block).map_err(|e| replay_error(e.to_string()))?;
+        state = state
+            .validate_block(&block, verifier)
+            .map_err(|e| replay_error(e.to_string()))?;
+        let recorded = store.state_hash(Height(height))?;
+        if recorded != Some(*state.state_hash().as_bytes()) {
+            return Err(replay_error("state hash differs".into()));
+        }
+    }
+    if top.0 > 0 {
+        tracing::info!(
+            height = top.0,
+            ms = started.elapsed().as_millis() as u64,
+            "chain replayed from disk"
+        );
+    }
+    Ok(state)
+}
+
+fn open_store(dir: &Path) -> Result<ChainStore, StartError> {
+    std::fs::create_dir_all(dir).map_err(|source| StartError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    Ok(ChainStore::open(&dir.join("chain.redb"))?)
+}
+
+/// Runs the validator until `shutdown` completes (or its consensus application fails).
+/// Calls `ready` with the bound HTTP address once it accepts requests.
 pub async fn run(
     loaded: Loaded,
     shutdown: impl Future<Output = ()> + Send + 'static,
@@ -66,7 +142,10 @@ pub async fn run(
         genesis_toml,
         identity,
         issuer,
+        data_dir,
     } = loaded;
+    let me = IdentityKey::from(&identity);
+    let engine_config = engine_config(&genesis, me, &config.chain)?;
     let listen = config.validator.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -76,16 +155,24 @@ pub async fn run(
         })?;
     let local = listener.local_addr().map_err(StartError::Serve)?;
 
-    let coconut_index = issuer.as_ref().map(|i| i.index());
-    let (state, first) = ValidatorState::new(
-        genesis.clone(),
-        identity,
-        config.pool_limits(),
-        coconut_index,
-        unix_now_ms(),
-    )?;
-    let me = state.identity();
-    let deadline = Duration::from_millis(state.schedule().grace_ms().max(2_000));
+    let issuer = issuer.map(Arc::new);
+    let verifier: Arc<dyn SpendVerifier + Send + Sync> = match &issuer {
+        Some(i) => Arc::clone(i) as Arc<dyn SpendVerifier + Send + Sync>,
+        None => Arc::new(NoKeys),
+    };
+    let params = Arc::new(ChainParams::new(&genesis));
+    let store = Arc::new(open_store(&data_dir)?);
+    let committed = {
+        let store = Arc::clone(&store);
+        let params = Arc::clone(&params);
+        let verifier = Arc::clone(&verifier);
+        tokio::task::spawn_blocking(move || replay(&store, &params, verifier.as_ref()))
+            .await
+            .map_err(|e| StartError::App(AppError::Worker(e.to_string())))??
+    };
+    let mempool = Mempool::new(&committed, config.mempool_limits());
+    let chain = Arc::new(ChainShared::new(committed, mempool));
+
     let mut links = Vec::new();
     for v in genesis.validators.iter().filter(|v| v.identity_key != me) {
         let client = ValidatorClient::new(&v.api_url).map_err(|e| StartError::Peer {
@@ -94,76 +181,78 @@ pub async fn run(
         })?;
         links.push((v.identity_key, client));
     }
+    let peers = Peers::start(links, Duration::from_secs(10));
+
+    let node = ValidatorNode::new(data_dir.clone(), identity.clone(), &genesis, engine_config);
+    let (channels, engine) = node
+        .start_engine()
+        .await
+        .map_err(|e| StartError::Engine(EngineError::Start(e.to_string())))?;
+    let relay_peers = peers.clone();
+    let app = App::new(
+        AppParts {
+            shared: Arc::clone(&chain),
+            store: Arc::clone(&store),
+            provider: Provider::new(identity.clone(), genesis.genesis_hash()),
+            identity: identity.clone(),
+            genesis_hash: genesis.genesis_hash(),
+            validators: ValidatorSet::from_genesis(&genesis),
+            verifier: Arc::clone(&verifier),
+            timing: config.block_timing(),
+            relay: Box::new(move |tx| relay_peers.broadcast(tx)),
+            clock: unix_now_ms,
+            byzantine: byzantine_test_double(),
+        },
+        channels.network.clone(),
+    );
+    let mut app_task = tokio::spawn(app.run(channels));
+
     let shared = Arc::new(Shared {
-        state: Mutex::new(state),
-        issuer: issuer.map(Arc::new),
-        peers: Peers::start(links, deadline),
+        chain,
+        store,
+        params: Arc::clone(&params),
+        identity: me,
+        issuer,
+        verifier,
+        peers,
         genesis_toml,
-        clock: unix_now_ms,
+        decision_timeout: DECISION_TIMEOUT,
     });
-    for message in first {
-        shared.peers.broadcast(message);
-    }
     tracing::info!(
         identity = %me,
         listen = %local,
         chain = %genesis.chain_id,
-        coconut_index,
+        data = %data_dir.display(),
         "validator running"
     );
-
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let ticker = tokio::spawn(tick_loop(Arc::clone(&shared), stop_rx));
     ready(local);
-    let served = axum::serve(listener, router(Arc::clone(&shared)))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    let _ = stop_tx.send(true);
-    let _ = ticker.await;
+    let server =
+        axum::serve(listener, router(Arc::clone(&shared))).with_graceful_shutdown(shutdown);
+    let outcome = tokio::select! {
+        served = server => served.map_err(StartError::Serve),
+        app = &mut app_task => match app {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StartError::App(e)),
+            Err(e) => Err(StartError::App(AppError::Worker(e.to_string()))),
+        },
+    };
+    if let Err(e) = engine.actor.kill_and_wait(None).await {
+        tracing::warn!(error = %e, "stopping the consensus engine");
+    }
+    app_task.abort();
     tracing::info!("validator stopped");
-    served.map_err(StartError::Serve)
+    outcome
 }
 
-async fn tick_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
-    loop {
-        let wait = match shared.state() {
-            Ok(s) => Duration::from_millis(s.next_deadline().saturating_sub(unix_now_ms())),
-            Err(e) => {
-                tracing::error!(error = %e, "ticker stops");
-                return;
-            }
-        };
-        tokio::select! {
-            _ = tokio::time::sleep(wait.min(TICK_MAX_SLEEP)) => {}
-            _ = stop.changed() => return,
-        }
-        let ticked = shared.state().and_then(|mut s| s.tick(unix_now_ms()));
-        match ticked {
-            Ok((closed, out)) => {
-                closed.iter().for_each(log_closed);
-                for message in out {
-                    shared.peers.broadcast(message);
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "closing an epoch failed"),
-        }
+/// The Byzantine test double's switch: the environment variable
+/// `MIXNET_TEST_BYZANTINE_VALIDATOR=invalid-proposals`, honoured only by debug builds (what
+/// `cargo test` runs), never by a release build.
+fn byzantine_test_double() -> Byzantine {
+    if cfg!(debug_assertions)
+        && std::env::var("MIXNET_TEST_BYZANTINE_VALIDATOR").as_deref() == Ok("invalid-proposals")
+    {
+        tracing::warn!("TEST DOUBLE: this validator proposes invalid blocks");
+        return Byzantine::InvalidProposals;
     }
-}
-
-fn log_closed(c: &EpochClosed) {
-    let rejected = c.results.iter().filter(|(_, r)| r.is_err()).count();
-    for (id, result) in &c.results {
-        if let Err(e) = result {
-            tracing::info!(epoch = %c.epoch, statement = %id, error = %e, "statement rejected");
-        }
-    }
-    tracing::info!(
-        epoch = %c.epoch,
-        applied = c.results.len() - rejected,
-        rejected,
-        next_topology = %c.next_topology,
-        mixnodes = c.next_sizes.0,
-        gateways = c.next_sizes.1,
-        "epoch closed"
-    );
+    Byzantine::No
 }

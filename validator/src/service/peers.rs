@@ -1,19 +1,21 @@
-//! Delivery of [`Outbound`] messages to the other validators: one task per peer, a bounded
-//! queue, messages in order, retried with backoff while the peer is unreachable or busy.
+//! Relay of admitted transactions to the other validators' mempools: one task per peer, a
+//! bounded queue, messages in order, retried with backoff while the peer is unreachable or
+//! busy. Consensus does not depend on it (a transaction reaches a block as soon as a
+//! validator that holds it proposes); it makes a transaction submitted to one validator
+//! show up in the next block whoever proposes it.
 //!
-//! A message the peer refuses with a 4xx is not retried: it is logged, since it means the two
-//! validators disagree (a late relay, a different topology) and retrying cannot fix it. A
-//! message still undelivered after the deadline given to [`Peers::start`] is dropped and logged; a
-//! full queue drops new messages for that peer and logs.
+//! A transaction the peer refuses with a 4xx is not retried (it conflicts with one the peer
+//! holds, or a block already decided it). A message still undelivered after the deadline
+//! given to [`Peers::start`] is dropped; a full queue drops new messages for that peer.
 
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::state::Outbound;
 use validator_client::ValidatorClient;
 use validator_core::api;
+use validator_core::chain::Transaction;
 use validator_core::primitives::IdentityKey;
 
 /// Messages queued per peer.
@@ -26,7 +28,7 @@ pub const BACKOFF_MAX: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 struct Link {
     key: IdentityKey,
-    tx: mpsc::Sender<Outbound>,
+    tx: mpsc::Sender<Transaction>,
 }
 
 /// The links to every other validator.
@@ -51,7 +53,7 @@ impl Peers {
     }
 
     /// Queues `message` for every peer.
-    pub fn broadcast(&self, message: Outbound) {
+    pub fn broadcast(&self, message: Transaction) {
         for link in &self.links {
             if link.tx.try_send(message.clone()).is_err() {
                 tracing::warn!(peer = %link.key, "peer queue full or closed; message dropped");
@@ -60,30 +62,17 @@ impl Peers {
     }
 }
 
-fn path_of(message: &Outbound) -> &'static str {
-    match message {
-        Outbound::Statement(_) => api::PEER_STATEMENTS,
-        Outbound::Signature(_) => api::PEER_TOPOLOGY_SIGNATURES,
-        Outbound::Spent(_) => api::PEER_SPENT,
-    }
-}
-
 async fn post(
     client: &ValidatorClient,
-    message: &Outbound,
+    message: &Transaction,
 ) -> Result<(), validator_client::ClientError> {
-    let path = path_of(message);
-    match message {
-        Outbound::Statement(m) => client.post_no_answer(path, m.as_ref()).await,
-        Outbound::Signature(m) => client.post_no_answer(path, m).await,
-        Outbound::Spent(m) => client.post_no_answer(path, m.as_ref()).await,
-    }
+    client.post_no_answer(api::PEER_TRANSACTIONS, message).await
 }
 
 async fn deliver(
     key: IdentityKey,
     client: ValidatorClient,
-    mut rx: mpsc::Receiver<Outbound>,
+    mut rx: mpsc::Receiver<Transaction>,
     message_deadline: Duration,
 ) {
     // After a message was given up on, the peer counts as down: later messages get one attempt
@@ -108,15 +97,14 @@ async fn deliver(
                 }
                 Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => {
                     down = false;
-                    tracing::warn!(peer = %key, path = path_of(&message), error = %e,
-                        "peer refused a message");
+                    tracing::debug!(peer = %key, error = %e, "peer refused a transaction");
                     break;
                 }
                 Err(e) => {
                     if Instant::now() + backoff > give_up {
                         if !down {
-                            tracing::warn!(peer = %key, path = path_of(&message), error = %e,
-                                "peer unreachable; dropping messages until it answers");
+                            tracing::warn!(peer = %key, error = %e,
+                                "peer unreachable; dropping relays until it answers");
                         }
                         down = true;
                         break;

@@ -21,6 +21,10 @@ pub struct Shape {
     pub validators: usize,
     pub threshold: u32,
     pub epoch_ms: u64,
+    /// Least time between blocks.
+    pub block_interval_ms: u64,
+    /// Validators started as the Byzantine test double.
+    pub byzantine: Vec<usize>,
     pub mixnodes: u32,
     pub gateways: u32,
     pub minimum_bond: u64,
@@ -31,9 +35,11 @@ pub struct Shape {
 impl Default for Shape {
     fn default() -> Self {
         Self {
-            validators: 3,
-            threshold: 2,
-            epoch_ms: 1_500,
+            validators: 4,
+            threshold: 3,
+            epoch_ms: 3_000,
+            block_interval_ms: 200,
+            byzantine: Vec::new(),
             mixnodes: 3,
             gateways: 1,
             minimum_bond: 100,
@@ -44,9 +50,11 @@ impl Default for Shape {
 }
 
 pub struct Validator {
+    pub id: String,
     pub url: String,
     pub dir: PathBuf,
     pub client: ValidatorClient,
+    byzantine: bool,
     child: Option<Child>,
 }
 
@@ -55,6 +63,7 @@ pub struct Network {
     pub genesis: Genesis,
     pub validators: Vec<Validator>,
     pub accounts: Vec<SigningKey>,
+    home: PathBuf,
 }
 
 /// A port nobody listens on right now.
@@ -128,13 +137,23 @@ impl Network {
             let text = std::fs::read_to_string(&config)
                 .unwrap()
                 .replace("# [coconut]\n# ", "[coconut]\n")
-                .replace("# verification_keys", "verification_keys");
+                .replace("# verification_keys", "verification_keys")
+                .replace(
+                    "# block_interval_ms = 1000",
+                    &format!(
+                        "block_interval_ms = {}\ntimeout_propose_ms = {}\ntimeout_vote_ms = 500\n\
+                         sync_status_interval_ms = 500",
+                        shape.block_interval_ms,
+                        shape.block_interval_ms + 1_500
+                    ),
+                );
             std::fs::write(&config, text).unwrap();
             entries.push((
                 id,
                 vdir,
                 v["identity_key"].as_str().unwrap().to_owned(),
                 format!("http://127.0.0.1:{port}"),
+                free_port(),
             ));
         }
 
@@ -156,47 +175,99 @@ impl Network {
                 shape.balance
             );
         }
-        for (_, _, identity, url) in &entries {
-            g += &format!("[[validators]]\nidentity_key = \"{identity}\"\napi_url = \"{url}\"\n");
+        for (_, _, identity, url, p2p) in &entries {
+            g += &format!(
+                "[[validators]]\nidentity_key = \"{identity}\"\napi_url = \"{url}\"\n\
+                 p2p_address = \"127.0.0.1:{p2p}\"\n"
+            );
         }
         let genesis = Genesis::from_toml_str(&g).unwrap();
 
         let mut validators = Vec::new();
-        for (id, vdir, _, url) in entries {
+        for (i, (id, vdir, _, url, _)) in entries.into_iter().enumerate() {
             std::fs::write(vdir.join("genesis.toml"), &g).unwrap();
-            let log = std::fs::File::create(vdir.join("validator.log")).unwrap();
-            let child = Command::new(BIN)
-                .args(["--home", home.to_str().unwrap(), "run", "--id", &id])
-                .env(
-                    "RUST_LOG",
-                    std::env::var("TEST_VALIDATOR_LOG").unwrap_or_else(|_| "info".into()),
-                )
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .unwrap();
             validators.push(Validator {
+                id,
                 client: ValidatorClient::new(&url).unwrap(),
                 url,
                 dir: vdir,
-                child: Some(child),
+                byzantine: shape.byzantine.contains(&i),
+                child: None,
             });
         }
-        let net = Network {
+        let mut net = Network {
             dir,
             genesis,
             validators,
             accounts,
+            home,
         };
-        for v in &net.validators {
-            eventually(
-                "validator answers /v1/status",
-                Duration::from_secs(20),
-                || async { v.client.status().await.ok() },
-            )
-            .await;
+        for i in 0..net.validators.len() {
+            net.spawn(i);
+        }
+        for i in 0..net.validators.len() {
+            net.wait_ready(i).await;
         }
         net
+    }
+
+    fn spawn(&mut self, i: usize) {
+        let v = &mut self.validators[i];
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(v.dir.join("validator.log"))
+            .unwrap();
+        let mut command = Command::new(BIN);
+        command
+            .args(["--home", self.home.to_str().unwrap(), "run", "--id", &v.id])
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_VALIDATOR_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log);
+        if v.byzantine {
+            command.env("MIXNET_TEST_BYZANTINE_VALIDATOR", "invalid-proposals");
+        }
+        v.child = Some(command.spawn().unwrap());
+    }
+
+    async fn wait_ready(&self, i: usize) {
+        let client = &self.validators[i].client;
+        eventually(
+            "validator answers /v1/status",
+            Duration::from_secs(30),
+            || async { client.status().await.ok() },
+        )
+        .await;
+    }
+
+    /// Starts validator `i` again (after [`Network::kill`]) from its data directory.
+    pub async fn restart(&mut self, i: usize) {
+        self.kill(i);
+        self.spawn(i);
+        self.wait_ready(i).await;
+    }
+
+    /// Waits until validator `i` has decided `height`.
+    pub async fn wait_for_height(&self, i: usize, height: u64, timeout: Duration) {
+        let client = &self.validators[i].client;
+        eventually(
+            &format!("validator {i} at height {height}"),
+            timeout,
+            || async { client.status().await.ok().filter(|s| s.height >= height) },
+        )
+        .await;
+    }
+
+    /// The highest height every running validator in `which` has decided.
+    pub async fn common_height(&self, which: &[usize]) -> u64 {
+        let mut min = u64::MAX;
+        for &i in which {
+            min = min.min(self.validators[i].client.status().await.unwrap().height);
+        }
+        min
     }
 
     /// Stops validator `i` (SIGKILL: no goodbye to its peers).
@@ -226,7 +297,7 @@ impl Network {
         EpochId((now_ms() - self.genesis.genesis_time_unix_ms) / self.genesis.epoch_length_ms)
     }
 
-    /// Waits until validator 0's clock is in `epoch` or later.
+    /// Waits until validator 0's last block is in `epoch` or later.
     pub async fn wait_for_epoch(&self, epoch: EpochId) {
         let client = &self.validators[0].client;
         let timeout =

@@ -1,0 +1,407 @@
+//! The chain as real processes on loopback: four validators (f = 1), killed, restarted,
+//! one of them Byzantine, credentials raced across validators, bad input.
+//!
+//! The networks of these tests run one at a time (a process-wide lock): four validators and
+//! their consensus traffic are enough for a 2-core machine.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{bond, eventually, Network, Shape};
+use ed25519_dalek::SigningKey;
+use validator_client::{obtain_credential, ValidatorClient};
+use validator_core::api::{self, ApiError, BlindSignBody};
+use validator_core::coconut::prepare_blind_sign;
+use validator_core::credential::{parameters, request_digest, PrivateAttributes, PublicAttributes};
+use validator_core::primitives::IdentityKey;
+use validator_core::statement::{NodeRole, SignedStatement, Statement};
+use validator_core::topology::EpochId;
+
+static ONE_NETWORK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+const LONG: Duration = Duration::from_secs(60);
+
+/// Every validator in `which` holds the same blocks (ids and state hashes) at `heights`.
+async fn same_chain(net: &Network, which: &[usize], heights: std::ops::RangeInclusive<u64>) {
+    for h in heights {
+        let first = net.validators[which[0]].client.block(h).await.unwrap();
+        for &i in &which[1..] {
+            let other = net.validators[i].client.block(h).await.unwrap();
+            assert_eq!(
+                (other.id, other.state_hash),
+                (first.id, first.state_hash),
+                "validators {} and {i} differ at height {h}",
+                which[0]
+            );
+        }
+    }
+}
+
+fn gateway(i: u8) -> IdentityKey {
+    IdentityKey::from(&SigningKey::from_bytes(&[i; 32]))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_killed_mid_run_restarts_from_disk_catches_up_and_signs_the_next_topology() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let mut net = Network::start(Shape::default()).await;
+    let g = net.genesis.clone();
+    let acct = net.accounts[0].clone();
+    net.wait_for_height(3, 3, LONG).await;
+    for i in 0..3 {
+        net.validators[0]
+            .client
+            .submit(&bond(&g, &acct, i as u64, i, NodeRole::Mixnode, 500))
+            .await
+            .unwrap();
+    }
+
+    net.kill(3);
+    let at_kill = net.common_height(&[0, 1, 2]).await;
+    // Transactions keep arriving while it is down, at another validator.
+    net.validators[1]
+        .client
+        .submit(&bond(&g, &acct, 3, 3, NodeRole::Gateway, 500))
+        .await
+        .unwrap();
+    // The other three keep deciding blocks, and topologies with their three signatures.
+    for i in 0..3 {
+        net.wait_for_height(i, at_kill + 15, LONG).await;
+    }
+    let v0 = &net.validators[0].client;
+    let epoch = EpochId(v0.status().await.unwrap().current_epoch.0 + 1);
+    let signed = eventually("a topology signed by the three", LONG, || async {
+        v0.topology_at(epoch)
+            .await
+            .ok()
+            .filter(|t| t.signatures.len() >= 3)
+    })
+    .await;
+    assert_eq!(
+        signed.topology.gateways.len(),
+        1,
+        "the bond made while it was down"
+    );
+
+    // Restarted from its directory, it replays its blocks, catches up the rest from its
+    // peers and ends with the same chain and state.
+    net.restart(3).await;
+    let v0 = &net.validators[0].client;
+    let target = net.common_height(&[0, 1, 2]).await;
+    net.wait_for_height(3, target, LONG).await;
+    same_chain(&net, &[0, 1, 2, 3], 1..=target).await;
+
+    // It signs the topologies built after it is back.
+    let me = net.validators[3]
+        .client
+        .status()
+        .await
+        .unwrap()
+        .identity_key;
+    let v3 = &net.validators[3].client;
+    let next = EpochId(v3.status().await.unwrap().current_epoch.0 + 2);
+    eventually(
+        "the restarted validator signs a new topology",
+        LONG,
+        || async {
+            v0.topology_at(next)
+                .await
+                .ok()
+                .filter(|t| t.signatures.iter().any(|s| s.validator == me))
+        },
+    )
+    .await;
+    let top = net.common_height(&[0, 1, 2, 3]).await;
+    same_chain(&net, &[0, 1, 2, 3], top.saturating_sub(3)..=top).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_proposing_invalid_blocks_cannot_stop_or_split_the_honest_three() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let net = Network::start(Shape {
+        byzantine: vec![0],
+        ..Shape::default()
+    })
+    .await;
+    let byzantine = net.validators[0]
+        .client
+        .status()
+        .await
+        .unwrap()
+        .identity_key;
+    // A statement submitted at the Byzantine validator still reaches the chain (it relays,
+    // and the honest proposers include it).
+    let g = net.genesis.clone();
+    let acct = net.accounts[0].clone();
+    net.validators[0]
+        .client
+        .submit(&bond(&g, &acct, 0, 0, NodeRole::Mixnode, 500))
+        .await
+        .unwrap();
+    for i in 1..4 {
+        net.wait_for_height(i, 16, LONG).await;
+    }
+    same_chain(&net, &[1, 2, 3], 1..=16).await;
+    for h in 1..=16 {
+        let block = net.validators[1].client.block(h).await.unwrap();
+        assert_ne!(
+            block.proposer, byzantine,
+            "a block of the Byzantine proposer was decided at height {h}"
+        );
+        assert!(
+            block.signers >= 3,
+            "height {h} decided by {} signers",
+            block.signers
+        );
+    }
+    let account = IdentityKey::from(&acct);
+    eventually("the bond is applied", LONG, || async {
+        net.validators[2]
+            .client
+            .account(&account)
+            .await
+            .ok()
+            .filter(|a| a.next_nonce == 1)
+    })
+    .await;
+}
+
+/// Spends `a` at validator `x` and `b` at validator `y` at the same time; returns how many
+/// succeeded, checking that every refusal is a 409.
+async fn race(
+    x: &ValidatorClient,
+    a: &api::SpendBody,
+    y: &ValidatorClient,
+    b: &api::SpendBody,
+) -> usize {
+    let (ra, rb) = tokio::join!(x.spend(a), y.spend(b));
+    let mut ok = 0;
+    for r in [ra, rb] {
+        match r {
+            Ok(_) => ok += 1,
+            Err(e) => assert_eq!(e.status(), Some(409), "{e}"),
+        }
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_credential_presented_at_two_validators_at_once_is_spent_exactly_once() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let mut net = Network::start(Shape::default()).await;
+    let acct = net.accounts[0].clone();
+    let mut credentials = Vec::new();
+    for round in 0..20 {
+        let credential = obtain_credential(&net.genesis, &acct, 1_000).await.unwrap();
+        // Two fresh presentations for two gateways, raced at two validators.
+        let a = credential.present(gateway(1)).unwrap();
+        let b = credential.present(gateway(2)).unwrap();
+        let x = &net.validators[round % 4].client;
+        let y = &net.validators[(round + 1) % 4].client;
+        assert_eq!(race(x, &a, y, &b).await, 1, "round {round}");
+        credentials.push(credential);
+    }
+
+    // A presentation moved to another gateway does not verify.
+    let mut moved = credentials[0].present(gateway(1)).unwrap();
+    moved.gateway = gateway(3);
+    let refused = net.validators[2].client.spend(&moved).await.unwrap_err();
+    assert_eq!(refused.status(), Some(422), "{refused}");
+
+    // After every validator restarts, every credential is still spent, everywhere.
+    for i in 0..4 {
+        net.kill(i);
+    }
+    for i in 0..4 {
+        net.restart(i).await;
+    }
+    for (i, credential) in credentials.iter().enumerate() {
+        let again = credential.present(gateway(4)).unwrap();
+        let refused = net.validators[i % 4]
+            .client
+            .spend(&again)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), Some(409), "credential {i}: {refused}");
+    }
+    // And a new credential still races to exactly one spend.
+    for round in 0..3 {
+        let credential = obtain_credential(&net.genesis, &acct, 1_000).await.unwrap();
+        let a = credential.present(gateway(1)).unwrap();
+        let b = credential.present(gateway(1)).unwrap();
+        let x = &net.validators[round].client;
+        let y = &net.validators[3].client;
+        assert_eq!(race(x, &a, y, &b).await, 1, "after restart, round {round}");
+    }
+}
+
+/// A blind-sign request for `bandwidth` paid by `account` with `nonce`.
+fn paid_request(net: &Network, account: &SigningKey, nonce: u64, bandwidth: u64) -> BlindSignBody {
+    let params = parameters();
+    let private = PrivateAttributes::random(&mut rand::rng());
+    let public = PublicAttributes::bandwidth_voucher(bandwidth);
+    let (_, request) = prepare_blind_sign(
+        &params,
+        &private.scalars(),
+        &public.scalars(),
+        &mut rand::rng(),
+    )
+    .unwrap();
+    let digest = request_digest(&request, &public);
+    let deposit = Statement::deposit(
+        net.genesis.genesis_hash(),
+        IdentityKey::from(account),
+        nonce,
+        bandwidth,
+        digest,
+    );
+    BlindSignBody {
+        deposit: SignedStatement::sign(deposit, account).unwrap(),
+        request,
+        public_attributes: public,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conflicting_deposits_at_two_validators_get_exactly_one_signature() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let net = Network::start(Shape::default()).await;
+    let acct = net.accounts[1].clone();
+    for nonce in 0..5 {
+        // Two deposits with the same nonce, for two different requests.
+        let a = paid_request(&net, &acct, nonce, 100);
+        let b = paid_request(&net, &acct, nonce, 100);
+        let x = &net.validators[(nonce as usize) % 4].client;
+        let y = &net.validators[(nonce as usize + 2) % 4].client;
+        let (ra, rb) = tokio::join!(x.blind_sign(&a), y.blind_sign(&b));
+        let signed = [ra, rb]
+            .into_iter()
+            .filter(|r| match r {
+                Ok(_) => true,
+                Err(e) => {
+                    assert_eq!(e.status(), Some(409), "{e}");
+                    false
+                }
+            })
+            .count();
+        assert_eq!(signed, 1, "nonce {nonce}");
+    }
+    let view = net.validators[3]
+        .client
+        .account(&IdentityKey::from(&acct))
+        .await
+        .unwrap();
+    assert_eq!(view.next_nonce, 5);
+    assert_eq!(view.balance, 1_000_000 - 5 * 100, "each nonce paid once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_input_is_a_4xx_with_its_reason_and_a_flood_does_not_delay_valid_statements() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let net = Network::start(Shape::default()).await;
+    let g = &net.genesis;
+    let base = &net.validators[0].url;
+    let http = reqwest::Client::new();
+    let post = |path: &str, body: String| {
+        let req = http
+            .post(format!("{base}{path}"))
+            .header("content-type", "application/json")
+            .body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            (status, text)
+        }
+    };
+    let kind = |text: &str| serde_json::from_str::<ApiError>(text).unwrap().kind;
+    let account = IdentityKey::from(&net.accounts[0]);
+    let unchanged = || async {
+        let view = net.validators[0].client.account(&account).await.unwrap();
+        assert_eq!(
+            (view.next_nonce, view.next_free_nonce),
+            (0, 0),
+            "nothing applied"
+        );
+    };
+
+    let (s, t) = post(api::STATEMENTS, "{not json".into()).await;
+    assert_eq!((s, kind(&t).as_str()), (400, "bad_request"), "{t}");
+    let (s, t) = post(
+        api::PEER_TRANSACTIONS,
+        r#"{"statement":{"nonsense":1}}"#.into(),
+    )
+    .await;
+    assert_eq!(s, 400, "{t}");
+
+    let good = bond(g, &net.accounts[0], 0, 0, NodeRole::Mixnode, 500);
+    let mut forged = good.clone();
+    forged.statement.nonce = 7;
+    let (s, t) = post(api::STATEMENTS, serde_json::to_string(&forged).unwrap()).await;
+    assert_eq!((s, kind(&t).as_str()), (422, "invalid_statement"), "{t}");
+    assert!(t.contains("signature"), "{t}");
+
+    let gap = bond(g, &net.accounts[0], 3, 1, NodeRole::Mixnode, 500);
+    let (s, t) = post(api::STATEMENTS, serde_json::to_string(&gap).unwrap()).await;
+    assert_eq!((s, kind(&t).as_str()), (422, "statement_refused"), "{t}");
+    assert!(t.contains("nonce"), "{t}");
+
+    let overspend = bond(g, &net.accounts[0], 0, 1, NodeRole::Mixnode, 2_000_000);
+    let (s, t) = post(api::STATEMENTS, serde_json::to_string(&overspend).unwrap()).await;
+    assert_eq!(s, 422, "{t}");
+    assert!(t.contains("insufficient balance"), "{t}");
+
+    let (s, _) = post(api::STATEMENTS, "x".repeat(api::MAX_BODY_BYTES + 1)).await;
+    assert_eq!(s, 413);
+    unchanged().await;
+
+    // A flood of statements with bad signatures (bounded: 2,000 requests, 32 at a time)
+    // while one valid statement is submitted: it lands within a block or two of admission.
+    let flood = async {
+        use futures::StreamExt;
+        futures::stream::iter(0..2_000u64)
+            .map(|i| {
+                let mut bad = good.clone();
+                bad.statement.nonce = i + 1;
+                post(api::STATEMENTS, serde_json::to_string(&bad).unwrap())
+            })
+            .buffer_unordered(32)
+            .for_each(|(s, _)| async move { assert_eq!(s, 422) })
+            .await;
+    };
+    let valid = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        net.validators[0].client.submit(&good).await.unwrap()
+    };
+    let ((), accepted) = tokio::join!(flood, valid);
+    let admitted = accepted.admitted_at_height;
+    let v1 = &net.validators[1].client;
+    eventually("the valid statement is applied", LONG, || async {
+        v1.account(&account)
+            .await
+            .ok()
+            .filter(|a| a.next_nonce == 1)
+    })
+    .await;
+    let mut landed = None;
+    for h in admitted + 1..=admitted + 5 {
+        if let Ok(block) = v1.block(h).await {
+            if block.transactions > 0 {
+                landed = Some(h);
+                break;
+            }
+        }
+    }
+    let landed = landed.expect("the statement's block");
+    assert!(
+        landed <= admitted + 2,
+        "admitted at height {admitted}, decided at {landed}"
+    );
+    let status = v1.status().await.unwrap();
+    assert_eq!(
+        status.pending_transactions, 0,
+        "no invalid statement was kept"
+    );
+}
