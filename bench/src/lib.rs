@@ -16,6 +16,11 @@
 //!   the Nym-style [`baseline`] router on the same core with the same load: maximum forwarded
 //!   rate, latency at 50% and 90% of it, CPU use, and memory with 100,000 held packets.
 //!
+//! - `cargo run --release -p bench -- chain [--json]` ([`chain`]): four validators on the BFT
+//!   chain as processes on loopback: committed statements and spends per second, submission
+//!   to decision, catch-up after a restart, and the cost of a refused statement with 20,000
+//!   pending.
+//!
 //! - `cargo run --release -p bench -- localnet [--report-json PATH]`: a whole local mixnet as
 //!   processes on loopback (validators, three layers of mixnodes, gateways, clients),
 //!   messages between clients of different gateways, and a report of delivery, latency and
@@ -24,6 +29,7 @@
 
 pub mod affinity;
 pub mod baseline;
+pub mod chain;
 pub mod fixtures;
 pub mod measure;
 pub mod router;

@@ -73,6 +73,22 @@ enum Command {
     /// A whole local mixnet (validators, mixnodes, gateways, clients) as processes on
     /// loopback, messages between clients of different gateways, and a report.
     Localnet(testnet::Args),
+    /// Four validators on the BFT chain as processes on loopback: committed statements and
+    /// spends per second, submission to decision, catch-up, refusals with 20,000 pending.
+    Chain {
+        /// Print the report as JSON as well.
+        #[arg(long)]
+        json: bool,
+        /// Bond statements to commit.
+        #[arg(long, default_value_t = 4_000)]
+        statements: usize,
+        /// Credentials to spend.
+        #[arg(long, default_value_t = 200)]
+        spends: usize,
+        /// Seconds one validator stays down before it catches up.
+        #[arg(long, default_value_t = 60)]
+        downtime_secs: u64,
+    },
     /// (internal) Runs the Nym-style baseline router; `bench router` starts it.
     #[command(hide = true)]
     BaselineRouter {
@@ -83,6 +99,23 @@ enum Command {
         #[arg(long)]
         secret_file: std::path::PathBuf,
     },
+}
+
+fn chain(json: bool, options: &bench::chain::Options) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let report = runtime.block_on(bench::chain::run(options))?;
+    print!("{}", bench::chain::to_text(&report));
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+        );
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -123,6 +156,20 @@ fn main() -> ExitCode {
             ("router", run)
         }
         Command::Localnet(args) => return localnet(&args),
+        Command::Chain {
+            json,
+            statements,
+            spends,
+            downtime_secs,
+        } => {
+            let options = bench::chain::Options {
+                statements,
+                spends,
+                downtime: Duration::from_secs(downtime_secs),
+                ..bench::chain::Options::default()
+            };
+            ("chain", chain(json, &options))
+        }
         Command::BaselineRouter {
             listen,
             cpu,

@@ -148,11 +148,37 @@ pub fn build_args(dir: &Path, caller: Option<&str>) -> Vec<String> {
     args
 }
 
+/// Variables cargo sets for the program it runs (`cargo run`, `cargo test`), which the inner
+/// build must not see: some build scripts (ring's) ask to be rerun when `CARGO_PKG_NAME` and
+/// its like change, and cargo compares them with *its own* environment, so an inner build
+/// under `cargo run -p bench` would rebuild ring and everything above it (libp2p, the
+/// consensus engine, the validator) each time it alternates with the outer build.
+fn is_set_for_the_running_package(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_TARGET_TMPDIR"
+                | "OUT_DIR"
+        )
+}
+
 async fn build(cargo: &Path, dir: &Path) -> Result<(), Error> {
     let caller = std::env::var("CARGO_PKG_NAME").ok();
     let args = build_args(dir, caller.as_deref());
     eprintln!("localnet: {} {}", cargo.display(), args.join(" "));
-    let status = tokio::process::Command::new(cargo)
+    let mut command = tokio::process::Command::new(cargo);
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_set_for_the_running_package) {
+            command.env_remove(&name);
+        }
+    }
+    let status = command
         .args(&args)
         .kill_on_drop(true)
         .status()
@@ -171,6 +197,27 @@ async fn build(cargo: &Path, dir: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inner_build_does_not_inherit_the_running_packages_variables() {
+        for name in [
+            "CARGO_PKG_NAME",
+            "CARGO_PKG_VERSION_MAJOR",
+            "CARGO_MANIFEST_DIR",
+            "OUT_DIR",
+        ] {
+            assert!(is_set_for_the_running_package(name), "{name}");
+        }
+        for name in [
+            "CARGO_HOME",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_JOBS",
+            "PATH",
+            "RUSTFLAGS",
+        ] {
+            assert!(!is_set_for_the_running_package(name), "{name}");
+        }
+    }
 
     #[test]
     fn test_binaries_look_one_level_up() {

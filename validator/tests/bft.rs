@@ -71,7 +71,7 @@ async fn a_validator_killed_mid_run_restarts_from_disk_catches_up_and_signs_the_
         net.wait_for_height(i, at_kill + 15, LONG).await;
     }
     let v0 = &net.validators[0].client;
-    let epoch = EpochId(v0.status().await.unwrap().current_epoch.0 + 1);
+    let epoch = EpochId(net.current_epoch(0).await.0 + 1);
     let signed = eventually("a topology signed by the three", LONG, || async {
         v0.topology_at(epoch)
             .await
@@ -100,8 +100,7 @@ async fn a_validator_killed_mid_run_restarts_from_disk_catches_up_and_signs_the_
         .await
         .unwrap()
         .identity_key;
-    let v3 = &net.validators[3].client;
-    let next = EpochId(v3.status().await.unwrap().current_epoch.0 + 2);
+    let next = EpochId(net.current_epoch(3).await.0 + 2);
     eventually(
         "the restarted validator signs a new topology",
         LONG,

@@ -219,16 +219,7 @@ async fn a_topology_signed_by_fewer_than_threshold_validators_is_refused() {
     })
     .await;
     let fetcher = TopologyFetcher::new(net.genesis.clone()).unwrap();
-    let next = EpochId(
-        net.validators[0]
-            .client
-            .status()
-            .await
-            .unwrap()
-            .current_epoch
-            .0
-            + 1,
-    );
+    let next = EpochId(net.current_epoch(0).await.0 + 1);
     verified_topology(
         &fetcher,
         Some(next),
@@ -239,16 +230,7 @@ async fn a_topology_signed_by_fewer_than_threshold_validators_is_refused() {
 
     net.kill(3);
     // Built after the kill: signed by the three that remain.
-    let lonely = EpochId(
-        net.validators[0]
-            .client
-            .status()
-            .await
-            .unwrap()
-            .current_epoch
-            .0
-            + 2,
-    );
+    let lonely = EpochId(net.current_epoch(0).await.0 + 2);
     let v0 = &net.validators[0].client;
     let signed = eventually("three signatures", Duration::from_secs(30), || async {
         v0.topology_at(lonely)

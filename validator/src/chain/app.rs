@@ -306,14 +306,7 @@ impl App {
                 let validity = self
                     .check(height, &id, Arc::new(bytes), Some(proposer))
                     .await?;
-                values.push(ProposedValue {
-                    height,
-                    round,
-                    valid_round: Round::Nil,
-                    proposer,
-                    value: id,
-                    validity,
-                });
+                values.push(proposed(height, round, proposer, id, validity));
             }
         }
         Ok(values)
@@ -486,14 +479,13 @@ impl App {
                 Some(block.proposer),
             )
             .await?;
-        Ok(Some(ProposedValue {
-            height: block.height,
-            round: block.round,
-            valid_round: Round::Nil,
-            proposer: block.proposer,
-            value: id,
+        Ok(Some(proposed(
+            block.height,
+            block.round,
+            block.proposer,
+            id,
             validity,
-        }))
+        )))
     }
 
     /// A block a peer served with its commit certificate while we catch up.
@@ -513,14 +505,7 @@ impl App {
         // The certificate already proves a quorum decided it; our check guards our own state.
         let validity = self.check(height, &id, Arc::new(bytes), None).await?;
         self.synced_height = Some(height);
-        Ok(Some(ProposedValue {
-            height,
-            round,
-            valid_round: Round::Nil,
-            proposer,
-            value: id,
-            validity,
-        }))
+        Ok(Some(proposed(height, round, proposer, id, validity)))
     }
 
     /// Validates block `id` against the committed state (once per id), remembering it.
@@ -537,7 +522,10 @@ impl App {
             }
         }
         let committed = self.parts.shared.committed()?;
-        let verifier = Arc::clone(&self.parts.verifier);
+        let verifier = PooledFirst {
+            shared: Arc::clone(&self.parts.shared),
+            verifier: Arc::clone(&self.parts.verifier),
+        };
         let now = (self.parts.clock)();
         let max_drift = self.parts.timing.max_drift_ms;
         let checked = Arc::clone(&bytes);
@@ -556,7 +544,7 @@ impl App {
                 }
             }
             committed
-                .validate_block(&block, verifier.as_ref())
+                .validate_block(&block, &verifier)
                 .map_err(|e| e.to_string())
         })
         .await
@@ -676,6 +664,52 @@ impl App {
             }
         }
         Ok(())
+    }
+}
+
+/// Checks a block's spends, reusing the mempool's check of an identical spend (relays put
+/// most spends in every validator's mempool, checked there once; a pairing check is the
+/// dearest thing in a block).
+struct PooledFirst {
+    shared: Arc<ChainShared>,
+    verifier: Arc<dyn SpendVerifier + Send + Sync>,
+}
+
+impl SpendVerifier for PooledFirst {
+    fn verify_spend(
+        &self,
+        spend: &validator_core::api::SpendBody,
+    ) -> Result<[u8; validator_core::coconut::verification::ZETA_BYTES], String> {
+        let tx = Transaction::Spend(Box::new(spend.clone()));
+        let pooled = self.shared.mempool().ok().and_then(|pool| {
+            pool.get(&tx.id())
+                .filter(|v| v.tx() == &tx)
+                .and_then(|v| v.spend_tag().copied())
+        });
+        match pooled {
+            Some(tag) => Ok(tag),
+            None => self.verifier.verify_spend(spend),
+        }
+    }
+}
+
+/// What the engine is told about a block: proposed by `proposer` for `(height, round)`, valid
+/// or not. (Blocks travel as parts, so the round it was locked in is the signed proposal's
+/// business, not this value's.)
+fn proposed(
+    height: Height,
+    round: Round,
+    proposer: Address,
+    value: ValueId,
+    validity: Validity,
+) -> ProposedValue<ChainContext> {
+    ProposedValue {
+        height,
+        round,
+        valid_round: Round::Nil,
+        proposer,
+        value,
+        validity,
     }
 }
 

@@ -261,6 +261,16 @@ impl Network {
         .await;
     }
 
+    /// The epoch of validator `i`'s last block.
+    pub async fn current_epoch(&self, i: usize) -> EpochId {
+        self.validators[i]
+            .client
+            .status()
+            .await
+            .unwrap()
+            .current_epoch
+    }
+
     /// The highest height every running validator in `which` has decided.
     pub async fn common_height(&self, which: &[usize]) -> u64 {
         let mut min = u64::MAX;
