@@ -139,9 +139,11 @@ fn write_files(
     );
     let genesis_path = dir.join("genesis.toml");
     std::fs::write(&genesis_path, &genesis).map_err(io_error(genesis_path.display()))?;
+    // One validator decides alone: a block every 100 ms costs little and lets even a
+    // one-second test epoch get its topology built and signed before it starts.
     let mut config = format!(
         "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
-         identity_key = \"identity.key\"\n"
+         identity_key = \"identity.key\"\n[chain]\nblock_interval_ms = 100\n"
     );
     if chain.coconut {
         write_coconut_keys(dir)?;
