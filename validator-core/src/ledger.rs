@@ -232,7 +232,40 @@ impl Clone for Ledger {
     }
 }
 
+/// A ledger's maps: accounts, bonds by node identity, deposits by request digest.
+pub(crate) type LedgerParts<'a> = (
+    GenesisHash,
+    &'a BTreeMap<IdentityKey, AccountState>,
+    &'a BTreeMap<IdentityKey, BondRecord>,
+    &'a BTreeMap<CredentialRequestDigest, DepositRecord>,
+);
+
 impl Ledger {
+    /// Its maps, for a snapshot (`chain::snapshot`).
+    pub(crate) fn parts(&self) -> LedgerParts<'_> {
+        (
+            self.genesis_hash,
+            &self.accounts,
+            &self.bonds,
+            &self.deposits,
+        )
+    }
+
+    /// A ledger from a snapshot's maps.
+    pub(crate) fn from_parts(
+        genesis_hash: GenesisHash,
+        accounts: BTreeMap<IdentityKey, AccountState>,
+        bonds: BTreeMap<IdentityKey, BondRecord>,
+        deposits: BTreeMap<CredentialRequestDigest, DepositRecord>,
+    ) -> Self {
+        Self {
+            genesis_hash,
+            accounts,
+            bonds,
+            deposits,
+        }
+    }
+
     /// The state at genesis: funded accounts at nonce 0, no nodes, no deposits.
     pub fn from_genesis(genesis: &Genesis) -> Self {
         let accounts = genesis

@@ -84,8 +84,10 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing() {
+    // Colours only on a terminal: logs written to files stay plain text.
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),

@@ -92,6 +92,19 @@ async fn a_validator_killed_mid_run_restarts_from_disk_catches_up_and_signs_the_
     let target = net.common_height(&[0, 1, 2]).await;
     net.wait_for_height(3, target, LONG).await;
     same_chain(&net, &[0, 1, 2, 3], 1..=target).await;
+    // It restored its state from a snapshot (one every 7 blocks here), not from genesis.
+    let log = std::fs::read_to_string(net.validators[3].dir.join("validator.log")).unwrap();
+    let restored = log
+        .lines()
+        .rfind(|l| l.contains("chain state restored from disk"))
+        .expect("a restore line in its log");
+    let from: u64 = restored
+        .split("from_snapshot=")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("the snapshot height in the restore line");
+    assert!(from >= 7, "restored from genesis: {restored}");
 
     // It signs the topologies built after it is back.
     let me = net.validators[3]

@@ -43,6 +43,8 @@
 //! * [`mempool`]: [`Mempool`], pending transactions on a provisional state.
 //! * [`epochs`]: [`EpochSchedule`], when an epoch closes and the next topology is built.
 //! * [`params`]: [`ChainParams`], the genesis and what is derived from it once.
+//! * [`snapshot`]: [`StateSnapshot`], a committed state as bytes, so a restart replays only
+//!   the blocks after the latest one.
 //! * `error`: [`ChainError`], every refusal, with stable [`ChainError::kind`] names.
 
 pub mod block;
@@ -50,6 +52,7 @@ pub mod epochs;
 mod error;
 pub mod mempool;
 pub mod params;
+pub mod snapshot;
 pub mod state;
 pub mod transaction;
 
@@ -61,6 +64,7 @@ pub use epochs::EpochSchedule;
 pub use error::ChainError;
 pub use mempool::{Inserted, Mempool, MempoolLimits};
 pub use params::ChainParams;
+pub use snapshot::StateSnapshot;
 pub use state::{ChainState, ChainStateHash, SpendRecord, TopologyRecord, KEPT_TOPOLOGIES};
 pub use transaction::{SpendVerifier, TopologyVote, Transaction, TxId, VerifiedTx};
 

@@ -166,6 +166,40 @@ impl ChainState {
         Self::from_params(Arc::new(ChainParams::new(genesis)))
     }
 
+    /// A state from a snapshot's parts (`chain::snapshot`); its hash is computed afresh.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_snapshot_parts(
+        params: Arc<ChainParams>,
+        height: u64,
+        last_block: BlockId,
+        last_time_ms: u64,
+        ledger: Ledger,
+        spent: BTreeMap<[u8; ZETA_BYTES], SpendRecord>,
+        topologies: BTreeMap<EpochId, TopologyRecord>,
+        chain_hash: TopologyHash,
+        next_to_close: EpochId,
+    ) -> Self {
+        Self {
+            params,
+            height,
+            last_block,
+            last_time_ms,
+            ledger,
+            spent,
+            topologies,
+            chain_hash,
+            next_to_close,
+            hash: OnceLock::new(),
+        }
+    }
+
+    /// Every spent tag with its record, by tag.
+    pub(crate) fn spent_entries(
+        &self,
+    ) -> impl Iterator<Item = (&[u8; ZETA_BYTES], &SpendRecord)> + '_ {
+        self.spent.iter()
+    }
+
     /// [`ChainState::genesis`] for already computed parameters.
     pub fn from_params(params: Arc<ChainParams>) -> Result<Self, ChainError> {
         let mut state = Self {

@@ -65,6 +65,8 @@ pub struct AppParts {
     pub verifier: Arc<dyn SpendVerifier + Send + Sync>,
     /// Block timing.
     pub timing: BlockTiming,
+    /// The state is written with every block whose height is a multiple of this.
+    pub snapshot_interval: u64,
     /// Called with each transaction this validator originates (its topology signatures), to
     /// relay to the others.
     pub relay: Box<dyn Fn(Transaction) + Send + Sync>,
@@ -603,13 +605,17 @@ impl App {
             reason: e.to_string(),
         })?;
         let state_hash = *after.state_hash().as_bytes();
+        let snapshot = (height.0 % self.parts.snapshot_interval.max(1) == 0)
+            .then(|| after.snapshot().encode());
         {
             let store = Arc::clone(&self.parts.store);
             let bytes = Arc::clone(&bytes);
             let cert = certificate.clone();
-            tokio::task::spawn_blocking(move || store.commit(height, &bytes, &cert, &state_hash))
-                .await
-                .map_err(|e| AppError::Worker(e.to_string()))??;
+            tokio::task::spawn_blocking(move || {
+                store.commit(height, &bytes, &cert, &state_hash, snapshot.as_deref())
+            })
+            .await
+            .map_err(|e| AppError::Worker(e.to_string()))??;
         }
         let included: Vec<_> = block.transactions.iter().map(Transaction::id).collect();
         let new_topologies: Vec<_> = after

@@ -6,13 +6,16 @@
 //! | `certificates` | height | borsh of its commit certificate |
 //! | `state_hashes` | height | the application state hash after it |
 //! | `undecided` | height ‖ round ‖ block id | encoded bytes of a block proposed (by us or a peer) and not yet decided |
+//! | `snapshots` | height | the application state after that block (`validator_core::chain::StateSnapshot`), the latest two |
 //!
 //! A decision is written in one transaction (block, certificate, state hash; undecided blocks
 //! of that height dropped) that redb makes durable (fsync) at commit, before consensus is
 //! told to move on; a block is written to `undecided` before we propose or vote for it, so a
 //! validator killed at any moment finds on restart every block its WAL may refer to. The
-//! application state is the deterministic result of the decided blocks: a restart replays
-//! them and checks each state hash against the recorded one.
+//! application state is the deterministic result of the decided blocks: every so many blocks
+//! it is written with the decision, and a restart restores the latest snapshot (checked
+//! against the state hash recorded for its height), then replays the blocks after it,
+//! checking each state hash.
 
 use std::path::Path;
 
@@ -25,6 +28,9 @@ const BLOCKS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("blocks");
 const CERTIFICATES: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("certificates");
 const STATE_HASHES: TableDefinition<'_, u64, &[u8; 32]> = TableDefinition::new("state_hashes");
 const UNDECIDED: TableDefinition<'_, &[u8; 48], &[u8]> = TableDefinition::new("undecided");
+const SNAPSHOTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("snapshots");
+/// Snapshots kept: the latest, and the one before in case the latest is unreadable.
+const KEPT_SNAPSHOTS: usize = 2;
 
 /// A database failure (IO, corruption); the validator stops on it rather than guess.
 #[derive(Debug, thiserror::Error)]
@@ -81,6 +87,7 @@ impl ChainStore {
             txn.open_table(CERTIFICATES).map_err(err)?;
             txn.open_table(STATE_HASHES).map_err(err)?;
             txn.open_table(UNDECIDED).map_err(err)?;
+            txn.open_table(SNAPSHOTS).map_err(err)?;
         }
         txn.commit().map_err(err)?;
         Ok(Self { db })
@@ -102,15 +109,17 @@ impl ChainStore {
         Ok(Height(first.map_or(1, |(k, _)| k.value())))
     }
 
-    /// Records a decision durably: block, certificate and resulting state hash; drops the
-    /// height's undecided blocks. Writing the same height again (a restart between the
-    /// engine's decision and ours) overwrites it with the same content.
+    /// Records a decision durably: block, certificate, resulting state hash and, when given,
+    /// a snapshot of that state; drops the height's undecided blocks and old snapshots.
+    /// Writing the same height again (a restart between the engine's decision and ours)
+    /// overwrites it with the same content.
     pub fn commit(
         &self,
         height: Height,
         block: &[u8],
         certificate: &CommitCertificate<ChainContext>,
         state_hash: &[u8; 32],
+        snapshot: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         let cert = borsh::to_vec(certificate).map_err(err)?;
         let txn = self.db.begin_write().map_err(err)?;
@@ -137,8 +146,32 @@ impl ChainStore {
             for key in stale {
                 undecided.remove(&key).map_err(err)?;
             }
+            if let Some(snapshot) = snapshot {
+                let mut snapshots = txn.open_table(SNAPSHOTS).map_err(err)?;
+                snapshots.insert(height.0, snapshot).map_err(err)?;
+                let heights: Vec<u64> = snapshots
+                    .iter()
+                    .map_err(err)?
+                    .filter_map(|e| e.ok().map(|(k, _)| k.value()))
+                    .collect();
+                for old in heights.iter().rev().skip(KEPT_SNAPSHOTS) {
+                    snapshots.remove(*old).map_err(err)?;
+                }
+            }
         }
         txn.commit().map_err(err)
+    }
+
+    /// The stored snapshots, newest first: (height, bytes).
+    pub fn snapshots(&self) -> Result<Vec<(Height, Vec<u8>)>, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(SNAPSHOTS).map_err(err)?;
+        let mut out = Vec::new();
+        for entry in table.iter().map_err(err)?.rev() {
+            let (k, v) = entry.map_err(err)?;
+            out.push((Height(k.value()), v.value().to_vec()));
+        }
+        Ok(out)
     }
 
     /// The decided block and certificate at `height`.
@@ -246,7 +279,7 @@ mod tests {
                 .put_undecided(Height(1), Round::new(1), &ValueId([2; 32]), b"two")
                 .unwrap();
             store
-                .put_undecided(Height(2), Round::new(0), &ValueId([3; 32]), b"three")
+                .put_undecided(Height(7), Round::new(0), &ValueId([3; 32]), b"three")
                 .unwrap();
             assert_eq!(store.undecided_at(Height(1)).unwrap().len(), 2);
             assert_eq!(
@@ -254,21 +287,41 @@ mod tests {
                 Some(b"two".to_vec())
             );
             store
-                .commit(Height(1), b"two", &cert(1, 2), &[9; 32])
+                .commit(Height(1), b"two", &cert(1, 2), &[9; 32], None)
                 .unwrap();
+            for h in 2..=5u64 {
+                store
+                    .commit(
+                        Height(h),
+                        b"b",
+                        &cert(h, 1),
+                        &[1; 32],
+                        Some(&h.to_be_bytes()),
+                    )
+                    .unwrap();
+            }
         }
         let store = ChainStore::open(&path).unwrap();
-        assert_eq!(store.max_height().unwrap(), Height(1));
+        assert_eq!(store.max_height().unwrap(), Height(5));
+        let snapshots = store.snapshots().unwrap();
+        assert_eq!(
+            snapshots,
+            vec![
+                (Height(5), 5u64.to_be_bytes().to_vec()),
+                (Height(4), 4u64.to_be_bytes().to_vec())
+            ],
+            "the latest two snapshots, newest first"
+        );
         let decided = store.decided(Height(1)).unwrap().unwrap();
         assert_eq!(decided.block, b"two");
         assert_eq!(decided.certificate.value_id, ValueId([2; 32]));
         assert_eq!(store.state_hash(Height(1)).unwrap(), Some([9; 32]));
         assert!(store.undecided_at(Height(1)).unwrap().is_empty());
         assert_eq!(
-            store.undecided_at(Height(2)).unwrap(),
+            store.undecided_at(Height(7)).unwrap(),
             vec![(0, ValueId([3; 32]), b"three".to_vec())],
             "a later height's proposal is kept"
         );
-        assert!(store.decided(Height(2)).unwrap().is_none());
+        assert!(store.decided(Height(6)).unwrap().is_none());
     }
 }

@@ -23,6 +23,7 @@
 //! timeout_propose_ms = 3000          # consensus round timeouts
 //! timeout_vote_ms = 1000
 //! sync_status_interval_ms = 2000     # how often peers announce their height (catch-up)
+//! snapshot_interval_blocks = 1000    # the state is written every so many blocks
 //! ```
 
 use std::net::SocketAddr;
@@ -103,6 +104,9 @@ pub struct ChainSection {
     pub timeout_vote_ms: u64,
     /// How often validators announce their height to each other (catch-up), ms.
     pub sync_status_interval_ms: u64,
+    /// The application state is written every this many blocks, so a restart replays at most
+    /// this many.
+    pub snapshot_interval_blocks: u64,
 }
 
 impl Default for ChainSection {
@@ -115,6 +119,7 @@ impl Default for ChainSection {
             timeout_propose_ms: 3_000,
             timeout_vote_ms: 1_000,
             sync_status_interval_ms: 2_000,
+            snapshot_interval_blocks: 1_000,
         }
     }
 }

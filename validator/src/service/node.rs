@@ -21,7 +21,9 @@ use crate::chain::shared::ChainShared;
 use crate::chain::signing::Provider;
 use crate::chain::store::{ChainStore, StoreError};
 use validator_client::ValidatorClient;
-use validator_core::chain::{Block, ChainParams, ChainState, Mempool, SpendVerifier};
+use validator_core::chain::{
+    Block, ChainParams, ChainState, Mempool, SpendVerifier, StateSnapshot,
+};
 use validator_core::primitives::IdentityKey;
 
 /// How long a blind-sign or spend request waits for its block (under the API client's
@@ -84,20 +86,19 @@ pub enum StartError {
     Serve(std::io::Error),
 }
 
-/// Rebuilds the committed state from the stored blocks, checking each state hash.
+/// Rebuilds the committed state: the latest stored snapshot whose state hash matches the one
+/// recorded for its height (else genesis), then the blocks after it, checking each state
+/// hash.
 pub fn replay(
     store: &ChainStore,
     params: &Arc<ChainParams>,
     verifier: &dyn SpendVerifier,
 ) -> Result<ChainState, StartError> {
     let started = Instant::now();
-    let mut state =
-        ChainState::from_params(Arc::clone(params)).map_err(|e| StartError::Replay {
-            height: 0,
-            reason: e.to_string(),
-        })?;
+    let mut state = restore_snapshot(store, params)?;
+    let from = state.height();
     let top = store.max_height()?;
-    for height in 1..=top.0 {
+    for height in from.saturating_add(1)..=top.0 {
         let replay_error = |reason: String| StartError::Replay { height, reason };
         let decided = store
             .decided(Height(height))?
@@ -114,11 +115,40 @@ pub fn replay(
     if top.0 > 0 {
         tracing::info!(
             height = top.0,
+            from_snapshot = from,
+            replayed = top.0 - from,
             ms = started.elapsed().as_millis() as u64,
-            "chain replayed from disk"
+            "chain state restored from disk"
         );
     }
     Ok(state)
+}
+
+/// The newest usable snapshot's state, or the genesis state.
+fn restore_snapshot(
+    store: &ChainStore,
+    params: &Arc<ChainParams>,
+) -> Result<ChainState, StartError> {
+    for (height, bytes) in store.snapshots()? {
+        let restored = StateSnapshot::decode(&bytes)
+            .and_then(|s| ChainState::from_snapshot(Arc::clone(params), s));
+        match restored {
+            Ok(state)
+                if state.height() == height.0
+                    && store.state_hash(height)? == Some(*state.state_hash().as_bytes()) =>
+            {
+                return Ok(state);
+            }
+            Ok(_) => {
+                tracing::warn!(%height, "snapshot does not match its block's state hash; ignored")
+            }
+            Err(e) => tracing::warn!(%height, error = %e, "unreadable snapshot; ignored"),
+        }
+    }
+    ChainState::from_params(Arc::clone(params)).map_err(|e| StartError::Replay {
+        height: 0,
+        reason: e.to_string(),
+    })
 }
 
 fn open_store(dir: &Path) -> Result<ChainStore, StartError> {
@@ -199,6 +229,7 @@ pub async fn run(
             validators: ValidatorSet::from_genesis(&genesis),
             verifier: Arc::clone(&verifier),
             timing: config.block_timing(),
+            snapshot_interval: config.chain.snapshot_interval_blocks,
             relay: Box::new(move |tx| relay_peers.broadcast(tx)),
             clock: unix_now_ms,
             byzantine: byzantine_test_double(),
@@ -255,4 +286,74 @@ fn byzantine_test_double() -> Byzantine {
         return Byzantine::InvalidProposals;
     }
     Byzantine::No
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::chain::context::{ChainContext, ValueId};
+    use malachitebft_core_types::{CommitCertificate, Round};
+    use validator_core::chain::Transaction;
+    use validator_core::test_util::{fake_spend, genesis, next_block, FakeSpends};
+
+    fn cert(height: u64) -> CommitCertificate<ChainContext> {
+        CommitCertificate {
+            height: Height(height),
+            round: Round::new(0),
+            value_id: ValueId([0; 32]),
+            commit_signatures: Vec::new(),
+        }
+    }
+
+    /// A store with `blocks` decided blocks (a spend each), a snapshot at every height in
+    /// `snapshots` (garbled where `garble`); returns it with the final state.
+    fn chain(dir: &Path, blocks: u64, snapshots: &[u64], garble: bool) -> (ChainStore, ChainState) {
+        let g = genesis(1, 10, 4, 3);
+        let store = ChainStore::open(&dir.join("chain.redb")).unwrap();
+        let mut state = ChainState::genesis(&g).unwrap();
+        for h in 1..=blocks {
+            let spend = Transaction::Spend(Box::new(fake_spend(h, 1, 1)));
+            let block = next_block(&state, g.genesis_time_unix_ms + h, vec![spend]);
+            state = state.validate_block(&block, &FakeSpends).unwrap();
+            let mut snapshot = snapshots.contains(&h).then(|| state.snapshot().encode());
+            if garble {
+                if let Some(s) = snapshot.as_mut() {
+                    s.truncate(s.len() / 2);
+                }
+            }
+            store
+                .commit(
+                    Height(h),
+                    &block.encode(),
+                    &cert(h),
+                    state.state_hash().as_bytes(),
+                    snapshot.as_deref(),
+                )
+                .unwrap();
+        }
+        (store, state)
+    }
+
+    #[test]
+    fn a_restart_restores_the_latest_snapshot_and_replays_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, state) = chain(dir.path(), 9, &[4, 8], false);
+        let params = Arc::clone(state.params());
+        let restored = restore_snapshot(&store, &params).unwrap();
+        assert_eq!(restored.height(), 8, "the newest snapshot");
+        let replayed = replay(&store, &params, &FakeSpends).unwrap();
+        assert_eq!(replayed.state_hash(), state.state_hash());
+        assert_eq!(replayed.spent_count(), 9);
+    }
+
+    #[test]
+    fn unusable_snapshots_fall_back_to_replaying_from_genesis() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, state) = chain(dir.path(), 5, &[2, 4], true);
+        let params = Arc::clone(state.params());
+        assert_eq!(restore_snapshot(&store, &params).unwrap().height(), 0);
+        let replayed = replay(&store, &params, &FakeSpends).unwrap();
+        assert_eq!(replayed.state_hash(), state.state_hash());
+    }
 }

@@ -142,7 +142,7 @@ impl Network {
                     "# block_interval_ms = 1000",
                     &format!(
                         "block_interval_ms = {}\ntimeout_propose_ms = {}\ntimeout_vote_ms = 500\n\
-                         sync_status_interval_ms = 500",
+                         sync_status_interval_ms = 500\nsnapshot_interval_blocks = 7",
                         shape.block_interval_ms,
                         shape.block_interval_ms + 1_500
                     ),
