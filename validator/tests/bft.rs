@@ -49,7 +49,8 @@ async fn a_validator_killed_mid_run_restarts_from_disk_catches_up_and_signs_the_
     let mut net = Network::start(Shape::default()).await;
     let g = net.genesis.clone();
     let acct = net.accounts[0].clone();
-    net.wait_for_height(3, 3, LONG).await;
+    // Long enough for it to hold a snapshot (one every 7 blocks here).
+    net.wait_for_height(3, 10, LONG).await;
     for i in 0..3 {
         net.validators[0]
             .client

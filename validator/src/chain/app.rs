@@ -605,7 +605,9 @@ impl App {
             reason: e.to_string(),
         })?;
         let state_hash = *after.state_hash().as_bytes();
-        let snapshot = (height.0 % self.parts.snapshot_interval.max(1) == 0)
+        let snapshot = height
+            .0
+            .is_multiple_of(self.parts.snapshot_interval.max(1))
             .then(|| after.snapshot().encode());
         {
             let store = Arc::clone(&self.parts.store);
