@@ -120,7 +120,11 @@ fn write_files(
     write_secret(&dir.join("identity.key"), &key.to_bytes())?;
     let port = crate::free_port().map_err(io_error("no free loopback port"))?;
     let url = format!("http://127.0.0.1:{port}");
-    let p2p_port = crate::free_port().map_err(io_error("no free loopback port"))?;
+    // The kernel may hand out the port it just gave back: the two must differ.
+    let mut p2p_port = crate::free_port().map_err(io_error("no free loopback port"))?;
+    while p2p_port == port {
+        p2p_port = crate::free_port().map_err(io_error("no free loopback port"))?;
+    }
     let genesis = format!(
         "chain_id = \"{}\"\ngenesis_time_unix_ms = {}\nepoch_length_ms = {}\n\
          threshold = 1\nminimum_bond = {}\n[active_set]\nmixnodes = {}\ngateways = {}\n\

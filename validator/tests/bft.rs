@@ -418,3 +418,57 @@ async fn refused_input_is_a_4xx_with_its_reason_and_a_flood_does_not_delay_valid
         "no invalid statement was kept"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_mempool_refuses_with_503_and_what_it_holds_is_decided_once_the_chain_moves() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let mut net = Network::start(Shape {
+        pending_limit: Some(40),
+        ..Shape::default()
+    })
+    .await;
+    // Two of four down: no quorum, nothing is decided, what validator 0 admits stays pending.
+    net.kill(2);
+    net.kill(3);
+    let g = net.genesis.clone();
+    let acct = net.accounts[0].clone();
+    let v0 = &net.validators[0].client;
+    for nonce in 0..40u64 {
+        v0.submit(&bond(
+            &g,
+            &acct,
+            nonce,
+            nonce as usize,
+            NodeRole::Mixnode,
+            200,
+        ))
+        .await
+        .unwrap();
+    }
+    let refused = v0
+        .submit(&bond(&g, &acct, 40, 40, NodeRole::Mixnode, 200))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(503), "{refused}");
+    assert!(refused.to_string().contains("mempool_full"), "{refused}");
+    assert_eq!(v0.status().await.unwrap().pending_transactions, 40);
+
+    // The chain moves again: everything held is decided, and there is room again.
+    net.restart(2).await;
+    net.restart(3).await;
+    let account = IdentityKey::from(&acct);
+    for i in [0, 2] {
+        let v = &net.validators[i].client;
+        eventually("the 40 held statements are decided", LONG, || async {
+            v.account(&account)
+                .await
+                .ok()
+                .filter(|a| a.next_nonce == 40)
+        })
+        .await;
+    }
+    let v0 = &net.validators[0].client;
+    v0.submit(&bond(&g, &acct, 40, 40, NodeRole::Mixnode, 200))
+        .await
+        .unwrap();
+}

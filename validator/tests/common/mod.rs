@@ -25,6 +25,8 @@ pub struct Shape {
     pub block_interval_ms: u64,
     /// Validators started as the Byzantine test double.
     pub byzantine: Vec<usize>,
+    /// `[limits] pending_transactions` of every validator, if not the default.
+    pub pending_limit: Option<usize>,
     pub mixnodes: u32,
     pub gateways: u32,
     pub minimum_bond: u64,
@@ -40,6 +42,7 @@ impl Default for Shape {
             epoch_ms: 3_000,
             block_interval_ms: 200,
             byzantine: Vec::new(),
+            pending_limit: None,
             mixnodes: 3,
             gateways: 1,
             minimum_bond: 100,
@@ -66,9 +69,15 @@ pub struct Network {
     home: PathBuf,
 }
 
-/// A port nobody listens on right now.
-fn free_port() -> u16 {
-    testnet::free_port().expect("binding a loopback port")
+/// A port nobody listens on right now and not in `taken` (the kernel may hand out a port it
+/// just gave back), which it joins.
+fn free_port(taken: &mut std::collections::HashSet<u16>) -> u16 {
+    loop {
+        let port = testnet::free_port().expect("binding a loopback port");
+        if taken.insert(port) {
+            return port;
+        }
+    }
 }
 
 use testnet::now_ms;
@@ -109,8 +118,9 @@ impl Network {
         ]);
 
         let mut entries = Vec::new();
+        let mut taken = std::collections::HashSet::new();
         for i in 0..shape.validators {
-            let port = free_port();
+            let port = free_port(&mut taken);
             let id = format!("v{i}");
             let out = run_ok(&[
                 "--home",
@@ -147,13 +157,17 @@ impl Network {
                         shape.block_interval_ms + 1_500
                     ),
                 );
+            let text = match shape.pending_limit {
+                Some(n) => format!("{text}\n[limits]\npending_transactions = {n}\n"),
+                None => text,
+            };
             std::fs::write(&config, text).unwrap();
             entries.push((
                 id,
                 vdir,
                 v["identity_key"].as_str().unwrap().to_owned(),
                 format!("http://127.0.0.1:{port}"),
-                free_port(),
+                free_port(&mut taken),
             ));
         }
 
