@@ -7,11 +7,11 @@
 //! | GET | [`STATUS`] | | [`Status`] |
 //! | GET | [`TOPOLOGY`] | | the current epoch's [`SignedTopology`](crate::topology::SignedTopology) |
 //! | GET | `/v1/topology/{epoch}` | | that epoch's [`SignedTopology`](crate::topology::SignedTopology) (recent epochs and the next) |
-//! | POST | [`STATEMENTS`] | [`SignedStatement`] | [`StatementAccepted`] |
+//! | POST | [`STATEMENTS`] | [`SignedStatement`] | [`StatementAccepted`] (409 if the nonce is used) |
 //! | GET | `/v1/accounts/{key}` | | [`AccountView`] |
 //! | GET | [`NODES`] | | the bonded nodes, `Vec<BondRecord>` |
 //! | GET | [`VERIFICATION_KEYS`] | | [`VerificationKeySet`](crate::credential::VerificationKeySet) |
-//! | POST | [`BLIND_SIGN`] | [`BlindSignBody`] | [`BlindSignAnswer`] |
+//! | POST | [`BLIND_SIGN`] | [`BlindSignBody`] | [`BlindSignAnswer`] once the deposit is decided (409 if another statement took its nonce) |
 //! | POST | [`SPEND`] | [`SpendBody`] | [`SpendAnswer`] once the spend is in a decided block (409 if another spend of the credential is) |
 //! | GET | `/v1/credentials/spent/{zeta}` | | [`SpentAnswer`] |
 //! | GET | `/v1/blocks/{height}` | | [`BlockSummary`] of a decided block |

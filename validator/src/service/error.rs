@@ -3,6 +3,7 @@
 
 use validator_core::chain::ChainError;
 use validator_core::credential::AttributeError;
+use validator_core::ledger::LedgerError;
 use validator_core::primitives::IdentityKey;
 use validator_core::topology::EpochId;
 
@@ -73,7 +74,10 @@ impl ServiceError {
             Self::AlreadySpent(_) | Self::Conflict(_) => 409,
             Self::Chain(e) => match e.root() {
                 ChainError::MempoolFull { .. } | ChainError::AccountFull { .. } => 503,
-                ChainError::DoubleSpend { .. } => 409,
+                // A nonce already used conflicts with the committed state: the same answer as
+                // losing a race in the mempool, whichever of the two came first.
+                ChainError::DoubleSpend { .. }
+                | ChainError::Ledger(LedgerError::NonceReused { .. }) => 409,
                 _ => 422,
             },
             Self::DepositMismatch | Self::NotADeposit | Self::Credential(_) => 422,
@@ -102,5 +106,29 @@ impl ServiceError {
             Self::NoCredentials => "no_credentials",
             Self::Internal(_) => "internal",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chain(e: ChainError) -> ServiceError {
+        ServiceError::Chain(e)
+    }
+
+    #[test]
+    fn a_used_nonce_is_a_conflict_whichever_way_the_race_went() {
+        let used = chain(ChainError::from(LedgerError::NonceReused {
+            nonce: 4,
+            next: 5,
+        }));
+        assert_eq!(used.status(), 409);
+        // A nonce from the future is the sender's mistake, not a conflict.
+        let gap = chain(ChainError::from(LedgerError::NonceGap {
+            nonce: 7,
+            next: 5,
+        }));
+        assert_eq!((gap.status(), gap.kind()), (422, "statement_refused"));
     }
 }
