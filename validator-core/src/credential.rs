@@ -224,9 +224,12 @@ pub enum KeySetError {
         /// Its attribute count.
         got: usize,
     },
-    /// Interpolating the partial keys does not give the aggregate.
+    /// Interpolating the first `threshold` partial keys does not give the aggregate.
     #[error("the aggregate key is not the interpolation of the partial keys")]
     AggregateMismatch,
+    /// A partial key beyond the first `threshold` does not lie on their polynomial.
+    #[error("the partial key of authority {0} does not lie on the other keys' polynomial")]
+    OffPolynomial(SignerIndex),
     /// Coconut refused the keys.
     #[error(transparent)]
     Coconut(#[from] CoconutError),
@@ -258,9 +261,12 @@ impl VerificationKeySet {
         Ok(set)
     }
 
-    /// Checks the threshold, the indices, and that the first `threshold` partial keys and the
-    /// last `threshold` both interpolate to the aggregate (so a tampered partial or aggregate
-    /// key is caught whichever subset a client later uses).
+    /// Checks the threshold, the indices, and that every partial key lies on the one
+    /// polynomial of degree `threshold - 1` whose value at zero is the aggregate: the first
+    /// `threshold` keys interpolate to the aggregate, and so does each further key taken with
+    /// the first `threshold - 1` (the `threshold - 1` keys and the aggregate fix the
+    /// polynomial, so the further key must be its value at its index). A tampered partial or
+    /// aggregate key is caught whichever subset a client later uses.
     pub fn validate(&self) -> Result<(), KeySetError> {
         let n = self.authorities.len();
         let t = usize::try_from(self.threshold).unwrap_or(usize::MAX);
@@ -287,10 +293,16 @@ impl VerificationKeySet {
             .iter()
             .map(|a| (a.index, a.verification_key.clone()))
             .collect();
-        for subset in [&pairs[..t], &pairs[n - t..]] {
-            if aggregate_verification_keys(subset)? != self.aggregate {
-                return Err(KeySetError::AggregateMismatch);
+        if aggregate_verification_keys(&pairs[..t])? != self.aggregate {
+            return Err(KeySetError::AggregateMismatch);
+        }
+        let mut subset = pairs[..t - 1].to_vec();
+        for further in &pairs[t..] {
+            subset.push(further.clone());
+            if aggregate_verification_keys(&subset)? != self.aggregate {
+                return Err(KeySetError::OffPolynomial(further.0));
             }
+            subset.pop();
         }
         Ok(())
     }
@@ -336,7 +348,13 @@ mod tests {
         let other = key_set(2, 3, &mut rng);
         let mut swapped_last = good.clone();
         swapped_last.authorities[2] = other.authorities[2].clone();
-        assert_eq!(swapped_last.validate(), Err(KeySetError::AggregateMismatch));
+        assert_eq!(swapped_last.validate(), Err(KeySetError::OffPolynomial(3)));
+        let mut swapped_first = good.clone();
+        swapped_first.authorities[0] = other.authorities[0].clone();
+        assert_eq!(
+            swapped_first.validate(),
+            Err(KeySetError::AggregateMismatch)
+        );
         let mut wrong_aggregate = good.clone();
         wrong_aggregate.aggregate = other.aggregate.clone();
         assert_eq!(
@@ -352,6 +370,29 @@ mod tests {
         let mut t0 = good;
         t0.threshold = 4;
         assert!(matches!(t0.validate(), Err(KeySetError::Threshold { .. })));
+    }
+
+    #[test]
+    fn every_partial_key_is_checked_not_only_the_first_and_last_threshold() {
+        // Five authorities, threshold 2: the first two and the last two are consistent, the
+        // middle one (index 3) is not. Checking only the ends would let it through.
+        let mut rng = StdRng::seed_from_u64(11);
+        let good = key_set(2, 5, &mut rng);
+        let other = key_set(2, 5, &mut rng);
+        for middle in 2..4 {
+            let mut tampered = good.clone();
+            tampered.authorities[middle] = other.authorities[middle].clone();
+            assert_eq!(
+                tampered.validate(),
+                Err(KeySetError::OffPolynomial(tampered.authorities[middle].index))
+            );
+        }
+        // Threshold 1: every authority holds the aggregate itself.
+        let single = key_set(1, 3, &mut rng);
+        single.validate().unwrap();
+        let mut tampered = single.clone();
+        tampered.authorities[1] = other.authorities[1].clone();
+        assert_eq!(tampered.validate(), Err(KeySetError::OffPolynomial(2)));
     }
 
     #[test]
