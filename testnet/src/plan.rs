@@ -75,6 +75,7 @@ pub fn genesis(
                 voting_power: 1,
             })
             .collect(),
+        dkg: validator_core::genesis::DkgSchedule::default(),
     };
     genesis
         .validate()

@@ -384,7 +384,9 @@ mod tests {
             tampered.authorities[middle] = other.authorities[middle].clone();
             assert_eq!(
                 tampered.validate(),
-                Err(KeySetError::OffPolynomial(tampered.authorities[middle].index))
+                Err(KeySetError::OffPolynomial(
+                    tampered.authorities[middle].index
+                ))
             );
         }
         // Threshold 1: every authority holds the aggregate itself.

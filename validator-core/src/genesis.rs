@@ -110,6 +110,32 @@ pub struct ActiveSetSize {
     pub gateways: u32,
 }
 
+/// When the validators run the distributed key generation of the Coconut keys
+/// ([`crate::chain::dkg`]), in blocks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DkgSchedule {
+    /// The longest a phase of a key generation waits for a validator that has not sent its
+    /// message, in blocks; at least 1. A phase ends earlier once every validator has.
+    pub phase_blocks: u64,
+    /// A new key epoch (a fresh key generation) starts every this many blocks after the
+    /// previous one completed; 0 runs the key generation once, at genesis.
+    pub key_epoch_blocks: u64,
+    /// Credentials of a key epoch stay spendable this many blocks after the next key epoch's
+    /// keys are complete, then are refused.
+    pub grace_blocks: u64,
+}
+
+impl Default for DkgSchedule {
+    fn default() -> Self {
+        Self {
+            phase_blocks: 20,
+            key_epoch_blocks: 0,
+            grace_blocks: 100_000,
+        }
+    }
+}
+
 /// An account funded at genesis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct GenesisAccount {
@@ -156,6 +182,8 @@ pub struct Genesis {
     pub accounts: Vec<GenesisAccount>,
     /// The validator set; keys distinct, at least one.
     pub validators: Vec<GenesisValidator>,
+    /// The key generation's schedule (`[dkg]`, optional: [`DkgSchedule::default`]).
+    pub dkg: DkgSchedule,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +219,8 @@ struct RawGenesis {
     #[serde(default)]
     accounts: Vec<RawAccount>,
     validators: Vec<RawValidator>,
+    #[serde(default)]
+    dkg: DkgSchedule,
 }
 
 /// The view of a genesis that is hashed: the same fields with accounts and validators sorted
@@ -205,6 +235,7 @@ struct CanonicalGenesis<'a> {
     active_set: ActiveSetSize,
     accounts: Vec<&'a GenesisAccount>,
     validators: Vec<&'a GenesisValidator>,
+    dkg: DkgSchedule,
 }
 
 fn field_err(origin: &str, field: impl Into<String>, reason: impl Into<String>) -> GenesisError {
@@ -276,6 +307,7 @@ impl Genesis {
             active_set: raw.active_set,
             accounts,
             validators,
+            dkg: raw.dkg,
         };
         genesis.validate_as(origin)?;
         Ok(genesis)
@@ -341,6 +373,9 @@ impl Genesis {
                 "active_set.gateways",
                 "must be at least 1",
             ));
+        }
+        if self.dkg.phase_blocks == 0 {
+            return Err(field_err(origin, "dkg.phase_blocks", "must be at least 1"));
         }
 
         Ok(())
@@ -462,6 +497,7 @@ impl Genesis {
             active_set: self.active_set,
             accounts,
             validators,
+            dkg: self.dkg,
         };
         let json = serde_json::to_vec(&view).expect(
             "the canonical genesis view holds only structs, strings and integers, \

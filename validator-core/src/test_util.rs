@@ -59,6 +59,7 @@ pub fn genesis(accounts: u32, balance: Amount, validators: u32, threshold: u32) 
                 voting_power: 1,
             })
             .collect(),
+        dkg: crate::genesis::DkgSchedule::default(),
     };
     g.validate().expect("the test genesis is valid");
     g

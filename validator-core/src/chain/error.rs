@@ -153,6 +153,20 @@ pub enum ChainError {
         /// "transactions" or "bytes".
         what: &'static str,
     },
+    /// A key generation message's signature does not verify.
+    #[error("the key generation message of {0} is not signed by it")]
+    BadDkgSignature(IdentityKey),
+    /// A key generation message does not fit the run (see [`crate::chain::dkg`]).
+    #[error("key generation message of {validator} refused: {reason}")]
+    DkgRefused {
+        /// The sender.
+        validator: IdentityKey,
+        /// Why.
+        reason: String,
+    },
+    /// A credential of a key epoch that has no keys or is past its deadline.
+    #[error("credential not spendable: {0}")]
+    KeyEpochNotSpendable(String),
     /// The mempool holds as many statements of this account as it may.
     #[error("mempool holds {limit} statements of account {account} already")]
     AccountFull {
@@ -199,6 +213,9 @@ impl ChainError {
             Self::BadTopologySignature { .. } => "bad_topology_signature",
             Self::NotAValidator(_) => "not_a_validator",
             Self::DuplicateVote { .. } => "duplicate_vote",
+            Self::BadDkgSignature(_) => "bad_dkg_signature",
+            Self::DkgRefused { .. } => "dkg_refused",
+            Self::KeyEpochNotSpendable(_) => "key_epoch_not_spendable",
             Self::MempoolFull { .. } => "mempool_full",
             Self::AccountFull { .. } => "account_full",
             Self::Epoch { .. } => "epoch_error",

@@ -29,6 +29,8 @@
 //! 5. When a block closes an epoch ([`epochs`]), the state holds the next epoch's topology;
 //!    each validator signs it and submits the signature as a [`TopologyVote`]; the votes in
 //!    decided blocks are the signatures clients count.
+//! 6. While a run of the key generation ([`dkg`]) is in progress, each validator sends the
+//!    message its phase asks for; the keys credentials are issued under are the chain's.
 //!
 //! What the caller checks, not this module: that the proposer is the round's proposer, and
 //! that a proposed block time is close to the local clock.
@@ -41,6 +43,8 @@
 //! * [`state`]: [`ChainState`], the rules of a block and of each transaction, epoch
 //!   closing, the state hash and the queries the HTTP layer answers from.
 //! * [`mempool`]: [`Mempool`], pending transactions on a provisional state.
+//! * [`dkg`]: the Coconut keys' distributed generation in key epochs: [`dkg::DkgMessage`]
+//!   transactions, [`dkg::KeyEpochs`] in the state.
 //! * [`epochs`]: [`EpochSchedule`], when an epoch closes and the next topology is built.
 //! * [`params`]: [`ChainParams`], the genesis and what is derived from it once.
 //! * [`snapshot`]: [`StateSnapshot`], a committed state as bytes, so a restart replays only
@@ -48,6 +52,7 @@
 //! * `error`: [`ChainError`], every refusal, with stable [`ChainError::kind`] names.
 
 pub mod block;
+pub mod dkg;
 pub mod epochs;
 mod error;
 pub mod mempool;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::block::BlockId;
+use crate::chain::dkg::{KeyEpoch, KeyEpochs};
 use crate::chain::error::ChainError;
 use crate::chain::params::ChainParams;
 use crate::chain::state::{ChainState, SpendRecord, TopologyRecord};
@@ -55,6 +56,7 @@ pub struct StateSnapshot {
     topologies: Vec<TopologyEntry>,
     chain_hash: TopologyHash,
     next_to_close: EpochId,
+    key_epochs: Vec<KeyEpoch>,
 }
 
 impl StateSnapshot {
@@ -106,6 +108,7 @@ impl ChainState {
                 .collect(),
             chain_hash: self.chain_hash(),
             next_to_close: self.next_to_close(),
+            key_epochs: self.key_epochs().runs().cloned().collect(),
         }
     }
 
@@ -163,6 +166,7 @@ impl ChainState {
             topologies,
             snapshot.chain_hash,
             snapshot.next_to_close,
+            KeyEpochs::from_runs(snapshot.key_epochs),
         ))
     }
 }

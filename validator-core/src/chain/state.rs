@@ -21,6 +21,8 @@
 //!
 //! * A statement applies by the ledger's rules ([`crate::ledger`]).
 //! * A spend applies if its tag is not spent; the gateway, nonce and height are recorded.
+//! * A key generation message applies if the running run takes it
+//!   ([`crate::chain::dkg`]); after the block's epochs are closed, the run's phase advances.
 //! * A topology vote applies if its signer is a genesis validator, the chain keeps a topology
 //!   of its epoch, its hash is that topology's, the signer has not voted for it yet, and the
 //!   signature verifies over that topology's signing bytes.
@@ -46,8 +48,10 @@
 //! || n:u64 || n * (zeta[96] || gateway[32] || nonce[32] || height:u64)       by zeta
 //! || m:u64 || m * (epoch:u64 || topology_hash[32] || height:u64
 //!                  || k:u64 || k * (validator[32] || signature[64]))          by epoch, validator
-//! || chain_hash[32] || next_to_close:u64
+//! || chain_hash[32] || next_to_close:u64 || key epochs hash[32]
 //! ```
+//!
+//! The key epochs' hash is [`KeyEpochs::hash`]: SHA-256 of their canonical JSON.
 //!
 //! It is computed once per state value and cached.
 
@@ -60,6 +64,7 @@ use crate::api::SpendBody;
 use crate::chain::block::{
     encode_parts, Block, BlockHeader, BlockId, MAX_BLOCK_BYTES, MAX_BLOCK_TXS, MAX_SPENDS_PER_BLOCK,
 };
+use crate::chain::dkg::{DkgMessage, KeyEpochs};
 use crate::chain::error::ChainError;
 use crate::chain::params::ChainParams;
 use crate::chain::transaction::{
@@ -134,6 +139,8 @@ pub struct ChainState {
     chain_hash: TopologyHash,
     /// The first epoch whose cutoff no block has passed yet.
     next_to_close: EpochId,
+    /// The runs of the key generation ([`crate::chain::dkg`]).
+    dkg: KeyEpochs,
     /// [`ChainState::state_hash`], once computed; emptied by every change.
     hash: OnceLock<ChainStateHash>,
 }
@@ -153,6 +160,7 @@ impl Clone for ChainState {
             topologies: self.topologies.clone(),
             chain_hash: self.chain_hash,
             next_to_close: self.next_to_close,
+            dkg: self.dkg.clone(),
             hash: self.hash.clone(),
         }
     }
@@ -178,6 +186,7 @@ impl ChainState {
         topologies: BTreeMap<EpochId, TopologyRecord>,
         chain_hash: TopologyHash,
         next_to_close: EpochId,
+        dkg: KeyEpochs,
     ) -> Self {
         Self {
             params,
@@ -189,6 +198,7 @@ impl ChainState {
             topologies,
             chain_hash,
             next_to_close,
+            dkg,
             hash: OnceLock::new(),
         }
     }
@@ -211,6 +221,7 @@ impl ChainState {
             topologies: BTreeMap::new(),
             chain_hash: TopologyHash::NONE,
             next_to_close: EpochId(0),
+            dkg: KeyEpochs::genesis(),
             hash: OnceLock::new(),
             params,
         };
@@ -324,6 +335,10 @@ impl ChainState {
                         .insert(vote.signature.validator, vote.signature.clone());
                 }
             }
+            Transaction::Dkg(message) => {
+                self.check_dkg(message)?;
+                self.dkg.record(message);
+            }
         }
         self.hash.take();
         Ok(())
@@ -341,6 +356,7 @@ impl ChainState {
             }
             Transaction::Spend(spend) => self.check_unspent(&tag_of(spend, spend_tag))?,
             Transaction::TopologySignature(vote) => self.check_vote(vote)?,
+            Transaction::Dkg(message) => self.check_dkg(message)?,
         }
         Ok(())
     }
@@ -352,6 +368,15 @@ impl ChainState {
             });
         }
         Ok(())
+    }
+
+    fn check_dkg(&self, message: &DkgMessage) -> Result<(), ChainError> {
+        self.dkg
+            .check(self.params.genesis(), &self.params.genesis_hash(), message)
+            .map_err(|reason| ChainError::DkgRefused {
+                validator: message.validator,
+                reason,
+            })
     }
 
     fn check_vote(&self, vote: &TopologyVote) -> Result<(), ChainError> {
@@ -391,7 +416,13 @@ impl ChainState {
         self.height = header.height;
         self.last_block = id;
         self.last_time_ms = header.time_ms;
-        self.close_epochs(header.time_ms, header.height)
+        self.close_epochs(header.time_ms, header.height)?;
+        self.dkg.end_block(
+            self.params.genesis(),
+            &self.params.genesis_hash(),
+            header.height,
+        );
+        Ok(())
     }
 
     /// Closes the epochs whose cutoff is at or before `time_ms` (see the module docs).
@@ -473,7 +504,8 @@ impl ChainState {
             }
         }
         enc.fixed(self.chain_hash.as_bytes())
-            .u64(self.next_to_close.0);
+            .u64(self.next_to_close.0)
+            .fixed(&self.dkg.hash());
         ChainStateHash(sha256(&[&enc.finish()]))
     }
 
@@ -561,6 +593,11 @@ impl ChainState {
     /// topology of the epoch after it (or a later one, if the block comes after its cutoff).
     pub fn next_to_close(&self) -> EpochId {
         self.next_to_close
+    }
+
+    /// The key generation's runs: the keys credentials are issued and spent under.
+    pub fn key_epochs(&self) -> &KeyEpochs {
+        &self.dkg
     }
 
     /// The seed chain: hash of the newest nonempty topology.

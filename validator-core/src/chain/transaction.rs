@@ -4,7 +4,7 @@
 //!
 //! JSON, externally tagged in snake_case, unknown fields refused:
 //! `{"statement": SignedStatement}`, `{"spend": SpendBody}`,
-//! `{"topology_signature": TopologyVote}`.
+//! `{"topology_signature": TopologyVote}`, `{"dkg": DkgMessage}`.
 //!
 //! # Ids
 //!
@@ -14,19 +14,22 @@
 //! 0x01 || statement_id[32] || signature[64]      statement
 //! 0x02 || len:u64 || spend JSON                   spend
 //! 0x03 || epoch:u64 || validator[32]              topology vote
+//! 0x04 || key_epoch:u64 || validator[32] || kind:u8  key generation message
 //! ```
 //!
 //! Two copies of a statement with different signature bytes have different ids (so a
 //! corrupted copy cannot shadow the real one in a mempool); two presentations of one
 //! credential have different ids but the same [`Transaction::spend_tag`], which is what the
-//! double-spend rule keys on; a validator has one vote id per epoch.
+//! double-spend rule keys on; a validator has one vote id per epoch, and one key generation
+//! message id per run and phase.
 //!
 //! # Crypto before locks
 //!
 //! [`VerifiedTx::verify`] checks everything about a transaction that needs no chain state:
 //! a statement's chain, form, node consent and account signature; a spend's presentation
 //! (through the caller's [`SpendVerifier`], one pairing check); a vote's signer being a
-//! genesis validator. It is the only constructor of a [`VerifiedTx`], and the mempool and
+//! genesis validator; a key generation message's signer being a genesis validator and its
+//! signature. It is the only constructor of a [`VerifiedTx`], and the mempool and
 //! the proposer's block path take only `VerifiedTx`, so the expensive crypto runs before
 //! the caller takes the lock on its state. A vote's signature can only be checked against
 //! the chain's topology of its epoch, so it is checked when the vote is applied (one
@@ -36,6 +39,7 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use crate::api::SpendBody;
+use crate::chain::dkg::DkgMessage;
 use crate::chain::error::ChainError;
 use crate::chain::params::ChainParams;
 use crate::coconut::verification::ZETA_BYTES;
@@ -91,6 +95,9 @@ pub enum Transaction {
     Spend(Box<SpendBody>),
     /// A validator's signature over the topology of an epoch.
     TopologySignature(TopologyVote),
+    /// A validator's message in a run of the key generation ([`crate::chain::dkg`]). Boxed:
+    /// a dealing is kilobytes.
+    Dkg(Box<DkgMessage>),
 }
 
 impl Transaction {
@@ -108,6 +115,12 @@ impl Transaction {
                 enc.u8(3)
                     .u64(v.epoch.0)
                     .fixed(v.signature.validator.as_bytes());
+            }
+            Self::Dkg(m) => {
+                enc.u8(4)
+                    .u64(m.key_epoch.0)
+                    .fixed(m.validator.as_bytes())
+                    .u8(m.body.kind());
             }
         }
         TxId(sha256(&[&enc.finish()]))
@@ -197,6 +210,15 @@ pub(crate) fn check_crypto(
             let signer = vote.signature.validator;
             if !params.is_validator(&signer) {
                 return Err(ChainError::NotAValidator(signer));
+            }
+            Ok(None)
+        }
+        Transaction::Dkg(message) => {
+            if !params.is_validator(&message.validator) {
+                return Err(ChainError::NotAValidator(message.validator));
+            }
+            if !message.verify(&params.genesis_hash()) {
+                return Err(ChainError::BadDkgSignature(message.validator));
             }
             Ok(None)
         }

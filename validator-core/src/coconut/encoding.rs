@@ -43,39 +43,39 @@ pub const G2_BYTES: usize = 96;
 /// Length of a scalar.
 pub const SCALAR_BYTES: usize = 32;
 /// Length of a list count.
-const COUNT_BYTES: usize = 4;
+pub(crate) const COUNT_BYTES: usize = 4;
 
-fn put_g1(out: &mut Vec<u8>, point: &G1Projective) {
+pub(crate) fn put_g1(out: &mut Vec<u8>, point: &G1Projective) {
     out.extend_from_slice(&G1Affine::from(point).to_compressed());
 }
 
-fn put_g2(out: &mut Vec<u8>, point: &G2Projective) {
+pub(crate) fn put_g2(out: &mut Vec<u8>, point: &G2Projective) {
     out.extend_from_slice(&G2Affine::from(point).to_compressed());
 }
 
-fn put_scalar(out: &mut Vec<u8>, scalar: &Scalar) {
+pub(crate) fn put_scalar(out: &mut Vec<u8>, scalar: &Scalar) {
     out.extend_from_slice(&scalar.to_bytes());
 }
 
 /// Writes a list count. Lists longer than `u32::MAX` cannot be built by this module (they would
 /// need more attributes than memory allows), so saturating is never observable.
-fn put_count(out: &mut Vec<u8>, count: usize) {
+pub(crate) fn put_count(out: &mut Vec<u8>, count: usize) {
     let count = u32::try_from(count).unwrap_or(u32::MAX);
     out.extend_from_slice(&count.to_le_bytes());
 }
 
 /// A cursor over untrusted bytes that reports errors instead of panicking.
-struct Reader<'a> {
+pub(crate) struct Reader<'a> {
     bytes: &'a [u8],
     what: &'static str,
 }
 
 impl<'a> Reader<'a> {
-    fn new(bytes: &'a [u8], what: &'static str) -> Self {
+    pub(crate) fn new(bytes: &'a [u8], what: &'static str) -> Self {
         Reader { bytes, what }
     }
 
-    fn take<const N: usize>(&mut self) -> Result<[u8; N]> {
+    pub(crate) fn take<const N: usize>(&mut self) -> Result<[u8; N]> {
         let invalid = CoconutError::InvalidLength {
             what: self.what,
             expected: N,
@@ -90,21 +90,35 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn g1(&mut self) -> Result<G1Projective> {
+    /// The next `len` bytes as a slice.
+    pub(crate) fn slice(&mut self, len: usize) -> Result<&'a [u8]> {
+        let (head, rest) = self
+            .bytes
+            .split_at_checked(len)
+            .ok_or(CoconutError::InvalidLength {
+                what: self.what,
+                expected: len,
+                actual: self.bytes.len(),
+            })?;
+        self.bytes = rest;
+        Ok(head)
+    }
+
+    pub(crate) fn g1(&mut self) -> Result<G1Projective> {
         let bytes = self.take::<G1_BYTES>()?;
         Option::<G1Affine>::from(G1Affine::from_compressed(&bytes))
             .map(G1Projective::from)
             .ok_or(CoconutError::InvalidPoint { what: self.what })
     }
 
-    fn g2(&mut self) -> Result<G2Projective> {
+    pub(crate) fn g2(&mut self) -> Result<G2Projective> {
         let bytes = self.take::<G2_BYTES>()?;
         Option::<G2Affine>::from(G2Affine::from_compressed(&bytes))
             .map(G2Projective::from)
             .ok_or(CoconutError::InvalidPoint { what: self.what })
     }
 
-    fn scalar(&mut self) -> Result<Scalar> {
+    pub(crate) fn scalar(&mut self) -> Result<Scalar> {
         let bytes = Zeroizing::new(self.take::<SCALAR_BYTES>()?);
         Option::<Scalar>::from(Scalar::from_bytes(&bytes))
             .ok_or(CoconutError::InvalidScalar { what: self.what })
@@ -112,7 +126,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a list count, checking that `count` items of `item_bytes` bytes each can still
     /// follow, so that a forged count cannot trigger a huge allocation.
-    fn count(&mut self, item_bytes: usize) -> Result<usize> {
+    pub(crate) fn count(&mut self, item_bytes: usize) -> Result<usize> {
         let count = u32::from_le_bytes(self.take::<COUNT_BYTES>()?);
         let count = usize::try_from(count).unwrap_or(usize::MAX);
         let needed = count.saturating_mul(item_bytes);
@@ -126,7 +140,7 @@ impl<'a> Reader<'a> {
         Ok(count)
     }
 
-    fn many<T>(
+    pub(crate) fn many<T>(
         &mut self,
         count: usize,
         mut item: impl FnMut(&mut Self) -> Result<T>,
@@ -134,7 +148,7 @@ impl<'a> Reader<'a> {
         (0..count).map(|_| item(self)).collect()
     }
 
-    fn finish(self) -> Result<()> {
+    pub(crate) fn finish(self) -> Result<()> {
         if self.bytes.is_empty() {
             Ok(())
         } else {

@@ -100,6 +100,20 @@ pub struct KeyPair {
 }
 
 impl KeyPair {
+    /// Assembles a key pair; the caller vouches that `verification_key` belongs to
+    /// `secret_key`.
+    pub(crate) fn new(
+        index: SignerIndex,
+        secret_key: SecretKey,
+        verification_key: VerificationKey,
+    ) -> Self {
+        KeyPair {
+            index,
+            secret_key,
+            verification_key,
+        }
+    }
+
     /// The authority's share index (1-based); needed for aggregation.
     pub fn index(&self) -> SignerIndex {
         self.index

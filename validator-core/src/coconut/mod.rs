@@ -21,8 +21,11 @@
 //! keeps the polynomials can forge credentials alone. With the dealer honest, fewer than `t`
 //! colluding authorities can neither forge credentials nor learn private attributes; a user's
 //! private attributes stay hidden even from all authorities together (the commitments are
-//! perfectly hiding and the proofs zero knowledge). Replacing the dealer with a DKG is future
-//! work.
+//! perfectly hiding and the proofs zero knowledge).
+//!
+//! [`dkg`] replaces the trusted dealer with a distributed key generation (Pedersen VSS in the
+//! form of Gennaro, Jarecki, Krawczyk and Rabin): each authority deals shares of its own
+//! random polynomials, and no party ever holds the master secret.
 //!
 //! # Layout
 //! | module | paper | contents |
@@ -31,6 +34,7 @@
 //! | [`hash`] | §III | domain separation tags, hash to G1 / scalar |
 //! | [`keygen`] | §IV-A TTPKeyGen | [`SecretKey`], [`VerificationKey`], [`ttp_keygen`] |
 //! | [`lagrange`] | §III-D | Shamir polynomials, Lagrange coefficients at zero |
+//! | [`dkg`] | GJKR 2007 | distributed key generation replacing the trusted dealer |
 //! | [`proofs`] | §IV-A, Appendix | `pi_s` ([`BlindSignProof`]), `pi_v` ([`CredentialProof`]) |
 //! | [`issuance`] | §IV-A PrepareBlindSign, BlindSign, Unblind | request, blind sign, unblind |
 //! | [`signature`] | §III-B | [`Signature`], [`BlindedSignature`], pairing check |
@@ -72,6 +76,7 @@
 //! The first private attribute is always the serial number.
 
 pub mod aggregation;
+pub mod dkg;
 pub mod encoding;
 pub mod error;
 pub mod hash;
