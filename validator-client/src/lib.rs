@@ -223,6 +223,11 @@ impl ValidatorClient {
         self.get(api::STATUS).await
     }
 
+    /// The key generation's runs this validator's chain keeps.
+    pub async fn key_epochs(&self) -> Result<Vec<validator_core::api::KeyEpochView>, ClientError> {
+        self.get(api::KEY_EPOCHS).await
+    }
+
     /// The decided block at `height`, as this validator stored it.
     pub async fn block(&self, height: u64) -> Result<BlockSummary, ClientError> {
         self.get(&api::block(height)).await

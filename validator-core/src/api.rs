@@ -15,6 +15,7 @@
 //! | POST | [`SPEND`] | [`SpendBody`] | [`SpendAnswer`] once the spend is in a decided block (409 if another spend of the credential is) |
 //! | GET | `/v1/credentials/spent/{zeta}` | | [`SpentAnswer`] |
 //! | GET | `/v1/blocks/{height}` | | [`BlockSummary`] of a decided block |
+//! | GET | [`KEY_EPOCHS`] | | the key generation's runs, `Vec<KeyEpochView>` |
 //! | POST | [`PEER_TRANSACTIONS`] | [`Transaction`](crate::chain::Transaction) | 202 (a transaction another validator admitted, for this one's mempool) |
 //!
 //! Statements and deposits are final once a block includes them: [`STATEMENTS`] answers when
@@ -24,6 +25,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::chain::dkg::{ExcludedDealer, KeyEpoch, KeyEpochId};
 use crate::chain::{BlockId, ChainStateHash};
 use crate::coconut::{BlindSignRequest, BlindedSignature, SignerIndex, Theta};
 use crate::credential::{PublicAttributes, SpendContext, SpendNonce};
@@ -45,6 +47,8 @@ pub const STATEMENTS: &str = "/v1/statements";
 pub const NODES: &str = "/v1/nodes";
 /// Coconut verification keys.
 pub const VERIFICATION_KEYS: &str = "/v1/credentials/verification-keys";
+/// The key generation's runs the chain keeps.
+pub const KEY_EPOCHS: &str = "/v1/key-epochs";
 /// Blind signing of a paid credential request.
 pub const BLIND_SIGN: &str = "/v1/credentials/blind-sign";
 /// Reporting a spent credential.
@@ -118,6 +122,47 @@ pub struct Status {
     pub bonded_nodes: usize,
     /// Its Coconut signer index, if it issues credentials.
     pub coconut_index: Option<SignerIndex>,
+}
+
+/// A run of the key generation as the chain holds it ([`crate::chain::dkg`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyEpochView {
+    /// The run.
+    pub key_epoch: KeyEpochId,
+    /// Its phase (`registration` … `complete`, `failed`).
+    pub phase: String,
+    /// The height of the block that started it.
+    pub started_at: u64,
+    /// The participants by index (index `i` is entry `i - 1`), once registration ended.
+    pub participants: Vec<IdentityKey>,
+    /// The key set, once complete.
+    pub key_set: Option<crate::credential::VerificationKeySet>,
+    /// Validators left out of QUAL and why, once complete.
+    pub excluded: Vec<ExcludedDealer>,
+    /// The height of the block that completed it.
+    pub completed_at: Option<u64>,
+    /// Its credentials are refused in blocks above this height.
+    pub spendable_until: Option<u64>,
+    /// Why it failed, if it did.
+    pub failure: Option<String>,
+}
+
+impl KeyEpochView {
+    /// The view of `run`.
+    pub fn of(run: &KeyEpoch) -> Self {
+        let keys = run.keys_out.as_ref();
+        Self {
+            key_epoch: run.id,
+            phase: run.phase.name().to_owned(),
+            started_at: run.started_at,
+            participants: run.participants.clone(),
+            key_set: keys.map(|k| k.key_set.clone()),
+            excluded: keys.map(|k| k.excluded.clone()).unwrap_or_default(),
+            completed_at: keys.map(|k| k.completed_at),
+            spendable_until: keys.and_then(|k| k.spendable_until),
+            failure: run.failure.clone(),
+        }
+    }
 }
 
 /// A decided block as a validator stored it.

@@ -27,6 +27,7 @@ use malachitebft_engine::host::Next;
 use tokio::sync::mpsc;
 
 use super::context::{Address, ChainContext, Height, ValidatorSet, ValueId};
+use super::dkg::DkgDuty;
 use super::shared::ChainShared;
 use super::signing::{Provider, BLOCK_STREAM_DOMAIN};
 use super::store::ChainStore;
@@ -86,6 +87,8 @@ pub enum Byzantine {
     /// Proposes blocks with a transaction whose signature does not verify, and prevotes and
     /// precommits for blocks that do not exist (see [`super::context::ChainContext`]).
     InvalidProposals,
+    /// Deals, in the key generation, a share that fails its commitments to one receiver.
+    BadDkgShare,
 }
 
 /// A fatal application failure: the validator stops rather than sign on a state it cannot
@@ -146,6 +149,8 @@ pub struct App {
     /// Complete streams for the next height, checked when it starts.
     early: Vec<StreamedBlock>,
     synced_height: Option<Height>,
+    /// Our part in the key generation.
+    dkg: DkgDuty,
 }
 
 impl App {
@@ -162,6 +167,10 @@ impl App {
             ours: BTreeMap::new(),
             early: Vec::new(),
             synced_height: None,
+            dkg: DkgDuty::new(
+                parts.identity.clone(),
+                parts.byzantine == Byzantine::BadDkgShare,
+            ),
             parts,
         }
     }
@@ -641,10 +650,33 @@ impl App {
         self.held.clear();
         self.ours.clear();
         self.sign_topologies(new_topologies)?;
+        self.take_part_in_key_generation()?;
         Ok(Next::Start(
             Height(height.0.saturating_add(1)),
             self.parts.validators.clone(),
         ))
+    }
+
+    /// The key generation message we owe after this block, if any, submitted and relayed.
+    fn take_part_in_key_generation(&mut self) -> Result<(), AppError> {
+        let committed = self.parts.shared.committed()?;
+        if let Some(tx) = self.dkg.after_commit(&committed) {
+            self.submit_own(tx, "key generation message")?;
+        }
+        Ok(())
+    }
+
+    /// Submits a transaction this validator originates to its mempool and relays it.
+    fn submit_own(&self, tx: Transaction, what: &'static str) -> Result<(), AppError> {
+        let params = Arc::clone(self.parts.shared.committed()?.params());
+        match VerifiedTx::verify(tx.clone(), &params, self.parts.verifier.as_ref()) {
+            Ok(verified) => match self.parts.shared.submit(verified)? {
+                Ok(_) => (self.parts.relay)(tx),
+                Err(e) => tracing::warn!(error = %e, "own {what} refused"),
+            },
+            Err(e) => tracing::warn!(error = %e, "own {what} does not verify"),
+        }
+        Ok(())
     }
 
     /// Our signature over each topology a block just built, as a transaction.
@@ -658,18 +690,7 @@ impl App {
                 topology_hash: topology.topology_hash(),
                 signature: topology.sign(&self.parts.genesis_hash, &self.parts.identity),
             });
-            let params = Arc::clone(self.parts.shared.committed()?.params());
-            match VerifiedTx::verify(vote.clone(), &params, self.parts.verifier.as_ref()) {
-                Ok(verified) => match self.parts.shared.submit(verified)? {
-                    Ok(_) => (self.parts.relay)(vote),
-                    Err(e) => {
-                        tracing::warn!(epoch = %topology.epoch_id, error = %e, "own topology signature refused")
-                    }
-                },
-                Err(e) => {
-                    tracing::warn!(epoch = %topology.epoch_id, error = %e, "own topology signature does not verify")
-                }
-            }
+            self.submit_own(vote, "topology signature")?;
         }
         Ok(())
     }

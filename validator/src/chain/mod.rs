@@ -10,10 +10,12 @@
 //! * [`store`]: decided blocks, certificates and undecided proposals in redb;
 //! * [`shared`]: the committed state, mempool and status the HTTP handlers read;
 //! * [`app`]: the application loop answering the engine (propose, validate, decide);
+//! * [`dkg`]: this validator's messages in the key generation and its derived key share;
 //! * [`engine`]: the engine's configuration and start.
 pub mod app;
 pub mod codec;
 pub mod context;
+pub mod dkg;
 pub mod engine;
 pub mod shared;
 pub mod signing;

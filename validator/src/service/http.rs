@@ -140,6 +140,7 @@ pub fn router(shared: AppState) -> Router {
         .route(api::SPEND, post(spend))
         .route("/v1/credentials/spent/{zeta}", get(spent))
         .route("/v1/blocks/{height}", get(block))
+        .route(api::KEY_EPOCHS, get(key_epochs))
         .route(api::PEER_TRANSACTIONS, post(peer_transaction))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
@@ -249,6 +250,16 @@ async fn nodes(State(s): State<AppState>) -> ApiResult {
     let committed = s.committed()?;
     let nodes: Vec<_> = committed.ledger().bonded_nodes().cloned().collect();
     json(&nodes)
+}
+
+async fn key_epochs(State(s): State<AppState>) -> ApiResult {
+    let committed = s.committed()?;
+    let runs: Vec<api::KeyEpochView> = committed
+        .key_epochs()
+        .runs()
+        .map(api::KeyEpochView::of)
+        .collect();
+    json(&runs)
 }
 
 async fn verification_keys(State(s): State<AppState>) -> ApiResult {

@@ -276,16 +276,24 @@ pub async fn run(
 }
 
 /// The Byzantine test double's switch: the environment variable
-/// `MIXNET_TEST_BYZANTINE_VALIDATOR=invalid-proposals`, honoured only by debug builds (what
+/// `MIXNET_TEST_BYZANTINE_VALIDATOR=invalid-proposals` or `=bad-dkg-share`, honoured only by
+/// debug builds (what
 /// `cargo test` runs), never by a release build.
 fn byzantine_test_double() -> Byzantine {
-    if cfg!(debug_assertions)
-        && std::env::var("MIXNET_TEST_BYZANTINE_VALIDATOR").as_deref() == Ok("invalid-proposals")
-    {
-        tracing::warn!("TEST DOUBLE: this validator proposes invalid blocks");
-        return Byzantine::InvalidProposals;
+    if !cfg!(debug_assertions) {
+        return Byzantine::No;
     }
-    Byzantine::No
+    match std::env::var("MIXNET_TEST_BYZANTINE_VALIDATOR").as_deref() {
+        Ok("invalid-proposals") => {
+            tracing::warn!("TEST DOUBLE: this validator proposes invalid blocks");
+            Byzantine::InvalidProposals
+        }
+        Ok("bad-dkg-share") => {
+            tracing::warn!("TEST DOUBLE: this validator deals a bad share in the key generation");
+            Byzantine::BadDkgShare
+        }
+        _ => Byzantine::No,
+    }
 }
 
 #[cfg(test)]

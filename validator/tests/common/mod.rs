@@ -25,6 +25,10 @@ pub struct Shape {
     pub block_interval_ms: u64,
     /// Validators started as the Byzantine test double.
     pub byzantine: Vec<usize>,
+    /// How they misbehave (`MIXNET_TEST_BYZANTINE_VALIDATOR`).
+    pub byzantine_as: &'static str,
+    /// The genesis `[dkg] phase_blocks`.
+    pub dkg_phase_blocks: u64,
     /// `[limits] pending_transactions` of every validator, if not the default.
     pub pending_limit: Option<usize>,
     pub mixnodes: u32,
@@ -42,6 +46,8 @@ impl Default for Shape {
             epoch_ms: 3_000,
             block_interval_ms: 200,
             byzantine: Vec::new(),
+            byzantine_as: "invalid-proposals",
+            dkg_phase_blocks: 10,
             pending_limit: None,
             mixnodes: 3,
             gateways: 1,
@@ -57,7 +63,7 @@ pub struct Validator {
     pub url: String,
     pub dir: PathBuf,
     pub client: ValidatorClient,
-    byzantine: bool,
+    byzantine: Option<&'static str>,
     child: Option<Child>,
 }
 
@@ -195,6 +201,7 @@ impl Network {
                  p2p_address = \"127.0.0.1:{p2p}\"\n"
             );
         }
+        g += &format!("[dkg]\nphase_blocks = {}\n", shape.dkg_phase_blocks);
         let genesis = Genesis::from_toml_str(&g).unwrap();
 
         let mut validators = Vec::new();
@@ -205,7 +212,7 @@ impl Network {
                 client: ValidatorClient::new(&url).unwrap(),
                 url,
                 dir: vdir,
-                byzantine: shape.byzantine.contains(&i),
+                byzantine: shape.byzantine.contains(&i).then_some(shape.byzantine_as),
                 child: None,
             });
         }
@@ -241,8 +248,8 @@ impl Network {
             )
             .stdout(Stdio::null())
             .stderr(log);
-        if v.byzantine {
-            command.env("MIXNET_TEST_BYZANTINE_VALIDATOR", "invalid-proposals");
+        if let Some(mode) = v.byzantine {
+            command.env("MIXNET_TEST_BYZANTINE_VALIDATOR", mode);
         }
         v.child = Some(command.spawn().unwrap());
     }

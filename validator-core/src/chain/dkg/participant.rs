@@ -50,6 +50,16 @@ impl Participant {
         self.key
     }
 
+    /// `body` signed as this validator's message in run `key_epoch`.
+    pub fn sign(
+        &self,
+        genesis_hash: &GenesisHash,
+        key_epoch: super::message::KeyEpochId,
+        body: DkgBody,
+    ) -> DkgMessage {
+        DkgMessage::sign(genesis_hash, key_epoch, body, &self.identity)
+    }
+
     fn seed(&self, domain: &[u8], context: &[u8; 32]) -> Zeroizing<[u8; 32]> {
         Zeroizing::new(sha256(&[domain, self.identity.as_bytes(), context]))
     }
