@@ -276,7 +276,7 @@ fn from_hex(text: &str) -> Result<Vec<u8>, DkgError> {
         }
     }
     let bytes = text.as_bytes();
-    if bytes.len() % 2 != 0 {
+    if !bytes.len().is_multiple_of(2) {
         return Err(DkgError::InvalidHex("odd length".into()));
     }
     bytes
