@@ -12,15 +12,19 @@
 //! confirm a spend alone. Then the spend and the credit commit in one transaction, so a crash
 //! cannot credit twice or spend without credit.
 //!
-//! The aggregate key comes from the validators at the first redemption, and is accepted only
-//! when a majority of the configured validators serve the same, internally consistent key set
-//! (one lying validator cannot make the gateway accept forged credentials).
+//! The aggregate key of the presentation's key epoch (the validators' key generation runs in
+//! key epochs) comes from the validators at the first redemption of that epoch, and is
+//! accepted only when a majority of the configured validators serve the same, internally
+//! consistent key set for it (one lying validator cannot make the gateway accept forged
+//! credentials). At most [`KEPT_KEY_SETS`] epochs' sets are kept.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use validator_client::ValidatorClient;
 use validator_core::api::SpendBody;
+use validator_core::chain::dkg::KeyEpochId;
 use validator_core::coconut::verify_credential;
 use validator_core::credential::{parameters, VerificationKeySet};
 use validator_core::primitives::IdentityKey;
@@ -38,8 +42,11 @@ pub struct CredentialVerifier {
     /// This gateway's identity: presentations must be made for it.
     gateway: IdentityKey,
     validators: Vec<ValidatorClient>,
-    keys: tokio::sync::OnceCell<VerificationKeySet>,
+    keys: tokio::sync::Mutex<BTreeMap<KeyEpochId, VerificationKeySet>>,
 }
+
+/// Key sets kept, newest epochs first (a key epoch lasts days; two are live at a change).
+pub const KEPT_KEY_SETS: usize = 4;
 
 impl CredentialVerifier {
     /// A verifier for the gateway whose identity is `gateway`, asking these validators.
@@ -54,13 +61,27 @@ impl CredentialVerifier {
         Ok(CredentialVerifier {
             gateway,
             validators,
-            keys: tokio::sync::OnceCell::new(),
+            keys: tokio::sync::Mutex::new(BTreeMap::new()),
         })
     }
 
-    /// The aggregate key a majority of the configured validators agree on.
-    async fn fetch_keys(&self) -> Result<VerificationKeySet, validator_client::ClientError> {
-        validator_client::agreed_key_set(&self.validators, self.validators.len() / 2 + 1).await
+    /// The key set of `epoch` a majority of the configured validators agree on (cached).
+    async fn keys_of(
+        &self,
+        epoch: KeyEpochId,
+    ) -> Result<VerificationKeySet, validator_client::ClientError> {
+        let mut cache = self.keys.lock().await;
+        if let Some(keys) = cache.get(&epoch) {
+            return Ok(keys.clone());
+        }
+        let majority = self.validators.len() / 2 + 1;
+        let keys =
+            validator_client::agreed_key_set_of(&self.validators, majority, Some(epoch)).await?;
+        cache.insert(epoch, keys.clone());
+        while cache.len() > KEPT_KEY_SETS {
+            cache.pop_first();
+        }
+        Ok(keys)
     }
 
     /// Checks `body` and credits its bandwidth to `client`, whose live balance is `counter`;
@@ -123,19 +144,17 @@ impl CredentialVerifier {
         Ok(total)
     }
 
-    /// Verifies the presentation against the validators' aggregate key (fetched once).
+    /// Verifies the presentation against the validators' aggregate key of its key epoch.
     async fn verify(&self, body: &SpendBody) -> Result<(), Refusal> {
-        let keys = self
-            .keys
-            .get_or_try_init(|| self.fetch_keys())
-            .await
-            .map_err(|e| {
-                (
-                    ErrorKind::Busy,
-                    format!("cannot verify credentials yet: {e}"),
-                )
-            })?
-            .clone();
+        let keys = self.keys_of(body.key_epoch).await.map_err(|e| {
+            (
+                ErrorKind::Busy,
+                format!(
+                    "cannot verify credentials of key epoch {} yet: {e}",
+                    body.key_epoch
+                ),
+            )
+        })?;
         let checked = body.clone();
         tokio::task::spawn_blocking(move || {
             verify_credential(

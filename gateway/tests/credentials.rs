@@ -54,10 +54,13 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
             minimum_bond: 10,
             mixnodes: 3,
             gateways: 1,
-            coconut: true,
         },
     )
     .unwrap();
+    validator
+        .wait_for_keys(Duration::from_secs(30))
+        .await
+        .unwrap();
     let api = ValidatorClient::new(&validator.url).unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     while api.status().await.is_err() {

@@ -1,15 +1,14 @@
 //! A one-validator chain on a thread of the calling process, on loopback: for tests and for
 //! tools that need a real validator without deploying one. It is the full service (the same
 //! `node::run` a `validator run` process executes), with a generated genesis: one funded
-//! account, threshold 1, optionally a Coconut key so it issues credentials.
+//! account, threshold 1; its Coconut key (1 of 1) comes from its own chain's key generation
+//! within a few blocks ([`LocalValidator::wait_for_keys`]).
 
 use std::path::Path;
 
 use ed25519_dalek::SigningKey;
 
-use validator::service::config::{write_coconut_key, CoconutKeyFile, Config, Loaded};
-use validator_core::coconut::ttp_keygen;
-use validator_core::credential::{parameters, VerificationKeySet};
+use validator::service::config::{Config, Loaded};
 use validator_core::files::write_secret;
 use validator_core::genesis::Genesis;
 use validator_core::primitives::IdentityKey;
@@ -31,8 +30,6 @@ pub struct LocalChain {
     pub mixnodes: u32,
     /// Gateways in the active set.
     pub gateways: u32,
-    /// Whether it holds a Coconut key (1 of 1) and issues credentials.
-    pub coconut: bool,
 }
 
 /// The running validator; stops when dropped.
@@ -70,9 +67,9 @@ pub enum LocalChainError {
     /// Its config or genesis does not load (a bug in the files written here).
     #[error("{0}")]
     Config(String),
-    /// Its Coconut key could not be made.
-    #[error("coconut key: {0}")]
-    Coconut(String),
+    /// Its key generation did not complete in time.
+    #[error("the local validator generated no Coconut keys: {0}")]
+    Keys(String),
     /// The service failed to start, or did not answer ready in time.
     #[error("the local validator did not start: {0}")]
     Start(String),
@@ -105,10 +102,28 @@ impl LocalValidator {
             Err(_) => Err(LocalChainError::Start("no answer within 20 s".into())),
         }
     }
+
+    /// Waits until its chain's key generation (1 of 1, a few blocks) has produced the Coconut
+    /// keys credentials are issued under, at most `timeout`.
+    pub async fn wait_for_keys(&self, timeout: std::time::Duration) -> Result<(), LocalChainError> {
+        let client = validator_client::ValidatorClient::new(&self.url)
+            .map_err(|e| LocalChainError::Keys(e.to_string()))?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match client.verification_keys().await {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(LocalChainError::Keys(e.to_string()))
+                }
+                // Polling a local HTTP endpoint: there is nothing to wait on instead.
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        }
+    }
 }
 
-/// The validator's identity key, genesis, config and (with Coconut) its key files under
-/// `dir`; returns its URL, the genesis and the loaded config.
+/// The validator's identity key, genesis and config under `dir`; returns its URL, the
+/// genesis and the loaded config.
 fn write_files(
     dir: &Path,
     chain: &LocalChain,
@@ -145,43 +160,16 @@ fn write_files(
     std::fs::write(&genesis_path, &genesis).map_err(io_error(genesis_path.display()))?;
     // One validator decides alone: a block every 100 ms costs little and lets even a
     // one-second test epoch get its topology built and signed before it starts.
-    let mut config = format!(
+    let config = format!(
         "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
          identity_key = \"identity.key\"\n[chain]\nblock_interval_ms = 100\n"
     );
-    if chain.coconut {
-        write_coconut_keys(dir)?;
-        config.push_str(
-            "[coconut]\nsecret_key = \"coconut.key\"\nverification_keys = \"verification-keys.json\"\n",
-        );
-    }
     let config_path = dir.join("config.toml");
     std::fs::write(&config_path, config).map_err(io_error(config_path.display()))?;
     let config_error = |e: &dyn std::fmt::Display| LocalChainError::Config(e.to_string());
     let loaded = Config::load(&config_path).map_err(|e| config_error(&e))?;
     let genesis = Genesis::from_toml_str(&genesis).map_err(|e| config_error(&e))?;
     Ok((url, genesis, loaded))
-}
-
-/// A 1-of-1 Coconut key and its verification-key set.
-fn write_coconut_keys(dir: &Path) -> Result<(), LocalChainError> {
-    let coconut = |e: &dyn std::fmt::Display| LocalChainError::Coconut(e.to_string());
-    let pairs = ttp_keygen(&parameters(), 1, 1, &mut rand::rng()).map_err(|e| coconut(&e))?;
-    let set = VerificationKeySet::from_key_pairs(1, &pairs).map_err(|e| coconut(&e))?;
-    let pair = pairs
-        .first()
-        .ok_or_else(|| coconut(&"keygen made no key"))?;
-    write_coconut_key(
-        &dir.join("coconut.key"),
-        &CoconutKeyFile {
-            index: pair.index(),
-            secret_key: pair.secret_key().clone(),
-        },
-    )
-    .map_err(|e| coconut(&e))?;
-    let json = serde_json::to_string(&set).map_err(|e| coconut(&e))?;
-    let path = dir.join("verification-keys.json");
-    std::fs::write(&path, json).map_err(io_error(path.display()))
 }
 
 /// The validator service on this thread until `stopped`; `ready` hears once it serves, or

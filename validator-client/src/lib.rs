@@ -23,6 +23,7 @@ use validator_core::api::{
     self, AccountView, ApiError, BlindSignAnswer, BlindSignBody, BlockSummary, SpendAnswer,
     SpendBody, SpentAnswer, StatementAccepted, Status,
 };
+use validator_core::chain::dkg::KeyEpochId;
 use validator_core::coconut::{
     aggregate_signatures, prepare_blind_sign, prove_credential, unblind_and_verify,
     BlindSignRequest, CommitmentOpenings, Signature, SignerIndex, Theta,
@@ -266,6 +267,15 @@ impl ValidatorClient {
         self.get(api::VERIFICATION_KEYS).await
     }
 
+    /// The key set of key epoch `epoch`, if the chain keeps it.
+    pub async fn verification_keys_at(
+        &self,
+        epoch: KeyEpochId,
+    ) -> Result<VerificationKeySet, ClientError> {
+        self.get(&format!("{}/{}", api::VERIFICATION_KEYS, epoch.0))
+            .await
+    }
+
     /// Asks for a blind signature on a paid request.
     pub async fn blind_sign(&self, body: &BlindSignBody) -> Result<BlindSignAnswer, ClientError> {
         self.post(api::BLIND_SIGN, body).await
@@ -332,7 +342,23 @@ pub async fn agreed_key_set(
     validators: &[ValidatorClient],
     needed: usize,
 ) -> Result<VerificationKeySet, ClientError> {
-    let answers = futures::future::join_all(validators.iter().map(|v| v.verification_keys())).await;
+    agreed_key_set_of(validators, needed, None).await
+}
+
+/// [`agreed_key_set`] of key epoch `epoch` (`None`: the one credentials are issued under
+/// now); the agreed set names that epoch.
+pub async fn agreed_key_set_of(
+    validators: &[ValidatorClient],
+    needed: usize,
+    epoch: Option<KeyEpochId>,
+) -> Result<VerificationKeySet, ClientError> {
+    let answers = futures::future::join_all(validators.iter().map(|v| async move {
+        match epoch {
+            Some(e) => v.verification_keys_at(e).await,
+            None => v.verification_keys().await,
+        }
+    }))
+    .await;
     let mut groups: Vec<(VerificationKeySet, usize)> = Vec::new();
     let mut errors = Vec::new();
     for (v, answer) in validators.iter().zip(answers) {
@@ -345,6 +371,15 @@ pub async fn agreed_key_set(
         };
         if let Err(e) = keys.validate() {
             errors.push(format!("{}: published keys: {e}", v.base_url()));
+            continue;
+        }
+        if epoch.is_some_and(|e| e != keys.key_epoch) {
+            errors.push(format!(
+                "{}: asked for key epoch {:?}, got {}",
+                v.base_url(),
+                epoch,
+                keys.key_epoch
+            ));
             continue;
         }
         match groups.iter_mut().find(|(k, _)| *k == keys) {
@@ -465,6 +500,7 @@ impl Credential {
             public_attributes: self.public.clone(),
             gateway,
             nonce: context.nonce,
+            key_epoch: self.keys.key_epoch,
         })
     }
 }
@@ -573,6 +609,15 @@ fn verified_partials(
                 continue;
             }
         };
+        if answer.key_epoch != keys.key_epoch {
+            errors.push(format!(
+                "{}: signed under key epoch {}, the agreed keys are of {}",
+                v.base_url(),
+                answer.key_epoch,
+                keys.key_epoch
+            ));
+            continue;
+        }
         let Some(vk) = keys.authority(answer.signer_index) else {
             errors.push(format!("{}: unknown signer index", v.base_url()));
             continue;

@@ -38,9 +38,14 @@ fn run(n: u32, t: u32) -> (usize, u64) {
             header,
             transactions: txs,
         };
-        state = state.validate_block(&block, &FakeSpends).expect("a valid block");
+        state = state
+            .validate_block(&block, &FakeSpends)
+            .expect("a valid block");
     }
-    assert!(state.key_epochs().get(KeyEpochId(0)).is_some_and(|r| r.keys_out.is_some()));
+    assert!(state
+        .key_epochs()
+        .get(KeyEpochId(0))
+        .is_some_and(|r| r.keys_out.is_some()));
     (bytes, state.height())
 }
 

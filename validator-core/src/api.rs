@@ -223,7 +223,10 @@ pub struct BlindSignBody {
 /// One validator's share of a credential.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlindSignAnswer {
-    /// The validator's Coconut index.
+    /// The key epoch whose key share signed.
+    #[serde(default)]
+    pub key_epoch: KeyEpochId,
+    /// The validator's Coconut index in that key epoch.
     pub signer_index: SignerIndex,
     /// Its blinded partial signature.
     pub blinded_signature: BlindedSignature,
@@ -241,6 +244,10 @@ pub struct SpendBody {
     pub gateway: IdentityKey,
     /// The holder's nonce for it.
     pub nonce: SpendNonce,
+    /// The key epoch whose keys issued the credential (its presentation verifies under
+    /// that epoch's aggregate key; 0 if absent).
+    #[serde(default)]
+    pub key_epoch: KeyEpochId,
 }
 
 impl SpendBody {

@@ -20,6 +20,8 @@
 //! to, so a presentation seen on the wire cannot be credited at any other gateway.
 
 use serde::{Deserialize, Serialize};
+
+use crate::chain::dkg::KeyEpochId;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::coconut::{
@@ -194,6 +196,10 @@ pub struct IndexedVerificationKey {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VerificationKeySet {
+    /// The key epoch of the chain's key generation that produced it (0 for the first, and
+    /// for a trusted dealer's keys).
+    #[serde(default)]
+    pub key_epoch: KeyEpochId,
     /// Partial signatures needed.
     pub threshold: u64,
     /// Every authority's key, by index.
@@ -247,6 +253,7 @@ impl VerificationKeySet {
             .unwrap_or(usize::MAX)
             .min(pairs.len());
         let set = Self {
+            key_epoch: KeyEpochId(0),
             threshold,
             aggregate: aggregate_verification_keys(&pairs[..t])?,
             authorities: pairs

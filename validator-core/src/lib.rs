@@ -83,13 +83,14 @@
 //!   signs a credential request only for a deposit in a decided block (DESIGN.md §5) never
 //!   signs for a payment the ledger later rejects, and a credential is credited at most
 //!   once network-wide.
-//! * **Trusted dealer.** Coconut keys come from [`coconut::ttp_keygen`] (`validator keygen`),
-//!   a trusted dealer: it generates the master secret and every authority's secret key share,
-//!   so whoever runs it (or keeps its state) knows every share and can forge credentials
-//!   alone, no threshold needed. It must be run as a one-off ceremony and its state
-//!   destroyed. A distributed key generation (e.g. Pedersen's DKG in the form of Gennaro,
-//!   Jarecki, Krawczyk and Rabin) in which each authority deals a share of the secret and no
-//!   party ever holds the master secret is to replace it.
+//! * **No dealer.** Coconut keys come from a distributed key generation on the chain
+//!   ([`chain::dkg`], Pedersen VSS in the form of Gennaro, Jarecki, Krawczyk and Rabin,
+//!   [`coconut::dkg`]): each validator deals, complaints are publicly verifiable, the
+//!   qualified set and the key set are functions of the committed transcript, and no party
+//!   ever holds the master secret; fewer than `t` colluding validators learn nothing about
+//!   it. Key epochs retire old keys after a grace period. [`coconut::ttp_keygen`], the
+//!   trusted dealer, remains for tests and benchmarks only (`validator keygen
+//!   --danger-trusted-dealer`).
 
 pub mod api;
 pub mod chain;

@@ -171,6 +171,7 @@ pub fn fake_spend(serial: u64, gateway_seed: u32, nonce: u8) -> crate::api::Spen
         public_attributes: crate::credential::PublicAttributes::bandwidth_voucher(1024),
         gateway: identity(&node_key(gateway_seed)),
         nonce: crate::credential::SpendNonce([nonce; 32]),
+        key_epoch: crate::chain::dkg::KeyEpochId(0),
     }
 }
 
@@ -190,6 +191,7 @@ impl crate::chain::SpendVerifier for FakeSpends {
     fn verify_spend(
         &self,
         spend: &crate::api::SpendBody,
+        _keys: Option<&crate::credential::VerificationKeySet>,
     ) -> Result<[u8; crate::coconut::verification::ZETA_BYTES], String> {
         if spend.public_attributes.credential_type == FORGED_CREDENTIAL_TYPE {
             return Err("forged presentation (test verifier)".to_owned());

@@ -107,8 +107,7 @@ pub fn init(
     }
     let config = format!(
         "[validator]\nlisten = \"{listen}\"\ngenesis = \"genesis.toml\"\nidentity_key = \"identity.key\"\n\n\
-         # Uncomment with the files from `validator keygen` to issue credentials.\n\
-         # [coconut]\n# secret_key = \"coconut.key\"\n# verification_keys = \"verification-keys.json\"\n\n\
+         # Coconut keys need no files: the validators generate them together on the chain.\n\n\
          # The chain: consensus traffic goes to this validator's p2p_address in the genesis.\n\
          [chain]\ndata_dir = \"data\"\n# block_interval_ms = 1000\n# p2p_listen = \"0.0.0.0:27000\"\n"
     );
@@ -154,8 +153,10 @@ async fn shutdown_signal() {
     tracing::info!("shutdown requested");
 }
 
-/// Trusted-dealer key generation: `validators` key shares (any `threshold` of them issue)
-/// and the verification key set, written to `out`; never overwrites keys.
+/// Trusted-dealer key generation, for offline tests and benchmarks of Coconut only (whoever
+/// runs it knows the master secret; validators generate their keys on the chain and never
+/// read these files): `validators` key shares (any `threshold` of them issue) and the
+/// verification key set, written to `out`; never overwrites keys.
 pub fn keygen(threshold: u64, validators: u64, out: &Path) -> Result<(), CommandError> {
     let params = parameters();
     let keys = ttp_keygen(&params, threshold, validators, &mut rand::rng())?;

@@ -14,7 +14,8 @@
 //!   decide) and the engine's configuration.
 //! * [`service`]: configuration, the HTTP router, the Coconut issuer, relays, and the running
 //!   validator.
-//! * [`commands`]: `init`, `run`, `keygen` with their [`commands::CommandError`];
+//! * [`commands`]: `init`, `run`, `keygen` (a trusted dealer, for tests and benchmarks only)
+//!   with their [`commands::CommandError`];
 //!   `src/main.rs` is the `validator` binary's command line.
 //!
 //! # How validators agree
@@ -37,6 +38,12 @@
 //! Credentials are final: a blind signature is given only once its deposit is decided, and a
 //! spend is answered only once a block holds it; the chain refuses a second spend of a
 //! credential at any time.
+//!
+//! The Coconut keys are the chain's: every validator takes part in the key generation that
+//! runs on the chain ([`chain::dkg`]: its message of each phase after each decided block),
+//! derives its share from the committed transcript when a run completes (and again at
+//! start, from its replayed state), and issues with it; presentations are checked under the
+//! chain's key set of their key epoch, and the chain refuses those of a retired epoch.
 pub mod chain;
 pub mod commands;
 pub mod service;

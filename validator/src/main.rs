@@ -40,9 +40,13 @@ enum Command {
         #[arg(long)]
         id: String,
     },
-    /// Trusted-dealer Coconut key generation: one key share per validator and the public
-    /// verification key set. Run once, hand each share to its validator, destroy the rest.
+    /// DANGER, tests and benchmarks only: trusted-dealer Coconut key generation (whoever runs
+    /// it holds the master secret and can mint credentials alone). Validators do not use it:
+    /// they generate their keys together on the chain.
     Keygen {
+        /// Required: says that you know the dealer can mint credentials alone.
+        #[arg(long, required = true)]
+        danger_trusted_dealer: bool,
         /// Shares needed to issue a credential.
         #[arg(long)]
         threshold: u64,
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Keygen {
+            danger_trusted_dealer: _,
             threshold,
             validators,
             out,

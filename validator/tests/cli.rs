@@ -28,6 +28,7 @@ fn keygen(home: &Path, threshold: u64, validators: u64, out: &str) -> (bool, Str
         home,
         &[
             "keygen",
+            "--danger-trusted-dealer",
             "--threshold",
             &t,
             "--validators",
@@ -149,19 +150,19 @@ fn keygen_checks_its_arguments_and_never_overwrites() {
     assert!(!ok && err.contains("exists"), "{err}");
     assert_eq!(std::fs::read(out.join("coconut-1.key")).unwrap(), before);
 
-    // A share that does not match its published key is refused at load.
-    let loaded = validator::service::config::load_issuer(
-        &out.join("coconut-2.key"),
-        &out.join("verification-keys.json"),
+    // Without the flag that names the danger, nothing is generated.
+    let (ok, _, err) = validator(
+        home.path(),
+        &[
+            "keygen",
+            "--threshold",
+            "2",
+            "--validators",
+            "3",
+            "--out",
+            "elsewhere",
+        ],
     );
-    assert!(loaded.is_ok());
-    let swapped = std::fs::read_to_string(out.join("coconut-2.key"))
-        .unwrap()
-        .replace("\"index\":2", "\"index\":1");
-    let bad = home.path().join("bad.key");
-    std::fs::write(&bad, swapped).unwrap();
-    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let err = validator::service::config::load_issuer(&bad, &out.join("verification-keys.json"))
-        .unwrap_err();
-    assert!(err.to_string().contains("does not match"), "{err}");
+    assert!(!ok && err.contains("--danger-trusted-dealer"), "{err}");
+    assert!(!home.path().join("elsewhere").exists());
 }

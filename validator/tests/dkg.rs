@@ -64,10 +64,10 @@ async fn four_validators_generate_the_coconut_keys_on_the_chain() {
         .map(|v| v.identity_key)
         .collect();
     assert_eq!(run.participants, genesis_order);
-    // The trusted dealer's keys (what `keygen` wrote for the validators' config) are not
-    // what the chain generated.
-    let dealer = net.validators[0].client.verification_keys().await.unwrap();
-    assert_ne!(dealer.aggregate, keys.aggregate);
+    // What every validator serves as the keys credentials are issued under is the chain's.
+    for v in &net.validators {
+        assert_eq!(v.client.verification_keys().await.unwrap(), keys);
+    }
     for i in 0..4 {
         eventually(
             &format!("validator {i} logs its derived share"),
@@ -105,7 +105,11 @@ async fn a_validator_dealing_a_bad_share_is_excluded_by_name_and_the_keys_still_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_validator_killed_during_the_run_rejoins_and_derives_its_share() {
     let _one = ONE_NETWORK_AT_A_TIME.lock().await;
-    let mut net = Network::start(Shape::default()).await;
+    let mut net = Network::start(Shape {
+        wait_for_keys: false,
+        ..Shape::default()
+    })
+    .await;
     // Killed as soon as it has registered: the run goes on without its later messages
     // (its phases time out), and its restart finds everything on the chain.
     eventually(
@@ -135,4 +139,164 @@ async fn a_validator_killed_during_the_run_rejoins_and_derives_its_share() {
         || async { derived_its_share(&net, 3).then_some(()) },
     )
     .await;
+}
+
+/// Blind-signs one request at each of `signers` (paid by one deposit) and returns whether
+/// the credential aggregated from their partial signatures verifies under `keys`.
+async fn credential_from(
+    net: &Network,
+    signers: &[usize],
+    keys: &validator_core::credential::VerificationKeySet,
+    nonce: u64,
+) -> bool {
+    use validator_core::coconut::{
+        aggregate_signatures, prepare_blind_sign, prove_credential, unblind_and_verify,
+        verify_credential,
+    };
+    use validator_core::credential::{
+        parameters, request_digest, PrivateAttributes, PublicAttributes,
+    };
+    use validator_core::statement::{SignedStatement, Statement};
+    let params = parameters();
+    let mut rng = rand::rng();
+    let private = PrivateAttributes::random(&mut rng);
+    let public = PublicAttributes::bandwidth_voucher(100);
+    let (openings, request) =
+        prepare_blind_sign(&params, &private.scalars(), &public.scalars(), &mut rng).unwrap();
+    let account = &net.accounts[0];
+    let deposit = Statement::deposit(
+        net.genesis.genesis_hash(),
+        IdentityKey::from(account),
+        nonce,
+        100,
+        request_digest(&request, &public),
+    );
+    let body = validator_core::api::BlindSignBody {
+        deposit: SignedStatement::sign(deposit, account).unwrap(),
+        request: request.clone(),
+        public_attributes: public.clone(),
+    };
+    let mut partials = Vec::new();
+    for &i in signers {
+        let answer = net.validators[i].client.blind_sign(&body).await.unwrap();
+        assert_eq!(answer.key_epoch, keys.key_epoch);
+        let vk = keys.authority(answer.signer_index).unwrap();
+        let sig = unblind_and_verify(
+            &params,
+            vk,
+            &request,
+            &answer.blinded_signature,
+            &openings,
+            &private.scalars(),
+            &public.scalars(),
+        )
+        .expect("each partial verifies under its signer's key of the chain");
+        partials.push((answer.signer_index, sig));
+    }
+    let signature = aggregate_signatures(&partials).unwrap();
+    let theta = prove_credential(
+        &params,
+        &keys.aggregate,
+        &signature,
+        &private.scalars(),
+        b"ctx",
+        &mut rng,
+    )
+    .unwrap();
+    verify_credential(&params, &keys.aggregate, &theta, &public.scalars(), b"ctx").is_ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_partials_under_the_generated_keys_make_a_credential_and_two_do_not() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let net = Network::start(Shape::default()).await;
+    let keys = validator_client::agreed_key_set(&net.validators_clients(), 3)
+        .await
+        .unwrap();
+    assert!(credential_from(&net, &[0, 1, 3], &keys, 0).await);
+    assert!(credential_from(&net, &[2, 3, 1], &keys, 1).await);
+    assert!(!credential_from(&net, &[0, 2], &keys, 2).await);
+    // And the client library's whole flow, spent once at a validator.
+    let credential = validator_client::obtain_credential(&net.genesis, &net.accounts[1], 500)
+        .await
+        .unwrap();
+    assert_eq!(credential.keys, keys);
+    let gateway = IdentityKey::from(&common::key(7, 0));
+    let spend = credential.present(gateway).unwrap();
+    net.validators[2].client.spend(&spend).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_key_epoch_honours_old_credentials_until_the_stated_height_then_refuses_them() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    // A new run 40 blocks after the first completes; old credentials spendable 30 blocks
+    // after the new keys are complete (200 ms blocks: about 8 and 6 seconds).
+    let net = Network::start(Shape {
+        dkg_rotation: Some((40, 30)),
+        ..Shape::default()
+    })
+    .await;
+    let account = &net.accounts[1];
+    let old: Vec<_> = {
+        let mut v = Vec::new();
+        for _ in 0..2 {
+            v.push(
+                validator_client::obtain_credential(&net.genesis, account, 100)
+                    .await
+                    .unwrap(),
+            );
+        }
+        v
+    };
+    assert!(old.iter().all(|c| c.keys.key_epoch.0 == 0));
+    // Key epoch 1 completes; epoch 0 gets its deadline.
+    let until = eventually(
+        "key epoch 1 completes and retires key epoch 0",
+        Duration::from_secs(90),
+        || async {
+            let runs = net.validators[0].client.key_epochs().await.ok()?;
+            let new_done = runs
+                .iter()
+                .any(|r| r.key_epoch.0 == 1 && r.phase == "complete");
+            let until = runs
+                .iter()
+                .find(|r| r.key_epoch.0 == 0)
+                .and_then(|r| r.spendable_until);
+            new_done.then_some(until).flatten()
+        },
+    )
+    .await;
+    let gateway = IdentityKey::from(&common::key(7, 0));
+    // Before the deadline the old credential is honoured.
+    let status = net.validators[0].client.status().await.unwrap();
+    assert!(
+        status.height + 5 < until,
+        "the test is too slow to spend in time"
+    );
+    let answer = net.validators[1]
+        .client
+        .spend(&old[0].present(gateway).unwrap())
+        .await
+        .unwrap();
+    assert!(answer.height <= until);
+    // After it, refused, with the reason.
+    net.wait_for_height(0, until + 1, Duration::from_secs(30))
+        .await;
+    let refused = net.validators[2]
+        .client
+        .spend(&old[1].present(gateway).unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(422), "{refused}");
+    assert!(refused.to_string().contains("key epoch 0"), "{refused}");
+    // A credential of the new keys is issued and spent.
+    let fresh = validator_client::obtain_credential(&net.genesis, account, 100)
+        .await
+        .unwrap();
+    assert_eq!(fresh.keys.key_epoch.0, 1);
+    net.validators[3]
+        .client
+        .spend(&fresh.present(gateway).unwrap())
+        .await
+        .unwrap();
 }

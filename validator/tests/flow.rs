@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use validator::service::issuer::NoKeys;
+use validator::service::issuer::Issuer;
 use validator_core::chain::{
     Block, BlockHeader, ChainState, Mempool, MempoolLimits, TopologyVote, Transaction, VerifiedTx,
     MAX_BLOCK_TXS, MAX_BLOCK_TX_BYTES, MAX_SPENDS_PER_BLOCK,
@@ -107,7 +107,7 @@ fn genesis_to_verified_topology() {
         let wire = serde_json::to_string(s).unwrap();
         let tx = Transaction::Statement(serde_json::from_str(&wire).unwrap());
         mempool
-            .insert(VerifiedTx::verify(tx, &params, &NoKeys).unwrap())
+            .insert(VerifiedTx::verify(tx, &proposer, &Issuer::new()).unwrap())
             .unwrap();
     }
     // It proposes them as block 1; another validator receives the block's bytes and
@@ -122,7 +122,7 @@ fn genesis_to_verified_topology() {
     }
     .encode();
     let follower = follower
-        .validate_block(&Block::decode(&bytes).unwrap(), &NoKeys)
+        .validate_block(&Block::decode(&bytes).unwrap(), &Issuer::new())
         .unwrap();
     assert_eq!(follower.state_hash(), proposer.state_hash());
     assert_eq!(follower.bonded_nodes().count(), 5);
@@ -138,7 +138,7 @@ fn genesis_to_verified_topology() {
                 header: h2.clone(),
                 transactions: Vec::new(),
             },
-            &NoKeys,
+            &Issuer::new(),
         )
         .unwrap();
     let proposer = proposer.apply_verified_block(&h2, &[]).unwrap();
@@ -174,7 +174,7 @@ fn genesis_to_verified_topology() {
                 header: h3,
                 transactions: votes,
             },
-            &NoKeys,
+            &Issuer::new(),
         )
         .unwrap();
 

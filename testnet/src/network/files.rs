@@ -29,14 +29,9 @@ pub(super) fn tune_node_config(path: &Path, topology_refresh_ms: u64) -> Result<
     })
 }
 
-/// Adds the `[coconut]` section naming the key files beside a validator's config, and sets
-/// the local chain's block interval.
-pub(super) fn enable_coconut(path: &Path) -> Result<(), Error> {
+/// Sets the local chain's block interval in a validator's config.
+pub(super) fn set_block_interval(path: &Path) -> Result<(), Error> {
     edit_toml(path, |table| {
-        let mut coconut = toml::Table::new();
-        coconut.insert("secret_key".into(), "coconut.key".into());
-        coconut.insert("verification_keys".into(), "verification-keys.json".into());
-        table.insert("coconut".into(), toml::Value::Table(coconut));
         let chain = table
             .entry("chain")
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -75,16 +70,6 @@ pub(super) fn new_account(path: &Path) -> Result<SigningKey, Error> {
 
 pub(super) fn write_file(path: &Path, text: &str) -> Result<(), Error> {
     std::fs::write(path, text).map_err(|e| Error::io(format!("{}: {e}", path.display())))
-}
-
-pub(super) fn copy(from: &Path, to: &Path) -> Result<(), Error> {
-    std::fs::copy(from, to).map(drop).map_err(|e| {
-        Error::io(format!(
-            "copying {} to {}: {e}",
-            from.display(),
-            to.display()
-        ))
-    })
 }
 
 pub(super) fn create_dir(path: &Path) -> Result<(), Error> {
@@ -135,21 +120,12 @@ mod tests {
     }
 
     #[test]
-    fn validators_get_a_coconut_section() {
+    fn validators_get_the_local_block_interval() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("validator.toml");
-        std::fs::write(
-            &path,
-            "[validator]\nlisten = \"127.0.0.1:1\"\n# [coconut]\n",
-        )
-        .unwrap();
-        enable_coconut(&path).unwrap();
+        std::fs::write(&path, "[validator]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+        set_block_interval(&path).unwrap();
         let table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
-        assert_eq!(table["coconut"]["secret_key"].as_str(), Some("coconut.key"));
-        assert_eq!(
-            table["coconut"]["verification_keys"].as_str(),
-            Some("verification-keys.json")
-        );
         assert_eq!(table["validator"]["listen"].as_str(), Some("127.0.0.1:1"));
         assert_eq!(
             table["chain"]["block_interval_ms"].as_integer(),

@@ -3,11 +3,11 @@
 //! [`Network::start`] sets everything up through the binaries' own commands, in a fresh
 //! temporary directory (module `setup`):
 //!
-//! 1. `validator keygen` (the Coconut shares, threshold t of n) and `validator init` for each
-//!    validator, each given its share and the verification keys in a `[coconut]` section;
-//!    account keys for the operator and every client (`accounts/*.key`, bs58, 0600); the
-//!    genesis (short epochs, every node in the active set, see [`plan`](super::plan)) written
-//!    beside each validator's config; then `validator run`, until every API answers.
+//! 1. `validator init` for each validator; account keys for the operator and every client
+//!    (`accounts/*.key`, bs58, 0600); the genesis (short epochs, every node in the active
+//!    set, see [`plan`](super::plan)) written beside each validator's config; then
+//!    `validator run`, until every API answers and serves the Coconut keys (threshold t of
+//!    n) the validators generate together on their chain (no dealer).
 //! 2. For each mixnode and gateway: `init` with every validator, the genesis pinned in its
 //!    directory, its config tuned for short epochs (module `files`), then `bond` from the
 //!    operator account (one after the other: each takes the account's next nonce).
@@ -27,7 +27,7 @@
 //!    probe), then the SOCKS5 client, ready once its proxy port accepts.
 //!
 //! Layout of the directory: `home/` (the `--home` of every binary: `validators/`,
-//! `mixnodes/`, `gateways/`, `clients/`), `coconut/` (keygen output), `accounts/`,
+//! `mixnodes/`, `gateways/`, `clients/`), `accounts/`,
 //! `genesis.toml`, and `logs/ID.log`, one per node with every command run for it and its
 //! output (`requester.log` and `socks5.log` for the SOCKS5 pair). The directory is deleted on drop unless kept ([`Network::keep_files`], a failed
 //! start, a panic, or `keep_dir`).
@@ -222,8 +222,9 @@ impl Network {
         Network::start_parts(options, binaries, false).await
     }
 
-    /// Starts only the validators of the network `options` describe (keygen, accounts,
-    /// genesis, every validator answering): the chain alone, for measuring it.
+    /// Starts only the validators of the network `options` describe (accounts, genesis,
+    /// every validator answering and serving its generated keys): the chain alone, for
+    /// measuring it.
     pub async fn start_chain(options: &Options) -> Result<Network, Error> {
         options.validate()?;
         let binaries = Binaries::prepare(&options.binaries).await?;

@@ -9,7 +9,7 @@ use validator_core::genesis::Genesis;
 use validator_core::primitives::IdentityKey;
 
 use super::command::{accepts, arg, args, command, poll_until};
-use super::files::{copy, create_dir, enable_coconut, new_account, tune_node_config, write_file};
+use super::files::{create_dir, new_account, set_block_interval, tune_node_config, write_file};
 use super::ports::Ports;
 use super::{ClientInfo, GatewayInfo, Member, MixnodeInfo, Network, ValidatorInfo};
 use crate::binaries::Binaries;
@@ -58,7 +58,6 @@ pub(super) async fn prepare_chain(
     let dirs = ChainDirs {
         home: path.join("home"),
         logs: path.join("logs"),
-        coconut: path.join("coconut"),
     };
     let accounts = path.join("accounts");
     for dir in [&dirs.home, &dirs.logs, &accounts] {
@@ -67,26 +66,6 @@ pub(super) async fn prepare_chain(
     let mut ports = Ports::new();
     let rust_log = &options.log;
     let program = &binaries.validator;
-    let keygen = args(&[
-        "keygen",
-        "--threshold",
-        &options.threshold.to_string(),
-        "--validators",
-        &options.validators.to_string(),
-        "--out",
-        &arg(&dirs.coconut),
-    ]);
-    let log = dirs.logs.join("keygen.log");
-    command(
-        "validator keygen",
-        program,
-        &keygen,
-        &log,
-        rust_log,
-        deadline,
-    )
-    .await?;
-
     let mut validators = Vec::new();
     let mut entries = Vec::new();
     for i in 0..options.validators {
@@ -108,8 +87,6 @@ pub(super) async fn prepare_chain(
 struct ChainDirs {
     home: PathBuf,
     logs: PathBuf,
-    /// The keygen's output: one key share per validator and the verification keys.
-    coconut: PathBuf,
 }
 
 /// `validator init` for the `i`-th validator of the genesis, serving its API on `listen` and
@@ -131,16 +108,7 @@ async fn init_validator(
     let out = command(&name, program, &init, &log, rust_log, deadline).await?;
     let answer: ValidatorInit = parse_json(&name, "validator init", &out, &log)?;
     let dir = PathBuf::from(&answer.dir);
-    // Keygen numbers its shares from 1; the i-th validator of the genesis gets share i+1.
-    copy(
-        &dirs.coconut.join(format!("coconut-{}.key", i + 1)),
-        &dir.join("coconut.key"),
-    )?;
-    copy(
-        &dirs.coconut.join("verification-keys.json"),
-        &dir.join("verification-keys.json"),
-    )?;
-    enable_coconut(&dir.join("config.toml"))?;
+    set_block_interval(&dir.join("config.toml"))?;
     let identity_key = answer
         .identity_key
         .parse::<IdentityKey>()
@@ -324,6 +292,27 @@ impl Network {
         for i in 0..self.validators.len() {
             self.wait_for_validator(i, deadline).await?;
         }
+        // Credentials can be had once the validators' key generation has completed (a few
+        // blocks after the chain starts).
+        for i in 0..self.validators.len() {
+            self.wait_for_keys(i, deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until validator `i` serves the Coconut keys of the chain's key generation.
+    async fn wait_for_keys(&mut self, i: usize, deadline: Instant) -> Result<(), Error> {
+        let Some(v) = self.validators.get_mut(i) else {
+            return Ok(());
+        };
+        let api = ValidatorClient::new(&v.info.url)
+            .map_err(|e| Error::network(format!("{}: {e}", v.info.url)))?;
+        let api = &api;
+        let what = format!("{} to serve the generated Coconut keys", v.name);
+        poll_until(&what, deadline, v, || async move {
+            api.verification_keys().await.ok()
+        })
+        .await?;
         Ok(())
     }
 

@@ -243,7 +243,7 @@ impl ChainState {
         let height = block.header.height;
         let mut next = self.clone();
         for (index, tx) in txs.iter().enumerate() {
-            check_crypto(tx, &self.params, spends)
+            check_crypto(tx, &self.params, &self.dkg, spends)
                 .and_then(|spend_tag| next.apply_tx(tx, spend_tag.as_ref(), height))
                 .map_err(|e| in_block(index, tx, e))?;
         }
@@ -319,6 +319,7 @@ impl ChainState {
             }
             Transaction::Spend(spend) => {
                 let tag = tag_of(spend, spend_tag);
+                self.check_spendable(spend, height)?;
                 self.check_unspent(&tag)?;
                 let record = SpendRecord {
                     gateway: spend.gateway,
@@ -354,11 +355,32 @@ impl ChainState {
             Transaction::Statement(signed) => {
                 self.ledger.check_verified(signed)?;
             }
-            Transaction::Spend(spend) => self.check_unspent(&tag_of(spend, spend_tag))?,
+            Transaction::Spend(spend) => {
+                self.check_spendable(spend, self.height.saturating_add(1))?;
+                self.check_unspent(&tag_of(spend, spend_tag))?;
+            }
             Transaction::TopologySignature(vote) => self.check_vote(vote)?,
             Transaction::Dkg(message) => self.check_dkg(message)?,
         }
         Ok(())
+    }
+
+    /// A spend's key epoch is past its deadline at `height`. (An epoch the chain holds no
+    /// keys of is refused by the spend verifier, which gets no keys to verify with.)
+    fn check_spendable(&self, spend: &SpendBody, height: u64) -> Result<(), ChainError> {
+        let expired = self
+            .dkg
+            .get(spend.key_epoch)
+            .and_then(|run| run.keys_out.as_ref())
+            .and_then(|keys| keys.spendable_until)
+            .filter(|until| height > *until);
+        match expired {
+            Some(until) => Err(ChainError::KeyEpochNotSpendable(format!(
+                "credentials of key epoch {} were spendable until height {until}",
+                spend.key_epoch
+            ))),
+            None => Ok(()),
+        }
     }
 
     fn check_unspent(&self, tag: &[u8; ZETA_BYTES]) -> Result<(), ChainError> {

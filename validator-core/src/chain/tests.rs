@@ -170,7 +170,7 @@ proptest! {
         };
         for op in ops.iter().chain(std::iter::once(&final_commit)) {
             if let Some(tx) = transaction(op, &pool) {
-                if let Ok(v) = VerifiedTx::verify(tx, proposer.params(), &FakeSpends) {
+                if let Ok(v) = VerifiedTx::verify(tx, &proposer, &FakeSpends) {
                     let checked = pool.check(&v);
                     let inserted = pool.insert(v);
                     prop_assert_eq!(checked.is_ok(), inserted.is_ok());

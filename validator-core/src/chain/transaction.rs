@@ -39,11 +39,13 @@ use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
 use crate::api::SpendBody;
-use crate::chain::dkg::DkgMessage;
+use crate::chain::dkg::{DkgMessage, KeyEpochs};
 use crate::chain::error::ChainError;
 use crate::chain::params::ChainParams;
+use crate::chain::state::ChainState;
 use crate::coconut::verification::ZETA_BYTES;
 use crate::credential::zeta_to_bs58;
+use crate::credential::VerificationKeySet;
 use crate::genesis::GenesisHash;
 use crate::primitives::{hash32_type, sha256, Encoder, IdentityKey};
 use crate::statement::SignedStatement;
@@ -171,17 +173,24 @@ pub(crate) fn encode_json<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
 }
 
 /// Checks a credential presentation: the validator implements it with the aggregate Coconut
-/// verification key (one pairing check); tests use a fake.
+/// verification key of the presentation's key epoch (one pairing check); tests use a fake.
 pub trait SpendVerifier {
-    /// Verifies `spend`'s presentation for its gateway and nonce and returns its
-    /// double-spend tag (`spend.theta.zeta_bytes()`), or why it does not verify.
-    fn verify_spend(&self, spend: &SpendBody) -> Result<[u8; ZETA_BYTES], String>;
+    /// Verifies `spend`'s presentation for its gateway and nonce under `keys`, the chain's
+    /// key set of `spend.key_epoch` (`None`: the chain holds no keys of that epoch, so a real
+    /// verifier refuses), and returns its double-spend tag (`spend.theta.zeta_bytes()`), or
+    /// why it does not verify.
+    fn verify_spend(
+        &self,
+        spend: &SpendBody,
+        keys: Option<&VerificationKeySet>,
+    ) -> Result<[u8; ZETA_BYTES], String>;
 }
 
 /// Checks what [`VerifiedTx::verify`] checks; returns a spend's verified tag.
 pub(crate) fn check_crypto(
     tx: &Transaction,
     params: &ChainParams,
+    key_epochs: &KeyEpochs,
     spends: &dyn SpendVerifier,
 ) -> Result<Option<[u8; ZETA_BYTES]>, ChainError> {
     match tx {
@@ -197,7 +206,13 @@ pub(crate) fn check_crypto(
             Ok(None)
         }
         Transaction::Spend(spend) => {
-            let tag = spends.verify_spend(spend).map_err(ChainError::BadSpend)?;
+            let keys = key_epochs
+                .get(spend.key_epoch)
+                .and_then(|run| run.keys_out.as_ref())
+                .map(|k| &k.key_set);
+            let tag = spends
+                .verify_spend(spend, keys)
+                .map_err(ChainError::BadSpend)?;
             if tag != spend.theta.zeta_bytes() {
                 return Err(ChainError::BadSpend(format!(
                     "the verifier's tag {} is not the presentation's zeta",
@@ -236,14 +251,15 @@ pub struct VerifiedTx {
 }
 
 impl VerifiedTx {
-    /// Checks `tx` for the chain of `params` (see the module docs). Does the transaction's
-    /// expensive crypto: run it before taking any lock.
+    /// Checks `tx` for the chain of `state` (see the module docs): its parameters, and for
+    /// a spend its key epoch's keys. Does the transaction's expensive crypto: run it before
+    /// taking any lock (on a committed state the caller holds an `Arc` of).
     pub fn verify(
         tx: Transaction,
-        params: &ChainParams,
+        state: &ChainState,
         spends: &dyn SpendVerifier,
     ) -> Result<Self, ChainError> {
-        let spend_tag = check_crypto(&tx, params, spends)?;
+        let spend_tag = check_crypto(&tx, state.params(), state.key_epochs(), spends)?;
         let (id, encoded_len) = match &tx {
             // One serialization gives both the id and the length of a spend.
             Transaction::Spend(spend) => {

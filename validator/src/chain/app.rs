@@ -157,6 +157,17 @@ impl App {
     /// The application for the engine's `channels`.
     pub fn new(parts: AppParts, network: mpsc::Sender<NetworkMsg<ChainContext>>) -> Self {
         let me = Address::from(IdentityKey::from(&parts.identity));
+        let mut dkg = DkgDuty::new(
+            parts.identity.clone(),
+            parts.byzantine == Byzantine::BadDkgShare,
+        );
+        // A restarted validator issues as soon as it runs, with the share its replayed
+        // state gives.
+        if let Ok(committed) = parts.shared.committed() {
+            if let Some(key) = dkg.new_issuing_key(&committed) {
+                let _ = parts.shared.set_issuing_key(key);
+            }
+        }
         Self {
             me,
             network,
@@ -167,10 +178,7 @@ impl App {
             ours: BTreeMap::new(),
             early: Vec::new(),
             synced_height: None,
-            dkg: DkgDuty::new(
-                parts.identity.clone(),
-                parts.byzantine == Byzantine::BadDkgShare,
-            ),
+            dkg,
             parts,
         }
     }
@@ -634,6 +642,11 @@ impl App {
             .filter(|r| r.height == height.0)
             .map(|r| r.topology.clone())
             .collect();
+        // The share of a key epoch this block completed is installed before the state that
+        // serves its key set, so a client that sees the keys finds this validator issuing.
+        if let Some(key) = self.dkg.new_issuing_key(&after) {
+            self.parts.shared.set_issuing_key(key)?;
+        }
         self.parts.shared.commit(after, &included)?;
         let synced = self.synced_height == Some(height);
         self.parts.shared.update_status(|s| {
@@ -668,8 +681,8 @@ impl App {
 
     /// Submits a transaction this validator originates to its mempool and relays it.
     fn submit_own(&self, tx: Transaction, what: &'static str) -> Result<(), AppError> {
-        let params = Arc::clone(self.parts.shared.committed()?.params());
-        match VerifiedTx::verify(tx.clone(), &params, self.parts.verifier.as_ref()) {
+        let committed = self.parts.shared.committed()?;
+        match VerifiedTx::verify(tx.clone(), &committed, self.parts.verifier.as_ref()) {
             Ok(verified) => match self.parts.shared.submit(verified)? {
                 Ok(_) => (self.parts.relay)(tx),
                 Err(e) => tracing::warn!(error = %e, "own {what} refused"),
@@ -708,6 +721,7 @@ impl SpendVerifier for PooledFirst {
     fn verify_spend(
         &self,
         spend: &validator_core::api::SpendBody,
+        keys: Option<&validator_core::credential::VerificationKeySet>,
     ) -> Result<[u8; validator_core::coconut::verification::ZETA_BYTES], String> {
         let tx = Transaction::Spend(Box::new(spend.clone()));
         let pooled = self.shared.mempool().ok().and_then(|pool| {
@@ -717,7 +731,7 @@ impl SpendVerifier for PooledFirst {
         });
         match pooled {
             Some(tag) => Ok(tag),
-            None => self.verifier.verify_spend(spend),
+            None => self.verifier.verify_spend(spend, keys),
         }
     }
 }

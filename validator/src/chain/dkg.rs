@@ -1,11 +1,14 @@
 //! This validator's part in the key generation ([`validator_core::chain::dkg`]): after each
 //! decided block, the message its run's phase owes (sent once, again only if a few blocks
-//! pass without it being decided: a restart empties the mempool), and, when a run completes,
-//! the key share it derives from the chain, checked against the chain's key set.
+//! pass without it being decided: a restart empties the mempool), and the key share of the
+//! newest completed key epoch, derived from the chain and checked against its key set (at
+//! start, and whenever a run completes), which is what it issues credentials with.
 
 use validator_core::chain::dkg::{DkgBody, DkgMessage, KeyEpochId, Participant, Phase};
 use validator_core::chain::{ChainState, Transaction};
 use validator_core::coconut::KeyPair;
+
+use super::shared::IssuingKey;
 
 /// Blocks to wait for a sent message to be decided before sending it again.
 const RESEND_AFTER_BLOCKS: u64 = 8;
@@ -19,6 +22,8 @@ pub struct DkgDuty {
     seen: Option<(KeyEpochId, Phase)>,
     /// Test double: deal a share that fails its commitments to the next participant.
     bad_share: bool,
+    /// The key epoch whose share was last derived (or found missing).
+    derived: Option<KeyEpochId>,
 }
 
 impl DkgDuty {
@@ -30,6 +35,34 @@ impl DkgDuty {
             sent: None,
             seen: None,
             bad_share,
+            derived: None,
+        }
+    }
+
+    /// This validator's share of `state`'s newest completed key epoch, if that epoch changed
+    /// since the last call and it holds one (an error is logged once per epoch).
+    pub fn new_issuing_key(&mut self, state: &ChainState) -> Option<IssuingKey> {
+        let (run, _) = state.key_epochs().current()?;
+        if self.derived == Some(run.id) {
+            return None;
+        }
+        self.derived = Some(run.id);
+        match self.key_pair(state, run.id) {
+            Ok(pair) => {
+                tracing::info!(
+                    key_epoch = %run.id,
+                    index = pair.index(),
+                    "this validator's share matches the chain's key set; it issues under this key epoch"
+                );
+                Some(IssuingKey {
+                    key_epoch: run.id,
+                    pair: std::sync::Arc::new(pair),
+                })
+            }
+            Err(e) => {
+                tracing::error!(key_epoch = %run.id, error = %e, "this validator holds no share of the chain's key set and cannot issue");
+                None
+            }
         }
     }
 
@@ -78,17 +111,11 @@ impl DkgDuty {
         }
         self.seen = Some(now);
         match newest.phase {
-            Phase::Complete => match self.key_pair(state, newest.id) {
-                Ok(pair) => tracing::info!(
-                    key_epoch = %newest.id,
-                    index = pair.index(),
-                    excluded = ?newest.keys_out.as_ref().map(|k| &k.excluded),
-                    "key generation complete: this validator's share matches the chain's key set"
-                ),
-                Err(e) => {
-                    tracing::error!(key_epoch = %newest.id, error = %e, "key generation complete, but this validator has no share")
-                }
-            },
+            Phase::Complete => tracing::info!(
+                key_epoch = %newest.id,
+                excluded = ?newest.keys_out.as_ref().map(|k| &k.excluded),
+                "key generation complete"
+            ),
             Phase::Failed => tracing::warn!(
                 key_epoch = %newest.id,
                 reason = newest.failure.as_deref().unwrap_or(""),

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use validator_core::chain::dkg::KeyEpochId;
 use validator_core::chain::{ChainError, ChainState, Inserted, Mempool, TxId, VerifiedTx};
+use validator_core::coconut::KeyPair;
 
 /// How the engine is doing, for `/v1/status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,6 +26,25 @@ pub struct EngineStatus {
     pub syncing: bool,
 }
 
+/// This validator's share of the key credentials are issued under: the newest completed
+/// key epoch's.
+#[derive(Clone)]
+pub struct IssuingKey {
+    /// The key epoch.
+    pub key_epoch: KeyEpochId,
+    /// The share (its index and secret), derived from the chain's key generation.
+    pub pair: Arc<KeyPair>,
+}
+
+impl std::fmt::Debug for IssuingKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuingKey")
+            .field("key_epoch", &self.key_epoch)
+            .field("index", &self.pair.index())
+            .finish_non_exhaustive()
+    }
+}
+
 /// State shared by the application loop and the HTTP handlers.
 #[derive(Debug)]
 pub struct ChainShared {
@@ -31,6 +52,7 @@ pub struct ChainShared {
     mempool: Mutex<Mempool>,
     height: watch::Sender<u64>,
     status: Mutex<EngineStatus>,
+    issuing: RwLock<Option<IssuingKey>>,
 }
 
 /// A poisoned lock: a panic while holding it. Nothing holds these locks across code that can
@@ -48,7 +70,20 @@ impl ChainShared {
             mempool: Mutex::new(mempool),
             height,
             status: Mutex::new(EngineStatus::default()),
+            issuing: RwLock::new(None),
         }
+    }
+
+    /// The key this validator issues credentials with, once the chain's key generation has
+    /// completed (and this validator holds a share of it).
+    pub fn issuing_key(&self) -> Result<Option<IssuingKey>, Poisoned> {
+        self.issuing.read().map(|k| k.clone()).map_err(|_| Poisoned)
+    }
+
+    /// Installs the share of a newly completed key epoch.
+    pub fn set_issuing_key(&self, key: IssuingKey) -> Result<(), Poisoned> {
+        *self.issuing.write().map_err(|_| Poisoned)? = Some(key);
+        Ok(())
     }
 
     /// The committed state (a snapshot; later decisions do not change it).

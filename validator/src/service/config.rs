@@ -6,10 +6,6 @@
 //! genesis = "genesis.toml"           # paths are relative to this file's directory
 //! identity_key = "identity.key"
 //!
-//! [coconut]                          # optional: without it the validator issues nothing
-//! secret_key = "coconut.key"         # from `validator keygen`
-//! verification_keys = "verification-keys.json"
-//!
 //! [limits]                           # optional: the mempool
 //! pending_transactions = 20000
 //! pending_per_account = 64
@@ -32,12 +28,10 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
-use super::issuer::Issuer;
 use crate::chain::app::BlockTiming;
 use validator_core::chain::MempoolLimits;
 use validator_core::coconut::{SecretKey, SignerIndex};
-use validator_core::credential::VerificationKeySet;
-use validator_core::files::{read_secret, read_secret_text, write_secret_text, KeyFileError};
+use validator_core::files::{read_secret, write_secret_text, KeyFileError};
 use validator_core::genesis::Genesis;
 
 /// The `[validator]` section.
@@ -52,14 +46,15 @@ pub struct ValidatorSection {
     pub identity_key: PathBuf,
 }
 
-/// The `[coconut]` section.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CoconutSection {
-    /// This validator's key share (`coconut-<i>.key` from keygen).
-    pub secret_key: PathBuf,
-    /// The published key set (`verification-keys.json` from keygen).
-    pub verification_keys: PathBuf,
+/// A section that is no longer read: its presence is refused with what replaced it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetiredSection;
+
+impl<'de> Deserialize<'de> for RetiredSection {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Ok(Self)
+    }
 }
 
 /// The `[limits]` section: the mempool's bounds.
@@ -130,9 +125,9 @@ impl Default for ChainSection {
 pub struct Config {
     /// `[validator]`.
     pub validator: ValidatorSection,
-    /// `[coconut]`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub coconut: Option<CoconutSection>,
+    /// `[coconut]`: refused with an explanation (the keys come from the chain now).
+    #[serde(default, skip_serializing)]
+    pub coconut: Option<RetiredSection>,
     /// `[limits]`.
     #[serde(default)]
     pub limits: LimitsSection,
@@ -206,8 +201,6 @@ pub struct Loaded {
     pub genesis_toml: String,
     /// The identity key.
     pub identity: SigningKey,
-    /// The Coconut authority, if configured.
-    pub issuer: Option<Issuer>,
     /// The data directory (resolved).
     pub data_dir: PathBuf,
 }
@@ -232,6 +225,13 @@ impl Config {
             field,
             reason: reason.to_owned(),
         };
+        if config.coconut.is_some() {
+            return Err(field(
+                "coconut",
+                "is no longer read: the validators generate the Coconut keys together on the \
+                 chain (distributed key generation); remove the section and its key files",
+            ));
+        }
         if config.validator.listen.port() == 0 {
             return Err(field("validator.listen", "port 0 is not a fixed address"));
         }
@@ -312,20 +312,12 @@ impl Config {
         })?;
         let identity_secret = read_secret(&resolve(&config.validator.identity_key))?;
         let identity = SigningKey::from_bytes(&identity_secret);
-        let issuer = match &config.coconut {
-            None => None,
-            Some(c) => Some(load_issuer(
-                &resolve(&c.secret_key),
-                &resolve(&c.verification_keys),
-            )?),
-        };
         let data_dir = resolve(&config.chain.data_dir);
         Ok(Loaded {
             config,
             genesis,
             genesis_toml,
             identity,
-            issuer,
             data_dir,
         })
     }
@@ -336,20 +328,6 @@ fn coconut_error(path: &Path, message: impl ToString) -> ConfigError {
         path: path.display().to_string(),
         message: message.to_string(),
     }
-}
-
-/// Reads a key share and the key set and checks they fit.
-pub fn load_issuer(secret_path: &Path, keys_path: &Path) -> Result<Issuer, ConfigError> {
-    let secret_text = read_secret_text(secret_path)?;
-    let share: CoconutKeyFile =
-        serde_json::from_str(&secret_text).map_err(|e| coconut_error(secret_path, e))?;
-    let keys_text = std::fs::read_to_string(keys_path).map_err(|source| ConfigError::Io {
-        path: keys_path.display().to_string(),
-        source,
-    })?;
-    let keys: VerificationKeySet =
-        serde_json::from_str(&keys_text).map_err(|e| coconut_error(keys_path, e))?;
-    Issuer::new(share.index, share.secret_key, keys).map_err(|e| coconut_error(keys_path, e))
 }
 
 /// Writes a key share to a new 0600 file.

@@ -53,9 +53,13 @@ pub enum ServiceError {
     /// The presentation's serial number was spent before.
     #[error("credential already spent (zeta {0})")]
     AlreadySpent(String),
-    /// This validator has no Coconut keys.
-    #[error("this validator does not issue or verify credentials (no coconut keys configured)")]
-    NoCredentials,
+    /// The chain's key generation has not completed yet (or this validator holds no share
+    /// of its keys).
+    #[error("no credential keys yet: the validators' key generation has not completed (see /v1/key-epochs)")]
+    KeysNotReady,
+    /// The chain keeps no run of this key epoch.
+    #[error("unknown key epoch {0}")]
+    UnknownKeyEpoch(validator_core::chain::dkg::KeyEpochId),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -70,7 +74,8 @@ impl ServiceError {
             Self::UnknownEpoch(_)
             | Self::UnknownAccount(_)
             | Self::NoEndpoint(_)
-            | Self::UnknownBlock(_) => 404,
+            | Self::UnknownBlock(_)
+            | Self::UnknownKeyEpoch(_) => 404,
             Self::AlreadySpent(_) | Self::Conflict(_) => 409,
             Self::Chain(e) => match e.root() {
                 ChainError::MempoolFull { .. } | ChainError::AccountFull { .. } => 503,
@@ -81,7 +86,7 @@ impl ServiceError {
                 _ => 422,
             },
             Self::DepositMismatch | Self::NotADeposit | Self::Credential(_) => 422,
-            Self::NoCredentials => 501,
+            Self::KeysNotReady => 503,
             Self::NotDecided(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -98,12 +103,13 @@ impl ServiceError {
             Self::UnknownEpoch(_)
             | Self::UnknownAccount(_)
             | Self::NoEndpoint(_)
-            | Self::UnknownBlock(_) => "not_found",
+            | Self::UnknownBlock(_)
+            | Self::UnknownKeyEpoch(_) => "not_found",
             Self::Attributes(_) => "invalid_attributes",
             Self::DepositMismatch | Self::NotADeposit => "invalid_deposit",
             Self::Credential(_) => "invalid_credential",
             Self::AlreadySpent(_) => "already_spent",
-            Self::NoCredentials => "no_credentials",
+            Self::KeysNotReady => "keys_not_ready",
             Self::Internal(_) => "internal",
         }
     }

@@ -24,9 +24,9 @@ use validator_core::api::{
     self, AccountView, ApiError, BlindSignBody, BlockSummary, SpendAnswer, SpendBody, SpentAnswer,
     SpentRecord, StatementAccepted, Status,
 };
+use validator_core::chain::dkg::KeyEpochId;
 use validator_core::chain::{
-    Block, ChainParams, ChainState, ChainStateHash, Inserted, SpendVerifier, Transaction,
-    VerifiedTx,
+    Block, ChainParams, ChainState, ChainStateHash, Inserted, Transaction, VerifiedTx,
 };
 use validator_core::coconut::verification::ZETA_BYTES;
 use validator_core::credential::{request_digest, zeta_to_bs58};
@@ -44,10 +44,8 @@ pub struct Shared {
     pub params: Arc<ChainParams>,
     /// This validator.
     pub identity: IdentityKey,
-    /// Coconut keys, if this validator issues credentials.
-    pub issuer: Option<Arc<Issuer>>,
-    /// What checks presentations (the issuer, or one that refuses all).
-    pub verifier: Arc<dyn SpendVerifier + Send + Sync>,
+    /// Blind signing and presentation checks (the keys come from the chain).
+    pub issuer: Arc<Issuer>,
     /// Relays to the other validators.
     pub peers: Peers,
     /// The genesis file as served.
@@ -63,19 +61,15 @@ impl From<Poisoned> for ServiceError {
 }
 
 impl Shared {
-    fn issuer(&self) -> Result<Arc<Issuer>, ServiceError> {
-        self.issuer.clone().ok_or(ServiceError::NoCredentials)
-    }
-
     fn committed(&self) -> Result<Arc<ChainState>, ServiceError> {
         Ok(self.chain.committed()?)
     }
 
     /// Checks `tx`'s cryptography on the blocking pool (a spend is a pairing check).
     async fn verify(&self, tx: Transaction) -> Result<VerifiedTx, ServiceError> {
-        let params = Arc::clone(&self.params);
-        let verifier = Arc::clone(&self.verifier);
-        blocking(move || Ok(VerifiedTx::verify(tx, &params, verifier.as_ref())?)).await
+        let committed = self.committed()?;
+        let issuer = Arc::clone(&self.issuer);
+        blocking(move || Ok(VerifiedTx::verify(tx, &committed, issuer.as_ref())?)).await
     }
 
     /// Admits a verified transaction; relays it when it is new here.
@@ -136,6 +130,10 @@ pub fn router(shared: AppState) -> Router {
         .route("/v1/accounts/{key}", get(account))
         .route(api::NODES, get(nodes))
         .route(api::VERIFICATION_KEYS, get(verification_keys))
+        .route(
+            "/v1/credentials/verification-keys/{epoch}",
+            get(verification_keys_at),
+        )
         .route(api::BLIND_SIGN, post(blind_sign))
         .route(api::SPEND, post(spend))
         .route("/v1/credentials/spent/{zeta}", get(spent))
@@ -178,7 +176,7 @@ async fn status(State(s): State<AppState>) -> ApiResult {
         current_epoch: s.params.schedule().epoch_at(committed.last_time_ms()),
         pending_transactions: pending,
         bonded_nodes: committed.ledger().bonded_nodes().count(),
-        coconut_index: s.issuer.as_ref().map(|i| i.index()),
+        coconut_index: s.chain.issuing_key()?.map(|k| k.pair.index()),
     })
 }
 
@@ -262,8 +260,29 @@ async fn key_epochs(State(s): State<AppState>) -> ApiResult {
     json(&runs)
 }
 
+/// The key set credentials are issued under now: the newest completed key epoch's.
 async fn verification_keys(State(s): State<AppState>) -> ApiResult {
-    json(s.issuer()?.keys())
+    let committed = s.committed()?;
+    let (_, keys) = committed
+        .key_epochs()
+        .current()
+        .ok_or(ServiceError::KeysNotReady)?;
+    json(&keys.key_set)
+}
+
+/// The key set of a key epoch the chain keeps.
+async fn verification_keys_at(State(s): State<AppState>, Path(epoch): Path<String>) -> ApiResult {
+    let id =
+        KeyEpochId(epoch.parse().map_err(|_| {
+            ServiceError::BadRequest(format!("key epoch `{epoch}` is not a number"))
+        })?);
+    let committed = s.committed()?;
+    let run = committed
+        .key_epochs()
+        .get(id)
+        .ok_or(ServiceError::UnknownKeyEpoch(id))?;
+    let keys = run.keys_out.as_ref().ok_or(ServiceError::KeysNotReady)?;
+    json(&keys.key_set)
 }
 
 /// What the chain decided about a deposit statement.
@@ -304,7 +323,8 @@ fn deposit_outcome(state: &ChainState, deposit: &SignedStatement) -> Option<Depo
 
 async fn blind_sign(State(s): State<AppState>, body: Bytes) -> ApiResult {
     let body: BlindSignBody = decode(&body)?;
-    let issuer = s.issuer()?;
+    let key = s.chain.issuing_key()?.ok_or(ServiceError::KeysNotReady)?;
+    let issuer = Arc::clone(&s.issuer);
     // A request that is not paid for is refused before any expensive check.
     body.public_attributes.validate()?;
     let digest = request_digest(&body.request, &body.public_attributes);
@@ -326,7 +346,7 @@ async fn blind_sign(State(s): State<AppState>, body: Bytes) -> ApiResult {
     if let DepositOutcome::Conflict(reason) = outcome {
         return Err(ServiceError::Conflict(reason));
     }
-    let answer = blocking(move || issuer.blind_sign(&body)).await?;
+    let answer = blocking(move || issuer.blind_sign(key.key_epoch, &key.pair, &body)).await?;
     tracing::info!(index = answer.signer_index, "partial credential issued");
     json(&answer)
 }

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 
 use super::config::Loaded;
 use super::http::{router, Shared};
-use super::issuer::NoKeys;
+use super::issuer::Issuer;
 use super::peers::Peers;
 use crate::chain::app::{App, AppError, AppParts, Byzantine};
 use crate::chain::context::{Height, ValidatorSet};
@@ -171,7 +171,6 @@ pub async fn run(
         genesis,
         genesis_toml,
         identity,
-        issuer,
         data_dir,
     } = loaded;
     let me = IdentityKey::from(&identity);
@@ -185,11 +184,8 @@ pub async fn run(
         })?;
     let local = listener.local_addr().map_err(StartError::Serve)?;
 
-    let issuer = issuer.map(Arc::new);
-    let verifier: Arc<dyn SpendVerifier + Send + Sync> = match &issuer {
-        Some(i) => Arc::clone(i) as Arc<dyn SpendVerifier + Send + Sync>,
-        None => Arc::new(NoKeys),
-    };
+    let issuer = Arc::new(Issuer::new());
+    let verifier: Arc<dyn SpendVerifier + Send + Sync> = Arc::clone(&issuer) as _;
     let params = Arc::new(ChainParams::new(&genesis));
     let store = Arc::new(open_store(&data_dir)?);
     let committed = {
@@ -244,7 +240,6 @@ pub async fn run(
         params: Arc::clone(&params),
         identity: me,
         issuer,
-        verifier,
         peers,
         genesis_toml,
         decision_timeout: DECISION_TIMEOUT,

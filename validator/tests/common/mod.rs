@@ -1,5 +1,6 @@
 //! A network of `validator` processes on loopback, set up through the binary's own commands
-//! (`keygen`, `init`) and a genesis written like an operator would.
+//! (`init`) and a genesis written like an operator would; the Coconut keys come from the
+//! validators' own key generation on the chain, which `start` waits for.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::future::Future;
@@ -29,6 +30,10 @@ pub struct Shape {
     pub byzantine_as: &'static str,
     /// The genesis `[dkg] phase_blocks`.
     pub dkg_phase_blocks: u64,
+    /// `[dkg] key_epoch_blocks` and `grace_blocks`, if not the defaults.
+    pub dkg_rotation: Option<(u64, u64)>,
+    /// Whether `start` waits for the first key generation to complete.
+    pub wait_for_keys: bool,
     /// `[limits] pending_transactions` of every validator, if not the default.
     pub pending_limit: Option<usize>,
     pub mixnodes: u32,
@@ -48,6 +53,8 @@ impl Default for Shape {
             byzantine: Vec::new(),
             byzantine_as: "invalid-proposals",
             dkg_phase_blocks: 10,
+            dkg_rotation: None,
+            wait_for_keys: true,
             pending_limit: None,
             mixnodes: 3,
             gateways: 1,
@@ -110,18 +117,6 @@ impl Network {
     pub async fn start(shape: Shape) -> Network {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
-        let keys = dir.path().join("coconut");
-        let n = shape.validators.to_string();
-        let t = shape.threshold.to_string();
-        run_ok(&[
-            "keygen",
-            "--threshold",
-            &t,
-            "--validators",
-            &n,
-            "--out",
-            keys.to_str().unwrap(),
-        ]);
 
         let mut entries = Vec::new();
         let mut taken = std::collections::HashSet::new();
@@ -139,30 +134,16 @@ impl Network {
             ]);
             let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
             let vdir = PathBuf::from(v["dir"].as_str().unwrap());
-            std::fs::copy(
-                keys.join(format!("coconut-{}.key", i + 1)),
-                vdir.join("coconut.key"),
-            )
-            .unwrap();
-            std::fs::copy(
-                keys.join("verification-keys.json"),
-                vdir.join("verification-keys.json"),
-            )
-            .unwrap();
             let config = vdir.join("config.toml");
-            let text = std::fs::read_to_string(&config)
-                .unwrap()
-                .replace("# [coconut]\n# ", "[coconut]\n")
-                .replace("# verification_keys", "verification_keys")
-                .replace(
-                    "# block_interval_ms = 1000",
-                    &format!(
-                        "block_interval_ms = {}\ntimeout_propose_ms = {}\ntimeout_vote_ms = 500\n\
+            let text = std::fs::read_to_string(&config).unwrap().replace(
+                "# block_interval_ms = 1000",
+                &format!(
+                    "block_interval_ms = {}\ntimeout_propose_ms = {}\ntimeout_vote_ms = 500\n\
                          sync_status_interval_ms = 500\nsnapshot_interval_blocks = 7",
-                        shape.block_interval_ms,
-                        shape.block_interval_ms + 1_500
-                    ),
-                );
+                    shape.block_interval_ms,
+                    shape.block_interval_ms + 1_500
+                ),
+            );
             let text = match shape.pending_limit {
                 Some(n) => format!("{text}\n[limits]\npending_transactions = {n}\n"),
                 None => text,
@@ -202,6 +183,9 @@ impl Network {
             );
         }
         g += &format!("[dkg]\nphase_blocks = {}\n", shape.dkg_phase_blocks);
+        if let Some((every, grace)) = shape.dkg_rotation {
+            g += &format!("key_epoch_blocks = {every}\ngrace_blocks = {grace}\n");
+        }
         let genesis = Genesis::from_toml_str(&g).unwrap();
 
         let mut validators = Vec::new();
@@ -229,7 +213,27 @@ impl Network {
         for i in 0..net.validators.len() {
             net.wait_ready(i).await;
         }
+        if shape.wait_for_keys {
+            net.wait_for_keys().await;
+        }
         net
+    }
+
+    /// A client of every validator, in order.
+    pub fn validators_clients(&self) -> Vec<ValidatorClient> {
+        self.validators.iter().map(|v| v.client.clone()).collect()
+    }
+
+    /// Waits until every validator serves the key set of the chain's first key generation.
+    pub async fn wait_for_keys(&self) {
+        for (i, v) in self.validators.iter().enumerate() {
+            eventually(
+                &format!("validator {i} serves the generated Coconut keys"),
+                Duration::from_secs(60),
+                || async { v.client.verification_keys().await.ok() },
+            )
+            .await;
+        }
     }
 
     fn spawn(&mut self, i: usize) {

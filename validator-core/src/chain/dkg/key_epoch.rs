@@ -568,7 +568,8 @@ impl KeyEpoch {
     /// Combines the openings into the key set, or fails the run.
     fn finish(&mut self, genesis: &Genesis, genesis_hash: &GenesisHash, height: u64) -> Phase {
         let result = self.outcome(genesis, genesis_hash).and_then(|outcome| {
-            let key_set = outcome.verification_key_set().map_err(|e| e.to_string())?;
+            let mut key_set = outcome.verification_key_set().map_err(|e| e.to_string())?;
+            key_set.key_epoch = self.id;
             let excluded = self.exclusions(genesis, outcome.excluded());
             Ok(KeyEpochKeys {
                 key_set,

@@ -450,6 +450,19 @@ fn a_new_key_epoch_retires_the_old_keys_after_the_grace_period() {
         .unwrap_err()
         .contains("spendable until"));
     assert!(runs.spendable(KeyEpochId(1), u64::MAX).is_ok());
+    // The chain's rule: a spend of a key-epoch-0 credential is decided up to the deadline
+    // and refused after it.
+    let spend = |serial: u64| {
+        let mut body = crate::test_util::fake_spend(serial, 0, 1);
+        body.key_epoch = KeyEpochId(0);
+        Transaction::Spend(Box::new(body))
+    };
+    net.block(vec![spend(1)]).unwrap();
+    while net.state.height() < second_done + 3 {
+        net.step(&[], &honest);
+    }
+    let late = net.block(vec![spend(2)]).unwrap_err();
+    assert_eq!(late.root().kind(), "key_epoch_not_spendable", "{late}");
     // Past the deadline the old run is forgotten.
     for _ in 0..4 {
         net.step(&[], &honest);

@@ -17,7 +17,7 @@ fn setup() -> (GenesisHash, ChainState) {
 }
 
 fn verified(state: &ChainState, tx: Transaction) -> VerifiedTx {
-    VerifiedTx::verify(tx, state.params(), &FakeSpends).unwrap()
+    VerifiedTx::verify(tx, &state, &FakeSpends).unwrap()
 }
 
 fn st(state: &ChainState, s: SignedStatement) -> VerifiedTx {
@@ -374,9 +374,10 @@ impl SpendVerifier for Counting {
     fn verify_spend(
         &self,
         spend: &crate::api::SpendBody,
+        keys: Option<&crate::credential::VerificationKeySet>,
     ) -> Result<[u8; crate::coconut::verification::ZETA_BYTES], String> {
         self.0.set(self.0.get() + 1);
-        FakeSpends.verify_spend(spend)
+        FakeSpends.verify_spend(spend, keys)
     }
 }
 
@@ -391,7 +392,7 @@ fn submissions_copy_no_state_and_run_no_spend_check() {
             } else {
                 Transaction::Spend(Box::new(fake_spend(u64::from(i), 6, i)))
             };
-            VerifiedTx::verify(tx, s.params(), &counting).unwrap()
+            VerifiedTx::verify(tx, &s, &counting).unwrap()
         })
         .collect();
     assert_eq!(counting.0.get(), 20);

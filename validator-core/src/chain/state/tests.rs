@@ -200,7 +200,7 @@ fn proposer_path_and_validator_path_reach_the_same_state() {
     let validated = s1.validate_block(&block, &FakeSpends).unwrap();
     let verified: Vec<VerifiedTx> = txs
         .into_iter()
-        .map(|tx| VerifiedTx::verify(tx, s1.params(), &FakeSpends).unwrap())
+        .map(|tx| VerifiedTx::verify(tx, &s1, &FakeSpends).unwrap())
         .collect();
     let proposed = s1.apply_verified_block(&block.header, &verified).unwrap();
     assert_eq!(proposed.state_hash(), validated.state_hash());
@@ -319,7 +319,7 @@ fn limit_refusals() {
             max: MAX_BLOCK_TXS
         })
     );
-    let verified = VerifiedTx::verify(d, s0.params(), &FakeSpends).unwrap();
+    let verified = VerifiedTx::verify(d, &s0, &FakeSpends).unwrap();
     assert!(matches!(
         s0.apply_verified_block(&block.header, &vec![verified; MAX_BLOCK_TXS + 1]),
         Err(ChainError::TooManyTxs { .. })

@@ -6,10 +6,10 @@ use crate::test_util::{
     bond, deposit, fake_spend, forged_spend, genesis, identity, validator_key, FakeSpends,
 };
 
-fn setup() -> (Genesis, ChainParams) {
+fn setup() -> (Genesis, ChainState) {
     let g = genesis(2, 1000, 3, 2);
-    let params = ChainParams::new(&g);
-    (g, params)
+    let state = ChainState::genesis(&g).unwrap();
+    (g, state)
 }
 
 fn epoch0_vote(g: &Genesis, validator: u32) -> TopologyVote {
@@ -104,7 +104,7 @@ fn wire_form_is_tagged_snake_case_and_strict() {
 
 #[test]
 fn verified_transactions_carry_id_tag_and_length() {
-    let (g, params) = setup();
+    let (g, state) = setup();
     let h = g.genesis_hash();
     let txs = [
         Transaction::Statement(bond(h, 0, 0, 1, NodeRole::Mixnode, 100)),
@@ -112,7 +112,7 @@ fn verified_transactions_carry_id_tag_and_length() {
         Transaction::TopologySignature(epoch0_vote(&g, 2)),
     ];
     for tx in txs {
-        let v = VerifiedTx::verify(tx.clone(), &params, &FakeSpends).unwrap();
+        let v = VerifiedTx::verify(tx.clone(), &state, &FakeSpends).unwrap();
         assert_eq!(v.id(), tx.id());
         assert_eq!(v.encoded_len(), serde_json::to_vec(&tx).unwrap().len());
         assert_eq!(v.spend_tag().copied(), tx.spend_tag());
@@ -124,16 +124,20 @@ fn verified_transactions_carry_id_tag_and_length() {
 /// A verifier that accepts everything but reports a tag of its own.
 struct WrongTag;
 impl SpendVerifier for WrongTag {
-    fn verify_spend(&self, _: &SpendBody) -> Result<[u8; ZETA_BYTES], String> {
+    fn verify_spend(
+        &self,
+        _: &SpendBody,
+        _: Option<&crate::credential::VerificationKeySet>,
+    ) -> Result<[u8; ZETA_BYTES], String> {
         Ok([1; ZETA_BYTES])
     }
 }
 
 #[test]
 fn verify_refuses_what_its_crypto_refuses() {
-    let (g, params) = setup();
+    let (g, state) = setup();
     let h = g.genesis_hash();
-    let verify = |tx: Transaction| VerifiedTx::verify(tx, &params, &FakeSpends).unwrap_err();
+    let verify = |tx: Transaction| VerifiedTx::verify(tx, &state, &FakeSpends).unwrap_err();
 
     let other_chain = genesis(2, 1000, 2, 2).genesis_hash();
     assert!(matches!(
@@ -170,7 +174,7 @@ fn verify_refuses_what_its_crypto_refuses() {
     assert_eq!(forged.kind(), "invalid_spend");
     let wrong_tag = VerifiedTx::verify(
         Transaction::Spend(Box::new(fake_spend(1, 0, 1))),
-        &params,
+        &state,
         &WrongTag,
     )
     .unwrap_err();

@@ -244,6 +244,7 @@ impl DkgOutcome {
     /// `1..=n`, and the aggregate; checked with [`VerificationKeySet::validate`].
     pub fn verification_key_set(&self) -> Result<VerificationKeySet, DkgError> {
         let set = VerificationKeySet {
+            key_epoch: Default::default(),
             threshold: self.threshold,
             authorities: (1..=self.participants)
                 .map(|index| IndexedVerificationKey {
