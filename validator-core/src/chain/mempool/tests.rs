@@ -17,7 +17,7 @@ fn setup() -> (GenesisHash, ChainState) {
 }
 
 fn verified(state: &ChainState, tx: Transaction) -> VerifiedTx {
-    VerifiedTx::verify(tx, &state, &FakeSpends).unwrap()
+    VerifiedTx::verify(tx, state, &FakeSpends).unwrap()
 }
 
 fn st(state: &ChainState, s: SignedStatement) -> VerifiedTx {
