@@ -57,6 +57,10 @@ use crate::primitives::sha256;
 #[cfg(test)]
 use crate::primitives::IdentityKey;
 
+/// Failed runs kept after the newest completed one (a chain whose runs keep failing, say
+/// with fewer than `t` validators dealing, must not grow its state without bound).
+pub const KEPT_FAILED_RUNS: usize = 4;
+
 /// Domain-separation prefix of the key epochs' hash in the state hash.
 pub const KEY_EPOCHS_HASH_DOMAIN: &[u8] = b"mixnet-dkg-key-epochs-v1";
 
@@ -226,17 +230,30 @@ impl KeyEpochs {
     }
 
     /// Drops completed runs past their deadline, and failed runs once a later run has
-    /// completed (until then they show why there are no new keys).
+    /// completed (until then the newest [`KEPT_FAILED_RUNS`] show why there are no new keys).
     fn prune(&mut self, height: u64) {
         let newest = self.epochs.keys().next_back().copied();
         let completed = self.current().map(|(run, _)| run.id);
+        let failed: Vec<KeyEpochId> = self
+            .epochs
+            .values()
+            .filter(|r| r.phase == Phase::Failed)
+            .map(|r| r.id)
+            .collect();
+        let oldest_failed_kept = failed
+            .len()
+            .checked_sub(KEPT_FAILED_RUNS)
+            .and_then(|skip| failed.get(skip).copied());
         self.epochs.retain(|id, run| {
             if Some(*id) == newest {
                 return true;
             }
             match &run.keys_out {
                 Some(keys) => keys.spendable_until.is_none_or(|until| height <= until),
-                None => completed.is_none_or(|c| *id > c),
+                None => {
+                    completed.is_none_or(|c| *id > c)
+                        && oldest_failed_kept.is_none_or(|oldest| *id >= oldest)
+                }
             }
         });
     }
