@@ -597,7 +597,7 @@ impl ChainState {
     }
 
     /// The kept topology records, by epoch.
-    pub fn topology_records(&self) -> impl Iterator<Item = &TopologyRecord> + '_ {
+    pub fn topology_records(&self) -> impl DoubleEndedIterator<Item = &TopologyRecord> + '_ {
         self.topologies.values()
     }
 

@@ -663,6 +663,7 @@ impl App {
         self.held.clear();
         self.ours.clear();
         self.sign_topologies(new_topologies)?;
+        self.resend_missing_votes()?;
         self.take_part_in_key_generation()?;
         Ok(Next::Start(
             Height(height.0.saturating_add(1)),
@@ -692,6 +693,41 @@ impl App {
         Ok(())
     }
 
+    /// Our vote for each of the two newest topologies that no decided block holds yet, sent
+    /// again every [`VOTE_RESEND_BLOCKS`] blocks: a relay can reach a peer before that peer
+    /// has decided the block that built the topology (it refuses the vote as for an unknown
+    /// epoch), and our own proposals may not make it in, so one relay is not enough.
+    fn resend_missing_votes(&self) -> Result<(), AppError> {
+        let committed = self.parts.shared.committed()?;
+        let me = IdentityKey::from(&self.parts.identity);
+        let height = committed.height();
+        let due: Vec<_> = committed
+            .topology_records()
+            .rev()
+            .take(2)
+            .filter(|r| !r.signatures.contains_key(&me))
+            .filter(|r| {
+                let age = height.saturating_sub(r.height);
+                age >= VOTE_RESEND_BLOCKS && age.is_multiple_of(VOTE_RESEND_BLOCKS)
+            })
+            .map(|r| r.topology.clone())
+            .collect();
+        for topology in due {
+            let vote = Transaction::TopologySignature(TopologyVote {
+                epoch: topology.epoch_id,
+                topology_hash: topology.topology_hash(),
+                signature: topology.sign(&self.parts.genesis_hash, &self.parts.identity),
+            });
+            let pooled = self.parts.shared.mempool()?.get(&vote.id()).is_some();
+            if pooled {
+                (self.parts.relay)(vote);
+            } else {
+                self.submit_own(vote, "topology signature")?;
+            }
+        }
+        Ok(())
+    }
+
     /// Our signature over each topology a block just built, as a transaction.
     fn sign_topologies(
         &self,
@@ -708,6 +744,9 @@ impl App {
         Ok(())
     }
 }
+
+/// Blocks after which a vote of ours that no decided block holds is sent again.
+const VOTE_RESEND_BLOCKS: u64 = 8;
 
 /// Checks a block's spends, reusing the mempool's check of an identical spend (relays put
 /// most spends in every validator's mempool, checked there once; a pairing check is the

@@ -354,8 +354,18 @@ impl Network {
     fn dump_logs(&self) {
         for v in &self.validators {
             let log = std::fs::read_to_string(v.dir.join("validator.log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(30).collect();
-            eprintln!("--- {} (last lines) ---", v.dir.display());
+            // The application's own lines and every warning: the engine's vote chatter
+            // would hide them.
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .filter(|l| !l.contains("informalsystems_malachitebft") || !l.contains(" INFO "))
+                .take(40)
+                .collect();
+            eprintln!(
+                "--- {} (last lines but consensus chatter) ---",
+                v.dir.display()
+            );
             for line in tail.into_iter().rev() {
                 eprintln!("{line}");
             }
