@@ -13,7 +13,8 @@ use zeroize::Zeroizing;
 use super::key_epoch::{KeyEpoch, Phase};
 use super::message::{DkgBody, DkgMessage};
 use crate::coconut::dkg::{
-    deal, derive_key_pair, disclose, open, receive, DkgParams, DkgSecretKey, ShareFault, Shares,
+    deal, derive_key_pair, disclose, open, receive, Dealing, Disclosure, DkgParams, DkgSecretKey,
+    ShareFault, Shares,
 };
 use crate::coconut::{KeyPair, SignerIndex};
 use crate::genesis::{Genesis, GenesisHash};
@@ -99,8 +100,7 @@ impl Participant {
                     Phase::Complaints => DkgBody::Complaints(self.complaints(
                         genesis_hash,
                         run,
-                        &params,
-                        index,
+                        (&params, index),
                         rng,
                     )?),
                     Phase::Opening => DkgBody::Opening(Box::new(
@@ -108,9 +108,11 @@ impl Participant {
                             .map_err(|e| e.to_string())?,
                     )),
                     Phase::OpeningComplaints => DkgBody::OpeningComplaints(
-                        self.opening_complaints(genesis_hash, run, &params, index, rng)?,
+                        self.opening_complaints(genesis_hash, run, (&params, index), rng)?,
                     ),
-                    _ => DkgBody::Reveals(self.reveals(genesis_hash, run, &params, index, rng)?),
+                    _ => {
+                        DkgBody::Reveals(self.reveals(genesis_hash, run, (&params, index), rng)?)
+                    }
                 }
             }
         };
@@ -137,75 +139,70 @@ impl Participant {
         Ok((params, index))
     }
 
-    /// Disclosures for every dealing whose shares to us fail their commitments.
+    /// Disclosures of our key for every dealing of `run` that `wanted` picks, given our
+    /// shares of it as [`receive`] found them.
+    fn disclosures<R: CryptoRng + ?Sized>(
+        &self,
+        genesis_hash: &GenesisHash,
+        run: &KeyEpoch,
+        (params, index): (&DkgParams, SignerIndex),
+        rng: &mut R,
+        wanted: impl Fn(&Dealing, &Result<Shares, ShareFault>) -> Result<bool, String>,
+    ) -> Result<Vec<Disclosure>, String> {
+        let sk = self.receiver_key(genesis_hash, run);
+        let mut out = Vec::new();
+        for dealing in run.dealings.values() {
+            let shares = receive(params, dealing, index, &sk);
+            if wanted(dealing, &shares)? {
+                out.push(disclose(params, dealing, index, &sk, rng).map_err(|e| e.to_string())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Phase 1 complaints: every dealing whose shares to us fail their commitments.
     fn complaints<R: CryptoRng + ?Sized>(
         &self,
         genesis_hash: &GenesisHash,
         run: &KeyEpoch,
-        params: &DkgParams,
-        index: SignerIndex,
+        at: (&DkgParams, SignerIndex),
         rng: &mut R,
-    ) -> Result<Vec<crate::coconut::dkg::Disclosure>, String> {
-        let sk = self.receiver_key(genesis_hash, run);
-        let mut out = Vec::new();
-        for dealing in run.dealings.values() {
-            match receive(params, dealing, index, &sk) {
-                Ok(_) => {}
-                Err(ShareFault::BadShares { .. }) => {
-                    out.push(disclose(params, dealing, index, &sk, rng).map_err(|e| e.to_string())?)
-                }
-                Err(ShareFault::Refused(e)) => return Err(e.to_string()),
-            }
-        }
-        Ok(out)
+    ) -> Result<Vec<Disclosure>, String> {
+        self.disclosures(genesis_hash, run, at, rng, |_, shares| match shares {
+            Ok(_) => Ok(false),
+            Err(ShareFault::BadShares { .. }) => Ok(true),
+            Err(ShareFault::Refused(e)) => Err(e.to_string()),
+        })
     }
 
-    /// Disclosures for every opening our (valid) shares fail.
+    /// Phase 2 complaints: every opening our (valid) shares fail.
     fn opening_complaints<R: CryptoRng + ?Sized>(
         &self,
         genesis_hash: &GenesisHash,
         run: &KeyEpoch,
-        params: &DkgParams,
-        index: SignerIndex,
+        at: (&DkgParams, SignerIndex),
         rng: &mut R,
-    ) -> Result<Vec<crate::coconut::dkg::Disclosure>, String> {
-        let sk = self.receiver_key(genesis_hash, run);
-        let mut out = Vec::new();
-        for (dealer, opening) in &run.openings {
-            let Some(dealing) = run.dealings.get(dealer) else {
-                continue;
-            };
-            let Ok(shares) = receive(params, dealing, index, &sk) else {
-                continue;
-            };
-            if opening.verify_shares(&shares).is_err() {
-                out.push(disclose(params, dealing, index, &sk, rng).map_err(|e| e.to_string())?);
-            }
-        }
-        Ok(out)
+    ) -> Result<Vec<Disclosure>, String> {
+        self.disclosures(genesis_hash, run, at, rng, |dealing, shares| {
+            Ok(match (run.openings.get(&dealing.dealer()), shares) {
+                (Some(opening), Ok(shares)) => opening.verify_shares(shares).is_err(),
+                _ => false,
+            })
+        })
     }
 
-    /// Disclosures of our shares of every dealer being reconstructed.
+    /// Reveals: our shares of every dealer being reconstructed (only shares that pass the
+    /// commitments help, and only those are taken).
     fn reveals<R: CryptoRng + ?Sized>(
         &self,
         genesis_hash: &GenesisHash,
         run: &KeyEpoch,
-        params: &DkgParams,
-        index: SignerIndex,
+        at: (&DkgParams, SignerIndex),
         rng: &mut R,
-    ) -> Result<Vec<crate::coconut::dkg::Disclosure>, String> {
-        let sk = self.receiver_key(genesis_hash, run);
-        let mut out = Vec::new();
-        for dealer in &run.reconstruct {
-            let Some(dealing) = run.dealings.get(dealer) else {
-                continue;
-            };
-            // Only shares that pass the commitments help (and only those are taken).
-            if receive(params, dealing, index, &sk).is_ok() {
-                out.push(disclose(params, dealing, index, &sk, rng).map_err(|e| e.to_string())?);
-            }
-        }
-        Ok(out)
+    ) -> Result<Vec<Disclosure>, String> {
+        self.disclosures(genesis_hash, run, at, rng, |dealing, shares| {
+            Ok(run.reconstruct.contains(&dealing.dealer()) && shares.is_ok())
+        })
     }
 
     /// This validator's key pair of a completed `run`: the sum of its shares from every
