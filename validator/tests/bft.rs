@@ -460,7 +460,9 @@ async fn a_full_mempool_refuses_with_503_and_what_it_holds_is_decided_once_the_c
     };
     assert_eq!(refused.status(), Some(503), "{refused}");
     assert!(refused.to_string().contains("mempool_full"), "{refused}");
-    assert!(admitted >= 36, "only {admitted} statements were admitted");
+    // Besides statements the pool holds at most the votes of the two newest topologies
+    // from the four validators.
+    assert!(admitted >= 32, "only {admitted} statements were admitted");
     assert_eq!(v0.status().await.unwrap().pending_transactions, 40);
 
     // The chain moves again: everything held is decided, and there is room again.
