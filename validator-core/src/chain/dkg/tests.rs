@@ -3,11 +3,7 @@
 
 use super::*;
 use crate::chain::{Block, ChainError, ChainState, Transaction};
-use crate::coconut::{
-    aggregate_signatures, blind_sign, prepare_blind_sign, prove_credential, unblind_and_verify,
-    verify_credential, KeyPair, SignerIndex, VerificationKey,
-};
-use crate::credential::{parameters, PrivateAttributes, PublicAttributes};
+use crate::coconut::{KeyPair, VerificationKey};
 use crate::genesis::{DkgSchedule, Genesis};
 use crate::test_util::{genesis, next_block, signing_key, validator_key, FakeSpends};
 
@@ -99,32 +95,9 @@ fn all(n: usize) -> Vec<usize> {
 
 /// Issues a credential with the key pairs `signers` and verifies it under `aggregate`.
 fn credential_verifies(signers: &[&KeyPair], aggregate: &VerificationKey) -> bool {
-    let params = parameters();
-    let mut rng = rand::rng();
-    let private = PrivateAttributes::random(&mut rng).scalars();
-    let public = PublicAttributes::bandwidth_voucher(1024).scalars();
-    let (openings, request) = prepare_blind_sign(&params, &private, &public, &mut rng).unwrap();
-    let partials: Vec<(SignerIndex, _)> = signers
-        .iter()
-        .map(|k| {
-            let blinded = blind_sign(&params, k.secret_key(), &request, &public).unwrap();
-            let sig = unblind_and_verify(
-                &params,
-                k.verification_key(),
-                &request,
-                &blinded,
-                &openings,
-                &private,
-                &public,
-            )
-            .unwrap();
-            (k.index(), sig)
-        })
-        .collect();
-    let signature = aggregate_signatures(&partials).unwrap();
-    let theta =
-        prove_credential(&params, aggregate, &signature, &private, b"ctx", &mut rng).unwrap();
-    verify_credential(&params, aggregate, &theta, &public, b"ctx").is_ok()
+    let keys: Vec<KeyPair> = signers.iter().map(|k| (*k).clone()).collect();
+    let all: Vec<usize> = (0..keys.len()).collect();
+    crate::coconut::dkg::tests::issue_and_verify(&keys, &all, aggregate, 7).is_ok()
 }
 
 #[test]

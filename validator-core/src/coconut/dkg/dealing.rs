@@ -66,18 +66,7 @@ impl Dealing {
         if bool::from(self.ephemeral.is_identity()) {
             return Err(DkgError::IdentityEphemeral { dealer });
         }
-        let shape = |what, expected, actual| {
-            if expected == actual {
-                Ok(())
-            } else {
-                Err(DkgError::WrongShape {
-                    dealer,
-                    what,
-                    expected,
-                    actual,
-                })
-            }
-        };
+        let shape = |what, expected, actual| DkgError::check_shape(dealer, what, expected, actual);
         shape(
             "commitment rows",
             params.num_secrets(),

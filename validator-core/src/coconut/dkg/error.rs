@@ -276,6 +276,27 @@ pub enum DkgError {
     KeySet(#[from] KeySetError),
 }
 
+impl DkgError {
+    /// [`DkgError::WrongShape`] of `dealer`'s `what` unless `actual` is `expected`.
+    pub(crate) fn check_shape(
+        dealer: SignerIndex,
+        what: &'static str,
+        expected: usize,
+        actual: usize,
+    ) -> Result<(), DkgError> {
+        if expected == actual {
+            Ok(())
+        } else {
+            Err(DkgError::WrongShape {
+                dealer,
+                what,
+                expected,
+                actual,
+            })
+        }
+    }
+}
+
 /// What a receiver finds wrong with a dealing addressed to it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum ShareFault {

@@ -76,7 +76,7 @@ pub mod transcript;
 pub mod wire;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use dealing::{deal, receive, verify_complaint, ComplaintVerdict, Dealing};
 pub use encryption::{

@@ -96,18 +96,7 @@ impl Opening {
     pub fn check_public(&self, params: &DkgParams) -> Result<(), DkgError> {
         let dealer = self.dealer;
         params.check_dealer(dealer)?;
-        let shape = |what, expected, actual| {
-            if expected == actual {
-                Ok(())
-            } else {
-                Err(DkgError::WrongShape {
-                    dealer,
-                    what,
-                    expected,
-                    actual,
-                })
-            }
-        };
+        let shape = |what, expected, actual| DkgError::check_shape(dealer, what, expected, actual);
         let t = params.coefficients();
         let q = params.num_attributes();
         shape("opening x", t, self.x.len())?;

@@ -188,7 +188,7 @@ pub(super) fn vk_pairs(keys: &[KeyPair], which: &[usize]) -> Vec<(SignerIndex, V
 
 /// Issues a credential with the keys at positions `signers`, presents it and verifies the
 /// presentation under `vk`.
-pub(super) fn issue_and_verify(
+pub(crate) fn issue_and_verify(
     keys: &[KeyPair],
     signers: &[usize],
     vk: &VerificationKey,
