@@ -76,6 +76,7 @@ pub fn genesis(
             })
             .collect(),
         dkg: validator_core::genesis::DkgSchedule::default(),
+        key_rotation: None,
     };
     genesis
         .validate()

@@ -20,6 +20,10 @@
 //! api_url = "https://validator-1.example:8080"
 //! p2p_address = "192.0.2.10:27000"   # consensus traffic between validators (TCP)
 //! voting_power = 1                 # optional, default 1
+//!
+//! [key_rotation]            # optional: without it, nodes keep their bonded Sphinx key
+//! length_ms = 86400000      # a multiple of epoch_length_ms; default a day
+//! overlap_ms = 600000       # previous key still accepted this long; default 10 min
 //! ```
 //!
 //! Loading parses into a raw shape first (unknown fields are refused) and then validates every
@@ -36,6 +40,7 @@ use ed25519_dalek::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use crate::primitives::{hash32_type, sha256, IdentityKey};
+use crate::rotation::{KeyRotationParams, RawKeyRotation, RotationSchedule};
 
 /// A quantity of stake or balance, in indivisible units.
 pub type Amount = u64;
@@ -184,6 +189,9 @@ pub struct Genesis {
     pub validators: Vec<GenesisValidator>,
     /// The key generation's schedule (`[dkg]`, optional: [`DkgSchedule::default`]).
     pub dkg: DkgSchedule,
+    /// Sphinx key rotation (`[key_rotation]`, optional: without it nodes keep the static key
+    /// they bonded with; see [`crate::rotation`]).
+    pub key_rotation: Option<KeyRotationParams>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +229,8 @@ struct RawGenesis {
     validators: Vec<RawValidator>,
     #[serde(default)]
     dkg: DkgSchedule,
+    #[serde(default)]
+    key_rotation: Option<RawKeyRotation>,
 }
 
 /// The view of a genesis that is hashed: the same fields with accounts and validators sorted
@@ -236,6 +246,10 @@ struct CanonicalGenesis<'a> {
     accounts: Vec<&'a GenesisAccount>,
     validators: Vec<&'a GenesisValidator>,
     dkg: DkgSchedule,
+    // Absent from the hashed JSON when absent from the file, so genesis hashes of chains
+    // made before rotation existed do not change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_rotation: Option<KeyRotationParams>,
 }
 
 fn field_err(origin: &str, field: impl Into<String>, reason: impl Into<String>) -> GenesisError {
@@ -308,6 +322,13 @@ impl Genesis {
             accounts,
             validators,
             dkg: raw.dkg,
+            key_rotation: match raw.key_rotation {
+                Some(rotation) => Some(
+                    KeyRotationParams::resolve(rotation, raw.epoch_length_ms)
+                        .map_err(|(field, reason)| field_err(origin, field, reason))?,
+                ),
+                None => None,
+            },
         };
         genesis.validate_as(origin)?;
         Ok(genesis)
@@ -376,6 +397,11 @@ impl Genesis {
         }
         if self.dkg.phase_blocks == 0 {
             return Err(field_err(origin, "dkg.phase_blocks", "must be at least 1"));
+        }
+        if let Some(rotation) = &self.key_rotation {
+            rotation
+                .validate(self.epoch_length_ms)
+                .map_err(|(field, reason)| field_err(origin, field, reason))?;
         }
 
         Ok(())
@@ -498,6 +524,7 @@ impl Genesis {
             accounts,
             validators,
             dkg: self.dkg,
+            key_rotation: self.key_rotation,
         };
         let json = serde_json::to_vec(&view).expect(
             "the canonical genesis view holds only structs, strings and integers, \
@@ -512,6 +539,13 @@ impl Genesis {
             .iter()
             .map(|v| v.identity_key.verifying_key())
             .collect()
+    }
+
+    /// The Sphinx key rotation schedule, if the chain rotates keys.
+    pub fn rotation_schedule(&self) -> Option<RotationSchedule> {
+        self.key_rotation.map(|params| {
+            RotationSchedule::new(self.genesis_time_unix_ms, self.epoch_length_ms, params)
+        })
     }
 
     /// [`Genesis::threshold`] as a `usize`.

@@ -100,6 +100,7 @@ pub mod files;
 pub mod genesis;
 pub mod ledger;
 pub mod primitives;
+pub mod rotation;
 pub mod selection;
 pub mod statement;
 pub mod topology;

@@ -60,6 +60,7 @@ pub fn genesis(accounts: u32, balance: Amount, validators: u32, threshold: u32) 
             })
             .collect(),
         dkg: crate::genesis::DkgSchedule::default(),
+        key_rotation: None,
     };
     g.validate().expect("the test genesis is valid");
     g

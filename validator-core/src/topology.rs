@@ -16,10 +16,19 @@
 //!
 //! ```text
 //! epoch_id:u64 || height:u64 || valid_from_ms:u64 || valid_until_ms:u64
-//! || n:u64 || n * (layer:u8 || identity_key[32] || sphinx_key[32] || len:u64 || address)
-//! || m:u64 || m * (identity_key[32] || sphinx_key[32] || len:u64 || address
+//! || 0x00 | 0x01 || rotation:u64
+//! || n:u64 || n * (layer:u8 || identity_key[32] || keys || len:u64 || address)
+//! || m:u64 || m * (identity_key[32] || keys || len:u64 || address
 //!                  || 0x00 | 0x01 || len:u64 || clients_address)
+//! keys = sphinx_key[32] || 0x00 | 0x01 || next_sphinx_key[32]
 //! ```
+//!
+//! # Sphinx keys
+//!
+//! On a chain that rotates keys ([`crate::rotation`]) a topology names the rotation its
+//! epoch lies in, and each node's `sphinx_key` is its key for that rotation;
+//! `next_sphinx_key` is its key for the next rotation if the node had announced it when the
+//! topology was built. Without rotation both are absent and `sphinx_key` is the bonded key.
 //!
 //! `height` is the height of the chain block whose committed state the topology was computed
 //! from (0 for the genesis state, or where there is no chain), so a signature also vouches
@@ -38,6 +47,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::genesis::{Genesis, GenesisHash};
 use crate::primitives::{hash32_type, sha256, signature_bs58, Encoder, IdentityKey, SphinxKey};
+use crate::rotation::RotationId;
 use crate::selection::ActiveSet;
 
 /// Domain-separation prefix of topology signatures.
@@ -194,8 +204,11 @@ pub fn epoch_window(genesis: &Genesis, epoch: EpochId) -> Result<(u64, u64), Top
 pub struct TopologyMixnode {
     /// ed25519 identity key.
     pub identity_key: IdentityKey,
-    /// x25519 Sphinx key.
+    /// x25519 Sphinx key (of the topology's rotation, if keys rotate).
     pub sphinx_key: SphinxKey,
+    /// Its key for the next rotation, once announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sphinx_key: Option<SphinxKey>,
     /// Packet address.
     pub address: SocketAddr,
     /// Its layer.
@@ -208,8 +221,11 @@ pub struct TopologyMixnode {
 pub struct TopologyGateway {
     /// ed25519 identity key.
     pub identity_key: IdentityKey,
-    /// x25519 Sphinx key.
+    /// x25519 Sphinx key (of the topology's rotation, if keys rotate).
     pub sphinx_key: SphinxKey,
+    /// Its key for the next rotation, once announced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_sphinx_key: Option<SphinxKey>,
     /// Packet address.
     pub address: SocketAddr,
     /// Client websocket URL, if it announced one.
@@ -230,10 +246,21 @@ pub struct Topology {
     pub valid_from_ms: u64,
     /// End of validity, Unix ms (exclusive).
     pub valid_until_ms: u64,
+    /// The Sphinx key rotation the epoch lies in, if keys rotate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationId>,
     /// Active mixnodes.
     pub mixnodes: Vec<TopologyMixnode>,
     /// Active gateways.
     pub gateways: Vec<TopologyGateway>,
+}
+
+fn encode_keys(enc: &mut Encoder, key: &SphinxKey, next: Option<&SphinxKey>) {
+    enc.fixed(key.as_bytes());
+    match next {
+        Some(next) => enc.u8(1).fixed(next.as_bytes()),
+        None => enc.u8(0),
+    };
 }
 
 fn mix_order(a: &TopologyMixnode, b: &TopologyMixnode) -> std::cmp::Ordering {
@@ -260,6 +287,7 @@ impl Topology {
             .map(|m| TopologyMixnode {
                 identity_key: m.node.identity_key,
                 sphinx_key: m.node.sphinx_key,
+                next_sphinx_key: None,
                 address: m.node.address,
                 layer: m.layer,
             })
@@ -271,6 +299,7 @@ impl Topology {
             .map(|g| TopologyGateway {
                 identity_key: g.node.identity_key,
                 sphinx_key: g.node.sphinx_key,
+                next_sphinx_key: None,
                 address: g.node.address,
                 clients_address: g.node.clients_address.clone(),
             })
@@ -281,11 +310,29 @@ impl Topology {
             height,
             valid_from_ms,
             valid_until_ms,
+            rotation: None,
             mixnodes,
             gateways,
         };
         topology.validate()?;
         Ok(topology)
+    }
+
+    /// This topology for `rotation`, each node's next key looked up with `next_key` (its
+    /// identity key in, its key for the next rotation out, if announced).
+    pub fn with_rotation(
+        mut self,
+        rotation: RotationId,
+        next_key: impl Fn(&IdentityKey) -> Option<SphinxKey>,
+    ) -> Self {
+        self.rotation = Some(rotation);
+        for m in &mut self.mixnodes {
+            m.next_sphinx_key = next_key(&m.identity_key);
+        }
+        for g in &mut self.gateways {
+            g.next_sphinx_key = next_key(&g.identity_key);
+        }
+        self
     }
 
     /// Structural checks: a nonempty window and no node listed twice.
@@ -339,19 +386,22 @@ impl Topology {
         enc.u64(self.epoch_id.0)
             .u64(self.height)
             .u64(self.valid_from_ms)
-            .u64(self.valid_until_ms)
-            .count(mixnodes.len());
+            .u64(self.valid_until_ms);
+        match self.rotation {
+            Some(rotation) => enc.u8(1).u64(rotation.0),
+            None => enc.u8(0),
+        };
+        enc.count(mixnodes.len());
         for m in mixnodes {
-            enc.u8(m.layer.get())
-                .fixed(m.identity_key.as_bytes())
-                .fixed(m.sphinx_key.as_bytes())
-                .str(&m.address.to_string());
+            enc.u8(m.layer.get()).fixed(m.identity_key.as_bytes());
+            encode_keys(&mut enc, &m.sphinx_key, m.next_sphinx_key.as_ref());
+            enc.str(&m.address.to_string());
         }
         enc.count(gateways.len());
         for g in gateways {
-            enc.fixed(g.identity_key.as_bytes())
-                .fixed(g.sphinx_key.as_bytes())
-                .str(&g.address.to_string())
+            enc.fixed(g.identity_key.as_bytes());
+            encode_keys(&mut enc, &g.sphinx_key, g.next_sphinx_key.as_ref());
+            enc.str(&g.address.to_string())
                 .opt_str(g.clients_address.as_deref());
         }
         enc.finish()

@@ -2,6 +2,7 @@
 //! offered to the mempool.
 
 use crate::chain::block::BlockId;
+use crate::chain::sphinx_keys::SphinxKeyError;
 use crate::chain::state::ChainStateHash;
 use crate::chain::transaction::TxId;
 use crate::genesis::GenesisHash;
@@ -164,6 +165,12 @@ pub enum ChainError {
         /// Why.
         reason: String,
     },
+    /// A Sphinx key announcement is not signed by its node.
+    #[error("the Sphinx key announcement of node {0} is not signed by it")]
+    BadSphinxKeySignature(IdentityKey),
+    /// A Sphinx key announcement breaks a rule of [`crate::chain::sphinx_keys`].
+    #[error("Sphinx key announcement refused: {0}")]
+    SphinxKeyRefused(#[from] SphinxKeyError),
     /// A credential of a key epoch that has no keys or is past its deadline.
     #[error("credential not spendable: {0}")]
     KeyEpochNotSpendable(String),
@@ -216,6 +223,11 @@ impl ChainError {
             Self::BadDkgSignature(_) => "bad_dkg_signature",
             Self::DkgRefused { .. } => "dkg_refused",
             Self::KeyEpochNotSpendable(_) => "key_epoch_not_spendable",
+            Self::BadSphinxKeySignature(_) => "bad_sphinx_key_signature",
+            Self::SphinxKeyRefused(SphinxKeyError::AlreadyAnnounced { .. }) => {
+                "sphinx_key_already_announced"
+            }
+            Self::SphinxKeyRefused(_) => "sphinx_key_refused",
             Self::MempoolFull { .. } => "mempool_full",
             Self::AccountFull { .. } => "account_full",
             Self::Epoch { .. } => "epoch_error",

@@ -31,6 +31,9 @@
 //!    decided blocks are the signatures clients count.
 //! 6. While a run of the key generation ([`dkg`]) is in progress, each validator sends the
 //!    message its phase asks for; the keys credentials are issued under are the chain's.
+//! 7. On a chain that rotates Sphinx keys ([`crate::rotation`]), nodes announce their key
+//!    for the current and the next rotation ([`sphinx_keys`]); a topology lists a node with
+//!    its key for the epoch's rotation, or leaves it out.
 //!
 //! What the caller checks, not this module: that the proposer is the round's proposer, and
 //! that a proposed block time is close to the local clock.
@@ -45,6 +48,8 @@
 //! * [`mempool`]: [`Mempool`], pending transactions on a provisional state.
 //! * [`dkg`]: the Coconut keys' distributed generation in key epochs: [`dkg::DkgMessage`]
 //!   transactions, [`dkg::KeyEpochs`] in the state.
+//! * [`sphinx_keys`]: the nodes' Sphinx keys per rotation, announced by
+//!   [`sphinx_keys::SphinxKeyAnnouncement`] transactions.
 //! * [`epochs`]: [`EpochSchedule`], when an epoch closes and the next topology is built.
 //! * [`params`]: [`ChainParams`], the genesis and what is derived from it once.
 //! * [`snapshot`]: [`StateSnapshot`], a committed state as bytes, so a restart replays only
@@ -58,6 +63,7 @@ mod error;
 pub mod mempool;
 pub mod params;
 pub mod snapshot;
+pub mod sphinx_keys;
 pub mod state;
 pub mod transaction;
 

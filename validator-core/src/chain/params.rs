@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use crate::chain::epochs::EpochSchedule;
 use crate::genesis::{Genesis, GenesisHash};
 use crate::primitives::IdentityKey;
+use crate::rotation::RotationSchedule;
 use crate::selection::SelectionParams;
 use crate::topology::{EpochId, TopologyHash};
 
@@ -17,6 +18,7 @@ pub struct ChainParams {
     genesis: Genesis,
     genesis_hash: GenesisHash,
     schedule: EpochSchedule,
+    rotation: Option<RotationSchedule>,
     validators: BTreeSet<IdentityKey>,
 }
 
@@ -27,6 +29,7 @@ impl ChainParams {
             genesis: genesis.clone(),
             genesis_hash: genesis.genesis_hash(),
             schedule: EpochSchedule::from_genesis(genesis),
+            rotation: genesis.rotation_schedule(),
             validators: genesis.validators.iter().map(|v| v.identity_key).collect(),
         }
     }
@@ -44,6 +47,11 @@ impl ChainParams {
     /// Epoch timing and cutoffs.
     pub fn schedule(&self) -> &EpochSchedule {
         &self.schedule
+    }
+
+    /// Sphinx key rotation timing, if the chain rotates keys.
+    pub fn rotation(&self) -> Option<&RotationSchedule> {
+        self.rotation.as_ref()
     }
 
     /// Whether `key` is one of the genesis validators.

@@ -16,6 +16,7 @@ use crate::chain::block::BlockId;
 use crate::chain::dkg::{KeyEpoch, KeyEpochs};
 use crate::chain::error::ChainError;
 use crate::chain::params::ChainParams;
+use crate::chain::sphinx_keys::{SphinxKeyEntry, SphinxKeys};
 use crate::chain::state::{ChainState, SpendRecord, TopologyRecord};
 use crate::coconut::verification::ZETA_BYTES;
 use crate::credential::zeta_to_bs58;
@@ -57,6 +58,8 @@ pub struct StateSnapshot {
     chain_hash: TopologyHash,
     next_to_close: EpochId,
     key_epochs: Vec<KeyEpoch>,
+    #[serde(default)]
+    sphinx_keys: Vec<SphinxKeyEntry>,
 }
 
 impl StateSnapshot {
@@ -109,6 +112,7 @@ impl ChainState {
             chain_hash: self.chain_hash(),
             next_to_close: self.next_to_close(),
             key_epochs: self.key_epochs().runs().cloned().collect(),
+            sphinx_keys: self.sphinx_keys().entries().collect(),
         }
     }
 
@@ -167,6 +171,7 @@ impl ChainState {
             snapshot.chain_hash,
             snapshot.next_to_close,
             KeyEpochs::from_runs(snapshot.key_epochs),
+            SphinxKeys::from_entries(snapshot.sphinx_keys),
         ))
     }
 }

@@ -48,8 +48,10 @@
 //! || n:u64 || n * (zeta[96] || gateway[32] || nonce[32] || height:u64)       by zeta
 //! || m:u64 || m * (epoch:u64 || topology_hash[32] || height:u64
 //!                  || k:u64 || k * (validator[32] || signature[64]))          by epoch, validator
-//! || chain_hash[32] || next_to_close:u64 || key epochs hash[32]
+//! || chain_hash[32] || next_to_close:u64 || key epochs hash[32] || sphinx keys hash[32]
 //! ```
+//!
+//! The Sphinx keys' hash is [`SphinxKeys::hash`].
 //!
 //! The key epochs' hash is [`KeyEpochs::hash`]: SHA-256 of their canonical JSON.
 //!
@@ -67,6 +69,7 @@ use crate::chain::block::{
 use crate::chain::dkg::{DkgMessage, KeyEpochs};
 use crate::chain::error::ChainError;
 use crate::chain::params::ChainParams;
+use crate::chain::sphinx_keys::{SphinxKeyAnnouncement, SphinxKeys};
 use crate::chain::transaction::{
     check_crypto, SpendVerifier, TopologyVote, Transaction, VerifiedTx,
 };
@@ -141,6 +144,8 @@ pub struct ChainState {
     next_to_close: EpochId,
     /// The runs of the key generation ([`crate::chain::dkg`]).
     dkg: KeyEpochs,
+    /// The nodes' announced Sphinx keys ([`crate::chain::sphinx_keys`]).
+    sphinx_keys: SphinxKeys,
     /// [`ChainState::state_hash`], once computed; emptied by every change.
     hash: OnceLock<ChainStateHash>,
 }
@@ -161,6 +166,7 @@ impl Clone for ChainState {
             chain_hash: self.chain_hash,
             next_to_close: self.next_to_close,
             dkg: self.dkg.clone(),
+            sphinx_keys: self.sphinx_keys.clone(),
             hash: self.hash.clone(),
         }
     }
@@ -187,6 +193,7 @@ impl ChainState {
         chain_hash: TopologyHash,
         next_to_close: EpochId,
         dkg: KeyEpochs,
+        sphinx_keys: SphinxKeys,
     ) -> Self {
         Self {
             params,
@@ -199,6 +206,7 @@ impl ChainState {
             chain_hash,
             next_to_close,
             dkg,
+            sphinx_keys,
             hash: OnceLock::new(),
         }
     }
@@ -222,6 +230,7 @@ impl ChainState {
             chain_hash: TopologyHash::NONE,
             next_to_close: EpochId(0),
             dkg: KeyEpochs::genesis(),
+            sphinx_keys: SphinxKeys::default(),
             hash: OnceLock::new(),
             params,
         };
@@ -340,6 +349,10 @@ impl ChainState {
                 self.check_dkg(message)?;
                 self.dkg.record(message);
             }
+            Transaction::SphinxKey(announcement) => {
+                self.check_sphinx_key(announcement)?;
+                self.sphinx_keys.record(announcement);
+            }
         }
         self.hash.take();
         Ok(())
@@ -361,6 +374,7 @@ impl ChainState {
             }
             Transaction::TopologySignature(vote) => self.check_vote(vote)?,
             Transaction::Dkg(message) => self.check_dkg(message)?,
+            Transaction::SphinxKey(announcement) => self.check_sphinx_key(announcement)?,
         }
         Ok(())
     }
@@ -401,6 +415,23 @@ impl ChainState {
             })
     }
 
+    /// The rotation "now" is the last block's time: what the mempool and a block's
+    /// transactions are checked against alike.
+    fn check_sphinx_key(&self, announcement: &SphinxKeyAnnouncement) -> Result<(), ChainError> {
+        let last_time_ms = self.last_time_ms;
+        self.sphinx_keys.check(
+            self.params.rotation(),
+            |schedule| schedule.rotation_at(last_time_ms),
+            |node| {
+                self.ledger
+                    .bonded_nodes()
+                    .any(|b| b.node.identity_key == *node)
+            },
+            announcement,
+        )?;
+        Ok(())
+    }
+
     fn check_vote(&self, vote: &TopologyVote) -> Result<(), ChainError> {
         let signer = vote.signature.validator;
         if !self.params.is_validator(&signer) {
@@ -439,6 +470,9 @@ impl ChainState {
         self.last_block = id;
         self.last_time_ms = header.time_ms;
         self.close_epochs(header.time_ms, header.height)?;
+        if let Some(rotation) = self.params.rotation() {
+            self.sphinx_keys.prune(rotation.rotation_at(header.time_ms));
+        }
         self.dkg.end_block(
             self.params.genesis(),
             &self.params.genesis_hash(),
@@ -471,10 +505,33 @@ impl ChainState {
     /// Selects and records the topology of `epoch` from the current ledger.
     fn build_topology(&mut self, epoch: EpochId, height: u64) -> Result<(), ChainError> {
         let selection = self.params.selection(epoch, self.chain_hash);
-        let active = select_active_set(&selection, self.ledger.bonded_nodes())
-            .map_err(|e| ChainError::epoch(epoch, e))?;
-        let topology = Topology::from_selection(self.params.genesis(), &active, height)
-            .map_err(|e| ChainError::epoch(epoch, e))?;
+        let topology = match self.params.rotation() {
+            None => {
+                let active = select_active_set(&selection, self.ledger.bonded_nodes())
+                    .map_err(|e| ChainError::epoch(epoch, e))?;
+                Topology::from_selection(self.params.genesis(), &active, height)
+            }
+            Some(rotation) => {
+                // Only nodes with a key for the epoch's rotation are eligible, with that key.
+                let current = rotation.rotation_of_epoch(epoch);
+                let keyed: Vec<BondRecord> = self
+                    .ledger
+                    .bonded_nodes()
+                    .filter_map(|bond| {
+                        let key = self.sphinx_keys.get(&bond.node.identity_key, current)?;
+                        let mut keyed = bond.clone();
+                        keyed.node.sphinx_key = key;
+                        Some(keyed)
+                    })
+                    .collect();
+                let active = select_active_set(&selection, keyed.iter())
+                    .map_err(|e| ChainError::epoch(epoch, e))?;
+                Topology::from_selection(self.params.genesis(), &active, height).map(|t| {
+                    t.with_rotation(current, |node| self.sphinx_keys.get(node, current.next()))
+                })
+            }
+        }
+        .map_err(|e| ChainError::epoch(epoch, e))?;
         let hash = topology.topology_hash();
         if !topology.mixnodes.is_empty() || !topology.gateways.is_empty() {
             self.chain_hash = hash;
@@ -527,7 +584,8 @@ impl ChainState {
         }
         enc.fixed(self.chain_hash.as_bytes())
             .u64(self.next_to_close.0)
-            .fixed(&self.dkg.hash());
+            .fixed(&self.dkg.hash())
+            .fixed(&self.sphinx_keys.hash());
         ChainStateHash(sha256(&[&enc.finish()]))
     }
 
@@ -620,6 +678,11 @@ impl ChainState {
     /// The key generation's runs: the keys credentials are issued and spent under.
     pub fn key_epochs(&self) -> &KeyEpochs {
         &self.dkg
+    }
+
+    /// The nodes' announced Sphinx keys.
+    pub fn sphinx_keys(&self) -> &SphinxKeys {
+        &self.sphinx_keys
     }
 
     /// The seed chain: hash of the newest nonempty topology.

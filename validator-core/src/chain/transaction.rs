@@ -4,7 +4,8 @@
 //!
 //! JSON, externally tagged in snake_case, unknown fields refused:
 //! `{"statement": SignedStatement}`, `{"spend": SpendBody}`,
-//! `{"topology_signature": TopologyVote}`, `{"dkg": DkgMessage}`.
+//! `{"topology_signature": TopologyVote}`, `{"dkg": DkgMessage}`,
+//! `{"sphinx_key": SphinxKeyAnnouncement}`.
 //!
 //! # Ids
 //!
@@ -15,13 +16,14 @@
 //! 0x02 || len:u64 || spend JSON                   spend
 //! 0x03 || epoch:u64 || validator[32]              topology vote
 //! 0x04 || key_epoch:u64 || validator[32] || kind:u8  key generation message
+//! 0x05 || rotation:u64 || node[32]                 Sphinx key announcement
 //! ```
 //!
 //! Two copies of a statement with different signature bytes have different ids (so a
 //! corrupted copy cannot shadow the real one in a mempool); two presentations of one
 //! credential have different ids but the same [`Transaction::spend_tag`], which is what the
 //! double-spend rule keys on; a validator has one vote id per epoch, and one key generation
-//! message id per run and phase.
+//! message id per run and phase, and a node one announcement id per rotation.
 //!
 //! # Crypto before locks
 //!
@@ -29,7 +31,7 @@
 //! a statement's chain, form, node consent and account signature; a spend's presentation
 //! (through the caller's [`SpendVerifier`], one pairing check); a vote's signer being a
 //! genesis validator; a key generation message's signer being a genesis validator and its
-//! signature. It is the only constructor of a [`VerifiedTx`], and the mempool and
+//! signature; a Sphinx key announcement's signature by its node. It is the only constructor of a [`VerifiedTx`], and the mempool and
 //! the proposer's block path take only `VerifiedTx`, so the expensive crypto runs before
 //! the caller takes the lock on its state. A vote's signature can only be checked against
 //! the chain's topology of its epoch, so it is checked when the vote is applied (one
@@ -42,6 +44,7 @@ use crate::api::SpendBody;
 use crate::chain::dkg::{DkgMessage, KeyEpochs};
 use crate::chain::error::ChainError;
 use crate::chain::params::ChainParams;
+use crate::chain::sphinx_keys::SphinxKeyAnnouncement;
 use crate::chain::state::ChainState;
 use crate::coconut::verification::ZETA_BYTES;
 use crate::credential::zeta_to_bs58;
@@ -100,6 +103,8 @@ pub enum Transaction {
     /// A validator's message in a run of the key generation ([`crate::chain::dkg`]). Boxed:
     /// a dealing is kilobytes.
     Dkg(Box<DkgMessage>),
+    /// A node's Sphinx key for a rotation ([`crate::chain::sphinx_keys`]).
+    SphinxKey(SphinxKeyAnnouncement),
 }
 
 impl Transaction {
@@ -123,6 +128,9 @@ impl Transaction {
                     .u64(m.key_epoch.0)
                     .fixed(m.validator.as_bytes())
                     .u8(m.body.kind());
+            }
+            Self::SphinxKey(a) => {
+                enc.u8(5).u64(a.rotation.0).fixed(a.node.as_bytes());
             }
         }
         TxId(sha256(&[&enc.finish()]))
@@ -234,6 +242,12 @@ pub(crate) fn check_crypto(
             }
             if !message.verify(&params.genesis_hash()) {
                 return Err(ChainError::BadDkgSignature(message.validator));
+            }
+            Ok(None)
+        }
+        Transaction::SphinxKey(announcement) => {
+            if !announcement.verify(&params.genesis_hash()) {
+                return Err(ChainError::BadSphinxKeySignature(announcement.node));
             }
             Ok(None)
         }

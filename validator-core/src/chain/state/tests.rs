@@ -605,3 +605,123 @@ fn the_state_hash_covers_every_part() {
         assert_ne!(changed.compute_hash(), base, "{what} is not covered");
     }
 }
+
+/// The chain of `setup` with Sphinx keys rotating every two epochs (120 s), 10 s overlap.
+fn setup_rotating() -> (GenesisHash, ChainState) {
+    let mut g = genesis(4, 10_000, 4, 3);
+    g.key_rotation = Some(crate::rotation::KeyRotationParams {
+        length_ms: 120_000,
+        overlap_ms: 10_000,
+    });
+    g.validate().unwrap();
+    let h = g.genesis_hash();
+    (h, ChainState::genesis(&g).unwrap())
+}
+
+fn announce(h: GenesisHash, node: u32, rotation: u64) -> Transaction {
+    Transaction::SphinxKey(SphinxKeyAnnouncement::sign(
+        &h,
+        &node_key(node),
+        crate::rotation::RotationId(rotation),
+        crate::test_util::sphinx_key(1_000 * (rotation as u32 + 1) + node),
+    ))
+}
+
+#[test]
+fn with_rotation_a_topology_lists_announced_keys_and_leaves_out_the_silent() {
+    use crate::rotation::RotationId;
+    let (h, s0) = setup_rotating();
+    assert!(
+        s0.topology_record(EpochId(0))
+            .unwrap()
+            .topology
+            .mixnodes
+            .is_empty(),
+        "at genesis no node has announced a key"
+    );
+    // Nodes 1-7 announce rotation 0's key, node 1 also rotation 1's; node 0 stays silent.
+    let mut txs = bonds(h);
+    txs.extend((1..8).map(|n| announce(h, n, 0)));
+    txs.push(announce(h, 1, 1));
+    let s1 = apply(&s0, cutoff(0) - 1, txs);
+    let s2 = apply(&s1, cutoff(0), vec![]);
+    let t1 = &s2.topology_record(EpochId(1)).unwrap().topology;
+    assert_eq!(t1.rotation, Some(RotationId(0)));
+    let node = |n: u32| identity(&node_key(n));
+    assert!(t1.mixnodes.iter().all(|m| m.identity_key != node(0)));
+    assert_eq!(t1.mixnodes.len() + t1.gateways.len(), 7);
+    for m in &t1.mixnodes {
+        let n = (1..8).find(|n| node(*n) == m.identity_key).unwrap();
+        assert_eq!(
+            m.sphinx_key,
+            crate::test_util::sphinx_key(1_000 + n),
+            "the announced key, not the bonded one"
+        );
+        let next = (n == 1).then(|| crate::test_util::sphinx_key(2_000 + 1));
+        assert_eq!(m.next_sphinx_key, next);
+    }
+    // Epoch 2 lies in rotation 1, for which only node 1 announced: nobody else is eligible.
+    let s3 = apply(&s2, cutoff(1), vec![]);
+    let t2 = &s3.topology_record(EpochId(2)).unwrap().topology;
+    assert_eq!(t2.rotation, Some(RotationId(1)));
+    let listed: Vec<_> = t2.mixnodes.iter().map(|m| m.identity_key).collect();
+    assert_eq!(listed, vec![node(1)]);
+    assert!(t2.gateways.is_empty());
+
+    // Refusals (now in rotation 1): a second key for a rotation, the past, too far ahead,
+    // a forged signature, another node's key, an unbonded node.
+    let s3 = apply(&s3, T0 + 121_000, vec![]);
+    let (_, e) = refused_tx(&s3, vec![announce(h, 1, 1)]);
+    assert_eq!(e.kind(), "sphinx_key_already_announced");
+    let (_, e) = refused_tx(&s3, vec![announce(h, 0, 0)]);
+    assert_eq!(
+        e.kind(),
+        "sphinx_key_refused",
+        "rotation 0 is over at {}",
+        s3.last_time_ms()
+    );
+    let (_, e) = refused_tx(&s3, vec![announce(h, 2, 3)]);
+    assert_eq!(e.kind(), "sphinx_key_refused");
+    let Transaction::SphinxKey(mut forged) = announce(h, 2, 1) else {
+        unreachable!()
+    };
+    forged.node = node(3);
+    let (_, e) = refused_tx(&s3, vec![Transaction::SphinxKey(forged)]);
+    assert_eq!(e.kind(), "bad_sphinx_key_signature");
+    let copied = Transaction::SphinxKey(SphinxKeyAnnouncement::sign(
+        &h,
+        &node_key(2),
+        RotationId(1),
+        crate::test_util::sphinx_key(2_001),
+    ));
+    let (_, e) = refused_tx(&s3, vec![copied]);
+    assert_eq!(e.kind(), "sphinx_key_refused");
+    let (_, e) = refused_tx(&s3, vec![announce(h, 9, 1)]);
+    assert_eq!(e.kind(), "sphinx_key_refused");
+
+    // The announcements are in the state hash and survive a snapshot.
+    let s4 = apply(&s3, s3.last_time_ms() + 1, vec![announce(h, 2, 1)]);
+    assert_ne!(s4.state_hash(), s3.state_hash());
+    let snapshot = crate::chain::StateSnapshot::decode(&s4.snapshot().encode()).unwrap();
+    let restored = ChainState::from_snapshot(Arc::clone(s4.params()), snapshot).unwrap();
+    assert_eq!(restored.state_hash(), s4.state_hash());
+    assert_eq!(restored.sphinx_keys(), s4.sphinx_keys());
+    // Keys of rotations before the previous one are pruned: at rotation 2, rotation 0's go.
+    let s5 = apply(&s4, T0 + 240_000, vec![]);
+    assert!(s5
+        .sphinx_keys()
+        .entries()
+        .all(|e| e.rotation >= RotationId(1)));
+    assert!(s4
+        .sphinx_keys()
+        .entries()
+        .any(|e| e.rotation == RotationId(0)));
+}
+
+#[test]
+fn a_chain_without_rotation_refuses_announcements() {
+    let (_g, h, s0) = setup();
+    let s1 = apply(&s0, T0 + 1, bonds(h));
+    let (_, e) = refused_tx(&s1, vec![announce(h, 1, 0)]);
+    assert_eq!(e.kind(), "sphinx_key_refused");
+}
