@@ -252,6 +252,22 @@ impl ValidatorClient {
         self.post(api::STATEMENTS, statement).await
     }
 
+    /// Announces a node's Sphinx key for a rotation.
+    pub async fn announce_sphinx_key(
+        &self,
+        announcement: &validator_core::chain::sphinx_keys::SphinxKeyAnnouncement,
+    ) -> Result<validator_core::api::SphinxKeyAccepted, ClientError> {
+        self.post(api::SPHINX_KEYS, announcement).await
+    }
+
+    /// The Sphinx keys the chain keeps for `node`.
+    pub async fn sphinx_keys(
+        &self,
+        node: &IdentityKey,
+    ) -> Result<validator_core::api::NodeSphinxKeys, ClientError> {
+        self.get(&format!("{}/{node}", api::SPHINX_KEYS)).await
+    }
+
     /// An account's balance and nonces.
     pub async fn account(&self, key: &IdentityKey) -> Result<AccountView, ClientError> {
         self.get(&api::account(key)).await

@@ -53,6 +53,8 @@ pub const KEY_EPOCHS: &str = "/v1/key-epochs";
 pub const BLIND_SIGN: &str = "/v1/credentials/blind-sign";
 /// Reporting a spent credential.
 pub const SPEND: &str = "/v1/credentials/spend";
+/// Sphinx key announcements (POST) and a node's announced keys (GET `/v1/sphinx-keys/{node}`).
+pub const SPHINX_KEYS: &str = "/v1/sphinx-keys";
 /// Transactions one validator admitted, relayed to the others' mempools.
 pub const PEER_TRANSACTIONS: &str = "/v1/peer/transactions";
 
@@ -192,6 +194,27 @@ pub struct StatementAccepted {
     pub statement_id: StatementId,
     /// The height decided when it was admitted; it applies in a later block.
     pub admitted_at_height: u64,
+}
+
+/// Answer to a Sphinx key announcement: admitted to the mempool; it applies when a block
+/// includes it (watch `GET /v1/sphinx-keys/{node}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SphinxKeyAccepted {
+    /// The transaction's id.
+    pub tx: crate::chain::TxId,
+    /// The height decided when it was admitted.
+    pub admitted_at_height: u64,
+}
+
+/// What the chain holds about one node's Sphinx keys.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeSphinxKeys {
+    /// The node.
+    pub node: IdentityKey,
+    /// The rotation at the last block's time.
+    pub current_rotation: crate::rotation::RotationId,
+    /// Its kept keys, oldest rotation first.
+    pub keys: Vec<crate::chain::sphinx_keys::SphinxKeyEntry>,
 }
 
 /// An account as a validator sees it.

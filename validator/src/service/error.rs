@@ -2,6 +2,7 @@
 //! each maps to.
 
 use validator_core::chain::ChainError;
+use validator_core::chain::sphinx_keys::SphinxKeyError;
 use validator_core::credential::AttributeError;
 use validator_core::ledger::LedgerError;
 use validator_core::primitives::IdentityKey;
@@ -82,7 +83,8 @@ impl ServiceError {
                 // A nonce already used conflicts with the committed state: the same answer as
                 // losing a race in the mempool, whichever of the two came first.
                 ChainError::DoubleSpend { .. }
-                | ChainError::Ledger(LedgerError::NonceReused { .. }) => 409,
+                | ChainError::Ledger(LedgerError::NonceReused { .. })
+                | ChainError::SphinxKeyRefused(SphinxKeyError::AlreadyAnnounced { .. }) => 409,
                 _ => 422,
             },
             Self::DepositMismatch | Self::NotADeposit | Self::Credential(_) => 422,

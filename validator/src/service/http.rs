@@ -25,6 +25,7 @@ use validator_core::api::{
     SpentRecord, StatementAccepted, Status,
 };
 use validator_core::chain::dkg::KeyEpochId;
+use validator_core::chain::sphinx_keys::SphinxKeyAnnouncement;
 use validator_core::chain::{
     Block, ChainParams, ChainState, ChainStateHash, Inserted, Transaction, VerifiedTx,
 };
@@ -139,6 +140,8 @@ pub fn router(shared: AppState) -> Router {
         .route("/v1/credentials/spent/{zeta}", get(spent))
         .route("/v1/blocks/{height}", get(block))
         .route(api::KEY_EPOCHS, get(key_epochs))
+        .route(api::SPHINX_KEYS, post(announce_sphinx_key))
+        .route("/v1/sphinx-keys/{node}", get(sphinx_keys))
         .route(api::PEER_TRANSACTIONS, post(peer_transaction))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
@@ -217,6 +220,46 @@ async fn submit(State(s): State<AppState>, body: Bytes) -> ApiResult {
         }),
     )
         .into_response())
+}
+
+/// A node's Sphinx key for a rotation: verified, admitted, relayed like a statement.
+async fn announce_sphinx_key(State(s): State<AppState>, body: Bytes) -> ApiResult {
+    let announcement: SphinxKeyAnnouncement = decode(&body)?;
+    let (node, rotation) = (announcement.node, announcement.rotation);
+    let tx = s.verify(Transaction::SphinxKey(announcement)).await?;
+    let id = tx.id();
+    s.admit(tx, true)?;
+    let admitted_at_height = s.committed()?.height();
+    tracing::info!(%node, %rotation, admitted_at_height, "Sphinx key announcement admitted");
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(api::SphinxKeyAccepted {
+            tx: id,
+            admitted_at_height,
+        }),
+    )
+        .into_response())
+}
+
+async fn sphinx_keys(State(s): State<AppState>, Path(node): Path<String>) -> ApiResult {
+    let node: IdentityKey = node
+        .parse()
+        .map_err(|e| ServiceError::BadRequest(format!("node key: {e}")))?;
+    let committed = s.committed()?;
+    let current_rotation = committed
+        .params()
+        .rotation()
+        .map(|r| r.rotation_at(committed.last_time_ms()))
+        .unwrap_or_default();
+    json(&api::NodeSphinxKeys {
+        node,
+        current_rotation,
+        keys: committed
+            .sphinx_keys()
+            .entries()
+            .filter(|e| e.node == node)
+            .collect(),
+    })
 }
 
 async fn account(State(s): State<AppState>, Path(key): Path<String>) -> ApiResult {
