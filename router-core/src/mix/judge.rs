@@ -9,11 +9,21 @@
 
 use super::replay::{ReplayCheck, ReplayFilter};
 use super::verdict::{DropReason, Verdict};
-use crate::sphinx::{Hop, UnwrapError, Unwrapped};
+use crate::sphinx::{Hop, ReplayTag, UnwrapError, Unwrapped};
 use crate::wire::decode_node_address;
 
 /// Decides what happens to one packet after its layer was peeled (or failed to peel).
 pub fn judge(result: Result<Unwrapped, UnwrapError>, replay_filter: &ReplayFilter) -> Verdict {
+    judge_with(result, replay_filter, |_| {})
+}
+
+/// [`judge`], calling `accepted` with the packet's replay tag when the filter accepted it as
+/// fresh (the mixer journals those tags, so a restarted node still knows them).
+pub fn judge_with(
+    result: Result<Unwrapped, UnwrapError>,
+    replay_filter: &ReplayFilter,
+    accepted: impl FnOnce(&ReplayTag),
+) -> Verdict {
     let unwrapped = match result {
         Ok(unwrapped) => unwrapped,
         Err(error) => return Verdict::Drop(error.into()),
@@ -21,6 +31,7 @@ pub fn judge(result: Result<Unwrapped, UnwrapError>, replay_filter: &ReplayFilte
     if replay_filter.check_and_insert(&unwrapped.replay_tag) == ReplayCheck::Replayed {
         return Verdict::Drop(DropReason::Replayed);
     }
+    accepted(&unwrapped.replay_tag);
     match unwrapped.hop {
         Hop::Forward { next_hop, delay } => match decode_node_address(&next_hop) {
             Ok(next_hop) => Verdict::Forward {
@@ -83,6 +94,21 @@ mod tests {
             Verdict::Drop(DropReason::Replayed)
         );
         assert_eq!(judge(forward(2, localhost_1789()), &filter), expected);
+    }
+
+    #[test]
+    fn only_fresh_tags_are_reported_accepted() {
+        let filter = filter();
+        let mut accepted = Vec::new();
+        for packet in [
+            forward(1, localhost_1789()),
+            forward(1, localhost_1789()),
+            Err(UnwrapError::HeaderMac),
+            forward(2, localhost_1789()),
+        ] {
+            judge_with(packet, &filter, |tag| accepted.push(*tag));
+        }
+        assert_eq!(accepted, [[1; 32], [2; 32]]);
     }
 
     #[test]

@@ -10,7 +10,11 @@
 //! * [`replay`]: [`ReplayFilter`], the per-key Sphinx replay filter. It is
 //!   the one structure shared by all cores (thread-per-core runtime), so it
 //!   is lock-free: one atomic `fetch_or` per packet. Also persistence
-//!   across restarts.
+//!   across restarts: snapshots, and the journal of the tags accepted since
+//!   ([`replay::journal`]).
+//! * [`keys`]: [`KeyRing`], the one or two Sphinx keys (current rotation and,
+//!   during the overlap, the previous one) each with its own filter, and
+//!   which of them a packet is tried with.
 //! * [`wheel`]: [`TimingWheel`], the per-core delay queue that holds each
 //!   packet for its Loopix delay. Owned by one core, so plain `&mut self`,
 //!   no allocation per packet, bounded memory with an explicit drop policy.
@@ -21,12 +25,15 @@
 //!   after the MAC, next-hop decoding).
 
 pub mod judge;
+pub mod keys;
 pub mod replay;
 pub mod time;
 pub mod verdict;
 pub mod wheel;
 
-pub use judge::judge;
+pub use crate::sphinx::KeyChoice;
+pub use judge::{judge, judge_with};
+pub use keys::{rotation_hint, KeyRing, KeyRingError, RotationKey};
 pub use replay::{
     FreshReason, LoadOutcome, ReplayCheck, ReplayError, ReplayFilter, ReplayFilterParams,
 };

@@ -166,6 +166,27 @@ pub enum ReplayError {
         /// Bytes present.
         actual: u64,
     },
+    /// A replay journal belongs to another key: its tags mean nothing to
+    /// this key's filter, so none were applied.
+    #[error("{}: replay journal of another key", path.display())]
+    JournalKeyMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The key id the journal is for.
+        found: [u8; 32],
+    },
+    /// A replay journal is damaged before its last chunk: not a torn tail
+    /// (which a crash leaves and replay ignores) but corruption. The chunks
+    /// before `offset` were applied.
+    #[error("{}: replay journal corrupt at byte {offset}: {what}", path.display())]
+    JournalCorrupt {
+        /// The file.
+        path: PathBuf,
+        /// Where the damaged chunk starts.
+        offset: u64,
+        /// What is wrong with it.
+        what: &'static str,
+    },
     /// The stored checksum does not match the contents.
     #[error("{}: checksum mismatch (stored {stored:#018x}, computed {computed:#018x})", path.display())]
     ChecksumMismatch {
@@ -447,6 +468,25 @@ impl ReplayFilter {
         }
     }
 
+    /// Records `tag` without asking whether it was new: replaying a journal
+    /// of accepted tags into a restored filter (a tag the snapshot already
+    /// holds is not counted twice).
+    pub fn insert_tag(&self, tag: &[u8; 32]) {
+        let _ = self.check_and_insert(tag);
+    }
+
+    /// Tags accepted so far over the tags the filter was sized for: above 1
+    /// the false-positive rate is above its target.
+    pub fn fill_ratio(&self) -> f64 {
+        self.inserted() as f64 / self.params.capacity as f64
+    }
+
+    /// The modelled false-positive rate at the number of tags accepted so far
+    /// (what a fresh packet risks being dropped as a replay right now).
+    pub fn estimated_false_positive_rate(&self) -> f64 {
+        self.params.false_positive_rate(self.inserted())
+    }
+
     /// Whether `tag` (or a false-positive collision) is recorded, without
     /// recording it.
     pub fn contains(&self, tag: &[u8; 32]) -> bool {
@@ -595,6 +635,7 @@ fn model_fpr(items: u64, words: u64, k: u32) -> f64 {
     (acc + tail).min(1.0)
 }
 
+pub mod journal;
 mod persist;
 
 #[cfg(test)]

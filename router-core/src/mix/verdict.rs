@@ -3,9 +3,10 @@
 //! Every drop in the router maps to exactly one [`DropReason`]. The runtime
 //! emits one metric increment (labelled with [`DropReason::label`]) and one
 //! tracing event per dropped packet, so operators can tell an attack
-//! (`header_mac`, `replayed`) from overload (`delay_queue_full`,
-//! `peer_queue_full`) from a topology problem (`next_hop_not_in_topology`)
-//! without packet-level logging, which a mix must never do.
+//! (`header_mac`, `replayed`) from a key-rotation problem (`expired_key`)
+//! from overload (`delay_queue_full`, `peer_queue_full`) from a topology
+//! problem (`next_hop_not_in_topology`) without packet-level logging, which a
+//! mix must never do.
 //!
 //! The enum is `#[non_exhaustive]` so new reasons can be added without a
 //! breaking change; [`DropReason::ALL`] lets the metrics layer pre-register
@@ -81,6 +82,8 @@ pub enum DropReason {
     /// A mixnode was the last hop of a packet: only gateways deliver, so the sender built a
     /// route that ends at a mixnode.
     UnexpectedFinalHop,
+    /// The frame names a key rotation this node holds no key for (expired or not yet started).
+    ExpiredKey,
 }
 
 impl DropReason {
@@ -104,6 +107,7 @@ impl DropReason {
         DropReason::ShuttingDown,
         DropReason::RateLimited,
         DropReason::UnexpectedFinalHop,
+        DropReason::ExpiredKey,
     ];
 
     /// Position of this reason in [`Self::ALL`], for arrays of per-reason counters.
@@ -127,6 +131,7 @@ impl DropReason {
             DropReason::ShuttingDown => 15,
             DropReason::RateLimited => 16,
             DropReason::UnexpectedFinalHop => 17,
+            DropReason::ExpiredKey => 18,
         }
     }
 
@@ -152,6 +157,7 @@ impl DropReason {
             DropReason::ShuttingDown => "shutting_down",
             DropReason::RateLimited => "rate_limited",
             DropReason::UnexpectedFinalHop => "unexpected_final_hop",
+            DropReason::ExpiredKey => "expired_key",
         }
     }
 }
@@ -164,6 +170,7 @@ impl From<UnwrapError> for DropReason {
             UnwrapError::HeaderMac => DropReason::HeaderMac,
             UnwrapError::UnknownRoutingFlag(_) => DropReason::UnknownRoutingFlag,
             UnwrapError::UnknownVersion(_) => DropReason::UnknownSphinxVersion,
+            UnwrapError::NoKey => DropReason::ExpiredKey,
         }
     }
 }

@@ -10,21 +10,38 @@
 //!
 //! A held packet costs its buffer plus one wheel entry and one slot here (see
 //! [`Mixer::held_packet_overhead`]).
+//!
+//! # Keys
+//!
+//! The mixer holds the node's [`KeyRing`]: one or two Sphinx keys, each with its replay
+//! filter. The key-rotation byte of each frame picks the key ([`KeyRing::choose`]); the filter
+//! of the key that opened a packet judges its replay tag; the frame it leaves in names that
+//! key's rotation (for a static key, the byte it arrived with), which a held packet remembers.
+//! [`Mixer::set_keys`] swaps the ring between batches: the unwrapper takes the keys with each
+//! batch and keeps none, and packets already in the wheel are unwrapped and leave as planned.
+//!
+//! # Accepted tags
+//!
+//! With [`Mixer::record_accepted_tags`] on, every tag a filter accepts is also kept, grouped by
+//! key rotation, in a bounded buffer the runtime drains ([`Mixer::drain_accepted_tags`]) to the
+//! node's replay journal (see `accepted`).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
+
+use accepted::AcceptedTags;
 
 use super::assembler::ReceivedFrame;
 use super::buffers::PacketBuf;
 use super::outbound::OutPacket;
 use super::stats::ShardStats;
 use crate::mix::{
-    judge, DropReason, InsertOutcome, ReplayFilter, Timestamp, TimingWheel, Verdict, WheelConfig,
+    judge_with, DropReason, InsertOutcome, KeyRing, Timestamp, TimingWheel, Verdict, WheelConfig,
     WheelError,
 };
 use crate::sphinx::{
-    BatchUnwrapper, DestinationAddress, SphinxSecretKey, SurbIdentifier, UnwrapError, Unwrapped,
+    DestinationAddress, KeyedResult, MultiKeyUnwrapper, ReplayTag, SurbIdentifier,
 };
 use crate::wire::{FrameHeader, FramingVersion, KeyRotation, PacketType};
 
@@ -74,7 +91,14 @@ pub struct MixerConfig {
     pub wheel: WheelConfig,
     /// Mixnode or gateway behaviour for last hops.
     pub final_hops: FinalHops,
+    /// Most accepted replay tags one shard buffers for the journal between two drains (see
+    /// [`Mixer::record_accepted_tags`]); tags beyond it are not journaled, and counted.
+    pub accepted_tags_capacity: usize,
 }
+
+/// Default of [`MixerConfig::accepted_tags_capacity`]: 2 MiB of tags, 65,536 packets per
+/// 20 ms housekeeping interval, far above what one core unwraps.
+pub const DEFAULT_ACCEPTED_TAGS_CAPACITY: usize = 1 << 16;
 
 impl Default for MixerConfig {
     fn default() -> Self {
@@ -82,6 +106,7 @@ impl Default for MixerConfig {
             outgoing_version: FramingVersion::LATEST,
             wheel: WheelConfig::default(),
             final_hops: FinalHops::Drop,
+            accepted_tags_capacity: DEFAULT_ACCEPTED_TAGS_CAPACITY,
         }
     }
 }
@@ -113,13 +138,16 @@ struct Held {
     buf: PacketBuf,
     next_hop: SocketAddr,
     arrived: Timestamp,
+    /// The key-rotation byte of the frame it leaves in.
+    key_rotation: KeyRotation,
 }
 
 /// One shard's pipeline; see the module docs.
 pub struct Mixer {
-    unwrapper: BatchUnwrapper,
-    results: Vec<Result<Unwrapped, UnwrapError>>,
-    replay: Arc<ReplayFilter>,
+    unwrapper: MultiKeyUnwrapper,
+    results: Vec<KeyedResult>,
+    keys: KeyRing,
+    accepted: AcceptedTags,
     wheel: TimingWheel<u32>,
     held: Vec<Option<Held>>,
     free_slots: Vec<u32>,
@@ -132,6 +160,7 @@ impl std::fmt::Debug for Mixer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Mixer")
             .field("held", &self.wheel.len())
+            .field("keys", &self.keys)
             .field("policy", &self.policy)
             .field("config", &self.config)
             .finish_non_exhaustive()
@@ -139,10 +168,10 @@ impl std::fmt::Debug for Mixer {
 }
 
 impl Mixer {
-    /// A pipeline for the node holding `key`, sharing `replay` with the other shards.
+    /// A pipeline for the node holding `keys` (their filters are shared with the other
+    /// shards). Accepted tags are not recorded until [`Self::record_accepted_tags`].
     pub fn new(
-        key: SphinxSecretKey,
-        replay: Arc<ReplayFilter>,
+        keys: KeyRing,
         policy: NextHopPolicy,
         config: MixerConfig,
         stats: Arc<ShardStats>,
@@ -150,9 +179,10 @@ impl Mixer {
     ) -> Result<Self, WheelError> {
         ShardStats::set(&stats.next_hops_allowed, policy.allowed_count());
         Ok(Mixer {
-            unwrapper: BatchUnwrapper::new(key),
+            unwrapper: MultiKeyUnwrapper::new(),
             results: Vec::new(),
-            replay,
+            keys,
+            accepted: AcceptedTags::new(),
             wheel: TimingWheel::new(config.wheel, start)?,
             held: Vec::new(),
             free_slots: Vec::new(),
@@ -171,6 +201,50 @@ impl Mixer {
     pub fn set_policy(&mut self, policy: NextHopPolicy) {
         ShardStats::set(&self.stats.next_hops_allowed, policy.allowed_count());
         self.policy = policy;
+    }
+
+    /// Replaces the keys (a key rotation began, or an overlap ended). The next batch is opened
+    /// with the new ring; the old one is dropped here, wiping this copy of its secrets, and
+    /// with it this shard's hold on the filters of keys no longer in it. Packets in the delay
+    /// wheel are already unwrapped and leave as planned, in frames naming the rotation of the
+    /// key that opened them.
+    pub fn set_keys(&mut self, keys: KeyRing) {
+        self.keys = keys;
+    }
+
+    /// The keys packets are opened with.
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// Starts (or stops) keeping every accepted replay tag for [`Self::drain_accepted_tags`],
+    /// at most [`MixerConfig::accepted_tags_capacity`] between two drains. Off by default:
+    /// without a journal nobody drains them.
+    pub fn record_accepted_tags(&mut self, on: bool) {
+        let capacity = if on {
+            self.config.accepted_tags_capacity
+        } else {
+            0
+        };
+        self.accepted.set_capacity(capacity);
+    }
+
+    /// Accepted tags waiting to be drained.
+    pub fn accepted_tags_buffered(&self) -> usize {
+        self.accepted.len()
+    }
+
+    /// Hands the tags accepted since the last drain to `sink`, one call per key rotation
+    /// (`None`: a static key), and empties the buffer.
+    pub fn drain_accepted_tags(&mut self, sink: impl FnMut(Option<u64>, &[ReplayTag])) {
+        let lost = self.accepted.drain(sink);
+        if lost > 0 {
+            ShardStats::add(&self.stats.unjournaled_tags, lost);
+            tracing::warn!(
+                lost,
+                "accepted-tag buffer full: replay tags not journaled (a crash would forget them)"
+            );
+        }
     }
 
     /// Packets held in the delay wheel.
@@ -197,21 +271,29 @@ impl Mixer {
         self.stats.batch_size.record(count);
 
         let mut results = std::mem::take(&mut self.results);
-        self.unwrapper.unwrap_batch(frames, &mut results);
+        let keys = &self.keys;
+        self.unwrapper.unwrap_batch_keyed(
+            frames,
+            keys.keys(),
+            |frame| keys.choose(frame.header.key_rotation),
+            &mut results,
+        );
         for (frame, result) in frames.drain(..).zip(results.drain(..)) {
             let (buf, arrived) = (frame.buf, frame.arrived);
-            match judge(result, &self.replay) {
+            let (verdict, key_rotation) = self.judge(result, frame.header.key_rotation);
+            match verdict {
                 Verdict::Forward { next_hop, delay } => {
                     let delay = delay.saturating_sub(now.saturating_duration_since(arrived));
                     if !self.policy.allows(&next_hop) {
                         self.drop_packet(DropReason::NextHopNotInTopology, buf, sink);
                     } else if delay.is_zero() {
-                        self.depart(next_hop, buf, arrived, sink);
+                        self.depart(next_hop, buf, arrived, key_rotation, sink);
                     } else {
                         let held = Held {
                             buf,
                             next_hop,
                             arrived,
+                            key_rotation,
                         };
                         self.hold(now, delay, held, entropy(), sink);
                     }
@@ -240,6 +322,25 @@ impl Mixer {
         ShardStats::set(&self.stats.wheel_depth, self.wheel.len() as u64);
     }
 
+    /// The verdict on one unwrap result, by the filter of the key that opened the packet, and
+    /// the key-rotation byte it leaves with (see [`crate::mix::RotationKey::forward_hint`]).
+    /// A fresh tag is kept for the journal.
+    fn judge(&mut self, result: KeyedResult, arrived: KeyRotation) -> (Verdict, KeyRotation) {
+        let (unwrapped, index) = match result {
+            Ok(opened) => opened,
+            Err(error) => return (Verdict::Drop(error.into()), arrived),
+        };
+        let Some(key) = self.keys.get(index) else {
+            // the unwrapper only reports indices of the ring it was given
+            return (Verdict::Drop(DropReason::ExpiredKey), arrived);
+        };
+        let accepted = &mut self.accepted;
+        let verdict = judge_with(Ok(unwrapped), &key.filter, |tag| {
+            accepted.record(key.rotation, tag);
+        });
+        (verdict, key.forward_hint(arrived))
+    }
+
     /// When [`Self::poll_expired`] next has something to release; `None` when nothing is held.
     pub fn poll_timeout(&self) -> Option<Timestamp> {
         self.wheel.poll_timeout()
@@ -249,7 +350,13 @@ impl Mixer {
     pub fn poll_expired(&mut self, now: Timestamp, sink: &mut impl MixerSink) {
         while let Some(slot) = self.wheel.poll_expired(now) {
             if let Some(held) = self.release(slot) {
-                self.depart(held.next_hop, held.buf, held.arrived, sink);
+                self.depart(
+                    held.next_hop,
+                    held.buf,
+                    held.arrived,
+                    held.key_rotation,
+                    sink,
+                );
             }
         }
         ShardStats::set(&self.stats.wheel_depth, self.wheel.len() as u64);
@@ -278,13 +385,14 @@ impl Mixer {
         next_hop: SocketAddr,
         mut buf: PacketBuf,
         arrived: Timestamp,
+        key_rotation: KeyRotation,
         sink: &mut impl MixerSink,
     ) {
         let header = FrameHeader {
             version: self.config.outgoing_version,
             size: buf.size(),
             packet_type: PacketType::Mix,
-            key_rotation: KeyRotation::Unknown,
+            key_rotation,
         };
         let header_len = buf.write_header(&header) as u8;
         sink.depart(
@@ -346,5 +454,6 @@ impl Mixer {
     }
 }
 
+mod accepted;
 #[cfg(test)]
 mod tests;

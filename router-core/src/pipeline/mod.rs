@@ -27,6 +27,9 @@ pub mod stats;
 pub use assembler::{FrameAssembler, ReceivedFrame, MAX_READ_FRAMES};
 pub use batching::{BatchPolicy, PendingBatch, DEFAULT_LINGER};
 pub use buffers::{BufferPool, PacketBuf, HEADROOM};
-pub use mixer::{Delivery, FinalHops, Mixer, MixerConfig, MixerSink, NextHopPolicy};
+pub use mixer::{
+    Delivery, FinalHops, Mixer, MixerConfig, MixerSink, NextHopPolicy,
+    DEFAULT_ACCEPTED_TAGS_CAPACITY,
+};
 pub use outbound::{OutPacket, OutboundQueue, MAX_WRITE_FRAMES};
 pub use stats::{render_prometheus, ShardStats};

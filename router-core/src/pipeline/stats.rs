@@ -92,6 +92,9 @@ pub struct ShardStats {
     pub copied_bytes: AtomicU64,
     /// Bytes of packet buffers in use.
     pub buffer_bytes: AtomicU64,
+    /// Accepted replay tags that did not fit the shard's journal buffer: a crash would forget
+    /// them (see `Mixer::record_accepted_tags`).
+    pub unjournaled_tags: AtomicU64,
     /// Next hops the shard's policy allows right now; `u64::MAX` for any.
     pub next_hops_allowed: AtomicU64,
     /// Frames per unwrap batch.
@@ -121,6 +124,7 @@ impl Default for ShardStats {
             next_hops_allowed: AtomicU64::new(0),
             copied_bytes: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
+            unjournaled_tags: AtomicU64::new(0),
             batch_size: AtomicHistogram::new(BATCH_BUCKETS),
             processing_latency: AtomicHistogram::new(LATENCY_BUCKETS_US),
             socket_wait: AtomicHistogram::new(LATENCY_BUCKETS_US),
@@ -241,6 +245,12 @@ const FAMILIES: &[Family] = &[
         kind: "gauge",
         help: "Bytes of packet buffers in use.",
         value: |s| load(&s.buffer_bytes),
+    },
+    Family {
+        name: "unjournaled_replay_tags_total",
+        kind: "counter",
+        help: "Accepted replay tags not journaled (shard buffer full): a crash would forget them.",
+        value: |s| load(&s.unjournaled_tags),
     },
 ];
 

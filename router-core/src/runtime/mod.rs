@@ -3,13 +3,13 @@
 //! One glommio executor per shard, pinned to its CPU. Each shard binds its own `SO_REUSEPORT`
 //! listener on the node's address (the kernel spreads connections over the shards), and owns
 //! its connections, buffer pool, mixer (batch unwrap, delay wheel) and outgoing connections to
-//! next hops. Shards share only the replay filter (lock-free, DESIGN §4) and their counters
+//! next hops. Shards share only the replay filters (lock-free, DESIGN §4) and their counters
 //! (read by the metrics endpoint); nothing on the hot path takes a lock or crosses cores.
 //!
 //! # Layout
 //!
-//! * [`Router`] / [`RouterHandle`] (here): start the shards, change the next-hop policy, shut
-//!   down.
+//! * [`Router`] / [`RouterHandle`] (here): start the shards, change the next-hop policy and
+//!   the Sphinx keys, hand accepted replay tags to the journal, shut down.
 //! * `shard`: the state one shard's tasks share, the clock, and the mixer's sink.
 //! * `inbound`: one task per inbound connection: scatter reads, batches into the mixer.
 //! * `peer`: one task per next hop: connect, gather writes, reconnect with backoff.
@@ -26,6 +26,16 @@
 //! by handle, and written from the same buffer: the kernel's copies in and out are the only
 //! ones. The `mixnet_copied_packet_bytes_total` counter shows any user-space copy (only a peer
 //! switching frame shape causes one).
+//!
+//! # Keys and the replay journal
+//!
+//! The node's [`KeyRing`] (one or two Sphinx keys, each with its replay filter) changes at
+//! every key rotation: [`KeySetter::set`] publishes a new ring, and each shard installs it at
+//! its next housekeeping tick (every [`HOUSEKEEPING_INTERVAL`]), as it does a new next-hop
+//! policy. The same tick hands the replay tags the shard accepted since the last one to
+//! [`RouterConfig::accepted_tags`], grouped by key rotation, and so does the shutdown once the
+//! last packet has been judged: the node journals them, so a crash forgets at most the tags
+//! of one interval.
 
 mod event;
 mod inbound;
@@ -47,9 +57,9 @@ use glommio::{LocalExecutorBuilder, Placement};
 pub use metrics::{ExtraMetrics, MetricsServer};
 pub use shard::{Clock, ShardSettings};
 
-use crate::mix::{ReplayFilter, WheelError};
+use crate::mix::{KeyRing, WheelError};
 use crate::pipeline::{BatchPolicy, BufferPool, Mixer, MixerConfig, NextHopPolicy, ShardStats};
-use crate::sphinx::{DestinationAddress, SphinxSecretKey, SurbIdentifier};
+use crate::sphinx::{DestinationAddress, SurbIdentifier};
 use crate::wire::PacketSize;
 use shard::{Shard, ShardSink};
 
@@ -60,10 +70,12 @@ pub struct RouterConfig {
     pub listen: SocketAddr,
     /// One shard per entry, pinned to that CPU.
     pub cpus: Vec<usize>,
-    /// The node's Sphinx key.
-    pub sphinx_key: SphinxSecretKey,
-    /// The replay filter all shards share.
-    pub replay: Arc<ReplayFilter>,
+    /// The node's Sphinx keys, each with the replay filter all shards share (replace them on
+    /// a running router with [`KeySetter`]).
+    pub keys: KeyRing,
+    /// Where the replay tags accepted by the shards go (the node's journal); without one,
+    /// none are kept.
+    pub accepted_tags: Option<AcceptedTagSink>,
     /// Framing out, delay wheel, last-hop behaviour.
     pub mixer: MixerConfig,
     /// Which next hops packets may go to.
@@ -103,33 +115,36 @@ pub struct Delivered<'a> {
 /// copy what it needs and hand it to another thread (the gateway sends it down a channel).
 pub type DeliveryHandler = Arc<dyn Fn(Delivered<'_>) + Send + Sync>;
 
+/// Receives the replay tags a shard accepted, on that shard's thread, every
+/// [`HOUSEKEEPING_INTERVAL`] and once more at shutdown: one call per key rotation (`None`: a
+/// static key) with the tags its filter accepted. It must not block: copy the tags and hand
+/// them to a writer thread (the node's journal).
+pub type AcceptedTagSink = Arc<dyn Fn(Option<u64>, &[[u8; 32]]) + Send + Sync>;
+
 impl std::fmt::Debug for RouterConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RouterConfig")
             .field("listen", &self.listen)
             .field("cpus", &self.cpus)
+            .field("keys", &self.keys)
             .field("mixer", &self.mixer)
             .field("policy", &self.policy)
             .field("shard", &self.shard)
             .field("busy_poll", &self.busy_poll)
             .field("deliveries", &self.deliveries.is_some())
+            .field("accepted_tags", &self.accepted_tags.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl RouterConfig {
-    /// Defaults for everything but the address, CPUs, key and filter.
-    pub fn new(
-        listen: SocketAddr,
-        cpus: Vec<usize>,
-        sphinx_key: SphinxSecretKey,
-        replay: Arc<ReplayFilter>,
-    ) -> Self {
+    /// Defaults for everything but the address, CPUs and keys (no accepted-tag sink).
+    pub fn new(listen: SocketAddr, cpus: Vec<usize>, keys: KeyRing) -> Self {
         RouterConfig {
             listen,
             cpus,
-            sphinx_key,
-            replay,
+            keys,
+            accepted_tags: None,
             mixer: MixerConfig::default(),
             policy: NextHopPolicy::Only(Default::default()),
             shard: ShardSettings {
@@ -184,6 +199,8 @@ struct Control {
     stop: AtomicBool,
     policy_generation: AtomicU64,
     policy: Mutex<NextHopPolicy>,
+    keys_generation: AtomicU64,
+    keys: Mutex<KeyRing>,
 }
 
 /// Starts routers.
@@ -245,8 +262,31 @@ impl PolicySetter {
     }
 }
 
-/// How often shards look at the stop flag and the policy (off the hot path).
-const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(20);
+/// Changes the Sphinx keys of a running router from any thread (a key rotation).
+#[derive(Clone)]
+pub struct KeySetter(Arc<Control>);
+
+impl std::fmt::Debug for KeySetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeySetter")
+    }
+}
+
+impl KeySetter {
+    /// Installs `keys` on every shard (within a housekeeping interval). Packets held in the
+    /// delay wheels leave as planned; the filters of keys not in `keys` are freed once every
+    /// shard has let go of them.
+    pub fn set(&self, keys: KeyRing) {
+        if let Ok(mut slot) = self.0.keys.lock() {
+            *slot = keys;
+        }
+        self.0.keys_generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
+/// How often shards look at the stop flag, the policy and the keys, and hand their accepted
+/// replay tags to the sink (off the hot path).
+pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(20);
 
 impl Router {
     /// Starts one pinned shard per CPU of `config.cpus` and returns once all of them listen.
@@ -258,6 +298,8 @@ impl Router {
             stop: AtomicBool::new(false),
             policy_generation: AtomicU64::new(0),
             policy: Mutex::new(config.policy.clone()),
+            keys_generation: AtomicU64::new(0),
+            keys: Mutex::new(config.keys.clone()),
         });
         let clock = Clock::new();
         let mut listen = config.listen;
@@ -367,6 +409,16 @@ impl RouterHandle {
         PolicySetter(self.control.clone())
     }
 
+    /// Replaces the Sphinx keys on every shard (within a housekeeping interval).
+    pub fn set_keys(&self, keys: KeyRing) {
+        self.key_setter().set(keys);
+    }
+
+    /// A handle that changes the keys from another thread.
+    pub fn key_setter(&self) -> KeySetter {
+        KeySetter(self.control.clone())
+    }
+
     /// A handle that can stop the router from another thread.
     pub fn stopper(&self) -> Stopper {
         Stopper(self.control.clone())
@@ -411,7 +463,8 @@ async fn run_shard(
     let acceptor = glommio::spawn_local(accept_loop(shard.clone(), listener));
     let timer = glommio::spawn_local(timer::run(shard.clone()));
     let linger = glommio::spawn_local(linger::run(shard.clone()));
-    housekeeping(&shard, &control).await;
+    let accepted_tags = config.accepted_tags.as_ref();
+    housekeeping(&shard, &control, accepted_tags).await;
 
     // Shutdown: stop accepting and reading, let what is held leave within the grace period.
     drop(acceptor);
@@ -428,6 +481,8 @@ async fn run_shard(
     }
     drop(timer);
     drop_what_is_left(&shard);
+    // Every packet has been judged: the last accepted tags go to the journal.
+    hand_over_accepted_tags(&shard, accepted_tags);
     tracing::info!(shard = index, "shard stopped");
 }
 
@@ -439,14 +494,14 @@ fn start_shard(
     stats: Arc<ShardStats>,
     clock: Clock,
 ) -> Result<(Rc<Shard>, glommio::net::TcpListener, SocketAddr), RuntimeError> {
-    let mixer = Mixer::new(
-        config.sphinx_key.clone(),
-        config.replay.clone(),
+    let mut mixer = Mixer::new(
+        config.keys.clone(),
         config.policy.clone(),
         config.mixer,
         stats.clone(),
         clock.now(),
     )?;
+    mixer.record_accepted_tags(config.accepted_tags.is_some());
     let bind_error = |message: String| RuntimeError::Bind {
         addr: listen,
         message,
@@ -475,19 +530,39 @@ fn start_shard(
     Ok((Rc::new(shard), listener, bound))
 }
 
-/// Until the stop flag is set: busy time and policy changes, off the hot path.
-async fn housekeeping(shard: &Shard, control: &Control) {
-    let mut generation = 0u64;
+/// Until the stop flag is set: busy time, policy and key changes, accepted tags to the
+/// journal; off the hot path.
+async fn housekeeping(shard: &Shard, control: &Control, accepted_tags: Option<&AcceptedTagSink>) {
+    let mut policy_generation = 0u64;
+    let mut keys_generation = 0u64;
     while !control.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
         count_busy_time(&shard.stats);
         let current = control.policy_generation.load(Ordering::Acquire);
-        if current != generation {
-            generation = current;
+        if current != policy_generation {
+            policy_generation = current;
             if let Ok(policy) = control.policy.lock() {
                 shard.mixer.borrow_mut().set_policy(policy.clone());
             }
         }
+        let current = control.keys_generation.load(Ordering::Acquire);
+        if current != keys_generation {
+            keys_generation = current;
+            if let Ok(keys) = control.keys.lock() {
+                shard.mixer.borrow_mut().set_keys(keys.clone());
+            }
+        }
+        hand_over_accepted_tags(shard, accepted_tags);
+    }
+}
+
+/// The tags the shard accepted since the last call, to the sink, by key rotation.
+fn hand_over_accepted_tags(shard: &Shard, sink: Option<&AcceptedTagSink>) {
+    if let Some(sink) = sink {
+        shard
+            .mixer
+            .borrow_mut()
+            .drain_accepted_tags(|rotation, tags| sink(rotation, tags));
     }
 }
 

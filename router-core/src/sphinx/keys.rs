@@ -55,6 +55,12 @@ impl SphinxSecretKey {
     }
 }
 
+impl AsRef<SphinxSecretKey> for SphinxSecretKey {
+    fn as_ref(&self) -> &SphinxSecretKey {
+        self
+    }
+}
+
 impl std::fmt::Debug for SphinxSecretKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("SphinxSecretKey(..)")

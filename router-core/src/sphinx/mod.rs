@@ -13,7 +13,8 @@
 //! - `payload`: one Lioness layer in place;
 //! - [`plaintext`]: the message inside a fully peeled payload (the exit role);
 //! - `unwrap`: the entry points for one packet;
-//! - `batch`: [`BatchUnwrapper`], many packets with batched X25519 in two phases.
+//! - `batch`: [`BatchUnwrapper`], many packets with batched X25519 in two phases, and
+//!   [`MultiKeyUnwrapper`], the same with a choice of keys per packet (key rotation).
 //!
 //! Differences from `sphinx-packet`, on purpose: a buffer whose length is not one of Nym's
 //! packet sizes is refused, so is a non-canonical alpha (see [`read_alpha`]), and so is a
@@ -28,7 +29,7 @@ pub mod plaintext;
 mod unwrap;
 pub mod version;
 
-pub use batch::BatchUnwrapper;
+pub use batch::{BatchUnwrapper, KeyChoice, KeyedResult, MultiKeyUnwrapper};
 pub use keys::{ReplayTag, SharedSecret, SphinxSecretKey};
 pub use plaintext::{recover_plaintext, PlaintextError};
 pub use unwrap::{
@@ -78,4 +79,8 @@ pub enum UnwrapError {
     UnknownRoutingFlag(u8),
     #[error("unknown Sphinx header version {0:?}")]
     UnknownVersion([u8; 3]),
+    /// Only from [`MultiKeyUnwrapper`]: no key was chosen for the packet (its frame names a key
+    /// rotation the node holds no key for). The packet was not touched.
+    #[error("no key of this node is the one the packet was built for")]
+    NoKey,
 }

@@ -289,7 +289,10 @@ impl SavedHeader {
     }
 }
 
-fn io_err<'a>(op: &'static str, path: &'a Path) -> impl Fn(io::Error) -> ReplayError + 'a {
+pub(super) fn io_err<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl Fn(io::Error) -> ReplayError + 'a {
     move |source| ReplayError::Io {
         op,
         path: path.to_path_buf(),
@@ -297,7 +300,7 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl Fn(io::Error) -> ReplayE
     }
 }
 
-fn read_exact(
+pub(super) fn read_exact(
     file: &mut File,
     buf: &mut [u8],
     path: &Path,
@@ -320,7 +323,7 @@ pub(super) fn tmp_path(path: &Path) -> PathBuf {
 
 /// Make the rename durable. Directories cannot be opened for fsync on
 /// every platform; mix nodes run on Unix, elsewhere this is a no-op.
-fn sync_parent_dir(path: &Path) -> Result<(), ReplayError> {
+pub(super) fn sync_parent_dir(path: &Path) -> Result<(), ReplayError> {
     #[cfg(unix)]
     {
         let dir = match path.parent() {
@@ -336,41 +339,41 @@ fn sync_parent_dir(path: &Path) -> Result<(), ReplayError> {
     Ok(())
 }
 
-fn le_u32(b: &[u8]) -> u32 {
+pub(super) fn le_u32(b: &[u8]) -> u32 {
     let mut a = [0u8; 4];
     a.copy_from_slice(&b[..4]);
     u32::from_le_bytes(a)
 }
 
-fn le_u64(b: &[u8]) -> u64 {
+pub(super) fn le_u64(b: &[u8]) -> u64 {
     let mut a = [0u8; 8];
     a.copy_from_slice(&b[..8]);
     u64::from_le_bytes(a)
 }
 
 /// FNV-1a over 64-bit lanes (see [`ReplayFilter::save`]).
-struct Fnv64Lanes(u64);
+pub(super) struct Fnv64Lanes(u64);
 
 impl Fnv64Lanes {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
 
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Self(Self::OFFSET)
     }
 
-    fn update(&mut self, lane: u64) {
+    pub(super) fn update(&mut self, lane: u64) {
         self.0 = (self.0 ^ lane).wrapping_mul(Self::PRIME);
     }
 
-    /// `bytes.len()` is a multiple of 8 at every call site (the header).
-    fn update_bytes(&mut self, bytes: &[u8]) {
+    /// `bytes.len()` is a multiple of 8 at every call site (headers, journal chunks).
+    pub(super) fn update_bytes(&mut self, bytes: &[u8]) {
         for lane in bytes.chunks_exact(8) {
             self.update(le_u64(lane));
         }
     }
 
-    fn finish(&self) -> u64 {
+    pub(super) fn finish(&self) -> u64 {
         self.0
     }
 }

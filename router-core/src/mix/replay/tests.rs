@@ -210,6 +210,33 @@ fn reset_clears_and_rekeys() {
     assert_eq!(f.check_and_insert(&tag), ReplayCheck::Fresh);
 }
 
+#[test]
+fn insert_tag_counts_a_tag_once_and_the_metrics_follow_the_count() {
+    let params = ReplayFilterParams::for_capacity(1_000, 1e-6).unwrap();
+    let f = ReplayFilter::new(params, KEY_A);
+    assert_eq!(f.fill_ratio(), 0.0);
+    assert_eq!(f.estimated_false_positive_rate(), 0.0);
+    let mut rng = SplitMix64(5);
+    let tags: Vec<[u8; 32]> = (0..250).map(|_| rng.bytes()).collect();
+    for tag in &tags {
+        f.insert_tag(tag);
+        f.insert_tag(tag);
+    }
+    assert_eq!(f.inserted(), 250);
+    assert!(tags.iter().all(|t| f.contains(t)));
+    assert_eq!(f.check_and_insert(&tags[0]), ReplayCheck::Replayed);
+    assert_eq!(f.fill_ratio(), 0.25);
+    assert_eq!(
+        f.estimated_false_positive_rate(),
+        params.false_positive_rate(250)
+    );
+    for _ in 0..1_000 {
+        f.insert_tag(&rng.bytes());
+    }
+    assert!(f.fill_ratio() > 1.0);
+    assert!(f.estimated_false_positive_rate() > 1e-6);
+}
+
 fn saved_filter(dir: &Path) -> (PathBuf, ReplayFilterParams, Vec<[u8; 32]>) {
     let params = small_params();
     let f = ReplayFilter::new(params, KEY_A);

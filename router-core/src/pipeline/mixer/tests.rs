@@ -6,8 +6,9 @@ use sphinx_packet::route::{Destination, DestinationAddressBytes, Node, NodeAddre
 use sphinx_packet::{ProcessedPacketData, SphinxPacket, SphinxPacketBuilder};
 
 use super::*;
-use crate::mix::{DropPolicy, ReplayFilterParams};
+use crate::mix::{DropPolicy, ReplayFilter, ReplayFilterParams, RotationKey};
 use crate::pipeline::buffers::BufferPool;
+use crate::sphinx::{unwrap_in_place, SphinxSecretKey};
 use crate::wire::{encode_node_address, PacketSize};
 
 const NODE_SECRET: [u8; 32] = [7; 32];
@@ -18,10 +19,15 @@ fn next_hop() -> SocketAddr {
 
 /// A regular packet whose first hop is our node, going on to `next_hop()` after `delay`.
 fn packet(delay: Duration, seed: u8) -> SphinxPacket {
+    packet_for(NODE_SECRET, delay, seed)
+}
+
+/// The same for the node key `node`.
+fn packet_for(node: [u8; 32], delay: Duration, seed: u8) -> SphinxPacket {
     let route = [
         Node::new(
             NodeAddressBytes::from_bytes([0; 32]),
-            PublicKey::from(&PrivateKey::from(NODE_SECRET)),
+            PublicKey::from(&PrivateKey::from(node)),
         ),
         Node::new(
             NodeAddressBytes::from_bytes(encode_node_address(&next_hop())),
@@ -88,16 +94,23 @@ struct Harness {
     sink: Recorder,
 }
 
+fn filter(id: u8) -> Arc<ReplayFilter> {
+    Arc::new(ReplayFilter::new(
+        ReplayFilterParams::for_capacity(10_000, 1e-9).unwrap(),
+        [id; 32],
+    ))
+}
+
 impl Harness {
     fn new(policy: NextHopPolicy, config: MixerConfig) -> Self {
+        let keys = KeyRing::single(SphinxSecretKey::from_bytes(NODE_SECRET), filter(0));
+        Self::with_keys(keys, policy, config)
+    }
+
+    fn with_keys(keys: KeyRing, policy: NextHopPolicy, config: MixerConfig) -> Self {
         let stats = Arc::new(ShardStats::default());
-        let replay = Arc::new(ReplayFilter::new(
-            ReplayFilterParams::for_capacity(10_000, 1e-9).unwrap(),
-            [0; 32],
-        ));
         let mixer = Mixer::new(
-            SphinxSecretKey::from_bytes(NODE_SECRET),
-            replay,
+            keys,
             policy,
             config,
             stats.clone(),
@@ -118,14 +131,27 @@ impl Harness {
 
     /// Packets that arrived at `arrived_ms` and waited for their batch until `now_ms`.
     fn receive_late(&mut self, arrived_ms: u64, now_ms: u64, packets: &[&[u8]]) {
+        let frames: Vec<(&[u8], KeyRotation)> = packets
+            .iter()
+            .map(|bytes| (*bytes, KeyRotation::Unknown))
+            .collect();
+        self.receive_frames(arrived_ms, now_ms, &frames);
+    }
+
+    /// Version-8 frames carrying these key-rotation bytes.
+    fn receive_hinted(&mut self, now_ms: u64, frames: &[(&[u8], KeyRotation)]) {
+        self.receive_frames(now_ms, now_ms, frames);
+    }
+
+    fn receive_frames(&mut self, arrived_ms: u64, now_ms: u64, packets: &[(&[u8], KeyRotation)]) {
         let mut frames: Vec<ReceivedFrame> = packets
             .iter()
-            .map(|bytes| {
+            .map(|(bytes, key_rotation)| {
                 let size = PacketSize::from_packet_len(bytes.len()).unwrap();
                 let mut buf = self.pool.take(size);
                 buf.body_mut().copy_from_slice(bytes);
                 ReceivedFrame {
-                    header: FrameHeader::v8(size, KeyRotation::Unknown),
+                    header: FrameHeader::v8(size, *key_rotation),
                     buf,
                     arrived: Timestamp::from_millis(arrived_ms),
                 }
@@ -146,9 +172,14 @@ impl Harness {
 }
 
 fn expected_forward(packet: &SphinxPacket) -> Vec<u8> {
+    expected_forward_for(packet, NODE_SECRET)
+}
+
+/// What `sphinx-packet` forwards after the node holding `node` processed `packet`.
+fn expected_forward_for(packet: &SphinxPacket, node: [u8; 32]) -> Vec<u8> {
     let processed = SphinxPacket::from_bytes(&packet.to_bytes())
         .unwrap()
-        .process(&PrivateKey::from(NODE_SECRET))
+        .process(&PrivateKey::from(node))
         .unwrap();
     match processed.data {
         ProcessedPacketData::ForwardHop {
@@ -350,5 +381,239 @@ fn a_held_packet_costs_at_most_128_bytes_beyond_its_buffer() {
         Mixer::held_packet_overhead() <= 128,
         "{}",
         Mixer::held_packet_overhead()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Key rotation
+// ---------------------------------------------------------------------------------------------
+
+/// Key of the odd rotation 5 (the previous one) and of the even rotation 6 (the current one).
+const ODD_SECRET: [u8; 32] = [0x05; 32];
+const EVEN_SECRET: [u8; 32] = [0x06; 32];
+
+fn rotation_key(rotation: u64, secret: [u8; 32]) -> RotationKey {
+    RotationKey {
+        rotation: Some(rotation),
+        secret: SphinxSecretKey::from_bytes(secret),
+        filter: filter(rotation as u8),
+    }
+}
+
+/// Rotations 5 and 6 during their overlap.
+fn overlap() -> KeyRing {
+    KeyRing::new(vec![
+        rotation_key(5, ODD_SECRET),
+        rotation_key(6, EVEN_SECRET),
+    ])
+    .unwrap()
+}
+
+/// The key-rotation byte of a departed frame (version 8).
+fn departed_byte(out: &OutPacket) -> u8 {
+    out.buf.frame(4)[3]
+}
+
+#[test]
+fn during_the_overlap_an_unknown_byte_opens_both_keys_packets_and_each_leaves_with_its_rotation() {
+    let mut h = Harness::with_keys(overlap(), NextHopPolicy::Any, MixerConfig::default());
+    let odd = packet_for(ODD_SECRET, Duration::ZERO, 1);
+    let even = packet_for(EVEN_SECRET, Duration::ZERO, 2);
+    h.receive(0, &[&odd.to_bytes(), &even.to_bytes()]);
+    assert_eq!(h.sink.departed.len(), 2);
+    let (_, first) = &h.sink.departed[0];
+    assert_eq!(
+        &first.buf.frame(4)[4..],
+        &expected_forward_for(&odd, ODD_SECRET)[..]
+    );
+    assert_eq!(departed_byte(first), KeyRotation::Odd.as_byte());
+    let (_, second) = &h.sink.departed[1];
+    assert_eq!(
+        &second.buf.frame(4)[4..],
+        &expected_forward_for(&even, EVEN_SECRET)[..]
+    );
+    assert_eq!(departed_byte(second), KeyRotation::Even.as_byte());
+    // each tag went into the filter of the key that opened its packet
+    let keys = h.mixer.keys().keys();
+    assert_eq!((keys[0].rotation, keys[0].filter.inserted()), (Some(6), 1));
+    assert_eq!((keys[1].rotation, keys[1].filter.inserted()), (Some(5), 1));
+}
+
+#[test]
+fn a_named_rotation_is_the_only_key_tried() {
+    let mut h = Harness::with_keys(overlap(), NextHopPolicy::Any, MixerConfig::default());
+    let odd = packet_for(ODD_SECRET, Duration::ZERO, 1).to_bytes();
+    let even = packet_for(EVEN_SECRET, Duration::ZERO, 2).to_bytes();
+    // each packet named by the other key's parity: not opened, though the other key would
+    h.receive_hinted(0, &[(&odd, KeyRotation::Even), (&even, KeyRotation::Odd)]);
+    assert!(h.sink.departed.is_empty());
+    assert_eq!(h.stats.dropped(DropReason::HeaderMac), 2);
+    // rightly named, both leave, in frames that name the same rotation
+    h.receive_hinted(1, &[(&odd, KeyRotation::Odd), (&even, KeyRotation::Even)]);
+    let bytes: Vec<u8> = h
+        .sink
+        .departed
+        .iter()
+        .map(|(_, o)| departed_byte(o))
+        .collect();
+    assert_eq!(bytes, [1, 2]);
+}
+
+#[test]
+fn a_rotation_the_node_holds_no_key_for_is_dropped_as_expired_without_touching_a_filter() {
+    let ring = KeyRing::new(vec![rotation_key(6, EVEN_SECRET)]).unwrap();
+    let mut h = Harness::with_keys(ring, NextHopPolicy::Any, MixerConfig::default());
+    let old = packet_for(ODD_SECRET, Duration::ZERO, 1).to_bytes();
+    h.receive_hinted(0, &[(&old, KeyRotation::Odd)]);
+    assert_eq!(h.stats.dropped(DropReason::ExpiredKey), 1);
+    assert_eq!(h.mixer.keys().keys()[0].filter.inserted(), 0);
+    // without a byte it is tried with the one key there is, and fails its MAC
+    h.receive(1, &[&old]);
+    assert_eq!(h.stats.dropped(DropReason::HeaderMac), 1);
+    assert!(h.sink.departed.is_empty());
+}
+
+#[test]
+fn under_a_static_key_the_byte_a_packet_arrived_with_is_passed_on() {
+    let mut h = Harness::new(NextHopPolicy::Any, MixerConfig::default());
+    let hints = [KeyRotation::Odd, KeyRotation::Even, KeyRotation::Unknown];
+    let packets: Vec<Vec<u8>> = (1..=3)
+        .map(|seed| packet(Duration::ZERO, seed).to_bytes())
+        .collect();
+    let frames: Vec<(&[u8], KeyRotation)> = packets
+        .iter()
+        .zip(hints)
+        .map(|(p, h)| (p.as_slice(), h))
+        .collect();
+    h.receive_hinted(0, &frames);
+    let bytes: Vec<u8> = h
+        .sink
+        .departed
+        .iter()
+        .map(|(_, o)| departed_byte(o))
+        .collect();
+    assert_eq!(bytes, [1, 2, 0]);
+}
+
+#[test]
+fn a_replay_is_judged_by_the_filter_of_the_key_that_opened_it() {
+    let mut h = Harness::with_keys(overlap(), NextHopPolicy::Any, MixerConfig::default());
+    let odd = packet_for(ODD_SECRET, Duration::ZERO, 1).to_bytes();
+    h.receive_hinted(0, &[(&odd, KeyRotation::Odd)]);
+    h.receive_hinted(1, &[(&odd, KeyRotation::Unknown)]);
+    assert_eq!(h.sink.departed.len(), 1);
+    assert_eq!(h.stats.dropped(DropReason::Replayed), 1);
+}
+
+#[test]
+fn after_a_key_change_held_packets_leave_as_planned_and_new_ones_meet_the_new_keys() {
+    let mut h = Harness::with_keys(overlap(), NextHopPolicy::Any, MixerConfig::default());
+    let held = packet_for(ODD_SECRET, Duration::from_millis(30), 1);
+    h.receive(0, &[&held.to_bytes()]);
+    assert_eq!(h.mixer.held(), 1);
+
+    // The overlap ends: only rotation 6's key is left.
+    let old_filter = h.mixer.keys().keys()[1].filter.clone();
+    h.mixer
+        .set_keys(KeyRing::new(vec![rotation_key(6, EVEN_SECRET)]).unwrap());
+    assert_eq!(h.mixer.keys().keys().len(), 1);
+    assert_eq!(
+        Arc::strong_count(&old_filter),
+        1,
+        "the mixer let go of the old filter"
+    );
+
+    h.mixer
+        .poll_expired(Timestamp::from_millis(30), &mut h.sink);
+    assert_eq!(h.sink.departed.len(), 1);
+    let (_, out) = &h.sink.departed[0];
+    assert_eq!(
+        &out.buf.frame(4)[4..],
+        &expected_forward_for(&held, ODD_SECRET)[..]
+    );
+    assert_eq!(departed_byte(out), KeyRotation::Odd.as_byte());
+
+    let late = packet_for(ODD_SECRET, Duration::ZERO, 2).to_bytes();
+    h.receive_hinted(
+        40,
+        &[(&late, KeyRotation::Odd), (&late, KeyRotation::Unknown)],
+    );
+    assert_eq!(h.stats.dropped(DropReason::ExpiredKey), 1);
+    assert_eq!(h.stats.dropped(DropReason::HeaderMac), 1);
+    let fresh = packet_for(EVEN_SECRET, Duration::ZERO, 3).to_bytes();
+    h.receive_hinted(41, &[(&fresh, KeyRotation::Even)]);
+    assert_eq!(h.sink.departed.len(), 2);
+}
+
+/// The replay tag `sphinx` gives this packet at the node holding `node`.
+fn tag_of(packet: &[u8], node: [u8; 32]) -> [u8; 32] {
+    let mut copy = packet.to_vec();
+    unwrap_in_place(&mut copy, &SphinxSecretKey::from_bytes(node))
+        .unwrap()
+        .replay_tag
+}
+
+fn drain(h: &mut Harness) -> Vec<(Option<u64>, Vec<[u8; 32]>)> {
+    let mut out = Vec::new();
+    h.mixer
+        .drain_accepted_tags(|rotation, tags| out.push((rotation, tags.to_vec())));
+    out
+}
+
+#[test]
+fn accepted_tags_are_kept_by_rotation_for_the_journal_and_nothing_else_is() {
+    let mut h = Harness::with_keys(overlap(), NextHopPolicy::Any, MixerConfig::default());
+    let odd = packet_for(ODD_SECRET, Duration::ZERO, 1).to_bytes();
+    let even = packet_for(EVEN_SECRET, Duration::ZERO, 2).to_bytes();
+    let delayed = packet_for(EVEN_SECRET, Duration::from_millis(5), 3).to_bytes();
+    // off by default
+    h.receive(0, &[&odd]);
+    assert_eq!(h.mixer.accepted_tags_buffered(), 0);
+    assert!(drain(&mut h).is_empty());
+
+    h.mixer.record_accepted_tags(true);
+    let garbage = vec![0u8; odd.len()];
+    h.receive(1, &[&odd, &even, &garbage, &delayed, &even]);
+    assert_eq!(h.mixer.accepted_tags_buffered(), 2);
+    assert_eq!(
+        drain(&mut h),
+        vec![(
+            Some(6),
+            vec![tag_of(&even, EVEN_SECRET), tag_of(&delayed, EVEN_SECRET)]
+        )],
+        "the replayed packets (odd, the second even) and the garbage are not journaled"
+    );
+    let odd2 = packet_for(ODD_SECRET, Duration::ZERO, 4).to_bytes();
+    h.receive(2, &[&odd2]);
+    assert_eq!(
+        drain(&mut h),
+        vec![(Some(5), vec![tag_of(&odd2, ODD_SECRET)])]
+    );
+    assert!(drain(&mut h).is_empty());
+}
+
+#[test]
+fn a_full_tag_buffer_processes_the_packet_and_counts_the_tag_as_unjournaled() {
+    let config = MixerConfig {
+        accepted_tags_capacity: 2,
+        ..MixerConfig::default()
+    };
+    let mut h = Harness::new(NextHopPolicy::Any, config);
+    h.mixer.record_accepted_tags(true);
+    let packets: Vec<Vec<u8>> = (1..=3)
+        .map(|seed| packet(Duration::ZERO, seed).to_bytes())
+        .collect();
+    let refs: Vec<&[u8]> = packets.iter().map(Vec::as_slice).collect();
+    h.receive(0, &refs);
+    assert_eq!(h.sink.departed.len(), 3);
+    let drained = drain(&mut h);
+    assert_eq!(drained.len(), 1);
+    assert_eq!(drained[0].0, None, "a static key's tags have no rotation");
+    assert_eq!(drained[0].1.len(), 2);
+    assert_eq!(
+        h.stats
+            .unjournaled_tags
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
     );
 }
