@@ -60,6 +60,7 @@ impl Sim {
                 mixnodes.push(TopologyMixnode {
                     identity_key,
                     sphinx_key,
+                    next_sphinx_key: None,
                     address,
                     layer: Layer::new(i / 2 + 1).unwrap(),
                 });
@@ -68,6 +69,7 @@ impl Sim {
                 gateways_t.push(TopologyGateway {
                     identity_key,
                     sphinx_key,
+                    next_sphinx_key: None,
                     address,
                     clients_address: None,
                 });
@@ -81,6 +83,7 @@ impl Sim {
                 height: 0,
                 valid_from_ms: 0,
                 valid_until_ms: u64::MAX,
+                rotation: None,
                 mixnodes,
                 gateways: gateways_t,
             },
@@ -144,6 +147,7 @@ impl Sim {
                     if let Some((first_hop, ack)) = hop.ack {
                         let ack = Transmit {
                             first_hop,
+                            key_rotation: router_core::wire::KeyRotation::Unknown,
                             packet: ack.to_vec(),
                         };
                         self.carry(ack, out);

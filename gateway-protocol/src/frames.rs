@@ -1,7 +1,10 @@
 //! What binary frames carry, once opened.
 //!
 //! Client to gateway: `0x01 ‖ first hop (32-byte Sphinx node address) ‖ Sphinx packet`, the
-//! packet exactly one of Nym's packet sizes, or `0x02 ‖ JSON` for a control request once
+//! packet exactly one of Nym's packet sizes; `0x03 ‖ key-rotation byte ‖ first hop ‖ Sphinx
+//! packet`, the same with the rotation whose keys the packet was built with (the byte of a
+//! v8 frame header: 0 unknown, 1 odd, 2 even), which the gateway puts in the frame it
+//! forwards, as Nym's protocol 5 does; or `0x02 ‖ JSON` for a control request once
 //! authenticated (`ready`, `received`, `bandwidth`: sealed, so nobody on the path can forge a
 //! deletion or steal a credential, and the first one proves the client holds the session
 //! key). Gateway to client: a kind byte, for mailbox
@@ -20,10 +23,11 @@
 
 use std::net::SocketAddr;
 
-use router_core::wire::{decode_node_address_strict, encode_node_address, PacketSize};
+use router_core::wire::{decode_node_address_strict, encode_node_address, KeyRotation, PacketSize};
 
 const CLIENT_PACKET: u8 = 1;
 const CLIENT_CONTROL: u8 = 2;
+const CLIENT_PACKET_WITH_ROTATION: u8 = 3;
 const LIVE_MESSAGE: u8 = 1;
 const LIVE_ACK: u8 = 2;
 const STORED_MESSAGE: u8 = 3;
@@ -39,6 +43,9 @@ pub enum FrameError {
     /// Shorter than its fixed part.
     #[error("a frame of {0} bytes is too short")]
     Truncated(usize),
+    /// The key-rotation byte is not 0, 1 or 2.
+    #[error("unknown key rotation byte {0}")]
+    KeyRotation(u8),
     /// The first hop is not a valid node address.
     #[error("invalid first hop address: {0}")]
     Address(String),
@@ -84,6 +91,8 @@ pub enum ClientFrame<'a> {
         first_hop: SocketAddr,
         /// Its size class.
         size: PacketSize,
+        /// The rotation whose keys it was built with (`Unknown` from a `0x01` frame).
+        key_rotation: KeyRotation,
         /// The packet.
         packet: &'a [u8],
     },
@@ -94,23 +103,30 @@ pub enum ClientFrame<'a> {
 impl<'a> ClientFrame<'a> {
     /// Parses an opened frame; never panics.
     pub fn decode(bytes: &'a [u8]) -> Result<Self, FrameError> {
-        match bytes.first() {
-            Some(&CLIENT_PACKET) => {}
+        let (key_rotation, start) = match bytes.first() {
+            Some(&CLIENT_PACKET) => (KeyRotation::Unknown, 1),
+            Some(&CLIENT_PACKET_WITH_ROTATION) => {
+                let byte = *bytes.get(1).ok_or(FrameError::Truncated(bytes.len()))?;
+                let rotation =
+                    KeyRotation::from_byte(byte).map_err(|_| FrameError::KeyRotation(byte))?;
+                (rotation, 2)
+            }
             Some(&CLIENT_CONTROL) => return Ok(ClientFrame::Control(&bytes[1..])),
             other => return Err(FrameError::UnknownKind(other.copied())),
-        }
+        };
         let address: &[u8; ADDRESS_LEN] = bytes
-            .get(1..1 + ADDRESS_LEN)
+            .get(start..start + ADDRESS_LEN)
             .and_then(|a| a.try_into().ok())
             .ok_or(FrameError::Truncated(bytes.len()))?;
         let first_hop =
             decode_node_address_strict(address).map_err(|e| FrameError::Address(e.to_string()))?;
-        let packet = &bytes[1 + ADDRESS_LEN..];
+        let packet = &bytes[start + ADDRESS_LEN..];
         let size = PacketSize::from_packet_len(packet.len())
             .ok_or(FrameError::PacketSize(packet.len()))?;
         Ok(ClientFrame::Packet {
             first_hop,
             size,
+            key_rotation,
             packet,
         })
     }
@@ -122,10 +138,18 @@ impl<'a> ClientFrame<'a> {
         out
     }
 
-    /// Encodes a packet frame.
-    pub fn encode_packet(first_hop: &SocketAddr, packet: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + ADDRESS_LEN + packet.len());
-        out.push(CLIENT_PACKET);
+    /// Encodes a packet frame: kind `0x01` when the rotation is unknown, else `0x03` with
+    /// the rotation's byte.
+    pub fn encode_packet(
+        first_hop: &SocketAddr,
+        key_rotation: KeyRotation,
+        packet: &[u8],
+    ) -> Vec<u8> {
+        let mut out = Vec::with_capacity(2 + ADDRESS_LEN + packet.len());
+        match key_rotation {
+            KeyRotation::Unknown => out.push(CLIENT_PACKET),
+            known => out.extend_from_slice(&[CLIENT_PACKET_WITH_ROTATION, known.as_byte()]),
+        }
         out.extend_from_slice(&encode_node_address(first_hop));
         out.extend_from_slice(packet);
         out
@@ -199,16 +223,27 @@ mod tests {
     fn packet_frames_round_trip_and_bad_sizes_are_refused() {
         let hop: SocketAddr = "127.0.0.1:1789".parse().unwrap();
         let packet = vec![7u8; PacketSize::Regular.size()];
-        let frame = ClientFrame::encode_packet(&hop, &packet);
+        for key_rotation in [KeyRotation::Unknown, KeyRotation::Odd, KeyRotation::Even] {
+            let frame = ClientFrame::encode_packet(&hop, key_rotation, &packet);
+            assert_eq!(frame[0] == 1, key_rotation == KeyRotation::Unknown);
+            assert_eq!(
+                ClientFrame::decode(&frame).unwrap(),
+                ClientFrame::Packet {
+                    first_hop: hop,
+                    size: PacketSize::Regular,
+                    key_rotation,
+                    packet: &packet
+                }
+            );
+        }
+        let mut bad_rotation = ClientFrame::encode_packet(&hop, KeyRotation::Odd, &packet);
+        bad_rotation[1] = 3;
         assert_eq!(
-            ClientFrame::decode(&frame).unwrap(),
-            ClientFrame::Packet {
-                first_hop: hop,
-                size: PacketSize::Regular,
-                packet: &packet
-            }
+            ClientFrame::decode(&bad_rotation),
+            Err(FrameError::KeyRotation(3))
         );
-        let short = ClientFrame::encode_packet(&hop, &packet[1..]);
+        assert_eq!(ClientFrame::decode(&[3]), Err(FrameError::Truncated(1)));
+        let short = ClientFrame::encode_packet(&hop, KeyRotation::Unknown, &packet[1..]);
         assert_eq!(
             ClientFrame::decode(&short),
             Err(FrameError::PacketSize(packet.len() - 1))

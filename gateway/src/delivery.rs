@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use router_core::runtime::{Delivered, DeliveryHandler};
 use router_core::sphinx::recover_plaintext;
+use router_core::wire::KeyRotation;
 use tokio::sync::mpsc;
 
 use crate::entry_policy::EntryPolicy;
@@ -23,6 +24,19 @@ use crate::stats::{ExitDrop, GatewayStats};
 use crate::store::{ClientId, Incoming, Store, StoreOutcome};
 use gateway_protocol::final_hop;
 use gateway_protocol::DeliveryKind;
+
+/// A SURB-ACK to send once its message is safe: its first hop, the key rotation of the
+/// packet that carried it (the ack was built with the same rotation's keys, so it travels
+/// with that rotation's byte, as Nym's gateways send it), and the packet.
+#[derive(Debug)]
+pub struct Ack {
+    /// Where it goes.
+    pub first_hop: SocketAddr,
+    /// The key-rotation byte of its frame.
+    pub key_rotation: KeyRotation,
+    /// The Sphinx packet.
+    pub packet: Vec<u8>,
+}
 
 /// A delivered packet on its way to a client. It holds its share of the in-flight byte
 /// budget until it is written, stored or dropped.
@@ -35,7 +49,7 @@ pub struct Inbound {
     /// What the client receives.
     pub bytes: Vec<u8>,
     /// The SURB-ACK to send once the bytes are safe.
-    pub ack: Option<(SocketAddr, Vec<u8>)>,
+    pub ack: Option<Ack>,
     /// Its bytes' share of [`InFlight`].
     pub budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
@@ -159,6 +173,7 @@ pub fn exit_handler(
             Err(_) => return stats.count_exit_drop(ExitDrop::BadSurbAck, 1),
         };
         let size = hop.bytes.len() + hop.ack.map_or(0, |(_, p)| p.len());
+        let key_rotation = delivered.key_rotation;
         let Some(budget) = in_flight.take(size) else {
             return stats.count_exit_drop(ExitDrop::DeliveryQueueFull, 1);
         };
@@ -167,7 +182,11 @@ pub fn exit_handler(
             client: *delivered.destination,
             kind: hop.kind,
             bytes: hop.bytes.to_vec(),
-            ack: hop.ack.map(|(addr, packet)| (addr, packet.to_vec())),
+            ack: hop.ack.map(|(first_hop, packet)| Ack {
+                first_hop,
+                key_rotation,
+                packet: packet.to_vec(),
+            }),
         };
         if pump.try_send(inbound).is_err() {
             stats.count_exit_drop(ExitDrop::DeliveryQueueFull, 1);
@@ -182,15 +201,20 @@ pub fn send_ack(
     forwarder: &Forwarder,
     policy: &EntryPolicy,
     stats: &GatewayStats,
-    ack: Option<(SocketAddr, Vec<u8>)>,
+    ack: Option<Ack>,
 ) {
-    if let Some((first_hop, packet)) = ack {
+    if let Some(Ack {
+        first_hop,
+        key_rotation,
+        packet,
+    }) = ack
+    {
         if !policy.allows(&first_hop) {
             GatewayStats::add(&stats.acks_refused, 1);
             tracing::debug!(%first_hop, "SURB-ACK for a first hop outside the topology not sent");
             return;
         }
-        match forwarder.send(first_hop, &packet) {
+        match forwarder.send(first_hop, key_rotation, &packet) {
             Ok(()) => GatewayStats::add(&stats.acks_sent, 1),
             Err(error) => tracing::debug!(%error, "SURB-ACK not sent"),
         }
@@ -308,6 +332,7 @@ mod tests {
                 destination: &[7; 32],
                 identifier: &[0; 16],
                 size: PacketSize::Regular,
+                key_rotation: KeyRotation::Odd,
                 payload,
             })
         };
@@ -318,7 +343,12 @@ mod tests {
             (first.client, first.kind, first.bytes.len()),
             ([7; 32], DeliveryKind::Message, 100)
         );
-        assert_eq!(first.ack.as_ref().map(|(_, p)| p.len()), Some(386));
+        assert_eq!(first.ack.as_ref().map(|a| a.packet.len()), Some(386));
+        assert_eq!(
+            first.ack.as_ref().map(|a| a.key_rotation),
+            Some(KeyRotation::Odd),
+            "the ack travels with the rotation of the packet that carried it"
+        );
         deliver(&good);
         assert!(rx.try_recv().is_err(), "over the in-flight budget");
         assert_eq!(stats.exit_drops(ExitDrop::DeliveryQueueFull), 1);

@@ -66,13 +66,19 @@ impl Forwarder {
         }
     }
 
-    /// Queues `packet` for `first_hop`, framing it.
-    pub fn send(&self, first_hop: SocketAddr, packet: &[u8]) -> Result<(), ForwardError> {
+    /// Queues `packet` for `first_hop`, framing it with `key_rotation` (the rotation whose
+    /// keys it was built with, as its sender said; v8 frames only).
+    pub fn send(
+        &self,
+        first_hop: SocketAddr,
+        key_rotation: KeyRotation,
+        packet: &[u8],
+    ) -> Result<(), ForwardError> {
         let size =
             PacketSize::from_packet_len(packet.len()).ok_or(ForwardError::Size(packet.len()))?;
         let header = match self.settings.version {
             FramingVersion::V7 => FrameHeader::v7(size),
-            _ => FrameHeader::v8(size, KeyRotation::Unknown),
+            _ => FrameHeader::v8(size, key_rotation),
         };
         let mut frame = vec![0u8; header.frame_len()];
         encode_frame(&header, packet, &mut frame).map_err(|_| ForwardError::Size(packet.len()))?;

@@ -6,18 +6,16 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use router_core::crypto::x25519::detected_backend;
-use router_core::mix::{DropPolicy, ReplayFilter, WheelConfig};
+use router_core::mix::{DropPolicy, KeyRing, WheelConfig};
 use router_core::pipeline::{BatchPolicy, FinalHops, MixerConfig};
-use router_core::runtime::{RouterConfig, ShardSettings};
+use router_core::runtime::{AcceptedTagSink, RouterConfig, ShardSettings};
 use router_core::wire::FramingVersion;
 use serde::{Deserialize, Serialize};
 
 use crate::config::{invalid, ConfigError};
-use crate::keys::NodeKeys;
 
 /// `[engine]`: every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,10 +31,25 @@ pub struct EngineSection {
     pub drop_policy: String,
     /// Frames queued per next hop and shard before dropping.
     pub peer_queue_capacity: usize,
-    /// Replay tags the filter is sized for (per Sphinx key).
+    /// Replay tags the filter of a static Sphinx key is sized for (a chain without key
+    /// rotation, or no chain at all).
     pub replay_capacity: u64,
+    /// Packets per second the filter of a rotating key is sized for: each key's filter holds
+    /// one rotation (plus the overlap) of traffic at this rate.
+    pub replay_rate_per_sec: u64,
     /// Target false-positive rate of the replay filter at that capacity.
     pub replay_false_positive_rate: f64,
+    /// How often accepted replay tags are made durable (appended to the key's journal and
+    /// fsynced), in ms, 1 to 1000: a crash forgets at most this long of accepted tags (plus
+    /// the 20 ms the shards batch them for).
+    pub replay_sync_ms: u64,
+    /// What a node does with the keys it held when it stopped without saving its filters
+    /// (a crash, SIGKILL, power cut): "quarantine" (default) refuses packets for those keys
+    /// until they retire, so nothing a crash forgot can be replayed, and the node resumes
+    /// with its next rotation's key; "trust-journal" keeps them, accepting that tags of the
+    /// last `replay_sync_ms` may be forgotten. A static key (no rotation) has no next key:
+    /// it always trusts its journal.
+    pub after_unclean_stop: String,
     /// MiB of packet buffers per shard before the shard stops reading.
     pub buffer_budget_mib: usize,
     /// How long a shutdown waits for held packets to leave, in ms.
@@ -66,6 +79,9 @@ impl Default for EngineSection {
             peer_queue_capacity: 8192,
             replay_capacity: 4_000_000,
             replay_false_positive_rate: 1e-7,
+            replay_rate_per_sec: 1_000,
+            replay_sync_ms: 200,
+            after_unclean_stop: "quarantine".into(),
             buffer_budget_mib: 256,
             shutdown_grace_ms: 5_000,
             connect_timeout_ms: 3_000,
@@ -123,6 +139,30 @@ impl EngineSection {
                 "must be at least 1".into(),
             ));
         }
+        if engine.replay_rate_per_sec == 0 {
+            return Err(invalid(
+                "engine.replay_rate_per_sec",
+                "must be at least 1".into(),
+            ));
+        }
+        if engine.replay_sync_ms == 0 || engine.replay_sync_ms > 1_000 {
+            return Err(invalid(
+                "engine.replay_sync_ms",
+                format!("{} is outside 1..=1000", engine.replay_sync_ms),
+            ));
+        }
+        if !matches!(
+            engine.after_unclean_stop.as_str(),
+            "quarantine" | "trust-journal"
+        ) {
+            return Err(invalid(
+                "engine.after_unclean_stop",
+                format!(
+                    "{:?} is not \"quarantine\" or \"trust-journal\"",
+                    engine.after_unclean_stop
+                ),
+            ));
+        }
         if engine.batch_linger_us > 10_000 {
             return Err(invalid(
                 "engine.batch_linger_us",
@@ -161,10 +201,11 @@ impl EngineSection {
         &self,
         listen: SocketAddr,
         cpus: Vec<usize>,
-        keys: &NodeKeys,
-        replay: Arc<ReplayFilter>,
+        keys: KeyRing,
+        accepted_tags: AcceptedTagSink,
     ) -> RouterConfig {
-        let mut config = RouterConfig::new(listen, cpus, keys.sphinx.clone(), replay);
+        let mut config = RouterConfig::new(listen, cpus, keys);
+        config.accepted_tags = Some(accepted_tags);
         config.mixer = MixerConfig {
             outgoing_version: self.outgoing_framing(),
             wheel: WheelConfig {
@@ -177,6 +218,7 @@ impl EngineSection {
                 },
             },
             final_hops: FinalHops::Drop,
+            ..MixerConfig::default()
         };
         config.shard = ShardSettings {
             peer_queue_capacity: self.peer_queue_capacity,

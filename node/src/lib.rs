@@ -13,7 +13,10 @@
 //! * [`engine`]: the `[engine]` section, its defaults and bounds, and its mapping to
 //!   router-core's `RouterConfig` (the one place both roles get engine settings from).
 //! * [`cpus`]: which CPUs the shards are pinned to.
-//! * [`replay`]: the replay filter restored at start and saved at stop.
+//! * [`replay`]: a key's replay filter across restarts and crashes: snapshot, journal, and
+//!   the thread that makes accepted tags durable.
+//! * [`rotation`]: the node's Sphinx keys over time: the static key, or one per rotation of
+//!   the chain's schedule, generated ahead, announced, installed and wiped.
 //! * [`topology`]: the verified previous/current/next topology window, fetched from the
 //!   validators in the background (next hops for mixnodes, first hops for gateways).
 //! * [`lifecycle`]: signals, the metrics endpoint, the pid file, the shutdown order.
@@ -37,6 +40,7 @@ pub mod init;
 pub mod keys;
 pub mod lifecycle;
 pub mod replay;
+pub mod rotation;
 pub mod topology;
 
 pub use error::NodeError;

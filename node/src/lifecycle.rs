@@ -1,20 +1,19 @@
 //! A running node's surroundings, the same for every role: SIGINT/SIGTERM caught before the
 //! engine starts (so an early signal still shuts down cleanly), the Prometheus endpoint, the
 //! pid file, and the shutdown order (stop accepting, let held packets leave, save the replay
-//! filter, remove the pid file).
+//! filters, remove the pid file).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use router_core::mix::ReplayFilter;
 use router_core::pipeline::ShardStats;
 use router_core::runtime::{ExtraMetrics, MetricsServer, RouterHandle, RuntimeError};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use crate::error::NodeError;
-use crate::replay::save_replay_filter;
+use crate::rotation::SphinxKeyService;
 
 /// Signals, metrics and pid file of a running node.
 pub struct Lifecycle {
@@ -90,16 +89,16 @@ impl Lifecycle {
     }
 
     /// The end of a run, once the engine has stopped (`stopped` is how it stopped): the
-    /// metrics endpoint closes, the replay filter is saved to `replay_path`, the pid file is
-    /// removed. The engine's error comes first, then the save's.
+    /// metrics endpoint closes, the keys' replay filters are saved (and the unclean-stop
+    /// marker removed), the pid file is removed. The engine's error comes first, then the
+    /// save's.
     pub fn finish(
         self,
         stopped: Result<(), RuntimeError>,
-        replay: &ReplayFilter,
-        replay_path: &Path,
+        keys: SphinxKeyService,
     ) -> Result<(), NodeError> {
         drop(self.metrics);
-        let saved = save_replay_filter(replay, replay_path);
+        let saved = keys.finish();
         if let Some(pid_file) = &self.pid_file {
             let _ = std::fs::remove_file(pid_file);
         }

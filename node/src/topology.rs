@@ -283,6 +283,7 @@ mod tests {
             .map(|i| TopologyMixnode {
                 identity_key: identity(&node_key(first + i)),
                 sphinx_key: sphinx_key(first + i),
+                next_sphinx_key: None,
                 address: node(first + i, NodeRole::Mixnode).address,
                 layer: Layer::ALL[i as usize],
             })
@@ -290,6 +291,7 @@ mod tests {
         let gateways = vec![TopologyGateway {
             identity_key: identity(&node_key(first + 3)),
             sphinx_key: sphinx_key(first + 3),
+            next_sphinx_key: None,
             address: node(first + 3, NodeRole::Gateway).address,
             clients_address: None,
         }];
@@ -298,6 +300,7 @@ mod tests {
             height: 0,
             valid_from_ms: epoch * 1000,
             valid_until_ms: (epoch + 1) * 1000,
+            rotation: None,
             mixnodes,
             gateways,
         }

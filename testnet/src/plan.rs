@@ -230,11 +230,13 @@ mod tests {
             height: 0,
             valid_from_ms: 0,
             valid_until_ms: 1,
+            rotation: None,
             mixnodes: mixnodes
                 .iter()
                 .map(|&(k, layer)| TopologyMixnode {
                     identity_key: IdentityKey::from(&key(k)),
                     sphinx_key: sphinx,
+                    next_sphinx_key: None,
                     address: "127.0.0.1:1".parse().unwrap(),
                     layer: Layer::new(layer).unwrap(),
                 })
@@ -244,6 +246,7 @@ mod tests {
                 .map(|&k| TopologyGateway {
                     identity_key: IdentityKey::from(&key(k)),
                     sphinx_key: sphinx,
+                    next_sphinx_key: None,
                     address: "127.0.0.1:2".parse().unwrap(),
                     clients_address: None,
                 })

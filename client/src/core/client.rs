@@ -153,6 +153,8 @@ pub struct CoreStats {
     pub surb_top_ups_sent: u64,
     /// SURBs those top-ups carried.
     pub surbs_topped_up: u64,
+    /// Reply SURBs dropped unused because their key rotation ended.
+    pub surbs_expired: u64,
 }
 
 #[derive(Clone, Copy)]
@@ -217,6 +219,11 @@ pub struct ClientCore {
     /// Requests for SURBs to answer (whom, how many), one per correspondent.
     top_ups_due: VecDeque<(Recipient, u16)>,
     tag_secret: [u8; 32],
+    /// Set when a topology of a newer key rotation arrives; the next poll starts the grace
+    /// of the previous rotation's SURBs.
+    rotation_turned: bool,
+    /// Until when SURBs of the previous key rotation are still used.
+    previous_rotation_until: Duration,
     events: VecDeque<Event>,
     stats: CoreStats,
 }
@@ -272,6 +279,8 @@ impl ClientCore {
             surbs_requested: HashSet::new(),
             top_ups_due: VecDeque::new(),
             tag_secret,
+            rotation_turned: false,
+            previous_rotation_until: Duration::ZERO,
             events: VecDeque::new(),
             stats: CoreStats::default(),
         }
@@ -299,7 +308,36 @@ impl ClientCore {
 
     /// A new verified topology to route over.
     pub fn handle_topology(&mut self, topology: &Topology) {
-        self.network = Some(Network::new(topology));
+        let before = self.network.as_ref().and_then(Network::rotation);
+        let network = Network::new(topology);
+        if let (Some(old), Some(new)) = (before, network.rotation()) {
+            self.rotation_turned |= new > old;
+        }
+        self.network = Some(network);
+    }
+
+    /// Drops the reply SURBs whose keys are gone: a SURB of an older rotation than the
+    /// topology's, except the previous rotation's for `previous_rotation_surbs_for` after the
+    /// client moved on (their first hop still holds that key during the network's overlap).
+    fn expire_surbs(&mut self, now: Duration) {
+        if std::mem::take(&mut self.rotation_turned) {
+            self.previous_rotation_until = now + self.config.previous_rotation_surbs_for;
+        }
+        let Some(current) = self.network.as_ref().and_then(Network::rotation) else {
+            return;
+        };
+        let grace = now < self.previous_rotation_until;
+        let usable = |surb: &ReplySurb| {
+            surb.rotation
+                .is_none_or(|r| r >= current || (grace && r.saturating_add(1) == current))
+        };
+        let mut expired = 0u64;
+        for held in self.surbs.values_mut() {
+            let before = held.len();
+            held.retain(usable);
+            expired += (before - held.len()) as u64;
+        }
+        self.stats.surbs_expired += expired;
     }
 
     fn network(&self) -> Result<&Network, RouteError> {

@@ -53,6 +53,11 @@ pub struct CoreConfig {
     pub surb_reserve: usize,
     /// Reassembly limits.
     pub reassembly: ReassemblyLimits,
+    /// How long after the client moves to a new Sphinx key rotation it still sends replies
+    /// through SURBs built for the previous one. Their first hop keeps the previous key only
+    /// for the network's overlap, so this is the overlap minus the time a reply takes to reach
+    /// that hop (the native client sets half the overlap). Zero: they are dropped at once.
+    pub previous_rotation_surbs_for: Duration,
 }
 
 impl Default for CoreConfig {
@@ -77,6 +82,7 @@ impl Default for CoreConfig {
             surb_request_size: 100,
             surb_reserve: 1,
             reassembly: ReassemblyLimits::default(),
+            previous_rotation_surbs_for: Duration::ZERO,
         }
     }
 }

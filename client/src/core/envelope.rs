@@ -24,6 +24,10 @@ pub struct ReplySurb {
     pub surb: Vec<u8>,
     /// The reply key.
     pub key: [u8; 16],
+    /// The key rotation whose keys the SURB was built with (`None` on a chain without
+    /// rotation): it names that rotation in the frame the reply is sent in, and the SURB
+    /// expires with the keys ([`crate::core::ClientCore`] drops it then).
+    pub rotation: Option<u64>,
 }
 
 impl std::fmt::Debug for ReplySurb {
@@ -111,18 +115,27 @@ fn encode_surbs(out: &mut Vec<u8>, sender_tag: &[u8; 16], surbs: &[ReplySurb]) {
         out.extend_from_slice(&(s.surb.len() as u16).to_be_bytes());
         out.extend_from_slice(&s.surb);
         out.extend_from_slice(&s.key);
+        out.extend_from_slice(&s.rotation.unwrap_or(NO_ROTATION).to_be_bytes());
     }
 }
+
+/// The rotation field of a SURB built on a chain without rotation.
+const NO_ROTATION: u64 = u64::MAX;
 
 fn decode_surbs(bytes: &mut &[u8]) -> Result<([u8; 16], Vec<ReplySurb>), EnvelopeError> {
     let sender_tag = take_array::<16>(bytes)?;
     let count = u16::from_be_bytes(take_array::<2>(bytes)?);
-    let mut surbs = Vec::with_capacity(usize::from(count).min(bytes.len() / 18));
+    let mut surbs = Vec::with_capacity(usize::from(count).min(bytes.len() / 26));
     for _ in 0..count {
         let len = u16::from_be_bytes(take_array::<2>(bytes)?);
         let surb = take(bytes, usize::from(len))?.to_vec();
         let key = take_array::<16>(bytes)?;
-        surbs.push(ReplySurb { surb, key });
+        let rotation = u64::from_be_bytes(take_array::<8>(bytes)?);
+        surbs.push(ReplySurb {
+            surb,
+            key,
+            rotation: (rotation != NO_ROTATION).then_some(rotation),
+        });
     }
     Ok((sender_tag, surbs))
 }
@@ -232,10 +245,12 @@ mod tests {
                     ReplySurb {
                         surb: vec![1; 444],
                         key: [2; 16],
+                        rotation: Some(41),
                     },
                     ReplySurb {
                         surb: vec![4; 10],
                         key: [5; 16],
+                        rotation: None,
                     },
                 ],
                 payload: vec![0xff, 0],
@@ -250,6 +265,7 @@ mod tests {
                 surbs: vec![ReplySurb {
                     surb: vec![6; 300],
                     key: [7; 16],
+                    rotation: Some(0),
                 }],
             },
         ];

@@ -12,7 +12,7 @@
 
 use std::net::SocketAddr;
 
-use router_core::wire::{decode_node_address, PacketSize, NODE_ADDRESS_LEN};
+use router_core::wire::{decode_node_address, KeyRotation, PacketSize, NODE_ADDRESS_LEN};
 use sphinx_packet::header::delays::Delay;
 use sphinx_packet::route::{Destination, DestinationAddressBytes, Node};
 use sphinx_packet::surb::{SURBMaterial, SURB};
@@ -27,6 +27,9 @@ use super::route::Hop;
 pub struct Transmit {
     /// The first mixnode.
     pub first_hop: SocketAddr,
+    /// The key rotation whose keys the packet was built with, for the gateway to put in the
+    /// frame it forwards (`Unknown` on a chain without rotation).
+    pub key_rotation: KeyRotation,
     /// The Sphinx packet.
     pub packet: Vec<u8>,
 }
@@ -53,7 +56,8 @@ fn destination(identity: [u8; 32]) -> Destination {
     Destination::new(DestinationAddressBytes::from_bytes(identity), [0; 16])
 }
 
-/// A packet of `size` over `route` for the client `identity` at the route's last hop.
+/// A packet of `size` over `route` for the client `identity` at the route's last hop, built
+/// with the keys of `key_rotation`.
 pub fn forward(
     route: &[Hop],
     delays: &[Delay],
@@ -61,6 +65,7 @@ pub fn forward(
     plaintext: &[u8],
     size: PacketSize,
     initial_secret: [u8; 32],
+    key_rotation: KeyRotation,
 ) -> Result<Transmit, PacketError> {
     let first = route.first().ok_or(PacketError::EmptyRoute)?;
     let nodes: Vec<Node> = route.iter().map(Hop::node).collect();
@@ -72,6 +77,7 @@ pub fn forward(
         .map_err(sphinx)?;
     Ok(Transmit {
         first_hop: first.address,
+        key_rotation,
         packet: packet.to_bytes(),
     })
 }
@@ -94,8 +100,13 @@ pub fn make_surb(
     Ok(surb.to_bytes())
 }
 
-/// Uses a reply SURB received from someone: the regular packet carrying `plaintext`.
-pub fn use_surb(surb: &[u8], plaintext: &[u8]) -> Result<Transmit, PacketError> {
+/// Uses a reply SURB received from someone (built with the keys of `key_rotation`): the
+/// regular packet carrying `plaintext`.
+pub fn use_surb(
+    surb: &[u8],
+    plaintext: &[u8],
+    key_rotation: KeyRotation,
+) -> Result<Transmit, PacketError> {
     let surb = SURB::from_bytes(surb).map_err(sphinx)?;
     let (packet, first_hop) = surb
         .use_surb(plaintext, PacketSize::Regular.payload_size())
@@ -104,6 +115,7 @@ pub fn use_surb(surb: &[u8], plaintext: &[u8]) -> Result<Transmit, PacketError> 
     let first_hop = decode_node_address(&bytes).map_err(|_| PacketError::SurbFirstHop)?;
     Ok(Transmit {
         first_hop,
+        key_rotation,
         packet: packet.to_bytes(),
     })
 }

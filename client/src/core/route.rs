@@ -8,7 +8,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use rand_core::RngCore;
-use router_core::wire::encode_node_address;
+use router_core::mix::rotation_hint;
+use router_core::wire::{encode_node_address, KeyRotation};
 use sphinx_packet::crypto::PublicKey;
 use sphinx_packet::header::delays::Delay;
 use sphinx_packet::route::{Node, NodeAddressBytes};
@@ -50,10 +51,19 @@ pub enum RouteError {
 }
 
 /// The routable view of one topology.
+///
+/// On a chain that rotates Sphinx keys, every hop's key is its key for the topology's
+/// rotation, and every packet built over this view is built with that rotation's keys (as
+/// Nym's clients build them with the topology's current rotation): the frame byte then names
+/// one rotation for the whole packet, which each hop forwards unchanged. The client takes
+/// each epoch's topology as soon as the epoch starts, so a packet is built with the keys of
+/// the rotation in which it reaches its first hop; later hops reached after a boundary open
+/// it with their previous key, kept for the overlap.
 #[derive(Debug, Clone)]
 pub struct Network {
     layers: [Vec<Hop>; 3],
     gateways: HashMap<[u8; 32], Hop>,
+    rotation: Option<u64>,
 }
 
 impl Network {
@@ -87,7 +97,18 @@ impl Network {
                     )
                 })
                 .collect(),
+            rotation: topology.rotation.map(|r| r.0),
         }
+    }
+
+    /// The key rotation of the keys this view routes with (`None`: keys do not rotate).
+    pub fn rotation(&self) -> Option<u64> {
+        self.rotation
+    }
+
+    /// The key-rotation byte of packets built over this view.
+    pub fn key_rotation(&self) -> KeyRotation {
+        self.rotation.map_or(KeyRotation::Unknown, rotation_hint)
     }
 
     /// The gateway with this identity.

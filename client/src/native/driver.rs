@@ -38,6 +38,16 @@ pub struct DriverOptions {
 const LINK_QUEUE: usize = 1024;
 /// Commands queued for the driver.
 const COMMAND_QUEUE: usize = 1024;
+/// How long after an epoch's end the next topology is fetched.
+const EPOCH_TURN_MARGIN: Duration = Duration::from_millis(50);
+
+/// Wall-clock Unix ms.
+fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// How long [`connect`] waits for a routable topology.
 const TOPOLOGY_PATIENCE: Duration = Duration::from_secs(60);
 /// How long [`connect`] waits for the gateway to answer.
@@ -260,21 +270,28 @@ async fn wait_for_gateway(
     }
 }
 
-/// Fetches the topology every `refresh` and sends each new routable one (after `epoch`) to
-/// the driver, until the driver goes away.
+/// Fetches the topology every `refresh`, and as soon as the current one's epoch ends (a new
+/// epoch may bring a new key rotation, whose keys packets must be built with from its
+/// start), and sends each new routable one (after `epoch`) to the driver, until the driver
+/// goes away.
 fn spawn_topology_refresh(
     fetcher: TopologyFetcher,
     epoch: EpochId,
+    valid_until_ms: u64,
     refresh: Duration,
 ) -> (mpsc::Receiver<Topology>, JoinHandle<()>) {
     let (topo_tx, topo_rx) = mpsc::channel::<Topology>(4);
     let task = tokio::spawn(async move {
         let mut current = epoch;
+        let mut until_ms = valid_until_ms;
         loop {
-            tokio::time::sleep(refresh).await;
+            let to_epoch_end = Duration::from_millis(until_ms.saturating_sub(unix_ms()));
+            // a little past the boundary, so the validators serve the new epoch
+            tokio::time::sleep(refresh.min(to_epoch_end + EPOCH_TURN_MARGIN)).await;
             match fetcher.fetch(None).await {
                 Ok(t) if t.epoch_id != current && t.is_routable() => {
                     current = t.epoch_id;
+                    until_ms = t.valid_until_ms;
                     if topo_tx.send(t).await.is_err() {
                         return;
                     }
@@ -302,7 +319,13 @@ pub async fn connect(paths: &ClientPaths, options: DriverOptions) -> Result<Mixn
 
     let origin = Instant::now();
     let identity = keys.identity.clone();
-    let mut core = ClientCore::new(options.core, keys, gateway_id, origin.elapsed(), &mut OsRng);
+    let mut core_config = options.core;
+    if let Some(rotation) = fetcher.genesis().key_rotation {
+        // Replies may still use SURBs of the previous rotation for half the network's
+        // overlap: their first hop keeps that key for the whole overlap.
+        core_config.previous_rotation_surbs_for = Duration::from_millis(rotation.overlap_ms / 2);
+    }
+    let mut core = ClientCore::new(core_config, keys, gateway_id, origin.elapsed(), &mut OsRng);
     core.handle_topology(&topology);
     let address = core.address();
 
@@ -316,8 +339,12 @@ pub async fn connect(paths: &ClientPaths, options: DriverOptions) -> Result<Mixn
     };
     let link = tokio::spawn(run_link(params, out_rx, link_tx));
     let pending_link_events = wait_for_gateway(&mut link_rx, &config.gateway.url).await?;
-    let (topo_rx, topo_task) =
-        spawn_topology_refresh(fetcher, topology.epoch_id, options.topology_refresh);
+    let (topo_rx, topo_task) = spawn_topology_refresh(
+        fetcher,
+        topology.epoch_id,
+        topology.valid_until_ms,
+        options.topology_refresh,
+    );
 
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (event_tx, events) = mpsc::unbounded_channel();

@@ -109,7 +109,7 @@ pub async fn run_link(
                 out = outgoing.recv() => {
                     let sent = match out {
                         None => return,
-                        Some(Outgoing::Packet(t)) => session.send_packet(&t.first_hop, &t.packet).await,
+                        Some(Outgoing::Packet(t)) => session.send_packet(&t.first_hop, t.key_rotation, &t.packet).await,
                         Some(Outgoing::Received(ids)) => {
                             session.send_control(&ClientControl::Received { ids }).await
                         }

@@ -12,6 +12,7 @@ use gateway_protocol::{
     GatewayFrame, HandshakeError, SessionCipher, SharedKey,
 };
 use rand_core::{OsRng, RngCore};
+use router_core::wire::KeyRotation;
 use tokio_tungstenite::tungstenite::{self, Message};
 
 type Ws =
@@ -235,13 +236,15 @@ impl Session {
             .await
     }
 
-    /// A packet for the gateway to forward to `first_hop`.
+    /// A packet for the gateway to forward to `first_hop`, in a frame naming the key
+    /// rotation it was built for.
     pub async fn send_packet(
         &mut self,
         first_hop: &SocketAddr,
+        key_rotation: KeyRotation,
         packet: &[u8],
     ) -> Result<(), SessionError> {
-        self.send_sealed(&ClientFrame::encode_packet(first_hop, packet))
+        self.send_sealed(&ClientFrame::encode_packet(first_hop, key_rotation, packet))
             .await
     }
 

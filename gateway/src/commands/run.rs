@@ -1,11 +1,12 @@
 //! `gateway run`: the exit engine, the client server, the mailbox, until SIGINT or SIGTERM.
 //!
-//! Start-up: config, keys and database; the replay filter restored from disk; the router in
+//! Start-up: config, keys and database; the replay filter restored from disk (snapshot and
+//! journal); the key rotation ([`node::rotation`]); the router in
 //! exit mode (its shards peel last hops and hand them to the delivery pump; it forwards no
 //! mix traffic: a gateway is not a mix); the tokio side (pump, client server, forwarder to
 //! layer 1, mailbox purge); the topology watcher for the entry policy; metrics; the pid
 //! file ([`node::lifecycle`]). Shutdown: the router stops and the pump commits what is still
-//! queued, the replay filter is saved, exit 0.
+//! queued, the replay filters are saved, exit 0.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use node::config::ConfigFile;
 use node::home::NodePaths;
 use node::keys::NodeKeys;
 use node::lifecycle::{stop_router, Lifecycle};
-use node::replay::load_replay_filter;
+use node::rotation::{ChainSource, SphinxKeyService};
 use node::topology::{TopologyStatus, TopologyWatcher, ValidatorTopology};
 use node::NodeError;
 use router_core::pipeline::{FinalHops, NextHopPolicy};
@@ -68,19 +69,14 @@ struct Setup {
 /// Runs the gateway until a signal.
 pub fn run(paths: &NodePaths, args: &GatewayRunArgs) -> Result<(), GatewayError> {
     let (setup, bandwidth) = prepare(paths, args)?;
-    let replay_path = paths.replay_filter();
-    let replay = load_replay_filter(
-        &replay_path,
-        setup.keys.sphinx.public_key(),
-        &setup.config.engine,
-        &paths.config(),
-    )?;
+    let (mut sphinx, ring) =
+        SphinxKeyService::prepare(paths, &setup.keys, &setup.config.engine, &paths.config())?;
     let (pump_tx, pump_rx) = mpsc::channel(PUMP_QUEUE);
     let mut router_config = setup.config.engine.router_config(
         setup.config.gateway.mix_listen,
         setup.cpus.clone(),
-        &setup.keys,
-        replay.clone(),
+        ring,
+        sphinx.sink(),
     );
     exit_role(&mut router_config, pump_tx, &setup.stats);
 
@@ -96,12 +92,24 @@ pub fn run(paths: &NodePaths, args: &GatewayRunArgs) -> Result<(), GatewayError>
     let mut lifecycle = Lifecycle::catch_signals()?;
     let router = Router::start(router_config)?;
     let (clients_addr, pump) = start_client_side(&runtime, &setup, bandwidth, pump_rx)?;
+    let validators = &setup.config.gateway.validators;
+    sphinx.start(
+        router.key_setter(),
+        (!validators.is_empty()).then(|| ChainSource {
+            validators: validators.clone(),
+            genesis_pin: paths.genesis(),
+            expected_genesis: setup.config.gateway.genesis_hash,
+        }),
+        setup.keys.identity.clone(),
+    )?;
     let topology = Arc::new(TopologyStatus::default());
     let watcher = watch_entry_policy(paths, args, &setup, &topology)?;
     let (stats, status) = (setup.stats.clone(), topology.clone());
+    let keys_metrics = sphinx.renderer();
     let extra: ExtraMetrics = Box::new(move |out: &mut String| {
         stats.render(out);
         status.render(out);
+        keys_metrics(out);
     });
     lifecycle.serve_metrics(args.node.metrics_listen, router.stats(), extra)?;
     lifecycle.write_pid_file(&paths.pid_file());
@@ -119,7 +127,7 @@ pub fn run(paths: &NodePaths, args: &GatewayRunArgs) -> Result<(), GatewayError>
     let stopped = stop_router(router);
     drop(watcher);
     drain(runtime, pump);
-    Ok(lifecycle.finish(stopped, &replay, &replay_path)?)
+    Ok(lifecycle.finish(stopped, sphinx)?)
 }
 
 /// Config, keys, CPUs, policies and the database: everything checked before the engine

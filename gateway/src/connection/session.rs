@@ -267,12 +267,13 @@ impl Session<'_> {
                     .await
             }
         };
-        let (first_hop, size, packet) = match ClientFrame::decode(&opened) {
+        let (first_hop, size, key_rotation, packet) = match ClientFrame::decode(&opened) {
             Ok(ClientFrame::Packet {
                 first_hop,
                 size,
+                key_rotation,
                 packet,
-            }) => (first_hop, size, packet),
+            }) => (first_hop, size, key_rotation, packet),
             Ok(ClientFrame::Control(json)) => return self.on_control(sink, json).await,
             Err(error) => {
                 return self
@@ -307,7 +308,7 @@ impl Session<'_> {
         while let Some(wait) = self.bucket.take(now_ns(self.origin)) {
             tokio::time::sleep(wait).await;
         }
-        match self.shared.forwarder.send(first_hop, packet) {
+        match self.shared.forwarder.send(first_hop, key_rotation, packet) {
             Ok(()) => {
                 GatewayStats::add(&self.shared.stats.client_packets_forwarded, 1);
                 true

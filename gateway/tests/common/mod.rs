@@ -353,7 +353,8 @@ impl Connection {
     }
 
     pub async fn send_packet(&mut self, first_hop: &SocketAddr, packet: &[u8]) {
-        let frame = ClientFrame::encode_packet(first_hop, packet);
+        let frame =
+            ClientFrame::encode_packet(first_hop, router_core::wire::KeyRotation::Unknown, packet);
         let sealed = self.cipher.as_mut().unwrap().seal(&frame).unwrap();
         self.ws.send(Message::binary(sealed)).await.unwrap();
     }

@@ -1,9 +1,10 @@
 //! `mixnode run`: the router-core runtime in mix mode, until SIGINT or SIGTERM.
 //!
-//! Start-up: config and keys, the replay filter restored from disk, the next-hop policy (the
-//! validators' topology window, or any next hop with the dangerous flag), the shards, the
-//! metrics endpoint, the pid file. Shutdown: stop accepting, let held packets leave within
-//! the grace period, persist the replay filter, exit 0 ([`node::lifecycle`]).
+//! Start-up: config and keys, the replay filter restored from disk (snapshot and journal),
+//! the next-hop policy (the validators' topology window, or any next hop with the dangerous
+//! flag), the shards, the key rotation ([`node::rotation`]), the metrics endpoint, the pid
+//! file. Shutdown: stop accepting, let held packets leave within the grace period, persist
+//! the replay filters, exit 0 ([`node::lifecycle`]).
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use node::config::ConfigFile;
 use node::home::NodePaths;
 use node::keys::NodeKeys;
 use node::lifecycle::{stop_router, Lifecycle};
-use node::replay::load_replay_filter;
+use node::rotation::{ChainSource, SphinxKeyService};
 use node::topology::{TopologyStatus, TopologyWatcher, ValidatorTopology};
 use node::NodeError;
 use router_core::pipeline::NextHopPolicy;
@@ -29,17 +30,12 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
     let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
     let cpus = args.cpus()?;
     let policy = next_hop_policy(paths, &config, args)?;
-    let replay_path = paths.replay_filter();
-    let replay = load_replay_filter(
-        &replay_path,
-        keys.sphinx.public_key(),
-        &config.engine,
-        &paths.config(),
-    )?;
+    let (mut sphinx, ring) =
+        SphinxKeyService::prepare(paths, &keys, &config.engine, &paths.config())?;
     let mut router_config =
         config
             .engine
-            .router_config(config.node.listen, cpus.clone(), &keys, replay.clone());
+            .router_config(config.node.listen, cpus.clone(), ring, sphinx.sink());
     router_config.policy = policy;
 
     let mut lifecycle = Lifecycle::catch_signals()?;
@@ -53,6 +49,11 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
         sphinx = %keys.sphinx_public_bs58(),
         "mixnode running"
     );
+    sphinx.start(
+        router.key_setter(),
+        chain_source(paths, &config),
+        keys.identity.clone(),
+    )?;
     let status = Arc::new(TopologyStatus::default());
     let watcher = if args.danger_allow_any_next_hop {
         None
@@ -68,14 +69,27 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
             install_next_hops(router.policy_setter()),
         )?)
     };
-    let extra: ExtraMetrics = Box::new(move |out: &mut String| status.render(out));
+    let keys_metrics = sphinx.renderer();
+    let extra: ExtraMetrics = Box::new(move |out: &mut String| {
+        status.render(out);
+        keys_metrics(out);
+    });
     lifecycle.serve_metrics(args.metrics_listen, router.stats(), extra)?;
     lifecycle.write_pid_file(&paths.pid_file());
 
     lifecycle.wait_for_signal();
     let stopped = stop_router(router);
     drop(watcher);
-    lifecycle.finish(stopped, &replay, &replay_path)
+    lifecycle.finish(stopped, sphinx)
+}
+
+/// Where the key rotation asks the chain: the configured validators, if any.
+fn chain_source(paths: &NodePaths, config: &Config) -> Option<ChainSource> {
+    (!config.node.validators.is_empty()).then(|| ChainSource {
+        validators: config.node.validators.clone(),
+        genesis_pin: paths.genesis(),
+        expected_genesis: config.node.genesis_hash,
+    })
 }
 
 /// Any next hop with the dangerous flag; otherwise none until the first verified topology

@@ -122,6 +122,9 @@ pub struct Delivery {
     pub buf: PacketBuf,
     /// When the packet arrived.
     pub arrived: Timestamp,
+    /// The key rotation of the key that opened it (for a static key, the byte it arrived
+    /// with): its SURB-ACK was built with the same rotation's keys and leaves with it.
+    pub key_rotation: KeyRotation,
 }
 
 /// Where the mixer's output goes.
@@ -312,6 +315,7 @@ impl Mixer {
                             identifier,
                             buf,
                             arrived,
+                            key_rotation,
                         }),
                     }
                 }

@@ -60,7 +60,7 @@ pub use shard::{Clock, ShardSettings};
 use crate::mix::{KeyRing, WheelError};
 use crate::pipeline::{BatchPolicy, BufferPool, Mixer, MixerConfig, NextHopPolicy, ShardStats};
 use crate::sphinx::{DestinationAddress, SurbIdentifier};
-use crate::wire::PacketSize;
+use crate::wire::{KeyRotation, PacketSize};
 use shard::{Shard, ShardSink};
 
 /// Everything a router needs to start.
@@ -106,6 +106,9 @@ pub struct Delivered<'a> {
     pub identifier: &'a SurbIdentifier,
     /// The packet's size class (an ack or a message).
     pub size: PacketSize,
+    /// The key rotation of the key that opened it (for a static key, the byte it arrived
+    /// with): a gateway forwards the SURB-ACK it carries with it.
+    pub key_rotation: KeyRotation,
     /// The peeled payload; [`recover_plaintext`](crate::sphinx::recover_plaintext) gives the
     /// message.
     pub payload: &'a [u8],

@@ -235,6 +235,7 @@ impl MixerSink for ShardSink<'_> {
                 destination: &delivery.destination,
                 identifier: &delivery.identifier,
                 size: delivery.buf.size(),
+                key_rotation: delivery.key_rotation,
                 payload: delivery.buf.body().get(HEADER_SIZE..).unwrap_or_default(),
             });
         }

@@ -1,8 +1,8 @@
 //! Everything a request to a validator can fail with, and the HTTP status and stable kind
 //! each maps to.
 
-use validator_core::chain::ChainError;
 use validator_core::chain::sphinx_keys::SphinxKeyError;
+use validator_core::chain::ChainError;
 use validator_core::credential::AttributeError;
 use validator_core::ledger::LedgerError;
 use validator_core::primitives::IdentityKey;

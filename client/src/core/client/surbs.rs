@@ -26,6 +26,7 @@ impl ClientCore {
             surbs.push(ReplySurb {
                 surb,
                 key: bytes::<16>(rng),
+                rotation: network.rotation(),
             });
         }
         Ok(surbs)

@@ -6,7 +6,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use gateway_protocol::final_hop::surb_ack_prefix;
-use router_core::wire::PacketSize;
+use router_core::mix::rotation_hint;
+use router_core::wire::{KeyRotation, PacketSize};
 
 use super::{bytes, ClientCore, CoreRng, Event, Target, COVER_ACK_ID, FRAGMENT_CAPACITY};
 use crate::core::address::Recipient;
@@ -38,6 +39,7 @@ impl ClientCore {
     /// `None`, then again at [`ClientCore::poll_timeout`].
     pub fn poll_transmit(&mut self, now: Duration, rng: &mut impl CoreRng) -> Option<Transmit> {
         self.handle_timeout(now);
+        self.expire_surbs(now);
         while let Some((recipient, count)) = self.top_ups_due.pop_front() {
             if let Err(e) = self.send_top_up(&recipient, count, rng) {
                 self.events.push_back(Event::FragmentLost {
@@ -121,6 +123,7 @@ impl ClientCore {
             &ack_plaintext,
             PacketSize::Ack,
             bytes::<32>(rng),
+            network.key_rotation(),
         )?;
         let plaintext =
             surb_ack_prefix(&ack.first_hop, &ack.packet).ok_or(TransmitError::AckSize)?;
@@ -152,6 +155,7 @@ impl ClientCore {
             &plaintext,
             PacketSize::Regular,
             bytes::<32>(rng),
+            network.key_rotation(),
         )?;
         Ok((t, total))
     }
@@ -184,7 +188,8 @@ impl ClientCore {
             return Ok(None);
         };
         plaintext.extend_from_slice(&seal_reply(&surb.key, &p.fragment));
-        let t = use_surb(&surb.surb, &plaintext)?;
+        let key_rotation = surb.rotation.map_or(KeyRotation::Unknown, rotation_hint);
+        let t = use_surb(&surb.surb, &plaintext, key_rotation)?;
         // The SURB's delays are its creator's secret: assume three hops at three
         // times the mean (the sum exceeds that with probability below 1 %).
         Ok(Some((t, self.config.per_hop_delay * 9)))
@@ -239,6 +244,7 @@ impl ClientCore {
             &ack_plaintext,
             PacketSize::Ack,
             bytes::<32>(rng),
+            network.key_rotation(),
         )
         .ok()?;
         let mut plaintext = surb_ack_prefix(&ack.first_hop, &ack.packet)?;
@@ -266,6 +272,7 @@ impl ClientCore {
             &plaintext,
             PacketSize::Regular,
             bytes::<32>(rng),
+            network.key_rotation(),
         )
         .ok()?;
         self.stats.loop_cover_sent += 1;
@@ -288,6 +295,7 @@ impl ClientCore {
             &plaintext,
             PacketSize::Regular,
             bytes::<32>(rng),
+            network.key_rotation(),
         )
         .ok()?;
         self.stats.drop_cover_sent += 1;
