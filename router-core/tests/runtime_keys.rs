@@ -20,6 +20,9 @@ use sphinx_packet::header::delays::Delay;
 use sphinx_packet::route::{Destination, DestinationAddressBytes, Node, NodeAddressBytes};
 use sphinx_packet::{ProcessedPacketData, SphinxPacket, SphinxPacketBuilder};
 
+/// What the sink received: the tags of each call, with the rotation it named.
+type Journal = Arc<Mutex<Vec<(Option<u64>, Vec<[u8; 32]>)>>>;
+
 const ODD_SECRET: [u8; 32] = [0x15; 32];
 const EVEN_SECRET: [u8; 32] = [0x16; 32];
 
@@ -105,7 +108,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 fn keys_rotate_on_a_running_router_and_accepted_tags_reach_the_sink() {
     let next_hop = TcpListener::bind("127.0.0.1:0").unwrap();
     let next_hop_addr = next_hop.local_addr().unwrap();
-    let journal: Arc<Mutex<Vec<(Option<u64>, Vec<[u8; 32]>)>>> = Arc::default();
+    let journal: Journal = Arc::default();
     let sink_journal = journal.clone();
     let sink: AcceptedTagSink = Arc::new(move |rotation, tags| {
         sink_journal.lock().unwrap().push((rotation, tags.to_vec()));
