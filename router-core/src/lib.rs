@@ -11,8 +11,10 @@
 //! - [`sphinx`]: in-place processing of one Sphinx packet, byte-compatible with the
 //!   `sphinx-packet` crate Nym uses, with no allocation per packet, one at a time or in
 //!   batches.
-//! - [`mix`]: the sans-IO pieces the pipeline uses: the replay filter shared by all cores, the
-//!   timing wheel that holds delayed packets, and the typed verdicts and drop reasons.
+//! - [`mix`]: the sans-IO pieces the pipeline uses: the node's Sphinx keys (one or two during a
+//!   key rotation) each with its replay filter shared by all cores, the filters' snapshots and
+//!   journal, the timing wheel that holds delayed packets, and the typed verdicts and drop
+//!   reasons.
 //! - [`pipeline`]: one shard's packet path without IO: pooled packet buffers, frame assembly
 //!   straight into them, the [`pipeline::Mixer`] (batch unwrap, verdicts, delays, departures),
 //!   bounded per-peer queues and the shard's counters with their Prometheus rendering.

@@ -8,7 +8,9 @@ use std::cell::Cell;
 
 use common::strategies::{packet_spec, SIZES};
 use proptest::strategy::{Strategy, ValueTree};
-use router_core::sphinx::{unwrap_in_place, BatchUnwrapper, Hop, SphinxSecretKey};
+use router_core::sphinx::{
+    unwrap_in_place, BatchUnwrapper, Hop, KeyChoice, MultiKeyUnwrapper, SphinxSecretKey,
+};
 
 /// Counts allocations made by the current thread (the test harness runs other threads).
 struct CountingAllocator;
@@ -109,4 +111,31 @@ fn a_warm_batch_unwrapper_allocates_nothing() {
     unwrapper.unwrap_batch(&mut packets, &mut results);
     assert_eq!(allocations(), before, "a warm batch allocated");
     assert!(results.iter().all(Result::is_ok));
+}
+
+#[test]
+fn a_warm_multi_key_unwrapper_allocates_nothing_even_when_it_tries_the_second_key() {
+    let mut runner = proptest::test_runner::TestRunner::deterministic();
+    let secrets = [[0x44; 32], [0x55; 32]];
+    let batch: Vec<Vec<u8>> = (0..24)
+        .map(|i| {
+            let mut spec = packet_spec().new_tree(&mut runner).unwrap().current();
+            spec.node_secrets[0] = secrets[i % 2];
+            spec.build().to_bytes()
+        })
+        .collect();
+    let keys = secrets.map(SphinxSecretKey::from_bytes);
+    let mut unwrapper = MultiKeyUnwrapper::new();
+    let mut results = Vec::new();
+    // the newest key first: half the batch needs the second round
+    let choose = |_: &Vec<u8>| KeyChoice::Either { first: 0, then: 1 };
+    unwrapper.unwrap_batch_keyed(&mut batch.clone(), &keys, choose, &mut results);
+    assert!(results.iter().all(Result::is_ok));
+
+    let mut packets = batch.clone();
+    let before = allocations();
+    unwrapper.unwrap_batch_keyed(&mut packets, &keys, choose, &mut results);
+    assert_eq!(allocations(), before, "a warm batch allocated");
+    let opened_by_second = results.iter().filter(|r| matches!(r, Ok((_, 1)))).count();
+    assert_eq!(opened_by_second, 12);
 }

@@ -123,7 +123,7 @@ impl KeyRing {
             },
             _ => return Err(KeyRingError::KeyCount(keys.len())),
         }
-        keys.sort_by(|a, b| b.rotation.cmp(&a.rotation));
+        keys.sort_by_key(|key| std::cmp::Reverse(key.rotation));
         Ok(KeyRing { keys })
     }
 

@@ -640,3 +640,5 @@ mod persist;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod week_tests;

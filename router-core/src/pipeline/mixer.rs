@@ -1,12 +1,12 @@
 //! One shard's packet pipeline, without sockets or clocks: batch unwrap, verdict, delay, departure.
 //!
 //! The runtime hands [`Mixer::handle_batch`] a batch of frames (each stamped with its arrival)
-//! and "now"; the mixer unwraps them together ([`BatchUnwrapper`]), judges each (MAC, replay, next hop), and
-//! either sends it on at once (zero delay), holds it in the timing wheel, delivers it (gateway
-//! exit role) or drops it, counting every drop by reason with one tracing event. The runtime
-//! asks [`Mixer::poll_timeout`] when to wake and [`Mixer::poll_expired`] for what is due. What
-//! leaves goes to a [`MixerSink`], which the runtime implements with per-peer queues and tests
-//! implement with vectors, so the whole pipeline runs on a virtual clock.
+//! and "now"; the mixer unwraps them together ([`MultiKeyUnwrapper`]), judges each (MAC, replay,
+//! next hop), and either sends it on at once (zero delay), holds it in the timing wheel,
+//! delivers it (gateway exit role) or drops it, counting every drop by reason with one tracing
+//! event. The runtime asks [`Mixer::poll_timeout`] when to wake and [`Mixer::poll_expired`] for
+//! what is due. What leaves goes to a [`MixerSink`], which the runtime implements with per-peer
+//! queues and tests implement with vectors, so the whole pipeline runs on a virtual clock.
 //!
 //! A held packet costs its buffer plus one wheel entry and one slot here (see
 //! [`Mixer::held_packet_overhead`]).

@@ -233,6 +233,8 @@ impl MultiKeyUnwrapper {
             self.retry.clear();
             // every lane's `then` is None now: a packet is tried against two keys at most
             self.round(packets, keys, results);
+            // each scratch set back where it was sized, so a warm unwrapper never grows one
+            std::mem::swap(&mut self.lanes, &mut self.retry);
         }
     }
 

@@ -80,7 +80,7 @@ fn chunk_len(count: u32) -> u64 {
 fn chunk_count(header: &[u8]) -> Option<u32> {
     let count = le_u32(header.get(0..4)?);
     let check = le_u32(header.get(4..8)?);
-    (count >= 1 && count <= MAX_CHUNK_TAGS && check == count_check(count)).then_some(count)
+    ((1..=MAX_CHUNK_TAGS).contains(&count) && check == count_check(count)).then_some(count)
 }
 
 /// Whether `bytes` (a chunk's count, check and tags) match `stored`.

@@ -14,6 +14,9 @@
 
 use crate::sphinx::ReplayTag;
 
+/// The tags accepted under one key rotation (`None`: a static key).
+type Group = (Option<u64>, Vec<ReplayTag>);
+
 /// The tags one shard accepted, grouped by key rotation; see the module docs.
 #[derive(Debug, Default)]
 pub(super) struct AcceptedTags {
@@ -25,7 +28,7 @@ pub(super) struct AcceptedTags {
     lost: u64,
     /// One group per rotation that accepted tags recently (at most a few: the ring holds two
     /// keys).
-    groups: Vec<(Option<u64>, Vec<ReplayTag>)>,
+    groups: Vec<Group>,
 }
 
 impl AcceptedTags {
@@ -89,7 +92,7 @@ impl AcceptedTags {
 mod tests {
     use super::*;
 
-    fn drained(buffer: &mut AcceptedTags) -> (Vec<(Option<u64>, Vec<ReplayTag>)>, u64) {
+    fn drained(buffer: &mut AcceptedTags) -> (Vec<Group>, u64) {
         let mut out = Vec::new();
         let lost = buffer.drain(|rotation, tags| out.push((rotation, tags.to_vec())));
         (out, lost)
