@@ -14,7 +14,11 @@
 //!   key-rotation byte, as Nym does.
 //! * A node accepts its previous rotation's key for `overlap` after each rotation starts,
 //!   so packets built just before a boundary (and still held in mixes' delay queues, or sent
-//!   by a client whose clock is a little behind) are still opened. The overlap is a network
+//!   by a client whose clock is a little behind) are still opened; and its next rotation's
+//!   key for `overlap / 2` before the boundary, so a client whose clock is ahead, or that took
+//!   the new topology a moment before the node turned, is not refused. The two windows never
+//!   meet (the overlap is at most half a rotation), so a node holds at most two keys, of
+//!   different parity ([`RotationSchedule::live_rotations`]). The overlap is a network
 //!   parameter, not a node setting, because clients rely on it: a reply SURB built for
 //!   rotation `r` is usable until [`RotationSchedule::surb_usable_until`].
 //!
@@ -185,10 +189,19 @@ impl RotationSchedule {
         self.end(rotation).saturating_add(self.params.overlap_ms)
     }
 
-    /// The rotations whose keys a node accepts at `now_ms`, newest first: the current one
-    /// and, during the overlap at its start, the previous one.
+    /// How long before a rotation starts its keys are already accepted: half the overlap.
+    pub fn lead_ms(&self) -> u64 {
+        self.params.overlap_ms / 2
+    }
+
+    /// The rotations whose keys a node accepts at `now_ms`, newest first: the current one;
+    /// during the overlap at its start, the previous one too; during the lead before its end,
+    /// the next one too.
     pub fn live_rotations(&self, now_ms: u64) -> Vec<RotationId> {
         let current = self.rotation_at(now_ms);
+        if now_ms.saturating_add(self.lead_ms()) >= self.end(current) {
+            return vec![current.next(), current];
+        }
         let mut live = vec![current];
         if let Some(previous) = current.previous() {
             if now_ms < self.key_retires_at(previous) && now_ms >= self.genesis_ms {
@@ -278,13 +291,18 @@ mod tests {
     }
 
     #[test]
-    fn the_previous_key_lives_for_the_overlap() {
+    fn the_previous_key_lives_for_the_overlap_and_the_next_for_half_of_it_before() {
         let s = schedule(1_000, 2_000, 10_000, 3_000);
         assert_eq!(s.live_rotations(1_000), vec![RotationId(0)]);
-        assert_eq!(s.live_rotations(10_999), vec![RotationId(0)]);
+        assert_eq!(s.live_rotations(9_499), vec![RotationId(0)]);
+        assert_eq!(s.live_rotations(10_999), vec![RotationId(1), RotationId(0)]);
         assert_eq!(s.live_rotations(11_000), vec![RotationId(1), RotationId(0)]);
         assert_eq!(s.live_rotations(13_999), vec![RotationId(1), RotationId(0)]);
         assert_eq!(s.live_rotations(14_000), vec![RotationId(1)]);
+        // the next key is accepted half an overlap (1.5 s) before its rotation
+        assert_eq!(s.live_rotations(19_499), vec![RotationId(1)]);
+        assert_eq!(s.live_rotations(19_500), vec![RotationId(2), RotationId(1)]);
+        assert_eq!(s.live_rotations(21_000), vec![RotationId(2), RotationId(1)]);
         assert_eq!(s.key_retires_at(RotationId(0)), 14_000);
         assert_eq!(s.surb_usable_until(RotationId(0), 500), 13_500);
         assert_eq!(s.rotation_of_epoch(EpochId(4)), RotationId(0));
@@ -292,6 +310,25 @@ mod tests {
     }
 
     proptest! {
+        /// At most two keys, always of different parity, always including the current one.
+        #[test]
+        fn at_most_two_live_keys_of_different_parity(
+            genesis in 0u64..1 << 40, epoch_len in 1u64..10_000, per in 1u64..50,
+            overlap_share in 1u64..=50, at in 0u64..1 << 30,
+        ) {
+            let length = epoch_len * per;
+            let overlap = (length / 2 * overlap_share / 50).max(1);
+            let s = schedule(genesis, epoch_len, length, overlap);
+            let now = genesis + at;
+            let live = s.live_rotations(now);
+            prop_assert!(live.len() <= 2);
+            prop_assert!(live.contains(&s.rotation_at(now)));
+            if let [a, b] = live.as_slice() {
+                prop_assert!(a.0 % 2 != b.0 % 2);
+                prop_assert!(a > b);
+            }
+        }
+
         /// Every instant of an epoch lies in the epoch's rotation.
         #[test]
         fn an_epoch_lies_in_one_rotation(

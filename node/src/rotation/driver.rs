@@ -26,8 +26,11 @@ use crate::replay::{open_filter, JournalWriter, TrackedFilter};
 
 /// How often the thread looks at the clock and the filters.
 const TICK: Duration = Duration::from_millis(200);
-/// How often the chain is asked which of our keys it holds (more often while one is missing).
+/// How often the chain is asked which of our keys it holds (sooner after an announcement).
 const CHAIN_POLL: Duration = Duration::from_secs(2);
+/// Least time between two announcements of one key (a node announces before its bond is on
+/// the chain too; it is refused until then).
+const ANNOUNCE_RETRY: Duration = Duration::from_secs(1);
 
 /// Wall-clock Unix ms.
 pub fn now_ms() -> u64 {
@@ -103,6 +106,8 @@ struct Chain {
     last_poll: Option<Instant>,
     /// The rotation whose missing key was last warned about.
     warned_missing: Option<RotationId>,
+    /// When each rotation's key was last announced.
+    announced_at: BTreeMap<RotationId, Instant>,
 }
 
 struct State {
@@ -125,6 +130,7 @@ impl State {
             on_chain: BTreeSet::new(),
             last_poll: None,
             warned_missing: None,
+            announced_at: BTreeMap::new(),
         });
         // Decided before any filter of a rotating key is opened (opening starts a new
         // journal): the keys whose journals survived were live at the unclean stop.
@@ -310,18 +316,24 @@ impl State {
     /// that admits it relays it to the others).
     async fn announce(&mut self, rotations: &[RotationId]) {
         let Some(chain) = &mut self.chain else { return };
-        let Some((_, genesis_hash)) = &chain.genesis else {
+        let Some(genesis_hash) = chain.genesis.as_ref().map(|(_, hash)| *hash) else {
             return;
         };
+        chain.announced_at.retain(|r, _| rotations.contains(r));
         for rotation in rotations {
-            let Some(secret) = self.keys.get(rotation) else {
+            let recently = chain
+                .announced_at
+                .get(rotation)
+                .is_some_and(|t| t.elapsed() < ANNOUNCE_RETRY);
+            let Some(secret) = self.keys.get(rotation).filter(|_| !recently) else {
                 continue;
             };
+            chain.announced_at.insert(*rotation, Instant::now());
             let Ok(sphinx_key) = SphinxKey::from_bytes(secret.public_key()) else {
                 continue;
             };
             let announcement = SphinxKeyAnnouncement::sign(
-                genesis_hash,
+                &genesis_hash,
                 &self.setup.identity,
                 *rotation,
                 sphinx_key,
@@ -433,6 +445,10 @@ impl State {
             drop(key);
         }
         self.quarantined.remove(&rotation);
+        self.setup
+            .status
+            .quarantined_keys
+            .store(self.quarantined.len() as u64, Ordering::Relaxed);
         self.setup.files.wipe(rotation);
     }
 

@@ -274,3 +274,38 @@ fn in_memory_genesis_validates() {
     g.threshold = 4;
     assert_eq!(g.validate().unwrap_err().field(), Some("threshold"));
 }
+
+#[test]
+fn key_rotation_defaults_round_trips_and_is_part_of_the_hash() {
+    let plain = Genesis::from_toml_str(&sample_toml()).unwrap();
+    assert_eq!(plain.key_rotation, None, "no section: static keys");
+    assert!(plain.rotation_schedule().is_none());
+
+    let defaults = Genesis::from_toml_str(&format!("{}\n[key_rotation]\n", sample_toml())).unwrap();
+    assert_eq!(
+        defaults.key_rotation,
+        Some(KeyRotationParams {
+            length_ms: crate::rotation::DEFAULT_ROTATION_MS,
+            overlap_ms: crate::rotation::DEFAULT_OVERLAP_MS,
+        })
+    );
+    assert_ne!(defaults.genesis_hash(), plain.genesis_hash());
+    let back = Genesis::from_toml_str(&defaults.to_toml_string().unwrap()).unwrap();
+    assert_eq!(back, defaults);
+    assert_eq!(back.genesis_hash(), defaults.genesis_hash());
+
+    let shorter = Genesis::from_toml_str(&format!(
+        "{}\n[key_rotation]\nlength_ms = 7200000\noverlap_ms = 60000\n",
+        sample_toml()
+    ))
+    .unwrap();
+    assert_ne!(shorter.genesis_hash(), defaults.genesis_hash());
+
+    // Not whole epochs (the sample's are an hour): refused, naming the field.
+    let bad = format!("{}\n[key_rotation]\nlength_ms = 5400000\n", sample_toml());
+    assert_eq!(field_of(&bad), "key_rotation.length_ms");
+    let bad = format!("{}\n[key_rotation]\noverlap_ms = 0\n", sample_toml());
+    assert_eq!(field_of(&bad), "key_rotation.overlap_ms");
+    let bad = format!("{}\n[key_rotation]\nlenght_ms = 1\n", sample_toml());
+    assert!(error_of(&bad).contains("lenght_ms"));
+}
