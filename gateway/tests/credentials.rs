@@ -54,6 +54,7 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
             minimum_bond: 10,
             mixnodes: 3,
             gateways: 1,
+            key_rotation: None,
         },
     )
     .unwrap();

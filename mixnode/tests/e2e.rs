@@ -242,6 +242,81 @@ fn sigterm_shuts_down_cleanly_and_the_replay_filter_survives_a_restart() {
 }
 
 #[test]
+fn after_sigkill_the_packets_forwarded_before_are_still_refused_as_replays() {
+    let home = tempfile::tempdir().unwrap();
+    let mut node = TestNode::init(home.path(), "crash");
+    node.set_engine("replay_sync_ms", 20);
+    node.start(&["--shards", "1"]);
+    let sink = FinalHop::start();
+    let route = [node.route_node(), sink.route_node()];
+    let packets: Vec<Vec<u8>> = (0..40)
+        .map(|i| {
+            let message = format!("before the crash {i}");
+            frame(&build_packet(
+                &route,
+                &[Duration::ZERO; 2],
+                message.as_bytes(),
+            ))
+        })
+        .collect();
+    let mut stream = connect(node.addr);
+    for packet in &packets {
+        stream.write_all(packet).unwrap();
+    }
+    for _ in &packets {
+        sink.recv();
+    }
+    // Every forwarded packet's tag is durable once the journal says so: then the kill.
+    node.wait_metric("mixnet_replay_tags_durable_total", |n| n >= 40);
+    // Traffic is still in flight (held in the delay queue) when the node is killed.
+    let held = frame(&build_packet(
+        &route,
+        &[Duration::from_secs(5), Duration::ZERO],
+        b"held at the kill",
+    ));
+    stream.write_all(&held).unwrap();
+    node.wait_metric("mixnet_wheel_depth", |n| n == 1);
+    node.wait_metric("mixnet_replay_tags_durable_total", |n| n >= 41);
+    node.signal("KILL");
+    assert_eq!(node.wait_exit(), None, "killed by a signal");
+    let dir = home.path().join("mixnodes/crash");
+    assert!(
+        dir.join("running").exists(),
+        "the unclean-stop marker stays"
+    );
+    assert!(dir.join("replay-filter.journal").exists());
+
+    node.start(&["--shards", "1"]);
+    let mut stream = connect(node.addr);
+    for packet in packets.iter().chain([&held]) {
+        stream.write_all(packet).unwrap();
+    }
+    stream
+        .write_all(&frame(&build_packet(
+            &route,
+            &[Duration::ZERO; 2],
+            b"after the crash",
+        )))
+        .unwrap();
+    // Same connection, in order: every replay was judged before the fresh packet went out.
+    assert_eq!(sink.recv().1, b"after the crash");
+    assert_eq!(
+        node.metric("mixnet_packets_dropped_total{reason=\"replayed\"}"),
+        41,
+        "the 40 forwarded packets and the one held at the kill (its tag was accepted) are \
+         all refused"
+    );
+    sink.assert_nothing_more();
+
+    // A clean stop snapshots the filter, removes the journal and the marker.
+    node.signal("TERM");
+    assert_eq!(node.wait_exit(), Some(0));
+    assert!(!dir.join("running").exists());
+    assert!(!dir.join("replay-filter.journal").exists());
+    assert!(dir.join("replay-filter.bin").exists());
+}
+
+#[test]
 fn a_busy_polling_node_forwards_and_its_polling_shows_as_cpu_not_as_busy_time() {
     let home = tempfile::tempdir().unwrap();
     let mut polling = TestNode::init(home.path(), "polling");

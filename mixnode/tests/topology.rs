@@ -52,6 +52,7 @@ fn a_bonded_node_forwards_only_within_the_signed_topology() {
             minimum_bond: 10,
             mixnodes: 3,
             gateways: 1,
+            key_rotation: None,
         },
     )
     .unwrap();

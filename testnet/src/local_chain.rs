@@ -30,6 +30,8 @@ pub struct LocalChain {
     pub mixnodes: u32,
     /// Gateways in the active set.
     pub gateways: u32,
+    /// Sphinx key rotation `(length_ms, overlap_ms)`, if the chain rotates keys.
+    pub key_rotation: Option<(u64, u64)>,
 }
 
 /// The running validator; stops when dropped.
@@ -156,6 +158,12 @@ fn write_files(
         chain.balance,
         IdentityKey::from(&key)
     );
+    let genesis = match chain.key_rotation {
+        Some((length_ms, overlap_ms)) => {
+            format!("{genesis}[key_rotation]\nlength_ms = {length_ms}\noverlap_ms = {overlap_ms}\n")
+        }
+        None => genesis,
+    };
     let genesis_path = dir.join("genesis.toml");
     std::fs::write(&genesis_path, &genesis).map_err(io_error(genesis_path.display()))?;
     // One validator decides alone: a block every 100 ms costs little and lets even a

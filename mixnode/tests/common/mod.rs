@@ -326,11 +326,17 @@ pub fn build_packet_version(
 
 /// The packet as a version-8 frame.
 pub fn frame(packet: &SphinxPacket) -> Vec<u8> {
+    frame_with(packet, Some(KeyRotation::Unknown))
+}
+
+/// The packet as a version-8 frame with this key-rotation byte, or (`None`) a version-7 one.
+pub fn frame_with(packet: &SphinxPacket, rotation: Option<KeyRotation>) -> Vec<u8> {
     let body = packet.to_bytes();
-    let header = FrameHeader::v8(
-        PacketSize::from_packet_len(body.len()).unwrap(),
-        KeyRotation::Unknown,
-    );
+    let size = PacketSize::from_packet_len(body.len()).unwrap();
+    let header = match rotation {
+        Some(rotation) => FrameHeader::v8(size, rotation),
+        None => FrameHeader::v7(size),
+    };
     let mut out = vec![0u8; header.frame_len()];
     encode_frame(&header, &body, &mut out).unwrap();
     out
