@@ -28,6 +28,9 @@ pub mod defaults {
     pub const DRAIN_SECS: u64 = 15;
     /// Epoch length, milliseconds.
     pub const EPOCH_MS: u64 = 4_000;
+    /// Sphinx key rotation length, seconds: an hour (a public network rotates daily; an hour
+    /// keeps each local node's replay filters at a few tens of MB).
+    pub const KEY_ROTATION_SECS: u64 = 3600;
     /// Bandwidth bought for each client, bytes.
     pub const BANDWIDTH: u64 = 1 << 30;
     /// `RUST_LOG` of every process started.
@@ -66,6 +69,8 @@ pub mod limits {
     pub const MAX_DRAIN_SECS: u64 = 600;
     /// Longest run (a week; 0 means until Ctrl-C).
     pub const MAX_DURATION_SECS: u64 = 7 * 24 * 3600;
+    /// Shortest key rotation, seconds.
+    pub const MIN_KEY_ROTATION_SECS: u64 = 4;
     /// Most `--allow` entries.
     pub const MAX_ALLOW_ENTRIES: usize = 1_024;
     /// Longest `--allow` entry (a domain name is at most 253 characters).
@@ -140,6 +145,8 @@ pub struct Options {
     pub drain: Duration,
     /// Epoch length of the chain.
     pub epoch: Duration,
+    /// Sphinx key rotation length: a whole number of epochs.
+    pub key_rotation: Duration,
     /// Bandwidth (bytes) each client buys with a Coconut credential at `client init`.
     pub bandwidth: u64,
     /// Client delays.
@@ -182,6 +189,7 @@ impl Default for Options {
             message_size: defaults::MESSAGE_SIZE,
             drain: Duration::from_secs(defaults::DRAIN_SECS),
             epoch: Duration::from_millis(defaults::EPOCH_MS),
+            key_rotation: Duration::from_secs(defaults::KEY_ROTATION_SECS),
             bandwidth: defaults::BANDWIDTH,
             client_timing: ClientTiming::default(),
             report_json: None,
@@ -308,6 +316,16 @@ impl Options {
                 limits::MIN_EPOCH_MS
             ));
         }
+        let (epoch_ms, rotation_ms) = (self.epoch.as_millis(), self.key_rotation.as_millis());
+        if self.key_rotation < Duration::from_secs(limits::MIN_KEY_ROTATION_SECS)
+            || epoch_ms == 0
+            || rotation_ms % epoch_ms != 0
+        {
+            return bad(format!(
+                "--key-rotation-secs must be at least {} and a whole number of epochs                  ({epoch_ms} ms; choose --epoch-ms to divide it)",
+                limits::MIN_KEY_ROTATION_SECS
+            ));
+        }
         if !(1..=limits::MAX_BANDWIDTH).contains(&self.bandwidth) {
             return bad(format!(
                 "--bandwidth must be between 1 and {} bytes",
@@ -408,9 +426,16 @@ pub struct Args {
     /// everything arrived).
     #[arg(long, default_value_t = defaults::DRAIN_SECS)]
     pub drain: u64,
-    /// Epoch length of the local chain, in milliseconds.
-    #[arg(long, default_value_t = defaults::EPOCH_MS)]
-    pub epoch_ms: u64,
+    /// Epoch length of the local chain, in milliseconds (default 4000, or with
+    /// --key-rotation-secs the longest of 2000-4000 that divides the rotation).
+    #[arg(long)]
+    pub epoch_ms: Option<u64>,
+    /// Sphinx key rotation length, in seconds (a whole number of epochs; default an hour).
+    /// Short rotations show keys changing under traffic: each node announces its next key on
+    /// the chain and switches at the boundary, keeping the previous key for an overlap of
+    /// half a rotation (at most ten minutes).
+    #[arg(long)]
+    pub key_rotation_secs: Option<u64>,
     /// Bandwidth, in bytes, each client buys with a credential.
     #[arg(long, default_value_t = defaults::BANDWIDTH)]
     pub bandwidth: u64,
@@ -460,6 +485,21 @@ pub struct Args {
 }
 
 impl Args {
+    /// `--epoch-ms`, or its default: with `--key-rotation-secs`, the longest epoch between
+    /// the shortest allowed and the default that divides the rotation.
+    fn epoch_ms(&self) -> u64 {
+        if let Some(epoch) = self.epoch_ms {
+            return epoch;
+        }
+        let Some(rotation_ms) = self.key_rotation_secs.map(|s| s.saturating_mul(1000)) else {
+            return defaults::EPOCH_MS;
+        };
+        (limits::MIN_EPOCH_MS..=defaults::EPOCH_MS)
+            .rev()
+            .find(|e| rotation_ms % e == 0)
+            .unwrap_or(defaults::EPOCH_MS)
+    }
+
     /// The options these arguments describe, validated.
     pub fn to_options(&self) -> Result<Options, Error> {
         let options = Options {
@@ -472,7 +512,11 @@ impl Args {
             rate: self.rate,
             message_size: self.message_size,
             drain: Duration::from_secs(self.drain),
-            epoch: Duration::from_millis(self.epoch_ms),
+            epoch: Duration::from_millis(self.epoch_ms()),
+            key_rotation: Duration::from_secs(
+                self.key_rotation_secs
+                    .unwrap_or(defaults::KEY_ROTATION_SECS),
+            ),
             bandwidth: self.bandwidth,
             client_timing: ClientTiming {
                 send_gap_ms: self.send_gap_ms,
@@ -523,6 +567,18 @@ mod tests {
         assert_eq!(parse(&[]).unwrap(), Options::default());
         Options::default().validate().unwrap();
         assert_eq!(Options::default().mixnodes(), 6);
+    }
+
+    #[test]
+    fn a_short_rotation_picks_an_epoch_that_divides_it() {
+        let o = parse(&["--key-rotation-secs", "10"]).unwrap();
+        assert_eq!(o.key_rotation, Duration::from_secs(10));
+        assert_eq!(o.epoch, Duration::from_millis(2_500));
+        let o = parse(&["--key-rotation-secs", "60"]).unwrap();
+        assert_eq!(o.epoch, Duration::from_millis(4_000));
+        let err = parse(&["--key-rotation-secs", "10", "--epoch-ms", "3000"]).unwrap_err();
+        assert!(err.to_string().contains("--key-rotation-secs"), "{err}");
+        assert!(parse(&["--key-rotation-secs", "3"]).is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 use ed25519_dalek::SigningKey;
 use validator_core::genesis::{ActiveSetSize, Genesis, GenesisAccount, GenesisValidator};
 use validator_core::primitives::IdentityKey;
+use validator_core::rotation::{KeyRotationParams, DEFAULT_OVERLAP_MS};
 use validator_core::topology::Topology;
 
 use super::options::Options;
@@ -76,7 +77,13 @@ pub fn genesis(
             })
             .collect(),
         dkg: validator_core::genesis::DkgSchedule::default(),
-        key_rotation: None,
+        key_rotation: Some(KeyRotationParams {
+            length_ms: u64::try_from(options.key_rotation.as_millis())
+                .map_err(|_| Error::options("the key rotation is too long".into()))?,
+            overlap_ms: u64::try_from(options.key_rotation.as_millis() / 2)
+                .unwrap_or(u64::MAX)
+                .min(DEFAULT_OVERLAP_MS),
+        }),
     };
     genesis
         .validate()

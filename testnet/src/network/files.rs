@@ -11,8 +11,13 @@ use crate::Error;
 /// run has drained by then).
 pub(super) const NODE_SHUTDOWN_GRACE_MS: i64 = 2_000;
 
+/// Packets per second each local node's replay filters are sized for: far above what a local
+/// run sends through one node, and small enough that a filter of an hour's rotation is a few
+/// tens of MB, not the hundreds a public node's would be.
+pub(super) const NODE_REPLAY_RATE_PER_SEC: i64 = 2_000;
+
 /// Node config changes for a short-epoch local chain: the topology refreshed within an
-/// epoch, and a short shutdown grace.
+/// epoch, a short shutdown grace, replay filters sized for local traffic.
 pub(super) fn tune_node_config(path: &Path, topology_refresh_ms: u64) -> Result<(), Error> {
     edit_toml(path, |table| {
         let engine = table
@@ -24,6 +29,10 @@ pub(super) fn tune_node_config(path: &Path, topology_refresh_ms: u64) -> Result<
         engine.insert(
             "shutdown_grace_ms".into(),
             toml::Value::Integer(NODE_SHUTDOWN_GRACE_MS),
+        );
+        engine.insert(
+            "replay_rate_per_sec".into(),
+            toml::Value::Integer(NODE_REPLAY_RATE_PER_SEC),
         );
         Ok(())
     })

@@ -268,8 +268,11 @@ impl Network {
     pub(super) async fn bring_up(&mut self, deadline: Instant) -> Result<(), Error> {
         self.start_validators(deadline).await?;
         self.init_and_bond_nodes(deadline).await?;
-        self.wait_for_topology(deadline).await?;
+        // The nodes run before the topology lists them: each announces its Sphinx key for
+        // the rotation, and a topology lists only nodes whose key is on the chain.
         self.start_nodes(deadline).await?;
+        self.wait_for_topology(deadline).await?;
+        self.wait_for_next_hops(deadline).await?;
         self.start_clients(deadline).await?;
         if self.options.socks5 {
             self.start_socks5(deadline).await?;
@@ -461,7 +464,7 @@ impl Network {
         self.check_running()
     }
 
-    /// Runs every mixnode and gateway and waits until they are ready.
+    /// Runs every mixnode and gateway and waits until they listen.
     async fn start_nodes(&mut self, deadline: Instant) -> Result<(), Error> {
         let rust_log = self.options.log.clone();
         for m in &mut self.mixnodes {
@@ -487,7 +490,12 @@ impl Network {
             })
             .await?;
         }
-        // Every node of the topology (the union of the kept epochs' nodes).
+        self.check_running()
+    }
+
+    /// Waits until every mixnode allows every node of the topology as a next hop (the union
+    /// of the kept epochs' nodes).
+    async fn wait_for_next_hops(&mut self, deadline: Instant) -> Result<(), Error> {
         let nodes = (self.mixnodes.len() + self.gateways.len()) as f64;
         for m in &mut self.mixnodes {
             let metrics = m.info.metrics;
