@@ -82,7 +82,10 @@ impl KeyRotationParams {
 
     /// The rules listed on the fields.
     pub fn validate(&self, epoch_length_ms: u64) -> Result<(), (&'static str, String)> {
-        if self.length_ms == 0 || epoch_length_ms == 0 || self.length_ms % epoch_length_ms != 0 {
+        if self.length_ms == 0
+            || epoch_length_ms == 0
+            || !self.length_ms.is_multiple_of(epoch_length_ms)
+        {
             return Err((
                 "key_rotation.length_ms",
                 format!(

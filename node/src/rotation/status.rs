@@ -6,6 +6,9 @@ use std::sync::Arc;
 
 use router_core::mix::ReplayFilter;
 
+/// A per-key gauge: name, help, and its value for a filter.
+type FilterGauge = (&'static str, &'static str, fn(&ReplayFilter) -> f64);
+
 /// What the driver last saw.
 #[derive(Debug)]
 pub struct RotationStatus {
@@ -70,7 +73,7 @@ impl RotationStatus {
             (on_chain >> 1) & 1,
             self.announce_failures.load(Ordering::Relaxed),
         );
-        let metrics: [(&str, &str, fn(&ReplayFilter) -> f64); 4] = [
+        let metrics: [FilterGauge; 4] = [
             (
                 "mixnet_replay_filter_tags",
                 "Tags in the key's replay filter.",
