@@ -181,6 +181,7 @@ impl Mixer {
         start: Timestamp,
     ) -> Result<Self, WheelError> {
         ShardStats::set(&stats.next_hops_allowed, policy.allowed_count());
+        ShardStats::set(&stats.sphinx_keys, keys.keys().len() as u64);
         Ok(Mixer {
             unwrapper: MultiKeyUnwrapper::new(),
             results: Vec::new(),
@@ -212,6 +213,7 @@ impl Mixer {
     /// wheel are already unwrapped and leave as planned, in frames naming the rotation of the
     /// key that opened them.
     pub fn set_keys(&mut self, keys: KeyRing) {
+        ShardStats::set(&self.stats.sphinx_keys, keys.keys().len() as u64);
         self.keys = keys;
     }
 

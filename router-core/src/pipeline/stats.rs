@@ -97,6 +97,8 @@ pub struct ShardStats {
     pub unjournaled_tags: AtomicU64,
     /// Next hops the shard's policy allows right now; `u64::MAX` for any.
     pub next_hops_allowed: AtomicU64,
+    /// Sphinx keys the shard opens packets with right now (two around a rotation boundary).
+    pub sphinx_keys: AtomicU64,
     /// Frames per unwrap batch.
     pub batch_size: AtomicHistogram<7>,
     /// Arrival to write (or delivery), in microseconds, delays included.
@@ -122,6 +124,7 @@ impl Default for ShardStats {
             inbound_connections: AtomicU64::new(0),
             outbound_connections: AtomicU64::new(0),
             next_hops_allowed: AtomicU64::new(0),
+            sphinx_keys: AtomicU64::new(0),
             copied_bytes: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
             unjournaled_tags: AtomicU64::new(0),
@@ -245,6 +248,12 @@ const FAMILIES: &[Family] = &[
         kind: "gauge",
         help: "Bytes of packet buffers in use.",
         value: |s| load(&s.buffer_bytes),
+    },
+    Family {
+        name: "installed_sphinx_keys",
+        kind: "gauge",
+        help: "Sphinx keys packets are opened with, as the shards have installed them (summed over shards).",
+        value: |s| load(&s.sphinx_keys),
     },
     Family {
         name: "unjournaled_replay_tags_total",
