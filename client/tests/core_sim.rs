@@ -14,10 +14,11 @@ use gateway_protocol::final_hop;
 use gateway_protocol::DeliveryKind;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use router_core::wire::{decode_node_address, PacketSize};
+use router_core::wire::{decode_node_address, KeyRotation, PacketSize};
 use sphinx_packet::packet::ProcessedPacketData;
 use sphinx_packet::SphinxPacket;
 use validator_core::primitives::{IdentityKey, SphinxKey};
+use validator_core::rotation::RotationId;
 use validator_core::topology::{EpochId, Layer, Topology, TopologyGateway, TopologyMixnode};
 use x25519_dalek::{PublicKey, StaticSecret};
 
@@ -37,6 +38,8 @@ struct Sim {
     seen_by_gateway: Vec<([u8; 32], Vec<u8>)>,
     /// The virtual clock.
     now: Duration,
+    /// The key-rotation byte of every packet a client handed its gateway.
+    bytes_sent: Vec<KeyRotation>,
 }
 
 fn identity(seed: u8) -> [u8; 32] {
@@ -92,6 +95,7 @@ impl Sim {
             lose: Box::new(|_| false),
             seen_by_gateway: Vec::new(),
             now: Duration::ZERO,
+            bytes_sent: Vec::new(),
         }
     }
 
@@ -172,6 +176,7 @@ impl Sim {
             let mut deliveries = Vec::new();
             for c in clients.iter_mut() {
                 while let Some(t) = c.poll_transmit(now, &mut self.rng) {
+                    self.bytes_sent.push(t.key_rotation);
                     self.carry(t, &mut deliveries);
                 }
             }
@@ -505,4 +510,67 @@ fn each_retransmission_waits_twice_as_long_as_the_one_before() {
     sim.run(&mut [&mut a, &mut b], Duration::from_secs(130));
     let sent = a.stats().real_sent;
     assert_eq!(sent, 17, "{sent} transmissions in 150 s");
+}
+
+#[test]
+fn packets_name_their_rotation_and_surbs_expire_with_their_keys() {
+    let mut sim = Sim::new(11);
+    sim.topology.rotation = Some(RotationId(5));
+    let mut a = sim.client(1, 0, quiet());
+    let grace = CoreConfig {
+        previous_rotation_surbs_for: Duration::from_secs(2),
+        ..quiet()
+    };
+    let mut b = sim.client(10, 1, grace);
+    a.send_anonymous(&b.address(), b"hello".to_vec(), true, 6, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(5));
+    let tag = received(&mut b)[0].sender_tag.unwrap();
+    assert_eq!(b.reply_surbs(&tag), 6);
+    assert!(!sim.bytes_sent.is_empty());
+    assert!(
+        sim.bytes_sent.iter().all(|b| *b == KeyRotation::Odd),
+        "every packet of rotation 5 names an odd rotation"
+    );
+
+    // Rotation 6 begins: the previous rotation's SURBs still carry a reply for the grace.
+    sim.topology.rotation = Some(RotationId(6));
+    a.handle_topology(&sim.topology);
+    b.handle_topology(&sim.topology);
+    sim.bytes_sent.clear();
+    b.reply(&tag, b"within the grace".to_vec(), true, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(1));
+    assert_eq!(received(&mut a)[0].payload, b"within the grace");
+    assert_eq!(b.stats().surbs_expired, 0);
+    // The reply went through a SURB of rotation 5: its frame names an odd rotation.
+    assert_eq!(sim.bytes_sent, [KeyRotation::Odd]);
+    let left = b.reply_surbs(&tag);
+    assert!(left > 0);
+
+    // After the grace they are dropped unused: a reply now waits for fresh SURBs.
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(2));
+    assert_eq!(b.reply_surbs(&tag), 0);
+    assert_eq!(b.stats().surbs_expired, left as u64);
+    // A reply now waits (it is not lost) for SURBs of a live rotation.
+    sim.bytes_sent.clear();
+    b.reply(&tag, b"after the grace".to_vec(), true, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(1));
+    assert!(received(&mut a).is_empty());
+    assert!(
+        sim.bytes_sent.is_empty(),
+        "nothing goes out through an expired SURB: {:?}",
+        sim.bytes_sent
+    );
+
+    // Fresh SURBs (rotation 6) come with a's next message and carry the waiting reply.
+    a.send_anonymous(&b.address(), b"more".to_vec(), true, 4, &mut sim.rng)
+        .unwrap();
+    sim.run(&mut [&mut a, &mut b], Duration::from_secs(5));
+    assert_eq!(received(&mut b).len(), 1);
+    let replies = received(&mut a);
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].payload, b"after the grace");
+    assert!(sim.bytes_sent.iter().all(|b| *b == KeyRotation::Even));
 }
