@@ -14,7 +14,8 @@ use std::time::Duration;
 
 use router_core::crypto::x25519::{detected_backend, x25519, x25519_batch_with, Backend};
 use router_core::sphinx::{
-    peel_with_shared_secret, read_alpha, unwrap_in_place, BatchUnwrapper, SphinxSecretKey,
+    peel_with_shared_secret, read_alpha, unwrap_in_place, BatchUnwrapper, KeyChoice,
+    MultiKeyUnwrapper, SphinxSecretKey,
 };
 use router_core::wire::PacketSize;
 use serde::Serialize;
@@ -189,6 +190,34 @@ fn unwrap_variants<'a>(fixture: &'a Fixture, size: PacketSize) -> Vec<Variant<'a
                     buf.copy_from_slice(&pool[next]);
                 }
                 unwrapper.unwrap_batch(&mut bufs, &mut results);
+                std::hint::black_box(&results);
+            }),
+        });
+    }
+    // During a key rotation's overlap a node holds two keys: the packets' own and another.
+    let other = SphinxSecretKey::from_bytes([0x5a; 32]);
+    for (name, choice) in [
+        // the frame's byte names the packet's key (v8)
+        ("2 keys, by byte", KeyChoice::Only(1)),
+        // no byte (v7): the newest key first, here the packet's own
+        ("2 keys, no byte", KeyChoice::Either { first: 1, then: 0 }),
+        // no byte, packets of the previous rotation: every one fails the newest key's MAC
+        ("2 keys, retried", KeyChoice::Either { first: 0, then: 1 }),
+    ] {
+        let keys = [other.clone(), key.clone()];
+        let mut unwrapper = MultiKeyUnwrapper::new();
+        let mut bufs = vec![vec![0u8; size.size()]; 32];
+        let mut results = Vec::with_capacity(32);
+        let mut next = 0usize;
+        variants.push(Variant {
+            name: format!("router-core batch of 32, {name}"),
+            items_per_call: 32,
+            run: Box::new(move || {
+                for buf in bufs.iter_mut() {
+                    next = (next + 1) % POOL;
+                    buf.copy_from_slice(&pool[next]);
+                }
+                unwrapper.unwrap_batch_keyed(&mut bufs, &keys, |_| choice, &mut results);
                 std::hint::black_box(&results);
             }),
         });

@@ -11,10 +11,10 @@ use crate::Error;
 /// run has drained by then).
 pub(super) const NODE_SHUTDOWN_GRACE_MS: i64 = 2_000;
 
-/// Packets per second each local node's replay filters are sized for: far above what a local
-/// run sends through one node, and small enough that a filter of an hour's rotation is a few
-/// tens of MB, not the hundreds a public node's would be.
-pub(super) const NODE_REPLAY_RATE_PER_SEC: i64 = 2_000;
+/// Packets per second each local node's replay filters are sized for: several times what a
+/// default local run sends through one node (about 220/s), and small enough that a filter of
+/// an hour's rotation is about 23 MiB, not the hundreds of a public node's.
+pub(super) const NODE_REPLAY_RATE_PER_SEC: i64 = 1_000;
 
 /// Node config changes for a short-epoch local chain: the topology refreshed within an
 /// epoch, a short shutdown grace, replay filters sized for local traffic.
