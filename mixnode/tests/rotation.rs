@@ -27,18 +27,6 @@ use validator_core::files::write_secret;
 use validator_core::primitives::IdentityKey;
 use validator_core::rotation::{RotationId, RotationSchedule};
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-fn now_ms() -> u64 {
-    testnet::now_ms()
-}
-
 /// A bonded mixnode on a rotating chain.
 struct Setup {
     _validator: LocalValidator,
@@ -139,7 +127,7 @@ impl Setup {
     fn wait_until_into(&self, rotation: u64, offset_ms: u64, latest_ms: u64) {
         let start = self.schedule.start(RotationId(rotation));
         loop {
-            let now = now_ms();
+            let now = testnet::now_ms();
             assert!(
                 now <= start + latest_ms,
                 "missed the moment {offset_ms}-{latest_ms} ms into rotation {rotation} (now {} ms in)",
@@ -153,7 +141,7 @@ impl Setup {
     }
 
     fn current(&self) -> u64 {
-        self.schedule.rotation_at(now_ms()).0
+        self.schedule.rotation_at(testnet::now_ms()).0
     }
 
     fn drops(&self, reason: &str) -> u64 {

@@ -17,14 +17,6 @@ use validator_core::files::write_secret;
 use validator_core::primitives::{IdentityKey, SphinxKey};
 use validator_core::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
 
-fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
 fn wait_until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -29,6 +29,16 @@ pub fn mixnode(home: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs a future to completion on a fresh current-thread runtime (the validator client is
+/// async, the tests are not).
+pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(f)
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     testnet::free_port().expect("binding a loopback port")
