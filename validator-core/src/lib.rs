@@ -35,6 +35,9 @@
 //!   layers) and gateways.
 //! * [`topology`]: epoch timing, the topology clients route by, validator signatures over it
 //!   and the threshold verifier clients run.
+//! * [`rotation`]: the Sphinx key rotation schedule (rotation windows in whole epochs, the
+//!   overlap, which keys a node holds when); the keys themselves are announced on the chain
+//!   ([`chain::sphinx_keys`]).
 //! * [`primitives`]: key, signature and hash types with their text and binary encodings.
 //!
 //! ## Coconut credentials
