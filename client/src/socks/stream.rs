@@ -8,6 +8,18 @@
 //! `window` messages once a quarter of the window has been consumed since the last report.
 //! So a peer that respects the protocol can never make us hold more than the window, and one
 //! that does not is cut off ([`StreamError::WindowExceeded`]).
+//!
+//! Bytes are not the only thing a peer could pile up: the reorder buffer holds an entry per
+//! message. An honest sender never sends an empty message except its close (a read of zero
+//! bytes is end of file), and never runs more than [`MAX_AHEAD`] messages ahead of what we
+//! have put in order (each message is a mix packet: that many in flight on one connection
+//! is far past any window). So an empty message without close, or one numbered
+//! [`MAX_AHEAD`] or more past the next expected, cuts the peer off too, and the buffer holds
+//! at most [`MAX_AHEAD`] entries whatever it sends.
+
+/// How far ahead of the next expected message a peer's message may be numbered; also the
+/// most entries the reorder buffer holds.
+pub const MAX_AHEAD: u64 = 4096;
 
 use std::collections::BTreeMap;
 
@@ -34,6 +46,17 @@ pub enum StreamError {
     /// Data numbered after the peer's close.
     #[error("data after the peer closed its direction")]
     AfterClose,
+    /// An empty message that does not close: no honest sender makes one.
+    #[error("an empty data message without close")]
+    EmptyData,
+    /// A message numbered too far ahead of the next expected one.
+    #[error("message {seq} is {MAX_AHEAD} or more past the next expected, {next_expected}")]
+    TooFarAhead {
+        /// Its number.
+        seq: u64,
+        /// The next in-order number.
+        next_expected: u64,
+    },
     /// A consumption report beyond what we sent.
     #[error("the peer reports {consumed} bytes consumed but only {sent} were sent")]
     ConsumedTooMuch {
@@ -129,6 +152,15 @@ impl Stream {
     pub fn handle_data(&mut self, seq: u64, data: Vec<u8>, close: bool) -> Result<(), StreamError> {
         if seq < self.next_expected || self.reorder.contains_key(&seq) {
             return Ok(());
+        }
+        if data.is_empty() && !close {
+            return Err(StreamError::EmptyData);
+        }
+        if seq - self.next_expected >= MAX_AHEAD {
+            return Err(StreamError::TooFarAhead {
+                seq,
+                next_expected: self.next_expected,
+            });
         }
         if let Some(end) = self.close_seq {
             if seq > end {
@@ -265,6 +297,49 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_cannot_pile_up_entries_with_empty_or_far_messages() {
+        let mut s = Stream::new(1 << 20, 100);
+        assert_eq!(
+            s.handle_data(5, Vec::new(), false),
+            Err(StreamError::EmptyData)
+        );
+        assert_eq!(
+            s.handle_data(MAX_AHEAD, vec![1], false),
+            Err(StreamError::TooFarAhead {
+                seq: MAX_AHEAD,
+                next_expected: 0
+            })
+        );
+        s.handle_data(MAX_AHEAD - 1, vec![1], false).unwrap();
+        assert_eq!(s.out_of_order(), 1);
+        // The window moves with what is put in order.
+        s.handle_data(0, vec![2], false).unwrap();
+        assert_eq!(drain(&mut s).0, vec![2]);
+        // An empty close is honest.
+        s.handle_data(MAX_AHEAD, Vec::new(), true).unwrap();
+        assert_eq!(s.out_of_order(), 2);
+    }
+
+    proptest! {
+        /// Whatever a peer sends, the buffer holds at most MAX_AHEAD entries and the window
+        /// in bytes.
+        #[test]
+        fn the_buffer_is_bounded_in_entries_and_bytes(
+            messages in proptest::collection::vec((0u64..20_000, 0usize..64, any::<bool>()), 0..3000),
+        ) {
+            let mut s = Stream::new(4096, 100);
+            for (seq, len, close) in messages {
+                let _ = s.handle_data(seq, vec![0; len], close);
+                prop_assert!(s.out_of_order() as u64 <= MAX_AHEAD);
+                prop_assert!(s.held <= 4096);
+                if seq % 7 == 0 {
+                    let _ = drain(&mut s);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn nothing_may_follow_a_close() {
         let mut s = Stream::new(100, 100);
         s.handle_data(3, vec![1], true).unwrap();
@@ -284,7 +359,8 @@ mod tests {
         /// Any delivery order, with duplicates, yields the original bytes once, in order.
         #[test]
         fn any_order_with_duplicates_reassembles(
-            pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..20), 1..30),
+            // honest pieces are never empty (only a close may be)
+            pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..20), 1..30),
             order in proptest::collection::vec(any::<prop::sample::Index>(), 1..90),
         ) {
             let total: usize = pieces.iter().map(Vec::len).sum();
