@@ -317,6 +317,83 @@ fn after_sigkill_the_packets_forwarded_before_are_still_refused_as_replays() {
 }
 
 #[test]
+fn silent_connections_cannot_take_the_descriptors_an_honest_packet_needs() {
+    let home = tempfile::tempdir().unwrap();
+    let mut node = TestNode::init(home.path(), "silent");
+    // All from 127.0.0.1 here, so the per-source cap is lifted: the total cap and the
+    // descriptor reserve are what is tested.
+    node.set_engine("max_inbound_per_source", 100_000);
+    node.set_engine("first_frame_timeout_ms", 4_000);
+    node.start_limited(
+        Some(1024),
+        &["--shards", "1", "--danger-allow-any-next-hop"],
+    );
+    // the test itself holds 1,500 sockets
+    router_core::runtime::raise_open_files_limit();
+    let sink = FinalHop::start();
+    let route = [node.route_node(), sink.route_node()];
+    // An honest peer's connection, open before the flood.
+    let mut honest = connect(node.addr);
+    honest
+        .write_all(&frame(&build_packet(
+            &route,
+            &[Duration::ZERO; 2],
+            b"before",
+        )))
+        .unwrap();
+    assert_eq!(sink.recv().1, b"before");
+
+    // 1,500 connections that send two bytes of a frame header and then nothing. The node may
+    // hold 768 (1,024 descriptors less the 256 it keeps for itself): the honest one and 767.
+    let silent: Vec<_> = (0..1500)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(node.addr).unwrap();
+            // version 8, a regular packet: half a valid header
+            let _ = s.write_all(&[8, 1]);
+            s
+        })
+        .collect();
+    let refused = node.wait_metric("mixnet_inbound_refused_full_total", |n| n >= 733);
+    assert_eq!(refused, 733, "exactly the connections beyond the cap");
+    // The honest packet still goes out at once: the node kept descriptors for its next hop.
+    let sent = Instant::now();
+    honest
+        .write_all(&frame(&build_packet(
+            &route,
+            &[Duration::ZERO; 2],
+            b"during",
+        )))
+        .unwrap();
+    assert_eq!(sink.recv().1, b"during");
+    assert!(
+        sent.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        sent.elapsed()
+    );
+    // Every silent connection admitted is closed after the first-frame timeout; the honest
+    // one, which sent frames, is not.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while node.metric("mixnet_inbound_first_frame_timeouts_total") < 767 {
+        assert!(Instant::now() < deadline, "silent connections still held");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        node.metric("mixnet_inbound_first_frame_timeouts_total"),
+        767
+    );
+    assert_eq!(node.metric("mixnet_inbound_connections"), 1);
+    honest
+        .write_all(&frame(&build_packet(
+            &route,
+            &[Duration::ZERO; 2],
+            b"after",
+        )))
+        .unwrap();
+    assert_eq!(sink.recv().1, b"after");
+    drop(silent);
+}
+
+#[test]
 fn a_busy_polling_node_forwards_and_its_polling_shows_as_cpu_not_as_busy_time() {
     let home = tempfile::tempdir().unwrap();
     let mut polling = TestNode::init(home.path(), "polling");

@@ -11,7 +11,7 @@ use std::time::Duration;
 use router_core::crypto::x25519::detected_backend;
 use router_core::mix::{DropPolicy, KeyRing, WheelConfig};
 use router_core::pipeline::{BatchPolicy, FinalHops, MixerConfig};
-use router_core::runtime::{AcceptedTagSink, RouterConfig, ShardSettings};
+use router_core::runtime::{AcceptedTagSink, InboundLimits, RouterConfig, ShardSettings};
 use router_core::wire::FramingVersion;
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +50,15 @@ pub struct EngineSection {
     /// last `replay_sync_ms` may be forgotten. A static key (no rotation) has no next key:
     /// it always trusts its journal.
     pub after_unclean_stop: String,
+    /// Inbound connections to the packet port in all (every shard together); lowered at start
+    /// to fit the open-files limit with 256 descriptors kept for the node's own use.
+    pub max_inbound_connections: usize,
+    /// Inbound connections from one IP address.
+    pub max_inbound_per_source: usize,
+    /// How long a new inbound connection may take to deliver its first complete frame, ms.
+    pub first_frame_timeout_ms: u64,
+    /// How long an inbound connection may send nothing at all, ms.
+    pub idle_timeout_ms: u64,
     /// MiB of packet buffers per shard before the shard stops reading.
     pub buffer_budget_mib: usize,
     /// How long a shutdown waits for held packets to leave, in ms.
@@ -87,6 +96,10 @@ impl Default for EngineSection {
             replay_rate_per_sec: 1_000,
             replay_sync_ms: 200,
             after_unclean_stop: "quarantine".into(),
+            max_inbound_connections: 8192,
+            max_inbound_per_source: 128,
+            first_frame_timeout_ms: 10_000,
+            idle_timeout_ms: 600_000,
             buffer_budget_mib: 256,
             shutdown_grace_ms: 5_000,
             connect_timeout_ms: 3_000,
@@ -168,6 +181,25 @@ impl EngineSection {
                 ),
             ));
         }
+        for (field, value) in [
+            (
+                "engine.max_inbound_connections",
+                engine.max_inbound_connections as u64,
+            ),
+            (
+                "engine.max_inbound_per_source",
+                engine.max_inbound_per_source as u64,
+            ),
+            (
+                "engine.first_frame_timeout_ms",
+                engine.first_frame_timeout_ms,
+            ),
+            ("engine.idle_timeout_ms", engine.idle_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(invalid(field, "must be at least 1".into()));
+            }
+        }
         if engine.batch_linger_us > 10_000 {
             return Err(invalid(
                 "engine.batch_linger_us",
@@ -232,6 +264,15 @@ impl EngineSection {
                 detected_backend(),
                 Duration::from_micros(self.batch_linger_us),
             ),
+            inbound: InboundLimits {
+                max_connections: crate::fds::inbound_cap(
+                    self.max_inbound_connections,
+                    crate::fds::raise_open_files_limit(),
+                ),
+                max_per_source: self.max_inbound_per_source,
+                first_frame_timeout: Duration::from_millis(self.first_frame_timeout_ms),
+                idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            },
             ..config.shard
         };
         config.buffer_budget_bytes = self.buffer_budget_mib << 20;

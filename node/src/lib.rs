@@ -13,6 +13,8 @@
 //! * [`engine`]: the `[engine]` section, its defaults and bounds, and its mapping to
 //!   router-core's `RouterConfig` (the one place both roles get engine settings from).
 //! * [`cpus`]: which CPUs the shards are pinned to.
+//! * [`fds`]: the open-files limit raised at start, and the descriptors kept from inbound
+//!   connections.
 //! * [`replay`]: a key's replay filter across restarts and crashes: snapshot, journal, and
 //!   the thread that makes accepted tags durable.
 //! * [`rotation`]: the node's Sphinx keys over time: the static key, or one per rotation of
@@ -35,6 +37,7 @@ pub mod config;
 pub mod cpus;
 pub mod engine;
 pub mod error;
+pub mod fds;
 pub mod home;
 pub mod init;
 pub mod keys;

@@ -99,7 +99,24 @@ impl TestNode {
     /// Starts the node (forwarding only within its validators' topology unless `extra` says
     /// otherwise) and waits until it accepts connections.
     pub fn start_checked(&mut self, extra: &[&str]) {
-        let child = Command::new(BIN)
+        self.start_limited(None, extra);
+    }
+
+    /// [`Self::start_checked`] with the open-files limit (soft and hard) set to `open_files`.
+    pub fn start_limited(&mut self, open_files: Option<u64>, extra: &[&str]) {
+        let mut command = match open_files {
+            None => Command::new(BIN),
+            Some(limit) => {
+                let mut sh = Command::new("sh");
+                sh.args([
+                    "-c",
+                    &format!("ulimit -n {limit} && exec \"$0\" \"$@\""),
+                    BIN,
+                ]);
+                sh
+            }
+        };
+        let child = command
             .args(["run", "--id", &self.id])
             .arg("--home")
             .arg(&self.home)

@@ -99,6 +99,14 @@ pub struct ShardStats {
     pub next_hops_allowed: AtomicU64,
     /// Sphinx keys the shard opens packets with right now (two around a rotation boundary).
     pub sphinx_keys: AtomicU64,
+    /// Inbound connections refused at accept: the node held its total.
+    pub inbound_refused_full: AtomicU64,
+    /// Inbound connections refused at accept: their source held its share.
+    pub inbound_refused_per_source: AtomicU64,
+    /// Inbound connections closed for not completing a frame in time.
+    pub inbound_first_frame_timeouts: AtomicU64,
+    /// Inbound connections closed for sending nothing for the idle timeout.
+    pub inbound_idle_timeouts: AtomicU64,
     /// Frames per unwrap batch.
     pub batch_size: AtomicHistogram<7>,
     /// Arrival to write (or delivery), in microseconds, delays included.
@@ -125,6 +133,10 @@ impl Default for ShardStats {
             outbound_connections: AtomicU64::new(0),
             next_hops_allowed: AtomicU64::new(0),
             sphinx_keys: AtomicU64::new(0),
+            inbound_refused_full: AtomicU64::new(0),
+            inbound_refused_per_source: AtomicU64::new(0),
+            inbound_first_frame_timeouts: AtomicU64::new(0),
+            inbound_idle_timeouts: AtomicU64::new(0),
             copied_bytes: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
             unjournaled_tags: AtomicU64::new(0),
@@ -254,6 +266,30 @@ const FAMILIES: &[Family] = &[
         kind: "gauge",
         help: "Sphinx keys packets are opened with, as the shards have installed them (summed over shards).",
         value: |s| load(&s.sphinx_keys),
+    },
+    Family {
+        name: "inbound_refused_full_total",
+        kind: "counter",
+        help: "Inbound connections refused: the node held engine.max_inbound_connections.",
+        value: |s| load(&s.inbound_refused_full),
+    },
+    Family {
+        name: "inbound_refused_per_source_total",
+        kind: "counter",
+        help: "Inbound connections refused: their address held engine.max_inbound_per_source.",
+        value: |s| load(&s.inbound_refused_per_source),
+    },
+    Family {
+        name: "inbound_first_frame_timeouts_total",
+        kind: "counter",
+        help: "Inbound connections closed: no complete frame within engine.first_frame_timeout_ms.",
+        value: |s| load(&s.inbound_first_frame_timeouts),
+    },
+    Family {
+        name: "inbound_idle_timeouts_total",
+        kind: "counter",
+        help: "Inbound connections closed: nothing received for engine.idle_timeout_ms.",
+        value: |s| load(&s.inbound_idle_timeouts),
     },
     Family {
         name: "unjournaled_replay_tags_total",

@@ -3,24 +3,48 @@
 //! Each read completes as many frames as arrived; they join the shard's pending batch (see
 //! [`crate::pipeline::batching`]), which a busy link fills at once and quiet ones, together,
 //! within the linger. When the shard's buffers are used up the reader stops reading and TCP
-//! pushes back on the sender. A corrupt frame header closes only this connection.
+//! pushes back on the sender. A corrupt frame header closes only this connection, and so does
+//! silence: no complete frame within the first-frame timeout, or no byte within the idle
+//! timeout ([`super::limits`]).
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
+use super::limits::Admitted;
 use super::shard::Shard;
 use super::sys;
 use crate::mix::DropReason;
 use crate::pipeline::{FrameAssembler, ReceivedFrame, ShardStats, MAX_READ_FRAMES};
 
-/// Serves one inbound connection until the peer closes it, it turns out corrupt, or the shard
-/// stops.
-pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketAddr) {
+/// What one read gave.
+enum Read {
+    /// Bytes (0: the peer closed).
+    Bytes(usize),
+    /// Nothing within the time allowed.
+    TimedOut,
+    /// The connection failed, or the shard is stopping.
+    Over,
+}
+
+/// Serves one inbound connection until the peer closes it, it turns out corrupt or silent,
+/// or the shard stops. `admitted` holds its place in the node's connection table.
+pub(super) async fn serve(
+    shard: Rc<Shard>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+) {
+    let _admitted = admitted;
+    let limits = shard.settings.inbound;
+    let opened = Instant::now();
+    let mut last_bytes = opened;
+    let mut framed = false;
     ShardStats::add(&shard.stats.inbound_connections, 1);
     let fd = stream.as_raw_fd();
     if let Err(error) = sys::enable_receive_timestamps(fd) {
@@ -38,14 +62,32 @@ pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketA
             continue;
         }
         assembler.prepare(&mut shard.pool.borrow_mut());
-        let Some(received) = read_some(&shard, &mut stream, &mut assembler, peer).await else {
-            break;
+        let allowed = if framed {
+            limits.idle_timeout.saturating_sub(last_bytes.elapsed())
+        } else {
+            limits.first_frame_timeout.saturating_sub(opened.elapsed())
         };
-        if received == 0 {
-            break;
-        }
+        let received = match read_some(&shard, &mut stream, &mut assembler, peer, allowed).await {
+            Read::Bytes(0) | Read::Over => break,
+            Read::Bytes(received) => received,
+            Read::TimedOut => {
+                let (counter, what) = if framed {
+                    (&shard.stats.inbound_idle_timeouts, "idle")
+                } else {
+                    (
+                        &shard.stats.inbound_first_frame_timeouts,
+                        "no complete frame",
+                    )
+                };
+                ShardStats::add(counter, 1);
+                tracing::debug!(%peer, what, "closing a silent inbound connection");
+                break;
+            }
+        };
+        last_bytes = Instant::now();
         let now = shard.clock.now();
         let committed = assembler.commit(received, now, &mut shard.pool.borrow_mut(), &mut frames);
+        framed |= !frames.is_empty();
         let copied_now = assembler.copied_bytes();
         if copied_now > copied {
             ShardStats::add(&shard.stats.copied_bytes, copied_now - copied);
@@ -75,44 +117,52 @@ pub(super) async fn serve(shard: Rc<Shard>, mut stream: TcpStream, peer: SocketA
 }
 
 /// Reads what the socket has into the assembler's targets: at once when bytes are buffered
-/// (with their kernel timestamp), else waiting through glommio. `None` when the connection
-/// failed or the shard is stopping; `Some(0)` when the peer closed.
+/// (with their kernel timestamp), else waiting through glommio for at most `allowed`.
 async fn read_some(
     shard: &Shard,
     stream: &mut TcpStream,
     assembler: &mut FrameAssembler,
     peer: SocketAddr,
-) -> Option<usize> {
+    allowed: Duration,
+) -> Read {
     let fd = stream.as_raw_fd();
     match assembler.with_read_targets(|targets| sys::recv_scatter(fd, targets)) {
         Ok(Some(read)) => {
             if let Some(waited) = read.waited {
                 shard.stats.record_socket_wait(waited);
             }
-            Some(read.len)
+            Read::Bytes(read.len)
         }
         Ok(None) => {
             // Nothing buffered: wait for data through glommio, reading into the first
             // target so no byte is read twice.
             let read = futures_lite::future::or(
                 async { Some(stream.read(assembler.first_target()).await) },
-                async {
-                    shard.stopping_event.wait().await;
-                    None
-                },
+                futures_lite::future::or(
+                    async {
+                        shard.stopping_event.wait().await;
+                        None
+                    },
+                    async {
+                        glommio::timer::sleep(allowed).await;
+                        Some(Err(std::io::ErrorKind::TimedOut.into()))
+                    },
+                ),
             )
             .await;
-            match read? {
-                Ok(received) => Some(received),
-                Err(error) => {
+            match read {
+                None => Read::Over,
+                Some(Ok(received)) => Read::Bytes(received),
+                Some(Err(error)) if error.kind() == std::io::ErrorKind::TimedOut => Read::TimedOut,
+                Some(Err(error)) => {
                     tracing::debug!(%peer, %error, "inbound connection failed");
-                    None
+                    Read::Over
                 }
             }
         }
         Err(error) => {
             tracing::debug!(%peer, %error, "inbound connection failed");
-            None
+            Read::Over
         }
     }
 }

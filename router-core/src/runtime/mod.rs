@@ -12,6 +12,7 @@
 //!   the Sphinx keys, hand accepted replay tags to the journal, shut down.
 //! * `shard`: the state one shard's tasks share, the clock, and the mixer's sink.
 //! * `inbound`: one task per inbound connection: scatter reads, batches into the mixer.
+//! * `limits`: who may hold an inbound connection, and for how long.
 //! * `peer`: one task per next hop: connect, gather writes, reconnect with backoff.
 //! * `timer`: the task that releases delayed packets when their time comes.
 //! * `linger`: the task that unwraps a partial batch when its oldest frame has waited long
@@ -39,6 +40,7 @@
 
 mod event;
 mod inbound;
+mod limits;
 mod linger;
 mod metrics;
 mod peer;
@@ -54,13 +56,16 @@ use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
+pub use limits::{ConnectionTable, InboundLimits, Refusal};
 pub use metrics::{ExtraMetrics, MetricsServer};
 pub use shard::{Clock, ShardSettings};
+pub use sys::raise_open_files_limit;
 
 use crate::mix::{KeyRing, WheelError};
 use crate::pipeline::{BatchPolicy, BufferPool, Mixer, MixerConfig, NextHopPolicy, ShardStats};
 use crate::sphinx::{DestinationAddress, SurbIdentifier};
 use crate::wire::{KeyRotation, PacketSize};
+use limits::Admitted;
 use shard::{Shard, ShardSink};
 
 /// Everything a router needs to start.
@@ -156,6 +161,7 @@ impl RouterConfig {
                 backoff_initial: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(10),
                 batch: BatchPolicy::default(),
+                inbound: InboundLimits::default(),
             },
             buffer_budget_bytes: 256 << 20,
             shutdown_grace: Duration::from_secs(5),
@@ -204,6 +210,8 @@ struct Control {
     policy: Mutex<NextHopPolicy>,
     keys_generation: AtomicU64,
     keys: Mutex<KeyRing>,
+    /// Inbound connections of every shard, by source.
+    connections: Arc<Mutex<ConnectionTable>>,
 }
 
 /// Starts routers.
@@ -303,6 +311,7 @@ impl Router {
             policy: Mutex::new(config.policy.clone()),
             keys_generation: AtomicU64::new(0),
             keys: Mutex::new(config.keys.clone()),
+            connections: Arc::default(),
         });
         let clock = Clock::new();
         let mut listen = config.listen;
@@ -463,7 +472,11 @@ async fn run_shard(
     let _ = ready.send(Ok(bound));
     tracing::info!(shard = index, %bound, "shard listening");
 
-    let acceptor = glommio::spawn_local(accept_loop(shard.clone(), listener));
+    let acceptor = glommio::spawn_local(accept_loop(
+        shard.clone(),
+        listener,
+        Arc::clone(&control.connections),
+    ));
     let timer = glommio::spawn_local(timer::run(shard.clone()));
     let linger = glommio::spawn_local(linger::run(shard.clone()));
     let accepted_tags = config.accepted_tags.as_ref();
@@ -594,15 +607,36 @@ fn queued(shard: &Shard) -> usize {
         .sum()
 }
 
-async fn accept_loop(shard: Rc<Shard>, listener: glommio::net::TcpListener) {
+/// Accepts connections while the node has room for them (see [`limits`]); a refused one is
+/// closed at once and counted.
+async fn accept_loop(
+    shard: Rc<Shard>,
+    listener: glommio::net::TcpListener,
+    connections: Arc<Mutex<ConnectionTable>>,
+) {
+    let limits = shard.settings.inbound;
     loop {
         match listener.accept().await {
             Ok(stream) => {
                 let peer = stream
                     .peer_addr()
                     .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+                let admitted = match Admitted::try_new(&connections, peer.ip(), &limits) {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => {
+                        let counter = match refusal {
+                            Refusal::Full => &shard.stats.inbound_refused_full,
+                            Refusal::PerSource => &shard.stats.inbound_refused_per_source,
+                        };
+                        ShardStats::add(counter, 1);
+                        tracing::debug!(%peer, ?refusal, "inbound connection refused");
+                        drop(stream);
+                        continue;
+                    }
+                };
                 let _ = stream.set_nodelay(true);
-                glommio::spawn_local(inbound::serve(shard.clone(), stream, peer)).detach();
+                glommio::spawn_local(inbound::serve(shard.clone(), stream, peer, admitted))
+                    .detach();
             }
             Err(error) => {
                 // EMFILE and friends: back off briefly instead of spinning.

@@ -64,6 +64,8 @@ pub struct ShardSettings {
     pub backoff_max: Duration,
     /// How received frames are batched for unwrapping.
     pub batch: BatchPolicy,
+    /// Inbound connection limits (caps per node and per source, timeouts).
+    pub inbound: super::InboundLimits,
 }
 
 /// The state a shard's tasks share.

@@ -25,6 +25,30 @@ pub struct ScatterRead {
     pub waited: Option<Duration>,
 }
 
+/// Raises the process's `RLIMIT_NOFILE` soft limit to its hard limit (a node holds a
+/// descriptor per connection); returns the soft limit in force, `None` if it cannot be read.
+pub fn raise_open_files_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes the struct it is given, which lives for the call.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: limit.rlim_max,
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit reads the struct it is given, which lives for the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
 /// Asks the kernel to timestamp what arrives on `fd` (`SO_TIMESTAMPNS`).
 pub fn enable_receive_timestamps(fd: RawFd) -> io::Result<()> {
     let on: libc::c_int = 1;
