@@ -12,7 +12,7 @@
 //!   info = `SESSION_INFO`), 64 bytes: client→gateway key, then gateway→client key. On
 //!   registration the nonces are the two ephemeral public keys.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use hkdf::Hkdf;
@@ -626,48 +626,66 @@ fn replay_token(kind: &[u8], client: &[u8; 32], unique: &[u8; 32]) -> [u8; 32] {
 
 /// The requests seen within the freshness window. A request is remembered until its timestamp
 /// falls out of the window, after which the freshness check refuses it anyway, so the memory is
-/// bounded by the rate of valid, signed requests.
+/// bounded by the rate of valid, signed requests. Each identity may hold at most
+/// `per_identity` of the `capacity` places: the gateway consults the window only once it knows
+/// the identity is registered (or is registering with a valid signature), and one identity
+/// replaying fresh requests fills its own share, not everyone's.
 #[derive(Debug)]
 pub struct ReplayWindow {
     window_ms: u64,
     capacity: usize,
+    per_identity: usize,
     seen: HashSet<[u8; 32]>,
-    by_expiry: BTreeMap<(u64, [u8; 32]), ()>,
+    by_expiry: BTreeMap<(u64, [u8; 32]), [u8; 32]>,
+    held: HashMap<[u8; 32], usize>,
 }
 
 impl ReplayWindow {
-    /// Remembers at most `capacity` live requests.
-    pub fn new(window_ms: u64, capacity: usize) -> Self {
+    /// Remembers at most `capacity` live requests, `per_identity` of them from one identity.
+    pub fn new(window_ms: u64, capacity: usize, per_identity: usize) -> Self {
         ReplayWindow {
             window_ms,
             capacity,
+            per_identity,
             seen: HashSet::new(),
             by_expiry: BTreeMap::new(),
+            held: HashMap::new(),
         }
     }
 
-    /// Records `token` (from a `replay_token`); refuses one seen before.
+    /// Records `token` (from a `replay_token`) of `identity`'s request; refuses one seen
+    /// before, and one more than the identity's share or the window's capacity.
     pub fn check_and_insert(
         &mut self,
+        identity: &[u8; 32],
         (token, timestamp_ms): ([u8; 32], u64),
         now_ms: u64,
     ) -> Result<(), HandshakeError> {
-        while let Some((&(expiry, old), _)) = self.by_expiry.iter().next() {
+        while let Some((&(expiry, old), owner)) = self.by_expiry.iter().next() {
             if expiry >= now_ms {
                 break;
             }
+            let owner = *owner;
             self.by_expiry.remove(&(expiry, old));
             self.seen.remove(&old);
+            if let Some(n) = self.held.get_mut(&owner) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    self.held.remove(&owner);
+                }
+            }
         }
         if self.seen.contains(&token) {
             return Err(HandshakeError::Replayed);
         }
-        if self.seen.len() >= self.capacity {
+        let held = self.held.get(identity).copied().unwrap_or(0);
+        if held >= self.per_identity || self.seen.len() >= self.capacity {
             return Err(HandshakeError::Busy);
         }
         let expiry = timestamp_ms.saturating_add(self.window_ms);
         self.seen.insert(token);
-        self.by_expiry.insert((expiry, token), ());
+        self.by_expiry.insert((expiry, token), *identity);
+        *self.held.entry(*identity).or_insert(0) += 1;
         Ok(())
     }
 

@@ -163,3 +163,76 @@ async fn bad_clients_are_refused_and_close_only_their_own_connection() {
         "still running"
     );
 }
+
+/// A registration replayed after a restart (when the replay memory is empty) is answered, but
+/// the replayer cannot send `ready` under the new session key, so the client's stored key
+/// stays; and authentication requests of an identity that never registered are refused
+/// without touching the replay memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replayed_registration_never_replaces_a_clients_key() {
+    let home = tempfile::tempdir().unwrap();
+    let flags = [
+        "--danger-allow-any-next-hop",
+        "--free-bandwidth-for-testing",
+    ];
+    let mut gw = Process::gateway(home.path(), "g", &[]);
+    gw.start(&flags);
+
+    // Alice registers; an observer keeps a copy of her registration request.
+    let mut alice = TestClient::new(1, &gw);
+    let mut conn = open(&gw.ws_url()).await;
+    let (pending, request) = gateway_protocol::handshake::start_registration(
+        &alice.identity,
+        &alice.gateway,
+        [42; 32],
+        now_ms(),
+    );
+    conn.send_control(&request).await;
+    let answer = conn.expect_control().await;
+    let (shared, keys) = pending.finish(&answer).unwrap();
+    alice.shared = Some(shared);
+    conn.cipher = Some(gateway_protocol::SessionCipher::client(&keys));
+    conn.send_sealed(&ClientControl::Ready).await;
+    drop(conn);
+    // Her key is stored once `ready` came: she can authenticate.
+    let _ = alice.authenticate().await;
+
+    // The gateway restarts: its replay memory is gone. The copy is replayed; the gateway
+    // answers it (the signature is hers and fresh) but no `ready` can follow.
+    gw.kill();
+    gw.start(&flags);
+    let mut replay = open(&gw.ws_url()).await;
+    replay.send_control(&request).await;
+    assert!(matches!(
+        replay.expect_control().await,
+        GatewayControl::Registered { .. }
+    ));
+    drop(replay);
+
+    // Alice's key is untouched: her session works, so a packet she sends is forwarded (had
+    // the replay replaced her key, the gateway could not open her `ready` and would close).
+    let mut again = alice.authenticate().await;
+    assert!(matches!(
+        again.answer,
+        Some(GatewayControl::Authenticated { .. })
+    ));
+    let (hop, frames) = first_hop();
+    again
+        .send_packet(&hop, &vec![0x5A; PacketSize::Regular.size()])
+        .await;
+    let frame = frames
+        .recv_timeout(Duration::from_secs(10))
+        .expect("her packet is forwarded");
+    assert_eq!(frame.len(), 4 + PacketSize::Regular.size());
+
+    // Someone who never registered is refused as unknown, however many requests they send,
+    // and Alice is never told `busy`.
+    let stranger = TestClient::new(9, &gw);
+    for _ in 0..100 {
+        let mut c = open(&gw.ws_url()).await;
+        let (_, request) = stranger.authenticate_request(now_ms());
+        c.send_control(&request).await;
+        c.expect_error(ErrorKind::UnknownClient).await;
+    }
+    let _ = alice.authenticate().await;
+}

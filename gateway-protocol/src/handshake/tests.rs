@@ -172,23 +172,47 @@ fn authentication_derives_fresh_session_keys_from_the_shared_key() {
 
 #[test]
 fn the_replay_window_refuses_repeats_and_forgets_expired_requests() {
-    let mut window = ReplayWindow::new(WINDOW, 2);
+    let mut window = ReplayWindow::new(WINDOW, 2, 2);
+    let me = [9; 32];
     let a = ([1; 32], NOW);
     let b = ([2; 32], NOW + 10);
-    window.check_and_insert(a, NOW).unwrap();
+    window.check_and_insert(&me, a, NOW).unwrap();
     assert_eq!(
-        window.check_and_insert(a, NOW + 5),
+        window.check_and_insert(&me, a, NOW + 5),
         Err(HandshakeError::Replayed)
     );
-    window.check_and_insert(b, NOW).unwrap();
+    window.check_and_insert(&me, b, NOW).unwrap();
     assert_eq!(
-        window.check_and_insert(([3; 32], NOW), NOW),
+        window.check_and_insert(&me, ([3; 32], NOW), NOW),
         Err(HandshakeError::Busy),
         "bounded"
     );
     // After a's timestamp leaves the window it is forgotten (and check_fresh refuses it).
     window
-        .check_and_insert(([3; 32], NOW + WINDOW + 1), NOW + WINDOW + 1)
+        .check_and_insert(&me, ([3; 32], NOW + WINDOW + 1), NOW + WINDOW + 1)
         .unwrap();
     assert_eq!(window.len(), 2);
+}
+
+#[test]
+fn one_identity_fills_only_its_own_share_of_the_replay_window() {
+    let mut window = ReplayWindow::new(WINDOW, 100, 3);
+    let (flooder, honest) = ([7; 32], [8; 32]);
+    for i in 0..3u8 {
+        window
+            .check_and_insert(&flooder, ([i; 32], NOW), NOW)
+            .unwrap();
+    }
+    assert_eq!(
+        window.check_and_insert(&flooder, ([50; 32], NOW), NOW),
+        Err(HandshakeError::Busy),
+        "the flooder's share is full"
+    );
+    window
+        .check_and_insert(&honest, ([60; 32], NOW), NOW)
+        .expect("another identity still gets in");
+    // The share comes back as its requests expire.
+    window
+        .check_and_insert(&flooder, ([51; 32], NOW + WINDOW + 1), NOW + WINDOW + 1)
+        .unwrap();
 }

@@ -53,6 +53,9 @@ pub struct GatewayRunArgs {
 /// Deliveries queued between the shards and the pump (each also needs its bytes from the
 /// in-flight budget).
 const PUMP_QUEUE: usize = 65_536;
+/// Live authentication requests one identity may have in the replay memory (an honest client
+/// connects a few times per freshness window at most).
+const REPLAY_PER_IDENTITY: usize = 64;
 /// Bytes of deliveries on their way to clients or the mailbox at most.
 const IN_FLIGHT_BYTES: usize = 64 << 20;
 
@@ -241,6 +244,7 @@ fn start_client_side(
         replay: Mutex::new(ReplayWindow::new(
             setup.config.clients.auth_window_ms,
             1 << 20,
+            REPLAY_PER_IDENTITY,
         )),
         settings: setup.config.clients.clone(),
         mailbox_batch: setup.config.mailbox.delivery_batch,

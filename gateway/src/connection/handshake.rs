@@ -1,5 +1,11 @@
 //! The start of a connection: register or authenticate, then the sealed `ready` that proves
 //! the client holds the session key.
+//!
+//! A registration's shared key is stored only once `ready` proves the client holds it: a
+//! registration replayed after a restart (when the replay memory is empty) can never replace
+//! a client's key, since the replayer cannot seal `ready` under the new session's keys. An
+//! authentication is checked against the replay memory only once its identity is known to be
+//! registered, so throwaway keys cannot fill it; and each identity has a share of it.
 
 use std::sync::atomic::Ordering;
 
@@ -12,15 +18,18 @@ use super::{
 use crate::store::ClientId;
 use gateway_protocol::handshake::{AuthenticateRequest, RegisterRequest};
 use gateway_protocol::{ClientControl, ClientFrame, ErrorKind, GatewayControl, SessionCipher};
+/// A registration's key, stored once the client confirms it with `ready`.
+pub(super) type PendingKey = Option<gateway_protocol::SharedKey>;
+
 /// Reads the first message: it must be register or authenticate. Answers it and returns the
-/// client and the session cipher.
+/// client, the session cipher and, for a registration, the key to store after `ready`.
 pub(super) async fn handshake(
     sink: &mut Sink,
     source: &mut Source,
     shared: &Shared,
-) -> Option<(ClientId, SessionCipher)> {
+) -> Option<(ClientId, SessionCipher, PendingKey)> {
     let request = read_first_request(sink, source, shared).await?;
-    let (client, answer, keys, stored_bandwidth) = match accept(shared, request).await {
+    let (client, answer, keys, stored_bandwidth, pending) = match accept(shared, request).await {
         Ok(parts) => parts,
         Err((kind, message)) => {
             let _ = fail(sink, &shared.stats, kind, message).await;
@@ -36,7 +45,7 @@ pub(super) async fn handshake(
     };
     let answer = with_bandwidth(answer, bandwidth);
     write(sink, Message::text(answer.to_json())).await.ok()?;
-    Some((client, SessionCipher::gateway(&keys)))
+    Some((client, SessionCipher::gateway(&keys), pending))
 }
 
 /// The first text message, parsed as a control request; a binary frame or a bad request is
@@ -211,16 +220,23 @@ pub(super) async fn confirm(
     None
 }
 
-type Accepted = (ClientId, GatewayControl, gateway_protocol::SessionKeys, u64);
+type Accepted = (
+    ClientId,
+    GatewayControl,
+    gateway_protocol::SessionKeys,
+    u64,
+    PendingKey,
+);
 
 fn check_replay(
     shared: &Shared,
+    client: &ClientId,
     token: ([u8; 32], u64),
     now: u64,
 ) -> Result<(), (ErrorKind, String)> {
     let mut replay = shared.replay.lock().unwrap_or_else(|p| p.into_inner());
     replay
-        .check_and_insert(token, now)
+        .check_and_insert(client, token, now)
         .map_err(|e| (e.kind(), e.to_string()))
 }
 
@@ -245,14 +261,15 @@ async fn register(
         window,
     )
     .map_err(|e| (e.kind(), e.to_string()))?;
-    check_replay(shared, request.replay_token(), now)?;
+    check_replay(shared, &request.client, request.replay_token(), now)?;
     let (answer, shared_key, keys) = request
         .accept(&shared.identity, random32(), 0, 0)
         .map_err(|e| (e.kind(), e.to_string()))?;
     let client = request.client;
     let store = shared.store.clone();
+    // The key is stored after `ready` (see the module docs); the bandwidth is the client's.
     let (bandwidth, stored) = blocking(move || {
-        let bandwidth = store.register(&client, &shared_key)?;
+        let bandwidth = store.client(&client)?.map_or(0, |r| r.bandwidth);
         Ok((bandwidth, store.pending_count(&client)?))
     })
     .await?;
@@ -270,7 +287,7 @@ async fn register(
         },
         other => other,
     };
-    Ok((client, answer, keys, bandwidth))
+    Ok((client, answer, keys, bandwidth, Some(shared_key)))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -294,7 +311,6 @@ async fn authenticate(
         window,
     )
     .map_err(|e| (e.kind(), e.to_string()))?;
-    check_replay(shared, request.replay_token(), now)?;
     let client = request.client;
     let store = shared.store.clone();
     let (record, stored) =
@@ -303,6 +319,7 @@ async fn authenticate(
         ErrorKind::UnknownClient,
         "this identity never registered at this gateway; register first".to_string(),
     ))?;
+    check_replay(shared, &client, request.replay_token(), now)?;
     let (answer, keys) = request.accept(&shared.identity, &record.shared, random32(), 0, stored);
-    Ok((client, answer, keys, record.bandwidth))
+    Ok((client, answer, keys, record.bandwidth, None))
 }

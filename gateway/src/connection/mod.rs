@@ -221,8 +221,17 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
     let (mut sink, mut source) = ws.split();
     let timeout = Duration::from_millis(shared.settings.handshake_timeout_ms);
     let opened = tokio::time::timeout(timeout, async {
-        let (client, mut cipher) = handshake(&mut sink, &mut source, shared).await?;
+        let (client, mut cipher, pending) = handshake(&mut sink, &mut source, shared).await?;
         confirm(&mut sink, &mut source, shared, &mut cipher).await?;
+        if let Some(key) = pending {
+            // `ready` proved the client holds the key: now it may replace the stored one.
+            let store = shared.store.clone();
+            let stored = blocking(move || store.register(&client, &key)).await;
+            if let Err((kind, message)) = stored {
+                let _ = fail(&mut sink, &shared.stats, kind, message).await;
+                return None;
+            }
+        }
         Some((client, cipher))
     })
     .await;
