@@ -193,8 +193,15 @@ async fn a_replayed_registration_never_replaces_a_clients_key() {
     alice.shared = Some(shared);
     conn.cipher = Some(gateway_protocol::SessionCipher::client(&keys));
     conn.send_sealed(&ClientControl::Ready).await;
+    // Her key is stored once `ready` came, before her session starts: a packet forwarded in
+    // that session shows it, and then she can authenticate.
+    let (hop, frames) = first_hop();
+    let packet = vec![0x5A; PacketSize::Regular.size()];
+    conn.send_packet(&hop, &packet).await;
+    frames
+        .recv_timeout(Duration::from_secs(10))
+        .expect("her first session works");
     drop(conn);
-    // Her key is stored once `ready` came: she can authenticate.
     let _ = alice.authenticate().await;
 
     // The gateway restarts: its replay memory is gone. The copy is replayed; the gateway
@@ -217,9 +224,7 @@ async fn a_replayed_registration_never_replaces_a_clients_key() {
         Some(GatewayControl::Authenticated { .. })
     ));
     let (hop, frames) = first_hop();
-    again
-        .send_packet(&hop, &vec![0x5A; PacketSize::Regular.size()])
-        .await;
+    again.send_packet(&hop, &packet).await;
     let frame = frames
         .recv_timeout(Duration::from_secs(10))
         .expect("her packet is forwarded");

@@ -1,9 +1,11 @@
 //! The start of a connection: register or authenticate, then the sealed `ready` that proves
 //! the client holds the session key.
 //!
-//! A registration's shared key is stored only once `ready` proves the client holds it: a
-//! registration replayed after a restart (when the replay memory is empty) can never replace
-//! a client's key, since the replayer cannot seal `ready` under the new session's keys. An
+//! A registration that would replace a stored key takes effect only once `ready` proves the
+//! client holds the new one: a registration replayed after a restart (when the replay memory
+//! is empty) can never replace a client's key, since the replayer cannot seal `ready` under
+//! the new session's keys. A first registration is stored at once, so a client may
+//! authenticate as soon as it has registered. An
 //! authentication is checked against the replay memory only once its identity is known to be
 //! registered, so throwaway keys cannot fill it; and each identity has a share of it.
 
@@ -18,7 +20,9 @@ use super::{
 use crate::store::ClientId;
 use gateway_protocol::handshake::{AuthenticateRequest, RegisterRequest};
 use gateway_protocol::{ClientControl, ClientFrame, ErrorKind, GatewayControl, SessionCipher};
-/// A registration's key, stored once the client confirms it with `ready`.
+
+/// A registration's key that replaces a stored one: stored once the client confirms it with
+/// `ready`.
 pub(super) type PendingKey = Option<gateway_protocol::SharedKey>;
 
 /// Reads the first message: it must be register or authenticate. Answers it and returns the
@@ -267,10 +271,15 @@ async fn register(
         .map_err(|e| (e.kind(), e.to_string()))?;
     let client = request.client;
     let store = shared.store.clone();
-    // The key is stored after `ready` (see the module docs); the bandwidth is the client's.
-    let (bandwidth, stored) = blocking(move || {
-        let bandwidth = store.client(&client)?.map_or(0, |r| r.bandwidth);
-        Ok((bandwidth, store.pending_count(&client)?))
+    // A first registration is stored at once; one that would replace a stored key waits for
+    // `ready` (see the module docs).
+    let new_key = gateway_protocol::SharedKey::from_bytes(*shared_key.as_bytes());
+    let (bandwidth, stored, replaces) = blocking(move || {
+        let (bandwidth, replaces) = match store.client(&client)? {
+            Some(record) => (record.bandwidth, true),
+            None => (store.register(&client, &new_key)?, false),
+        };
+        Ok((bandwidth, store.pending_count(&client)?, replaces))
     })
     .await?;
     let answer = match answer {
@@ -287,7 +296,13 @@ async fn register(
         },
         other => other,
     };
-    Ok((client, answer, keys, bandwidth, Some(shared_key)))
+    Ok((
+        client,
+        answer,
+        keys,
+        bandwidth,
+        replaces.then_some(shared_key),
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -44,7 +44,20 @@ impl RotationFiles {
         create_private_dir(&self.dir)?;
         let mut secret = Zeroizing::new([0u8; 32]);
         OsRng.fill_bytes(secret.as_mut());
-        write_secret(&path, &secret)?;
+        // Written beside, then renamed: a crash leaves no half-written key under the real
+        // name (a stale temporary file is replaced by the next attempt).
+        let tmp = path.with_extension("key.tmp");
+        let _ = std::fs::remove_file(&tmp);
+        write_secret(&tmp, &secret)?;
+        let io = |action, source| NodeError::Io {
+            action,
+            path: path.clone(),
+            source,
+        };
+        std::fs::rename(&tmp, &path).map_err(|e| io("cannot rename into place", e))?;
+        std::fs::File::open(&self.dir)
+            .and_then(|dir| dir.sync_all())
+            .map_err(|e| io("cannot sync the directory of", e))?;
         tracing::info!(%rotation, path = %path.display(), "Sphinx key generated");
         Ok(SphinxSecretKey::from_bytes(*secret))
     }
