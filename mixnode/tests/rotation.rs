@@ -63,23 +63,7 @@ impl Setup {
             "m1",
             &["--validator", &validator.url, "--genesis-hash", &hash],
         );
-        let out = mixnode(
-            home,
-            &[
-                "bond",
-                "--id",
-                "m1",
-                "--account-key",
-                account_file.to_str().unwrap(),
-                "--amount",
-                "100",
-            ],
-        );
-        assert!(
-            out.status.success(),
-            "bond: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        bond(home, "m1", &account_file);
         let details = mixnode(home, &["node-details", "--id", "m1"]);
         let json: serde_json::Value = serde_json::from_slice(&details.stdout).unwrap();
         let identity: IdentityKey = json["identity_key"].as_str().unwrap().parse().unwrap();

@@ -91,23 +91,7 @@ fn a_bonded_node_forwards_only_within_the_signed_topology() {
         &["--validator", &validator.url, "--genesis-hash", &right],
     );
     // The node registers itself, with its own consent, from the account.
-    let out = mixnode(
-        home.path(),
-        &[
-            "bond",
-            "--id",
-            "m1",
-            "--account-key",
-            account_file.to_str().unwrap(),
-            "--amount",
-            "100",
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "bond: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = bond(home.path(), "m1", &account_file);
     let bonded: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(bonded["validator"], validator.url.as_str());
 

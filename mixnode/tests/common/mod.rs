@@ -39,6 +39,29 @@ pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
         .block_on(f)
 }
 
+/// `mixnode bond --id ID --account-key FILE --amount 100`, which must succeed; its output.
+pub fn bond(home: &Path, id: &str, account_key: &Path) -> Output {
+    let account = account_key.to_str().unwrap();
+    let out = mixnode(
+        home,
+        &[
+            "bond",
+            "--id",
+            id,
+            "--account-key",
+            account,
+            "--amount",
+            "100",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "bond: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
     testnet::free_port().expect("binding a loopback port")
