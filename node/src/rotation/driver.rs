@@ -441,9 +441,7 @@ impl State {
 
     fn retire(&mut self, rotation: RotationId) {
         drop(self.setup.writer.untrack(Some(rotation.0)));
-        if let Some(key) = self.keys.remove(&rotation) {
-            drop(key);
-        }
+        self.keys.remove(&rotation);
         self.quarantined.remove(&rotation);
         self.setup
             .status

@@ -181,13 +181,8 @@ impl SphinxKeyService {
         Ok(())
     }
 
-    /// Prometheus text: rotation, keys, filters, journal.
-    pub fn render(&self, out: &mut String) {
-        self.status.render(out, &self.writer.filters());
-        self.writer.render(out);
-    }
-
-    /// A metrics callback that outlives `&self` (for the node's metrics endpoint).
+    /// The Prometheus text of rotation, keys, filters and journal, as a callback that outlives
+    /// `&self` (for the node's metrics endpoint).
     pub fn renderer(&self) -> impl Fn(&mut String) + Send + Sync + 'static {
         let (status, writer) = (self.status.clone(), self.writer.clone());
         move |out: &mut String| {
