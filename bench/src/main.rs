@@ -32,7 +32,8 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         slice_ms: u64,
     },
-    /// A mixnode shard vs the Nym-style baseline router: max rate, latency, CPU, memory.
+    /// A mixnode shard vs the Nym-style baseline router: max rate, latency, CPU, a flood,
+    /// memory.
     Router {
         /// Print the report as JSON instead of a table.
         #[arg(long)]
@@ -69,6 +70,13 @@ enum Command {
         /// take the point's rate from it (this machine's speed drifts within seconds).
         #[arg(long)]
         max_before_each_load: bool,
+        /// Packets of the flood measured after the load points (0 skips it): zero-delay
+        /// packets written as fast as the router takes them over `--flood-connections`.
+        #[arg(long, default_value_t = 60_000)]
+        flood_packets: usize,
+        /// Connections the flood is written over.
+        #[arg(long, default_value_t = 4)]
+        flood_connections: usize,
     },
     /// A whole local mixnet (validators, mixnodes, gateways, clients) as processes on
     /// loopback, messages between clients of different gateways, and a report.
@@ -137,6 +145,8 @@ fn main() -> ExitCode {
             busy_poll_us,
             extra_loads,
             max_before_each_load,
+            flood_packets,
+            flood_connections,
         } => {
             let checked = check_router_flags(duration_secs, &extra_loads);
             let run = checked.and_then(|()| {
@@ -150,6 +160,8 @@ fn main() -> ExitCode {
                     busy_poll_us,
                     extra_loads: extra_loads.iter().map(|l| l / 100.0).collect(),
                     max_before_each_load,
+                    flood_packets,
+                    flood_connections,
                 };
                 router(json, &options)
             });

@@ -29,8 +29,13 @@ pub struct EngineSection {
     pub wheel_capacity: u32,
     /// When the wheel is full: "random" (evict a random held packet) or "newest".
     pub drop_policy: String,
-    /// Frames queued per next hop and shard before dropping.
+    /// Frames queued per next hop and shard before dropping. Past three quarters of it the
+    /// connections whose packets joined the queue are not read until it is half empty again.
     pub peer_queue_capacity: usize,
+    /// How long a next hop whose queue is past three quarters may keep the connections
+    /// feeding it paused, in ms (0: never pauses them). A hop congested for longer is slow:
+    /// its excess is dropped (`peer_queue_full`) and nobody waits for it until it drains.
+    pub peer_queue_patience_ms: u64,
     /// Replay tags the filter of a static Sphinx key is sized for (a chain without key
     /// rotation, or no chain at all).
     pub replay_capacity: u64,
@@ -86,6 +91,7 @@ impl Default for EngineSection {
             wheel_capacity: 1 << 17,
             drop_policy: "random".into(),
             peer_queue_capacity: 8192,
+            peer_queue_patience_ms: 1_000,
             replay_capacity: 4_000_000,
             // The filter is one 64-bit word per tag (lock-free, exact under races); its bits per
             // tag double with each decade of the target: 45 at 1e-4, 87 at 1e-5, 348 at 1e-7.
@@ -143,6 +149,12 @@ impl EngineSection {
             return Err(invalid(
                 "engine.peer_queue_capacity",
                 "must be at least 1".into(),
+            ));
+        }
+        if engine.peer_queue_patience_ms > 60_000 {
+            return Err(invalid(
+                "engine.peer_queue_patience_ms",
+                format!("{} is above 60000", engine.peer_queue_patience_ms),
             ));
         }
         if !(engine.replay_false_positive_rate > 0.0 && engine.replay_false_positive_rate < 0.5) {
@@ -259,6 +271,7 @@ impl EngineSection {
         };
         config.shard = ShardSettings {
             peer_queue_capacity: self.peer_queue_capacity,
+            peer_queue_patience: Duration::from_millis(self.peer_queue_patience_ms),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
             batch: BatchPolicy::for_backend(
                 detected_backend(),

@@ -141,20 +141,22 @@ fn read_frames(mut stream: TcpStream, state: &SinkState) {
     }
 }
 
-/// Writes packets `from..` flat out for `duration` (or until they run out); returns how many
+/// Writes packets `range` flat out for `duration` (or until they run out); returns how many
 /// were written.
 pub fn send_flat_out(
     stream: &mut TcpStream,
     packets: &PacketSet,
     state: &SinkState,
-    from: usize,
+    range: std::ops::Range<usize>,
     duration: Duration,
 ) -> Result<usize, String> {
     const CHUNK: usize = 32;
     let start = Instant::now();
+    let from = range.start;
+    let until = range.end.min(packets.len());
     let mut next = from;
-    while start.elapsed() < duration && next < packets.len() {
-        let end = (next + CHUNK).min(packets.len());
+    while start.elapsed() < duration && next < until {
+        let end = (next + CHUNK).min(until);
         stamp(state, next..end);
         stream
             .write_all(packets.frames(next..end))

@@ -9,8 +9,11 @@
 //!    maximum forwarded rate, then paced load at 50% and 90% of that maximum for latency
 //!    (send-to-sink, HDR histogram) and CPU use ([`load`]). The load generator and sink run on
 //!    the other core.
-//! 4. Memory: a fresh mixnode holds 100,000 delayed packets; RSS before and after.
+//! 4. A flood ([`flood`]): several connections write zero-delay packets as fast as the router
+//!    takes them, the sink reads at full speed; the share forwarded and the rate.
+//! 5. Memory: a fresh mixnode holds 100,000 delayed packets; RSS before and after.
 
+pub mod flood;
 pub mod load;
 pub mod packets;
 mod print;
@@ -51,6 +54,10 @@ pub struct Options {
     /// Measure the maximum again (flat out, one phase) right before each load point and set
     /// the point's rate from it, rather than from the run's first maximum.
     pub max_before_each_load: bool,
+    /// Packets of the flood after the load points (0 skips it).
+    pub flood_packets: usize,
+    /// Connections the flood is written over.
+    pub flood_connections: usize,
 }
 
 /// One load point.
@@ -97,6 +104,8 @@ pub struct RouterRun {
     pub at_90: LoadPoint,
     /// The `extra_loads` points, in order.
     pub other_loads: Vec<LoadPoint>,
+    /// The flood, when measured.
+    pub flood: Option<flood::FloodPoint>,
 }
 
 impl Report {
@@ -312,6 +321,7 @@ fn packets_needed(crypto_only_pps: f64, options: &Options) -> usize {
     let paced: f64 = 0.5 + 0.9 + options.extra_loads.iter().sum::<f64>();
     let phases = flat_phases as f64 + paced;
     ((crypto_only_pps * options.phase.as_secs_f64() * phases) as usize).max(10_000)
+        + options.flood_packets
 }
 
 /// Every (linger, busy poll) pair to measure router-core with, lingers outermost; `None`
@@ -390,7 +400,13 @@ fn flat_out(
     let mut at_warm = None;
     let mut sent_total = 0usize;
     while start.elapsed() < options.phase && *cursor < packets.len() {
-        let n = load::send_flat_out(stream, packets, sink, *cursor, Duration::from_millis(50))?;
+        let n = load::send_flat_out(
+            stream,
+            packets,
+            sink,
+            *cursor..packets.len(),
+            Duration::from_millis(50),
+        )?;
         *cursor += n;
         sent_total += n;
         if at_warm.is_none() && start.elapsed() >= warmup {
@@ -448,6 +464,7 @@ fn measure(
         "router: {name}: max again after the load points: {max_after_pps:.0} packets/s ({:+.0}% from the first)",
         (max_after_pps / max_pps.max(1.0) - 1.0) * 100.0
     );
+    let flood = session.flood()?;
     Ok(RouterRun {
         name: name.to_string(),
         batch_linger_us: None,
@@ -458,6 +475,7 @@ fn measure(
         at_50,
         at_90,
         other_loads,
+        flood,
     })
 }
 
@@ -487,6 +505,37 @@ impl Session<'_> {
     }
 
     /// What the node itself counted so far (received, forwarded, dropped by reason).
+    fn flood(&mut self) -> Result<Option<flood::FloodPoint>, String> {
+        let options = self.options;
+        if options.flood_packets == 0 {
+            return Ok(None);
+        }
+        eprintln!(
+            "router: {}: flood of {} packets over {} connections ...",
+            self.name, options.flood_packets, options.flood_connections
+        );
+        let point = flood::flood(
+            self.router,
+            self.packets,
+            self.sink,
+            self.cursor,
+            options.flood_packets,
+            options.flood_connections,
+            options.load_cpu,
+        )?;
+        self.cursor += point.sent as usize;
+        eprintln!(
+            "router: {}: flood: {} of {} forwarded ({:.2}%) at {:.0} packets/s; node drops {:?}",
+            self.name,
+            point.forwarded,
+            point.sent,
+            point.forwarded_share * 100.0,
+            point.forwarded_pps,
+            point.node_drops
+        );
+        Ok(Some(point))
+    }
+
     fn show_node_counters(&self) -> Result<(), String> {
         let Some(metrics) = self.router.metrics else {
             return Ok(());
@@ -737,6 +786,8 @@ mod tests {
             busy_poll_us,
             extra_loads: Vec::new(),
             max_before_each_load: false,
+            flood_packets: 0,
+            flood_connections: 4,
         }
     }
 
@@ -776,6 +827,9 @@ mod tests {
         o.max_before_each_load = true;
         assert_eq!(packets_needed(10_000.0, &o), 72_000);
         assert_eq!(packets_needed(10.0, &o), 10_000, "never fewer than 10,000");
+        // And the flood's on top.
+        o.flood_packets = 60_000;
+        assert_eq!(packets_needed(10_000.0, &o), 132_000);
     }
 
     #[test]

@@ -9,6 +9,34 @@ pub fn print(report: &Report) {
     print_ratios(report);
     print_node_figures(report);
     print_losses_and_memory(report);
+    print_floods(report);
+}
+
+/// Each router's flood: the share forwarded and the rate.
+fn print_floods(report: &Report) {
+    for run in report.runs() {
+        if let Some(flood) = &run.flood {
+            let drops: Vec<String> = flood
+                .node_drops
+                .iter()
+                .map(|(reason, count)| format!("{count:.0} {reason}"))
+                .collect();
+            println!(
+                "{}: flood over {} connections: {} of {} forwarded ({:.2}%) at {:.0} packets/s{}",
+                run.name,
+                flood.connections,
+                flood.forwarded,
+                flood.sent,
+                flood.forwarded_share * 100.0,
+                flood.forwarded_pps,
+                if drops.is_empty() {
+                    String::new()
+                } else {
+                    format!("; node dropped {}", drops.join(", "))
+                }
+            );
+        }
+    }
 }
 
 /// The header and one row per run, then the extra load points.

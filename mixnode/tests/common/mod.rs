@@ -397,3 +397,60 @@ pub fn connect(addr: SocketAddr) -> TcpStream {
     stream.set_nodelay(true).unwrap();
     stream
 }
+
+/// A next hop that reads slowly: at most `frames_per_ms` frames each millisecond, counting
+/// the frames it got (it does not peel them).
+pub struct SlowHop {
+    pub addr: SocketAddr,
+    pub secret: [u8; 32],
+    pub received: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SlowHop {
+    pub fn start(frames_per_ms: usize) -> SlowHop {
+        use std::sync::atomic::Ordering;
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let frame_len =
+                        FrameHeader::v8(PacketSize::Regular, KeyRotation::Unknown).frame_len();
+                    let mut chunk = vec![0u8; frame_len * frames_per_ms.max(1)];
+                    let mut pending = 0usize;
+                    loop {
+                        let n = match stream.read(&mut chunk) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        pending += n;
+                        counter.fetch_add((pending / frame_len) as u64, Ordering::Relaxed);
+                        pending %= frame_len;
+                        // The pace of a slow reader (not synchronisation).
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                });
+            }
+        });
+        SlowHop {
+            addr,
+            secret: [0x24; 32],
+            received,
+        }
+    }
+
+    pub fn route_node(&self) -> Node {
+        Node::new(
+            NodeAddressBytes::from_bytes(encode_node_address(&self.addr)),
+            PublicKey::from(&PrivateKey::from(self.secret)),
+        )
+    }
+
+    pub fn received(&self) -> u64 {
+        self.received.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

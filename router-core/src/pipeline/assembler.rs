@@ -39,6 +39,9 @@ pub struct ReceivedFrame {
     /// When the read that completed it returned: the start of the node's processing latency
     /// and of the packet's delay.
     pub arrived: Timestamp,
+    /// The connection it arrived on (the runtime's id, 0 for none), so that a congested next
+    /// hop can pause the connection that feeds it ([`super::pressure`]).
+    pub source: u32,
 }
 
 impl AsMut<[u8]> for ReceivedFrame {
@@ -86,6 +89,8 @@ pub struct FrameAssembler {
     want: usize,
     spill: Vec<u8>,
     copied_bytes: u64,
+    /// Stamped on every frame ([`ReceivedFrame::source`]).
+    source: u32,
 }
 
 impl Default for FrameAssembler {
@@ -108,6 +113,15 @@ impl FrameAssembler {
             want: 1,
             spill: Vec::new(),
             copied_bytes: 0,
+            source: 0,
+        }
+    }
+
+    /// An assembler whose frames name `source` as the connection they arrived on.
+    pub fn with_source(source: u32) -> Self {
+        FrameAssembler {
+            source,
+            ..Self::new()
         }
     }
 
@@ -200,6 +214,7 @@ impl FrameAssembler {
                     header,
                     buf,
                     arrived: now,
+                    source: self.source,
                 });
             }
             self.filled = 0;
@@ -283,6 +298,7 @@ impl FrameAssembler {
                         header,
                         buf,
                         arrived: now,
+                        source: self.source,
                     });
                 }
                 partial => {

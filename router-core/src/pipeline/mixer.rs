@@ -143,6 +143,16 @@ struct Held {
     arrived: Timestamp,
     /// The key-rotation byte of the frame it leaves in.
     key_rotation: KeyRotation,
+    /// The connection it arrived on.
+    source: u32,
+}
+
+/// Where and how a packet leaves (its buffer apart).
+struct Leaving {
+    next_hop: SocketAddr,
+    arrived: Timestamp,
+    key_rotation: KeyRotation,
+    source: u32,
 }
 
 /// One shard's pipeline; see the module docs.
@@ -284,7 +294,7 @@ impl Mixer {
             &mut results,
         );
         for (frame, result) in frames.drain(..).zip(results.drain(..)) {
-            let (buf, arrived) = (frame.buf, frame.arrived);
+            let (buf, arrived, source) = (frame.buf, frame.arrived, frame.source);
             let (verdict, key_rotation) = self.judge(result, frame.header.key_rotation);
             match verdict {
                 Verdict::Forward { next_hop, delay } => {
@@ -292,13 +302,20 @@ impl Mixer {
                     if !self.policy.allows(&next_hop) {
                         self.drop_packet(DropReason::NextHopNotInTopology, buf, sink);
                     } else if delay.is_zero() {
-                        self.depart(next_hop, buf, arrived, key_rotation, sink);
+                        let leaving = Leaving {
+                            next_hop,
+                            arrived,
+                            key_rotation,
+                            source,
+                        };
+                        self.depart(leaving, buf, sink);
                     } else {
                         let held = Held {
                             buf,
                             next_hop,
                             arrived,
                             key_rotation,
+                            source,
                         };
                         self.hold(now, delay, held, entropy(), sink);
                     }
@@ -356,13 +373,13 @@ impl Mixer {
     pub fn poll_expired(&mut self, now: Timestamp, sink: &mut impl MixerSink) {
         while let Some(slot) = self.wheel.poll_expired(now) {
             if let Some(held) = self.release(slot) {
-                self.depart(
-                    held.next_hop,
-                    held.buf,
-                    held.arrived,
-                    held.key_rotation,
-                    sink,
-                );
+                let leaving = Leaving {
+                    next_hop: held.next_hop,
+                    arrived: held.arrived,
+                    key_rotation: held.key_rotation,
+                    source: held.source,
+                };
+                self.depart(leaving, held.buf, sink);
             }
         }
         ShardStats::set(&self.stats.wheel_depth, self.wheel.len() as u64);
@@ -386,27 +403,21 @@ impl Mixer {
         ShardStats::set(&self.stats.wheel_depth, 0);
     }
 
-    fn depart(
-        &mut self,
-        next_hop: SocketAddr,
-        mut buf: PacketBuf,
-        arrived: Timestamp,
-        key_rotation: KeyRotation,
-        sink: &mut impl MixerSink,
-    ) {
+    fn depart(&mut self, leaving: Leaving, mut buf: PacketBuf, sink: &mut impl MixerSink) {
         let header = FrameHeader {
             version: self.config.outgoing_version,
             size: buf.size(),
             packet_type: PacketType::Mix,
-            key_rotation,
+            key_rotation: leaving.key_rotation,
         };
         let header_len = buf.write_header(&header) as u8;
         sink.depart(
-            next_hop,
+            leaving.next_hop,
             OutPacket {
                 buf,
                 header_len,
-                arrived,
+                arrived: leaving.arrived,
+                source: leaving.source,
             },
         );
     }

@@ -12,6 +12,8 @@
 //! * [`mixer`]: [`Mixer`], batch unwrap, verdicts, the delay wheel and departures, on a caller's
 //!   clock.
 //! * [`outbound`]: [`OutboundQueue`], the bounded per-peer queue written with gather writes.
+//! * [`pressure`]: [`QueuePressure`], when a peer queue's fill pauses the connections that
+//!   feed it.
 //! * [`stats`]: [`ShardStats`], per-shard counters and their Prometheus rendering.
 //!
 //! Nothing here opens a socket, reads a clock or spawns a task; the glommio runtime
@@ -22,6 +24,7 @@ pub mod batching;
 pub mod buffers;
 pub mod mixer;
 pub mod outbound;
+pub mod pressure;
 pub mod stats;
 
 pub use assembler::{FrameAssembler, ReceivedFrame, MAX_READ_FRAMES};
@@ -32,4 +35,5 @@ pub use mixer::{
     DEFAULT_ACCEPTED_TAGS_CAPACITY,
 };
 pub use outbound::{OutPacket, OutboundQueue, MAX_WRITE_FRAMES};
+pub use pressure::QueuePressure;
 pub use stats::{render_prometheus, ShardStats};

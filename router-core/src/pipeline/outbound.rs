@@ -23,6 +23,8 @@ pub struct OutPacket {
     pub header_len: u8,
     /// When the packet's bytes arrived, for the processing-latency histogram.
     pub arrived: Timestamp,
+    /// The connection it arrived on ([`super::ReceivedFrame::source`]).
+    pub source: u32,
 }
 
 impl OutPacket {
@@ -162,6 +164,7 @@ mod tests {
             buf,
             header_len,
             arrived: Timestamp::from_nanos(u64::from(fill)),
+            source: 0,
         }
     }
 

@@ -107,6 +107,10 @@ pub struct ShardStats {
     pub inbound_first_frame_timeouts: AtomicU64,
     /// Inbound connections closed for sending nothing for the idle timeout.
     pub inbound_idle_timeouts: AtomicU64,
+    /// Times an inbound connection was not read while a next hop it fed was congested.
+    pub inbound_pauses: AtomicU64,
+    /// Time inbound connections spent paused so, in nanoseconds (summed over connections).
+    pub inbound_paused_nanos: AtomicU64,
     /// Frames per unwrap batch.
     pub batch_size: AtomicHistogram<7>,
     /// Arrival to write (or delivery), in microseconds, delays included.
@@ -137,6 +141,8 @@ impl Default for ShardStats {
             inbound_refused_per_source: AtomicU64::new(0),
             inbound_first_frame_timeouts: AtomicU64::new(0),
             inbound_idle_timeouts: AtomicU64::new(0),
+            inbound_pauses: AtomicU64::new(0),
+            inbound_paused_nanos: AtomicU64::new(0),
             copied_bytes: AtomicU64::new(0),
             buffer_bytes: AtomicU64::new(0),
             unjournaled_tags: AtomicU64::new(0),
@@ -292,6 +298,12 @@ const FAMILIES: &[Family] = &[
         value: |s| load(&s.inbound_idle_timeouts),
     },
     Family {
+        name: "inbound_backpressure_pauses_total",
+        kind: "counter",
+        help: "Times an inbound connection was not read while a next hop it fed was congested.",
+        value: |s| load(&s.inbound_pauses),
+    },
+    Family {
         name: "unjournaled_replay_tags_total",
         kind: "counter",
         help: "Accepted replay tags not journaled (shard buffer full): a crash would forget them.",
@@ -341,15 +353,21 @@ fn render_next_hops(shards: &[&ShardStats], out: &mut String) {
     );
 }
 
-/// Busy time as seconds (a float counter), per shard and for the node.
-fn render_busy_seconds(shards: &[&ShardStats], out: &mut String) {
+/// A nanosecond counter as seconds (a float counter), per shard and for the node.
+fn render_seconds(
+    shards: &[&ShardStats],
+    out: &mut String,
+    name: &str,
+    help: &str,
+    nanos: fn(&ShardStats) -> u64,
+) {
     let seconds = |nanos: u64| (nanos as f64 / 1e9).to_string();
-    let values: Vec<u64> = shards.iter().map(|s| load(&s.busy_nanos)).collect();
+    let values: Vec<u64> = shards.iter().map(|s| nanos(s)).collect();
     render_node_and_shards(
         out,
-        "busy_seconds_total",
+        name,
         "counter",
-        "Time spent running tasks and IO submissions, idle polling excluded.",
+        help,
         &seconds(values.iter().sum()),
         &values.iter().map(|v| seconds(*v)).collect::<Vec<_>>(),
     );
@@ -375,7 +393,20 @@ pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
     }
 
     render_next_hops(shards, out);
-    render_busy_seconds(shards, out);
+    render_seconds(
+        shards,
+        out,
+        "busy_seconds_total",
+        "Time spent running tasks and IO submissions, idle polling excluded.",
+        |s| load(&s.busy_nanos),
+    );
+    render_seconds(
+        shards,
+        out,
+        "inbound_backpressure_seconds_total",
+        "Time inbound connections were not read for a congested next hop, summed over connections.",
+        |s| load(&s.inbound_paused_nanos),
+    );
 
     let _ = writeln!(
         out,

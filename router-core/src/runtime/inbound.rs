@@ -3,7 +3,8 @@
 //! Each read completes as many frames as arrived; they join the shard's pending batch (see
 //! [`crate::pipeline::batching`]), which a busy link fills at once and quiet ones, together,
 //! within the linger. When the shard's buffers are used up the reader stops reading and TCP
-//! pushes back on the sender. A corrupt frame header closes only this connection, and so does
+//! pushes back on the sender; so it does while a next hop its packets went to is congested
+//! ([`super::backpressure`]). A corrupt frame header closes only this connection, and so does
 //! silence: no complete frame within the first-frame timeout, or no byte within the idle
 //! timeout ([`super::limits`]).
 
@@ -50,13 +51,15 @@ pub(super) async fn serve(
     if let Err(error) = sys::enable_receive_timestamps(fd) {
         tracing::debug!(%peer, %error, "no receive timestamps: socket wait not measured");
     }
-    let mut assembler = FrameAssembler::new();
+    let (source, inflow) = shard.register_inflow();
+    let mut assembler = FrameAssembler::with_source(source);
     let mut frames: Vec<ReceivedFrame> = Vec::with_capacity(MAX_READ_FRAMES);
     let mut copied = 0u64;
     loop {
         if shard.stopping.get() {
             break;
         }
+        inflow.wait_for_room(&shard).await;
         if assembler.held_buffers() == 0 && shard.pool.borrow().is_exhausted() {
             futures_lite::future::or(shard.buffers_freed.wait(), shard.stopping_event.wait()).await;
             continue;
@@ -109,6 +112,7 @@ pub(super) async fn serve(
         tracing::debug!(%peer, reason = DropReason::MalformedFrame.label(), "connection closed mid-frame");
     }
     assembler.release(&mut shard.pool.borrow_mut());
+    shard.forget_inflow(source);
     shard.buffers_freed.notify();
     shard
         .stats

@@ -14,6 +14,7 @@
 //! * `inbound`: one task per inbound connection: scatter reads, batches into the mixer.
 //! * `limits`: who may hold an inbound connection, and for how long.
 //! * `peer`: one task per next hop: connect, gather writes, reconnect with backoff.
+//! * `backpressure`: a congested next hop pauses the connections that feed it.
 //! * `timer`: the task that releases delayed packets when their time comes.
 //! * `linger`: the task that unwraps a partial batch when its oldest frame has waited long
 //!   enough.
@@ -38,6 +39,7 @@
 //! last packet has been judged: the node journals them, so a crash forgets at most the tags
 //! of one interval.
 
+mod backpressure;
 mod event;
 mod inbound;
 mod limits;
@@ -157,6 +159,7 @@ impl RouterConfig {
             policy: NextHopPolicy::Only(Default::default()),
             shard: ShardSettings {
                 peer_queue_capacity: 8192,
+                peer_queue_patience: Duration::from_secs(1),
                 connect_timeout: Duration::from_secs(3),
                 backoff_initial: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(10),

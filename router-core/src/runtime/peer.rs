@@ -4,6 +4,12 @@
 //! and on failure drops what is queued (`next_hop_unreachable`: a packet that waits out a
 //! reconnect would leave with a delay its sender did not choose), then retries with capped
 //! exponential backoff while new packets queue up to the bound.
+//!
+//! Each turn the writer empties the queue as far as the socket takes it (up to
+//! [`WRITE_BUDGET`] frames) before it yields: one writer must keep up with every reader that
+//! feeds it, each of which completes up to a read's worth of frames per turn. When the socket
+//! does not take more, the queue grows, and past its high-water mark the readers feeding it
+//! pause ([`super::backpressure`]).
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -18,8 +24,11 @@ use super::event::LocalEvent;
 use super::shard::Shard;
 use super::sys;
 use crate::mix::DropReason;
-use crate::pipeline::{OutboundQueue, ShardStats};
+use crate::pipeline::{OutboundQueue, QueuePressure, ShardStats, MAX_WRITE_FRAMES};
 use std::cell::RefCell;
+
+/// Most frames written to one next hop per turn of its task (when the socket takes them).
+pub const WRITE_BUDGET: usize = 16 * MAX_WRITE_FRAMES;
 
 /// One next hop, as seen from one shard.
 pub struct Peer {
@@ -27,6 +36,10 @@ pub struct Peer {
     pub(super) queue: RefCell<OutboundQueue>,
     /// Notified when a frame is queued.
     pub(super) ready: LocalEvent,
+    /// Whether the queue is congested, and since when.
+    pub(super) pressure: RefCell<QueuePressure>,
+    /// Notified when a congestion ends.
+    pub(super) drained: LocalEvent,
 }
 
 impl Peer {
@@ -39,6 +52,11 @@ impl Peer {
             addr,
             queue: RefCell::new(OutboundQueue::new(shard.settings.peer_queue_capacity)),
             ready: LocalEvent::default(),
+            pressure: RefCell::new(QueuePressure::new(
+                shard.settings.peer_queue_capacity,
+                shard.settings.peer_queue_patience,
+            )),
+            drained: LocalEvent::default(),
         });
         shard.peers.borrow_mut().insert(addr, peer.clone());
         glommio::spawn_local(run(shard.clone(), peer.clone())).detach();
@@ -58,6 +76,7 @@ async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
             Err(error) => {
                 tracing::warn!(peer = %peer.addr, %error, retry_in = ?backoff, "cannot reach next hop");
                 shard.drop_queued(&mut peer.queue.borrow_mut(), DropReason::NextHopUnreachable);
+                peer.relieve_if_drained();
                 if shard.stopping.get() {
                     return;
                 }
@@ -84,8 +103,10 @@ async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
 /// grace period (packets released from the wheel still leave) and ends with the shard.
 async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) {
     let fd = stream.as_raw_fd();
+    let mut written_this_turn = 0usize;
     loop {
         if peer.queue.borrow().is_empty() {
+            written_this_turn = 0;
             peer.ready.wait().await;
             continue;
         }
@@ -129,7 +150,13 @@ async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) 
             .stats
             .peer_queue_depth
             .fetch_sub(completed, Ordering::Relaxed);
-        // Take turns with the readers: a fast socket would otherwise keep this loop running.
-        futures_lite::future::yield_now().await;
+        peer.relieve_if_drained();
+        // Take turns with the readers once the budget is spent: a fast socket would otherwise
+        // keep this loop running.
+        written_this_turn += usize::try_from(completed).unwrap_or(usize::MAX);
+        if written_this_turn >= WRITE_BUDGET {
+            written_this_turn = 0;
+            futures_lite::future::yield_now().await;
+        }
     }
 }

@@ -8,6 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::backpressure::Inflow;
 use super::event::LocalEvent;
 use super::peer::Peer;
 use super::{Delivered, DeliveryHandler};
@@ -56,6 +57,9 @@ impl Default for Clock {
 pub struct ShardSettings {
     /// Frames queued per next hop before new ones are dropped.
     pub peer_queue_capacity: usize,
+    /// How long a congested next hop may pause the connections feeding it before it counts
+    /// as slow and its excess is dropped instead ([`crate::pipeline::pressure`]).
+    pub peer_queue_patience: Duration,
     /// How long a connection attempt to a next hop may take.
     pub connect_timeout: Duration,
     /// First wait after a failed connection attempt; doubles per failure.
@@ -80,6 +84,9 @@ pub struct Shard {
     pub(super) pending_started: LocalEvent,
     pub(super) pool: RefCell<BufferPool>,
     pub(super) peers: RefCell<HashMap<SocketAddr, Rc<Peer>>>,
+    /// The inbound connections being served, by the source id their frames carry.
+    pub(super) inflows: RefCell<HashMap<u32, Rc<Inflow>>>,
+    next_source: Cell<u32>,
     pub(super) stats: Arc<ShardStats>,
     /// Notified when the wheel's next deadline may have moved earlier.
     pub(super) wheel_changed: LocalEvent,
@@ -113,6 +120,8 @@ impl Shard {
             pending_started: LocalEvent::default(),
             pool: RefCell::new(pool),
             peers: RefCell::new(HashMap::new()),
+            inflows: RefCell::new(HashMap::new()),
+            next_source: Cell::new(0),
             stats,
             wheel_changed: LocalEvent::default(),
             buffers_freed: LocalEvent::default(),
@@ -152,6 +161,29 @@ impl Shard {
         }
     }
 
+    /// Registers a new inbound connection: its source id (never 0) and its back-pressure
+    /// state, until [`Self::forget_inflow`].
+    pub(super) fn register_inflow(&self) -> (u32, Rc<Inflow>) {
+        let inflows = &mut self.inflows.borrow_mut();
+        let mut id = self.next_source.get();
+        loop {
+            id = id.wrapping_add(1).max(1);
+            if !inflows.contains_key(&id) {
+                break;
+            }
+        }
+        self.next_source.set(id);
+        let inflow = Rc::new(Inflow::default());
+        inflows.insert(id, inflow.clone());
+        (id, inflow)
+    }
+
+    /// The connection `source` is closed: packets of it still queued or held no longer pause
+    /// anyone.
+    pub(super) fn forget_inflow(&self, source: u32) {
+        self.inflows.borrow_mut().remove(&source);
+    }
+
     /// Unwraps and routes `batch` (emptied) at `now`.
     pub(super) fn mix(self: &Rc<Self>, now: Timestamp, batch: &mut Vec<ReceivedFrame>) {
         if batch.is_empty() {
@@ -186,6 +218,7 @@ impl Shard {
             count += 1;
             self.give_buffer(packet.buf);
         });
+        // (The caller relieves the peer's pressure: the queue is empty now.)
         if count > 0 {
             self.stats.count_drop(reason, count);
             self.stats
@@ -217,7 +250,9 @@ pub(super) struct ShardSink<'a> {
 impl MixerSink for ShardSink<'_> {
     fn depart(&mut self, next_hop: SocketAddr, packet: OutPacket) {
         let peer = Peer::get_or_spawn(self.shard, next_hop);
+        let source = packet.source;
         let pushed = peer.queue.borrow_mut().push(packet);
+        let len = peer.queue.borrow().len();
         match pushed {
             Ok(()) => {
                 ShardStats::add(&self.shard.stats.peer_queue_depth, 1);
@@ -227,6 +262,15 @@ impl MixerSink for ShardSink<'_> {
                 self.shard.stats.count_drop(DropReason::PeerQueueFull, 1);
                 tracing::debug!(reason = DropReason::PeerQueueFull.label(), %next_hop, "packet dropped");
                 self.shard.give_buffer(packet.buf);
+            }
+        }
+        let holds_back = {
+            let mut pressure = peer.pressure.borrow_mut();
+            pressure.may_hold_back(len) && pressure.after_push(len, self.shard.clock.now())
+        };
+        if holds_back {
+            if let Some(inflow) = self.shard.inflows.borrow().get(&source) {
+                inflow.hold_for(&peer);
             }
         }
     }

@@ -11,7 +11,7 @@ fn feed(
     chunks: &[usize],
     pool: &mut BufferPool,
 ) -> (Vec<ReceivedFrame>, FrameAssembler, Result<(), FrameError>) {
-    let mut assembler = FrameAssembler::new();
+    let mut assembler = FrameAssembler::with_source(7);
     let mut out = Vec::new();
     let mut pos = 0;
     let mut chunk_index = 0;
@@ -39,6 +39,17 @@ fn feed(
         }
     }
     (out, assembler, Ok(()))
+}
+
+#[test]
+fn every_frame_names_its_connection_across_a_change_of_shape() {
+    let mut pool = BufferPool::new(1 << 22);
+    let mut stream = frame(FrameHeader::v8(PacketSize::Regular, KeyRotation::Odd), 1);
+    stream.extend(frame(FrameHeader::v7(PacketSize::Ack), 2));
+    let (frames, _, result) = feed(&stream, &[100], &mut pool);
+    result.unwrap();
+    assert_eq!(frames.len(), 2);
+    assert!(frames.iter().all(|f| f.source == 7));
 }
 
 fn frame(header: FrameHeader, fill: u8) -> Vec<u8> {

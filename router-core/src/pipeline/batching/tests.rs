@@ -25,6 +25,7 @@ fn frames(pool: &mut BufferPool, count: usize, at_us: u64, tag: u8) -> Vec<Recei
                 header: FrameHeader::v8(PacketSize::Ack, KeyRotation::Unknown),
                 buf,
                 arrived: Timestamp::from_nanos(at_us * US),
+                source: 0,
             }
         })
         .collect()

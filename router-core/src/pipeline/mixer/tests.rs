@@ -144,9 +144,11 @@ impl Harness {
     }
 
     fn receive_frames(&mut self, arrived_ms: u64, now_ms: u64, packets: &[(&[u8], KeyRotation)]) {
+        // Each frame comes on its own connection, numbered from 100 in batch order.
         let mut frames: Vec<ReceivedFrame> = packets
             .iter()
-            .map(|(bytes, key_rotation)| {
+            .zip(100u32..)
+            .map(|((bytes, key_rotation), source)| {
                 let size = PacketSize::from_packet_len(bytes.len()).unwrap();
                 let mut buf = self.pool.take(size);
                 buf.body_mut().copy_from_slice(bytes);
@@ -154,6 +156,7 @@ impl Harness {
                     header: FrameHeader::v8(size, *key_rotation),
                     buf,
                     arrived: Timestamp::from_millis(arrived_ms),
+                    source,
                 }
             })
             .collect();
@@ -206,6 +209,7 @@ fn a_zero_delay_packet_leaves_at_once_as_the_oracle_processes_it() {
     );
     assert_eq!(&frame[4..], &expected_forward(&packet)[..]);
     assert_eq!(out.arrived, Timestamp::from_millis(5));
+    assert_eq!(out.source, 100, "it names the connection it came on");
     assert_eq!(
         h.stats.received.load(std::sync::atomic::Ordering::Relaxed),
         1
@@ -255,6 +259,10 @@ fn delays_are_honoured_on_the_virtual_clock() {
     assert_eq!(
         h.sink.departed[0].1.buf.frame(4)[4..],
         expected_forward(&fast)[..]
+    );
+    assert_eq!(
+        h.sink.departed[0].1.source, 101,
+        "a held packet still names its connection"
     );
     assert_eq!(h.mixer.poll_timeout(), Some(Timestamp::from_millis(140)));
     h.mixer
