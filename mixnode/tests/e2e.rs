@@ -447,3 +447,24 @@ fn a_busy_polling_node_forwards_and_its_polling_shows_as_cpu_not_as_busy_time() 
         "busy time is counted without polling too"
     );
 }
+
+#[test]
+fn an_idle_link_to_a_next_hop_is_closed_by_the_sender_and_reopened_for_the_next_packet() {
+    let home = tempfile::tempdir().unwrap();
+    let mut node = TestNode::init(home.path(), "idle");
+    // Inbound idle timeout 2 s: the node closes its own idle links after 1 s.
+    node.set_engine("idle_timeout_ms", 2_000);
+    node.start(&["--shards", "1"]);
+    let sink = FinalHop::start();
+    let route = [node.route_node(), sink.route_node()];
+    let mut link = connect(node.addr);
+    for message in [&b"before the idle close"[..], b"after it"] {
+        link.write_all(&frame(&build_packet(&route, &[Duration::ZERO; 2], message)))
+            .unwrap();
+        assert_eq!(sink.recv().1, message);
+        assert_eq!(node.metric("mixnet_outbound_connections"), 1);
+        // Closed by the node once idle (the sink never closes it).
+        node.wait_metric("mixnet_outbound_connections", |open| open == 0);
+    }
+    assert_eq!(node.metric("mixnet_packets_forwarded_total"), 2);
+}

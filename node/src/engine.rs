@@ -62,7 +62,8 @@ pub struct EngineSection {
     pub max_inbound_per_source: usize,
     /// How long a new inbound connection may take to deliver its first complete frame, ms.
     pub first_frame_timeout_ms: u64,
-    /// How long an inbound connection may send nothing at all, ms.
+    /// How long an inbound connection may send nothing at all, ms. The node closes its own
+    /// links to next hops after half this long without a packet to send.
     pub idle_timeout_ms: u64,
     /// MiB of packet buffers per shard before the shard stops reading.
     pub buffer_budget_mib: usize,
@@ -273,6 +274,8 @@ impl EngineSection {
             peer_queue_capacity: self.peer_queue_capacity,
             peer_queue_patience: Duration::from_millis(self.peer_queue_patience_ms),
             connect_timeout: Duration::from_millis(self.connect_timeout_ms),
+            // Every node closes its idle links at half the idle timeout it gives others'.
+            outbound_idle: Duration::from_millis((self.idle_timeout_ms / 2).max(1)),
             batch: BatchPolicy::for_backend(
                 detected_backend(),
                 Duration::from_micros(self.batch_linger_us),

@@ -161,6 +161,7 @@ impl RouterConfig {
                 peer_queue_capacity: 8192,
                 peer_queue_patience: Duration::from_secs(1),
                 connect_timeout: Duration::from_secs(3),
+                outbound_idle: Duration::from_secs(300),
                 backoff_initial: Duration::from_millis(100),
                 backoff_max: Duration::from_secs(10),
                 batch: BatchPolicy::default(),

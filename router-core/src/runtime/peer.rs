@@ -101,13 +101,30 @@ async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
 
 /// Writes the queue until the connection fails. The task keeps running through a shutdown's
 /// grace period (packets released from the wheel still leave) and ends with the shard.
+/// A link with nothing to write for [`super::ShardSettings::outbound_idle`] is closed, before the
+/// next hop's own idle timeout can close it under a packet being written.
 async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) {
     let fd = stream.as_raw_fd();
     let mut written_this_turn = 0usize;
     loop {
         if peer.queue.borrow().is_empty() {
             written_this_turn = 0;
-            peer.ready.wait().await;
+            let idle = shard.settings.outbound_idle;
+            let woken = futures_lite::future::or(
+                async {
+                    peer.ready.wait().await;
+                    true
+                },
+                async {
+                    glommio::timer::sleep(idle).await;
+                    false
+                },
+            )
+            .await;
+            if !woken && peer.queue.borrow().is_empty() {
+                tracing::debug!(peer = %peer.addr, ?idle, "closing an idle link to a next hop");
+                return;
+            }
             continue;
         }
         let result = peer

@@ -62,6 +62,10 @@ pub struct ShardSettings {
     pub peer_queue_patience: Duration,
     /// How long a connection attempt to a next hop may take.
     pub connect_timeout: Duration,
+    /// How long a link to a next hop may stay without a packet to write before it is closed
+    /// (it is opened again for the next packet). Shorter than the next hops' inbound idle
+    /// timeout, so the sender, not the receiver, closes an idle link.
+    pub outbound_idle: Duration,
     /// First wait after a failed connection attempt; doubles per failure.
     pub backoff_initial: Duration,
     /// Longest wait between connection attempts.
