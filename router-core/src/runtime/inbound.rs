@@ -6,7 +6,8 @@
 //! pushes back on the sender; so it does while a next hop its packets went to is congested
 //! ([`super::backpressure`]). A corrupt frame header closes only this connection, and so does
 //! silence: no complete frame within the first-frame timeout, or no byte within the idle
-//! timeout ([`super::limits`]).
+//! timeout ([`super::limits`]). A new connection takes no packet buffer until its first byte
+//! arrives (it is peeked into the stack), so silent connections cost the shard no memory.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -55,8 +56,17 @@ pub(super) async fn serve(
     let mut assembler = FrameAssembler::with_source(source);
     let mut frames: Vec<ReceivedFrame> = Vec::with_capacity(MAX_READ_FRAMES);
     let mut copied = 0u64;
+    // A new connection takes no packet buffer until its first byte is there.
+    let started = match wait_first_byte(&shard, &stream, peer, limits.first_frame_timeout).await {
+        Read::Bytes(0) | Read::Over => false,
+        Read::TimedOut => {
+            count_silent(&shard, peer, false);
+            false
+        }
+        Read::Bytes(_) => true,
+    };
     loop {
-        if shard.stopping.get() {
+        if !started || shard.stopping.get() {
             break;
         }
         inflow.wait_for_room(&shard).await;
@@ -74,16 +84,7 @@ pub(super) async fn serve(
             Read::Bytes(0) | Read::Over => break,
             Read::Bytes(received) => received,
             Read::TimedOut => {
-                let (counter, what) = if framed {
-                    (&shard.stats.inbound_idle_timeouts, "idle")
-                } else {
-                    (
-                        &shard.stats.inbound_first_frame_timeouts,
-                        "no complete frame",
-                    )
-                };
-                ShardStats::add(counter, 1);
-                tracing::debug!(%peer, what, "closing a silent inbound connection");
+                count_silent(&shard, peer, framed);
                 break;
             }
         };
@@ -120,6 +121,59 @@ pub(super) async fn serve(
         .fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Counts a connection closed for silence: before its first frame, or (`framed`) after.
+fn count_silent(shard: &Shard, peer: SocketAddr, framed: bool) {
+    let (counter, what) = if framed {
+        (&shard.stats.inbound_idle_timeouts, "idle")
+    } else {
+        (
+            &shard.stats.inbound_first_frame_timeouts,
+            "no complete frame",
+        )
+    };
+    ShardStats::add(counter, 1);
+    tracing::debug!(%peer, what, "closing a silent inbound connection");
+}
+
+/// Waits, for at most `allowed`, until the connection has a byte to read (peeked into the
+/// stack, not read), or is closed, or the shard stops.
+async fn wait_first_byte(
+    shard: &Shard,
+    stream: &TcpStream,
+    peer: SocketAddr,
+    allowed: Duration,
+) -> Read {
+    let mut byte = [0u8; 1];
+    let peeked = futures_lite::future::or(
+        async { Some(stream.peek(&mut byte).await.map_err(std::io::Error::from)) },
+        futures_lite::future::or(
+            async {
+                shard.stopping_event.wait().await;
+                None
+            },
+            async {
+                glommio::timer::sleep(allowed).await;
+                Some(Err(std::io::ErrorKind::TimedOut.into()))
+            },
+        ),
+    )
+    .await;
+    read_outcome(peeked, peer)
+}
+
+/// What a read (or peek) raced against the shard's stop and a timer gave.
+fn read_outcome(read: Option<std::io::Result<usize>>, peer: SocketAddr) -> Read {
+    match read {
+        None => Read::Over,
+        Some(Ok(received)) => Read::Bytes(received),
+        Some(Err(error)) if error.kind() == std::io::ErrorKind::TimedOut => Read::TimedOut,
+        Some(Err(error)) => {
+            tracing::debug!(%peer, %error, "inbound connection failed");
+            Read::Over
+        }
+    }
+}
+
 /// Reads what the socket has into the assembler's targets: at once when bytes are buffered
 /// (with their kernel timestamp), else waiting through glommio for at most `allowed`.
 async fn read_some(
@@ -154,15 +208,7 @@ async fn read_some(
                 ),
             )
             .await;
-            match read {
-                None => Read::Over,
-                Some(Ok(received)) => Read::Bytes(received),
-                Some(Err(error)) if error.kind() == std::io::ErrorKind::TimedOut => Read::TimedOut,
-                Some(Err(error)) => {
-                    tracing::debug!(%peer, %error, "inbound connection failed");
-                    Read::Over
-                }
-            }
+            read_outcome(read, peer)
         }
         Err(error) => {
             tracing::debug!(%peer, %error, "inbound connection failed");
