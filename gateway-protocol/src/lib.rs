@@ -6,7 +6,8 @@
 //! randomness are arguments.
 //!
 //! # Layout
-//! * [`handshake`]: register and authenticate, both ends, and the replay window.
+//! * [`handshake`]: register and authenticate, both ends, and the replay window;
+//!   [`registration_work`]: the proof of work a registration carries.
 //! * [`cipher`]: the per-direction session cipher with counter nonces.
 //! * [`control`]: the JSON control messages; [`frames`]: the binary frame formats.
 //! * [`final_hop`]: Nym's SURB-ACK layout at the front of a delivered plaintext.
@@ -44,6 +45,7 @@ pub mod control;
 pub mod final_hop;
 pub mod frames;
 pub mod handshake;
+pub mod registration_work;
 
 pub use cipher::{CipherError, SessionCipher};
 pub use control::{ClientControl, ErrorKind, GatewayControl};
