@@ -233,6 +233,8 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
 
 /// Answers the websocket upgrade request with HTTP 429 naming `why`, without upgrading.
 async fn refuse_upgrade(stream: TcpStream, why: &'static str) {
+    // The callback's signature is tungstenite's: its error is the response to send.
+    #[allow(clippy::result_large_err)]
     let refuse = |_: &Request, _: Response| -> Result<Response, ErrorResponse> {
         let mut response = ErrorResponse::new(Some(why.to_string()));
         *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
