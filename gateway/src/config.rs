@@ -129,8 +129,8 @@ impl Default for ClientsSection {
     }
 }
 
-/// The default `[clients] registration_work_bits`: 2^16 hashes, about 30 ms on one core of
-/// a release build.
+/// The default `[clients] registration_work_bits`: 2^16 hashes on average, about 20 ms of one
+/// core with optimized dependencies.
 pub const DEFAULT_REGISTRATION_WORK_BITS: u8 = 16;
 
 /// `[mailbox]`: every field has a default.
