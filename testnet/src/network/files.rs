@@ -164,6 +164,25 @@ mod tests {
     }
 
     #[test]
+    fn gateways_get_cheap_registration_work_and_wide_per_source_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, "[clients]\nidle_timeout_ms = 5\n").unwrap();
+        tune_gateway_config(&path).unwrap();
+        let table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let clients = &table["clients"];
+        assert_eq!(
+            clients["registration_work_bits"].as_integer(),
+            Some(LOCAL_REGISTRATION_WORK_BITS)
+        );
+        assert_eq!(
+            clients["max_handshakes_per_source"].as_integer(),
+            Some(LOCAL_PER_SOURCE)
+        );
+        assert_eq!(clients["idle_timeout_ms"].as_integer(), Some(5), "kept");
+    }
+
+    #[test]
     fn validators_get_the_local_block_interval() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("validator.toml");
