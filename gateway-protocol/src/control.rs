@@ -21,6 +21,11 @@ pub enum ClientControl {
         timestamp_ms: u64,
         /// Identity signature over [`register_signing_bytes`](super::handshake::register_signing_bytes).
         signature: String,
+        /// Proof of work for this identity at this gateway
+        /// ([`registration_work`](super::registration_work)); left out when the client does
+        /// not know the gateway's difficulty yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        work: Option<u64>,
     },
     /// A returning client.
     Authenticate {
@@ -85,6 +90,10 @@ pub enum GatewayControl {
         kind: ErrorKind,
         /// For humans.
         message: String,
+        /// With [`ErrorKind::WorkRequired`]: the work the gateway asks of a registration, in
+        /// bits.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        work_bits: Option<u8>,
     },
 }
 
@@ -123,6 +132,12 @@ pub enum ErrorKind {
     TooManyConnections,
     /// The gateway could not keep up (a queue is full); retry later.
     Busy,
+    /// A registration without enough proof of work; the error's `work_bits` says how much.
+    WorkRequired,
+    /// This source address registered too often; retry later.
+    TooManyRegistrations,
+    /// Too many refused credentials on one connection: it is closed.
+    TooManyRefusedCredentials,
     /// The gateway failed; not the client's fault.
     Internal,
 }
@@ -146,6 +161,9 @@ impl ErrorKind {
             ErrorKind::NotInTopology => "not_in_topology",
             ErrorKind::TooManyConnections => "too_many_connections",
             ErrorKind::Busy => "busy",
+            ErrorKind::WorkRequired => "work_required",
+            ErrorKind::TooManyRegistrations => "too_many_registrations",
+            ErrorKind::TooManyRefusedCredentials => "too_many_refused_credentials",
             ErrorKind::Internal => "internal",
         }
     }
@@ -169,6 +187,18 @@ impl GatewayControl {
         GatewayControl::Error {
             kind,
             message: message.into(),
+            work_bits: None,
+        }
+    }
+
+    /// The refusal of a registration with too little work.
+    pub fn work_required(bits: u8) -> Self {
+        GatewayControl::Error {
+            kind: ErrorKind::WorkRequired,
+            message: format!(
+                "a registration here needs proof of work of {bits} bits; solve it and register again"
+            ),
+            work_bits: Some(bits),
         }
     }
 
@@ -216,5 +246,8 @@ mod tests {
         assert_eq!(serde_json::from_str::<GatewayControl>(&text).unwrap(), e);
         assert!(!ErrorKind::OutOfBandwidth.is_fatal());
         assert!(ErrorKind::BadFrame.is_fatal());
+        let text = GatewayControl::work_required(16).to_json();
+        assert!(text.contains("\"work_bits\":16"), "{text}");
+        assert!(!e.to_json().contains("work_bits"), "left out when absent");
     }
 }

@@ -67,6 +67,9 @@ pub enum HandshakeError {
     /// An x25519 key that gives the all-zero shared secret.
     #[error("the ephemeral key is a low-order point")]
     WeakKey,
+    /// A registration without enough proof of work.
+    #[error("a registration here needs proof of work of {0} bits")]
+    WorkRequired(u8),
 }
 
 impl HandshakeError {
@@ -79,6 +82,7 @@ impl HandshakeError {
             HandshakeError::Replayed => ErrorKind::Replayed,
             HandshakeError::Busy => ErrorKind::Busy,
             HandshakeError::UnexpectedAnswer(_) => ErrorKind::BadRequest,
+            HandshakeError::WorkRequired(_) => ErrorKind::WorkRequired,
         }
     }
 }
@@ -316,12 +320,15 @@ impl std::fmt::Debug for PendingRegistration {
     }
 }
 
-/// Starts a registration: the request to send and the state to finish it with.
+/// Starts a registration: the request to send and the state to finish it with. `work` is
+/// the proof of work ([`registration_work`](crate::registration_work)) if the client knows
+/// the gateway asks for it.
 pub fn start_registration(
     identity: &SigningKey,
     gateway: &VerifyingKey,
     ephemeral_secret: [u8; 32],
     now_ms: u64,
+    work: Option<u64>,
 ) -> (PendingRegistration, ClientControl) {
     let client = identity.verifying_key().to_bytes();
     let ephemeral = StaticSecret::from(ephemeral_secret);
@@ -337,6 +344,7 @@ pub fn start_registration(
         ephemeral: encode(&ephemeral_public),
         timestamp_ms: now_ms,
         signature: encode(&signature.to_bytes()),
+        work,
     };
     (
         PendingRegistration {
@@ -457,6 +465,24 @@ impl PendingAuthentication {
 
 // ---------------------------------------------------------------------------------------------
 // Gateway side
+
+/// Checks a registration's proof of work for `bits` (one hash, before the signature is
+/// verified): the identity must be well-formed and `work` enough for it at `gateway`.
+pub fn check_registration_work(
+    gateway: &[u8; 32],
+    identity: &str,
+    work: Option<u64>,
+    bits: u8,
+) -> Result<(), HandshakeError> {
+    if bits == 0 {
+        return Ok(());
+    }
+    let client = decode_fixed::<32>("identity", identity)?;
+    match work {
+        Some(nonce) if crate::registration_work::is_enough(gateway, &client, nonce, bits) => Ok(()),
+        _ => Err(HandshakeError::WorkRequired(bits)),
+    }
+}
 
 /// A verified registration request, before the gateway answers it.
 #[derive(Debug)]

@@ -6,7 +6,8 @@
 //! randomness are arguments.
 //!
 //! # Layout
-//! * [`handshake`]: register and authenticate, both ends, and the replay window.
+//! * [`handshake`]: register and authenticate, both ends, and the replay window;
+//!   [`registration_work`]: the proof of work a registration carries.
 //! * [`cipher`]: the per-direction session cipher with counter nonces.
 //! * [`control`]: the JSON control messages; [`frames`]: the binary frame formats.
 //! * [`final_hop`]: Nym's SURB-ACK layout at the front of a delivered plaintext.
@@ -19,7 +20,9 @@
 //!    ephemeral x25519 key and a timestamp, signed with the identity. The gateway answers with
 //!    its own ephemeral key, signed with the gateway's identity. Both derive the long-term
 //!    shared key (HKDF-SHA256 over the ephemeral Diffie–Hellman, bound to both identities)
-//!    and the gateway stores it.
+//!    and the gateway stores it. The request carries proof of work for the identity at this
+//!    gateway ([`registration_work`]); a gateway that asks for more refuses it with
+//!    `work_required` naming the bits, and the client solves and registers again.
 //! 2. **Authenticate** (a returning client): the client signs a fresh nonce and a timestamp;
 //!    the gateway refuses it when the timestamp is outside its window or the nonce was already
 //!    used, and answers with a nonce of its own, signed.
@@ -36,14 +39,16 @@
 //!
 //! Differences from Nym's gateway protocol, on purpose: per-session keys (Nym reuses the
 //! shared key for every session), counter nonces that reject replays and reordering (Nym
-//! draws random nonces), and a signed, timestamped, nonce-checked authenticate (Nym's proves
-//! possession of the shared key only). The Sphinx packets inside are Nym's, byte for byte.
+//! draws random nonces), a signed, timestamped, nonce-checked authenticate (Nym's proves
+//! possession of the shared key only), and proof of work on registration (Nym's is free), so
+//! identities that fill a gateway's database cost their maker. The Sphinx packets inside are Nym's, byte for byte.
 
 pub mod cipher;
 pub mod control;
 pub mod final_hop;
 pub mod frames;
 pub mod handshake;
+pub mod registration_work;
 
 pub use cipher::{CipherError, SessionCipher};
 pub use control::{ClientControl, ErrorKind, GatewayControl};

@@ -69,8 +69,39 @@ pub struct ClientsSection {
     pub auth_window_ms: u64,
     /// How long a new connection may take to authenticate, ms.
     pub handshake_timeout_ms: u64,
-    /// A connection that sends nothing (not even a ping) for this long is closed, ms.
+    /// An authenticated connection that makes no progress (forwards no packet, redeems no
+    /// credential, confirms no stored message) for this long is closed, ms; pings and no-op
+    /// requests do not count.
     pub idle_timeout_ms: u64,
+    /// Connections one source address (an IPv4 address or an IPv6 /64) may hold open; more
+    /// are refused before the websocket upgrade (HTTP 429).
+    pub max_connections_per_source: u32,
+    /// Connections of one source that may be in their handshake at once; more are refused
+    /// before the websocket upgrade (HTTP 429).
+    pub max_handshakes_per_source: u32,
+    /// Registrations one source may make in a burst; beyond it (and the hourly rate) they
+    /// are refused with `too_many_registrations`.
+    pub registration_burst_per_source: u32,
+    /// Registrations one source may make per hour, sustained.
+    pub registrations_per_hour_per_source: u32,
+    /// Proof of work a registration must carry, bits (0: none; at most 28). Each bit doubles
+    /// the client's cost.
+    pub registration_work_bits: u8,
+    /// A registered client that holds no bandwidth and no stored messages and has not
+    /// registered or authenticated for this long is deleted, seconds.
+    pub unused_registration_expiry_secs: u64,
+    /// Sustained control requests (credentials, confirmations) per second one connection may
+    /// send; faster senders are slowed down.
+    pub controls_per_second: u32,
+    /// Control requests a connection may send in a burst above that rate.
+    pub burst_controls: u32,
+    /// Refused credentials after which a connection is closed with
+    /// `too_many_refused_credentials`.
+    pub max_refused_credentials: u32,
+    /// Credential checks (pairings) running at once, for all clients together.
+    pub concurrent_credential_checks: usize,
+    /// How long a credential may wait for a check slot before it is refused `busy`, ms.
+    pub credential_check_wait_ms: u64,
 }
 
 impl Default for ClientsSection {
@@ -83,9 +114,24 @@ impl Default for ClientsSection {
             auth_window_ms: gateway_protocol::DEFAULT_AUTH_WINDOW_MS,
             handshake_timeout_ms: 10_000,
             idle_timeout_ms: 300_000,
+            max_connections_per_source: 64,
+            max_handshakes_per_source: 8,
+            registration_burst_per_source: 10,
+            registrations_per_hour_per_source: 60,
+            registration_work_bits: DEFAULT_REGISTRATION_WORK_BITS,
+            unused_registration_expiry_secs: 30 * 24 * 3600,
+            controls_per_second: 10,
+            burst_controls: 20,
+            max_refused_credentials: 3,
+            concurrent_credential_checks: 2,
+            credential_check_wait_ms: 2000,
         }
     }
 }
+
+/// The default `[clients] registration_work_bits`: 2^16 hashes on average, about 20 ms of one
+/// core with optimized dependencies.
+pub const DEFAULT_REGISTRATION_WORK_BITS: u8 = 16;
 
 /// `[mailbox]`: every field has a default.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,6 +194,39 @@ impl ConfigFile for Config {
             ("clients.auth_window_ms", clients.auth_window_ms),
             ("clients.handshake_timeout_ms", clients.handshake_timeout_ms),
             ("clients.idle_timeout_ms", clients.idle_timeout_ms),
+            (
+                "clients.max_connections_per_source",
+                u64::from(clients.max_connections_per_source),
+            ),
+            (
+                "clients.max_handshakes_per_source",
+                u64::from(clients.max_handshakes_per_source),
+            ),
+            (
+                "clients.registration_burst_per_source",
+                u64::from(clients.registration_burst_per_source),
+            ),
+            (
+                "clients.registrations_per_hour_per_source",
+                u64::from(clients.registrations_per_hour_per_source),
+            ),
+            (
+                "clients.unused_registration_expiry_secs",
+                clients.unused_registration_expiry_secs,
+            ),
+            (
+                "clients.controls_per_second",
+                u64::from(clients.controls_per_second),
+            ),
+            ("clients.burst_controls", u64::from(clients.burst_controls)),
+            (
+                "clients.max_refused_credentials",
+                u64::from(clients.max_refused_credentials),
+            ),
+            (
+                "clients.concurrent_credential_checks",
+                clients.concurrent_credential_checks as u64,
+            ),
             ("mailbox.max_total_bytes", self.mailbox.max_total_bytes),
             (
                 "mailbox.max_messages_per_client",
@@ -164,7 +243,29 @@ impl ConfigFile for Config {
                 return Err(invalid(field, "must be at least 1".into()));
             }
         }
+        if clients.registration_work_bits > gateway_protocol::registration_work::MAX_WORK_BITS {
+            return Err(invalid(
+                "clients.registration_work_bits",
+                format!(
+                    "{} is more than clients do ({})",
+                    clients.registration_work_bits,
+                    gateway_protocol::registration_work::MAX_WORK_BITS
+                ),
+            ));
+        }
         Ok(())
+    }
+}
+
+impl ClientsSection {
+    /// The per-source limits.
+    pub fn source_settings(&self) -> crate::source_limits::SourceSettings {
+        crate::source_limits::SourceSettings {
+            max_connections: self.max_connections_per_source,
+            max_handshakes: self.max_handshakes_per_source,
+            registration_burst: self.registration_burst_per_source,
+            registrations_per_hour: self.registrations_per_hour_per_source,
+        }
     }
 }
 
@@ -219,6 +320,17 @@ mod tests {
             (
                 text.replace("max_delay_ms = 10000", "max_delay_ms = 0"),
                 "engine.max_delay_ms",
+            ),
+            (
+                text.replace("registration_work_bits = 16", "registration_work_bits = 29"),
+                "clients.registration_work_bits",
+            ),
+            (
+                text.replace(
+                    "max_handshakes_per_source = 8",
+                    "max_handshakes_per_source = 0",
+                ),
+                "clients.max_handshakes_per_source",
             ),
         ];
         for (bad, field) in cases {

@@ -5,7 +5,10 @@
 //! names this gateway (its proof is bound to the gateway's identity and the holder's nonce,
 //! so one copied off the wire is worthless elsewhere); the serial commitment (zeta) was not
 //! spent here; the presentation verifies, in that context, under the validators' aggregate
-//! key (on tokio's blocking pool: it costs pairings); the spend is decided on the
+//! key (on tokio's blocking pool, at most `[clients] concurrent_credential_checks` at once
+//! for all clients together, so a stream of credentials cannot take the threads the database
+//! also uses; a check that finds no slot within `credential_check_wait_ms` is refused
+//! `busy`: it costs pairings); the spend is decided on the
 //! validators' chain (a validator answers once a block holds it, 409 if a block holds
 //! another spend of the same credential), and a majority of the configured validators
 //! report that same decided spend (this gateway, this nonce), so no single validator can
@@ -29,7 +32,7 @@ use validator_core::coconut::verify_credential;
 use validator_core::credential::{parameters, VerificationKeySet};
 use validator_core::primitives::IdentityKey;
 
-use crate::stats::GatewayStats;
+use crate::stats::{ClientRefusal, GatewayStats};
 use crate::store::{ClientId, Store};
 use gateway_protocol::ErrorKind;
 
@@ -43,6 +46,10 @@ pub struct CredentialVerifier {
     gateway: IdentityKey,
     validators: Vec<ValidatorClient>,
     keys: tokio::sync::Mutex<BTreeMap<KeyEpochId, VerificationKeySet>>,
+    /// Pairing checks running at once.
+    check_slots: tokio::sync::Semaphore,
+    /// How long a check waits for a slot.
+    check_wait: std::time::Duration,
 }
 
 /// Key sets kept, newest epochs first (a key epoch lasts days; two are live at a change).
@@ -62,7 +69,16 @@ impl CredentialVerifier {
             gateway,
             validators,
             keys: tokio::sync::Mutex::new(BTreeMap::new()),
+            check_slots: tokio::sync::Semaphore::new(2),
+            check_wait: std::time::Duration::from_secs(2),
         })
+    }
+
+    /// At most `slots` pairing checks at once; one waits at most `wait` for a slot.
+    pub fn with_check_slots(mut self, slots: usize, wait: std::time::Duration) -> Self {
+        self.check_slots = tokio::sync::Semaphore::new(slots.max(1));
+        self.check_wait = wait;
+        self
     }
 
     /// The key set of `epoch` a majority of the configured validators agree on (cached).
@@ -119,7 +135,7 @@ impl CredentialVerifier {
                 "this credential was already spent here".into(),
             ));
         }
-        self.verify(&body).await?;
+        self.verify(&body, stats).await?;
         self.confirm_spend(&body).await?;
 
         let total = counter.load(Ordering::Relaxed).saturating_add(amount);
@@ -145,7 +161,7 @@ impl CredentialVerifier {
     }
 
     /// Verifies the presentation against the validators' aggregate key of its key epoch.
-    async fn verify(&self, body: &SpendBody) -> Result<(), Refusal> {
+    async fn verify(&self, body: &SpendBody, stats: &GatewayStats) -> Result<(), Refusal> {
         let keys = self.keys_of(body.key_epoch).await.map_err(|e| {
             (
                 ErrorKind::Busy,
@@ -155,6 +171,14 @@ impl CredentialVerifier {
                 ),
             )
         })?;
+        let slot = tokio::time::timeout(self.check_wait, self.check_slots.acquire()).await;
+        let Ok(Ok(_slot)) = slot else {
+            stats.count_refusal(ClientRefusal::CredentialChecksBusy);
+            return Err((
+                ErrorKind::Busy,
+                "every credential check slot is taken; present it again shortly".into(),
+            ));
+        };
         let checked = body.clone();
         tokio::task::spawn_blocking(move || {
             verify_credential(

@@ -266,6 +266,11 @@ pub async fn store_and_ack(
             }
             StoreOutcome::QuotaExceeded => stats.count_exit_drop(ExitDrop::MailboxFull, 1),
             StoreOutcome::UnknownClient => stats.count_exit_drop(ExitDrop::UnknownRecipient, 1),
+            // Not stored and not acked, like a full mailbox: the sender retransmits, and the
+            // message arrives if the recipient comes online (or pays) meanwhile.
+            StoreOutcome::NoBandwidth => {
+                stats.count_exit_drop(ExitDrop::RecipientWithoutBandwidth, 1)
+            }
         }
     }
     notify.sort_unstable();

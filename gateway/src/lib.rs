@@ -20,7 +20,9 @@
 //! * [`credentials`]: Coconut credential checks and the validators' spent set;
 //! * [`forwarder`]: framed TCP to layer-1 mixnodes for client packets and acks;
 //! * [`entry_policy`]: which first hops are allowed (the topology window's layer 1);
-//! * [`rate`]: the per-client token bucket; [`stats`]: the gateway's metrics;
+//! * [`rate`]: the token bucket (a client's packets and controls, a source's
+//!   registrations); [`source_limits`]: connections, handshakes and registrations per
+//!   source address; [`stats`]: the gateway's metrics;
 //! * [`commands`]: `init`, `node-details`, `run`; [`error`]: what they fail with.
 //!
 //! What it does not do: build packets or choose routes (the client does), or mix (a packet
@@ -35,6 +37,7 @@ pub mod entry_policy;
 pub mod error;
 pub mod forwarder;
 pub mod rate;
+pub mod source_limits;
 pub mod stats;
 pub mod store;
 

@@ -1,4 +1,5 @@
-//! A token bucket for one client's packet rate. Pure: time is an argument.
+//! A token bucket: one client's packet or control rate, one source's registrations. Pure:
+//! time is an argument.
 
 use std::time::Duration;
 
@@ -20,6 +21,22 @@ impl TokenBucket {
             tokens: f64::from(burst.max(1)),
             last_ns: now_ns,
         }
+    }
+
+    /// A full bucket at `now_ns` refilling `per_hour` tokens an hour.
+    pub fn per_hour(per_hour: u32, burst: u32, now_ns: u64) -> Self {
+        TokenBucket {
+            rate: f64::from(per_hour.max(1)) / 3600.0,
+            burst: f64::from(burst.max(1)),
+            tokens: f64::from(burst.max(1)),
+            last_ns: now_ns,
+        }
+    }
+
+    /// Whether the bucket would be full at `now_ns` (it then holds no information).
+    pub fn is_full(&self, now_ns: u64) -> bool {
+        let elapsed = now_ns.saturating_sub(self.last_ns) as f64 / 1e9;
+        self.tokens + elapsed * self.rate >= self.burst
     }
 
     /// Takes one token: `None` if there was one, else how long until there is one (the

@@ -2,7 +2,9 @@
 //!
 //! Every refusal and every drop has a typed reason with one label (DESIGN §6.4):
 //! [`ErrorKind`] for what a client is told, [`ExitDrop`] for last-hop packets the gateway
-//! could not deliver.
+//! could not deliver, [`ClientRefusal`] for what the client port's abuse limits refused or
+//! slowed down (some of which the client is never told: a refusal before the websocket
+//! upgrade is an HTTP 429).
 
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -23,17 +25,20 @@ pub enum ExitDrop {
     UnknownRecipient,
     /// The recipient's mailbox is full.
     MailboxFull,
+    /// The recipient is offline and holds no bandwidth: it gets no mailbox space.
+    RecipientWithoutBandwidth,
     /// The database failed.
     StoreFailed,
 }
 
 impl ExitDrop {
-    const ALL: [ExitDrop; 6] = [
+    const ALL: [ExitDrop; 7] = [
         ExitDrop::BadPayload,
         ExitDrop::BadSurbAck,
         ExitDrop::DeliveryQueueFull,
         ExitDrop::UnknownRecipient,
         ExitDrop::MailboxFull,
+        ExitDrop::RecipientWithoutBandwidth,
         ExitDrop::StoreFailed,
     ];
 
@@ -45,6 +50,7 @@ impl ExitDrop {
             ExitDrop::DeliveryQueueFull => "delivery_queue_full",
             ExitDrop::UnknownRecipient => "unknown_recipient",
             ExitDrop::MailboxFull => "mailbox_full",
+            ExitDrop::RecipientWithoutBandwidth => "recipient_without_bandwidth",
             ExitDrop::StoreFailed => "store_failed",
         }
     }
@@ -54,7 +60,60 @@ impl ExitDrop {
     }
 }
 
-const ERROR_KINDS: [ErrorKind; 16] = [
+/// What the client port's abuse limits refused or slowed down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ClientRefusal {
+    /// A connection over the gateway's limit (`max_connections`).
+    ConnectionLimit,
+    /// A connection over its source's limit (`max_connections_per_source`).
+    SourceConnections,
+    /// A connection over its source's handshakes in progress (`max_handshakes_per_source`).
+    SourceHandshakes,
+    /// A registration over its source's allowance.
+    SourceRegistrations,
+    /// A registration without enough proof of work.
+    RegistrationWork,
+    /// A connection closed after too many refused credentials.
+    RefusedCredentials,
+    /// A credential refused `busy`: no check slot within the wait.
+    CredentialChecksBusy,
+    /// A control request held back by its connection's control rate.
+    ControlRate,
+}
+
+impl ClientRefusal {
+    const ALL: [ClientRefusal; 8] = [
+        ClientRefusal::ConnectionLimit,
+        ClientRefusal::SourceConnections,
+        ClientRefusal::SourceHandshakes,
+        ClientRefusal::SourceRegistrations,
+        ClientRefusal::RegistrationWork,
+        ClientRefusal::RefusedCredentials,
+        ClientRefusal::CredentialChecksBusy,
+        ClientRefusal::ControlRate,
+    ];
+
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ClientRefusal::ConnectionLimit => "connection_limit",
+            ClientRefusal::SourceConnections => "source_connections",
+            ClientRefusal::SourceHandshakes => "source_handshakes",
+            ClientRefusal::SourceRegistrations => "source_registrations",
+            ClientRefusal::RegistrationWork => "registration_work",
+            ClientRefusal::RefusedCredentials => "refused_credentials",
+            ClientRefusal::CredentialChecksBusy => "credential_checks_busy",
+            ClientRefusal::ControlRate => "control_rate",
+        }
+    }
+
+    fn index(self) -> usize {
+        Self::ALL.iter().position(|d| *d == self).unwrap_or(0)
+    }
+}
+
+const ERROR_KINDS: [ErrorKind; 19] = [
     ErrorKind::BadRequest,
     ErrorKind::NotAuthenticated,
     ErrorKind::AlreadyAuthenticated,
@@ -70,6 +129,9 @@ const ERROR_KINDS: [ErrorKind; 16] = [
     ErrorKind::NotInTopology,
     ErrorKind::TooManyConnections,
     ErrorKind::Busy,
+    ErrorKind::WorkRequired,
+    ErrorKind::TooManyRegistrations,
+    ErrorKind::TooManyRefusedCredentials,
     ErrorKind::Internal,
 ];
 
@@ -104,8 +166,13 @@ pub struct GatewayStats {
     pub bandwidth_debited_bytes: AtomicU64,
     /// Packets dropped towards layer 1 (queue full, connection lost).
     pub forward_dropped: AtomicU64,
-    errors: [AtomicU64; 16],
-    exit_drops: [AtomicU64; 6],
+    /// Registrations accepted (new identities stored).
+    pub registrations: AtomicU64,
+    /// Registrations deleted unused.
+    pub registrations_expired: AtomicU64,
+    errors: [AtomicU64; 19],
+    exit_drops: [AtomicU64; 7],
+    refusals: [AtomicU64; 8],
 }
 
 /// A counter or gauge with no labels: name, type, help, and where its value is.
@@ -117,7 +184,7 @@ type PlainSeries = (
 );
 
 /// The gateway's series without labels, in the order they are rendered.
-const PLAIN_SERIES: [PlainSeries; 14] = [
+const PLAIN_SERIES: [PlainSeries; 16] = [
     (
         "gateway_clients_connected",
         "gauge",
@@ -202,6 +269,18 @@ const PLAIN_SERIES: [PlainSeries; 14] = [
         "Client packets and acks dropped towards layer 1.",
         |s| &s.forward_dropped,
     ),
+    (
+        "gateway_registrations_total",
+        "counter",
+        "New client identities registered.",
+        |s| &s.registrations,
+    ),
+    (
+        "gateway_registrations_expired_total",
+        "counter",
+        "Registrations deleted unused (no bandwidth, no mail, not seen for the expiry).",
+        |s| &s.registrations_expired,
+    ),
 ];
 
 impl GatewayStats {
@@ -221,6 +300,17 @@ impl GatewayStats {
     pub fn count_exit_drop(&self, reason: ExitDrop, n: u64) {
         self.exit_drops[reason.index()].fetch_add(n, Ordering::Relaxed);
         tracing::debug!(reason = reason.label(), n, "last-hop packet dropped");
+    }
+
+    /// Counts what an abuse limit refused or slowed down, with one tracing event.
+    pub fn count_refusal(&self, reason: ClientRefusal) {
+        self.refusals[reason.index()].fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(reason = reason.label(), "client refused by an abuse limit");
+    }
+
+    /// Refusals of this reason so far.
+    pub fn refusals(&self, reason: ClientRefusal) -> u64 {
+        self.refusals[reason.index()].load(Ordering::Relaxed)
     }
 
     /// Errors of this kind sent so far.
@@ -252,6 +342,15 @@ impl GatewayStats {
                 out,
                 "gateway_client_errors_total{{kind=\"{}\"}} {}",
                 kind.label(),
+                load(count)
+            );
+        }
+        let _ = writeln!(out, "# HELP gateway_client_refused_total Clients refused or slowed down by an abuse limit, by reason.\n# TYPE gateway_client_refused_total counter");
+        for (reason, count) in ClientRefusal::ALL.iter().zip(&self.refusals) {
+            let _ = writeln!(
+                out,
+                "gateway_client_refused_total{{reason=\"{}\"}} {}",
+                reason.label(),
                 load(count)
             );
         }

@@ -11,7 +11,16 @@
 //! * `clients`: identity (32) → shared key (32) ‖ bandwidth (8);
 //! * `mailbox`: identity (32) ‖ sequence (8) → kind (1) ‖ stored at, Unix ms (8) ‖ bytes;
 //! * `mailbox_meta`: identity (32) → next sequence (8) ‖ count (8) ‖ bytes (8);
+//! * `mailbox_by_time`: stored at, Unix ms (8) ‖ identity (32) ‖ sequence (8) → nothing: the
+//!   expiry pass reads the old messages in one range scan instead of the whole mailbox (built
+//!   at open if a database from before it lacks it);
+//! * `client_seen`: identity (32) → when it last registered or authenticated, Unix ms (kept
+//!   to the day, so authenticating is a write at most once a day): a client that holds no
+//!   bandwidth and no messages and was not seen for the configured time is deleted;
 //! * `spent`: credential serial commitment (zeta) → spent at, Unix ms.
+//!
+//! A client with no bandwidth gets no mailbox space (unless bandwidth is free): free
+//! identities cannot fill the shared quota.
 //!
 //! Every method is synchronous and may wait on the disk: async callers run it on tokio's
 //! blocking pool.
@@ -20,14 +29,19 @@ use std::path::Path;
 
 use std::sync::atomic::Ordering::Relaxed;
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use gateway_protocol::{DeliveryKind, SharedKey};
 
 const CLIENTS: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("clients");
 const MAILBOX: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("mailbox");
 const MAILBOX_META: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("mailbox_meta");
+const MAILBOX_BY_TIME: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("mailbox_by_time");
+const CLIENT_SEEN: TableDefinition<'_, &[u8], u64> = TableDefinition::new("client_seen");
 const SPENT: TableDefinition<'_, &[u8], u64> = TableDefinition::new("spent");
+
+/// How stale a client's last-seen time may get before authenticating writes it again.
+pub const SEEN_GRANULARITY_MS: u64 = 24 * 3600 * 1000;
 
 /// A client identity (ed25519 public key bytes, the Sphinx destination).
 pub type ClientId = [u8; 32];
@@ -53,6 +67,8 @@ pub struct MailboxLimits {
     pub max_total_bytes: u64,
     /// Age after which messages are purged, ms.
     pub max_age_ms: u64,
+    /// Only clients with bandwidth get mailbox space (off when bandwidth is free).
+    pub require_bandwidth: bool,
 }
 
 /// A registered client.
@@ -84,6 +100,8 @@ pub enum StoreOutcome {
     QuotaExceeded,
     /// The recipient never registered here.
     UnknownClient,
+    /// The recipient holds no bandwidth, so no mailbox space.
+    NoBandwidth,
 }
 
 /// A stored message.
@@ -134,6 +152,30 @@ fn mailbox_key(client: &ClientId, id: u64) -> [u8; 40] {
     key
 }
 
+/// `mailbox_by_time`'s key.
+fn time_key(stored_ms: u64, client: &ClientId, id: u64) -> [u8; 48] {
+    let mut key = [0u8; 48];
+    key[..8].copy_from_slice(&stored_ms.to_be_bytes());
+    key[8..40].copy_from_slice(client);
+    key[40..].copy_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// A mailbox key's client and id.
+fn parse_mailbox_key(key: &[u8]) -> Option<(ClientId, u64)> {
+    let client = <ClientId>::try_from(key.get(..32)?).ok()?;
+    let id = <[u8; 8]>::try_from(key.get(32..40)?).ok()?;
+    Some((client, u64::from_be_bytes(id)))
+}
+
+/// A mailbox value's storage time.
+fn stored_at(value: &[u8]) -> u64 {
+    value
+        .get(1..9)
+        .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
 fn decode_client(value: &[u8]) -> Option<ClientRecord> {
     let shared: [u8; 32] = value.get(..32)?.try_into().ok()?;
     let bandwidth: [u8; 8] = value.get(32..40)?.try_into().ok()?;
@@ -175,6 +217,21 @@ impl Store {
             txn.open_table(MAILBOX).map_err(err)?;
             txn.open_table(MAILBOX_META).map_err(err)?;
             txn.open_table(SPENT).map_err(err)?;
+            txn.open_table(CLIENT_SEEN).map_err(err)?;
+            let mailbox = txn.open_table(MAILBOX).map_err(err)?;
+            let mut by_time = txn.open_table(MAILBOX_BY_TIME).map_err(err)?;
+            if by_time.len().map_err(err)? != mailbox.len().map_err(err)? {
+                // A database from before the index: build it once.
+                for entry in mailbox.iter().map_err(err)? {
+                    let (key, value) = entry.map_err(err)?;
+                    if let Some((client, id)) = parse_mailbox_key(key.value()) {
+                        let at = stored_at(value.value());
+                        by_time
+                            .insert(&time_key(at, &client, id)[..], &[][..])
+                            .map_err(err)?;
+                    }
+                }
+            }
         }
         txn.commit().map_err(err)?;
         let store = Store {
@@ -206,11 +263,21 @@ impl Store {
         Ok(found.and_then(|v| decode_client(v.value())))
     }
 
-    /// Stores (or replaces) a client's shared key, keeping the bandwidth it has; returns it.
-    pub fn register(&self, client: &ClientId, shared: &SharedKey) -> Result<u64, StoreError> {
+    /// Stores (or replaces) a client's shared key, keeping the bandwidth it has, and marks
+    /// it seen at `now_ms`; returns its bandwidth.
+    pub fn register(
+        &self,
+        client: &ClientId,
+        shared: &SharedKey,
+        now_ms: u64,
+    ) -> Result<u64, StoreError> {
         let txn = self.db.begin_write().map_err(err)?;
         let bandwidth;
         {
+            txn.open_table(CLIENT_SEEN)
+                .map_err(err)?
+                .insert(&client[..], now_ms)
+                .map_err(err)?;
             let mut table = txn.open_table(CLIENTS).map_err(err)?;
             bandwidth = table
                 .get(&client[..])
@@ -223,6 +290,104 @@ impl Store {
         }
         txn.commit().map_err(err)?;
         Ok(bandwidth)
+    }
+
+    /// Marks a registered client seen at `now_ms`: a write only when the stored time is
+    /// older than [`SEEN_GRANULARITY_MS`].
+    pub fn seen(&self, client: &ClientId, now_ms: u64) -> Result<(), StoreError> {
+        {
+            let txn = self.db.begin_read().map_err(err)?;
+            let table = txn.open_table(CLIENT_SEEN).map_err(err)?;
+            let last = table.get(&client[..]).map_err(err)?.map(|v| v.value());
+            if last.is_some_and(|last| now_ms.saturating_sub(last) < SEEN_GRANULARITY_MS) {
+                return Ok(());
+            }
+        }
+        let txn = self.db.begin_write().map_err(err)?;
+        txn.open_table(CLIENT_SEEN)
+            .map_err(err)?
+            .insert(&client[..], now_ms)
+            .map_err(err)?;
+        txn.commit().map_err(err)
+    }
+
+    /// Deletes the registrations nobody uses: no bandwidth, no stored messages, not seen
+    /// since `now_ms - unused_ms`, and not `online`. A client without a seen time (a
+    /// database from before it was kept) gets `now_ms`, so its time starts now. Returns how
+    /// many went.
+    pub fn expire_unused(
+        &self,
+        now_ms: u64,
+        unused_ms: u64,
+        online: impl Fn(&ClientId) -> bool,
+    ) -> Result<u64, StoreError> {
+        let cutoff = now_ms.saturating_sub(unused_ms);
+        let mut expired = Vec::new();
+        let mut unseen = Vec::new();
+        {
+            let txn = self.db.begin_read().map_err(err)?;
+            let clients = txn.open_table(CLIENTS).map_err(err)?;
+            let seen = txn.open_table(CLIENT_SEEN).map_err(err)?;
+            let metas = txn.open_table(MAILBOX_META).map_err(err)?;
+            for entry in clients.iter().map_err(err)? {
+                let (key, value) = entry.map_err(err)?;
+                let Ok(client) = <ClientId>::try_from(key.value()) else {
+                    continue;
+                };
+                if decode_client(value.value()).is_none_or(|r| r.bandwidth > 0) {
+                    continue;
+                }
+                match seen.get(&client[..]).map_err(err)?.map(|v| v.value()) {
+                    None => unseen.push(client),
+                    Some(at) if at < cutoff => {
+                        let stored = metas
+                            .get(&client[..])
+                            .map_err(err)?
+                            .is_some_and(|v| Meta::decode(v.value()).count > 0);
+                        if !stored && !online(&client) {
+                            expired.push(client);
+                        }
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if expired.is_empty() && unseen.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin_write().map_err(err)?;
+        let mut removed = 0;
+        {
+            let mut clients = txn.open_table(CLIENTS).map_err(err)?;
+            let mut seen = txn.open_table(CLIENT_SEEN).map_err(err)?;
+            let mut metas = txn.open_table(MAILBOX_META).map_err(err)?;
+            for client in &unseen {
+                seen.insert(&client[..], now_ms).map_err(err)?;
+            }
+            for client in &expired {
+                // Checked again inside the write: it may have paid or authenticated since.
+                let record = clients
+                    .get(&client[..])
+                    .map_err(err)?
+                    .and_then(|v| decode_client(v.value()));
+                let last = seen.get(&client[..]).map_err(err)?.map(|v| v.value());
+                let stored = metas
+                    .get(&client[..])
+                    .map_err(err)?
+                    .is_some_and(|v| Meta::decode(v.value()).count > 0);
+                if record.is_some_and(|r| r.bandwidth == 0)
+                    && last.is_some_and(|at| at < cutoff)
+                    && !stored
+                {
+                    clients.remove(&client[..]).map_err(err)?;
+                    seen.remove(&client[..]).map_err(err)?;
+                    metas.remove(&client[..]).map_err(err)?;
+                    removed += 1;
+                }
+            }
+        }
+        txn.commit().map_err(err)?;
+        Ok(removed)
     }
 
     /// Records the bandwidth clients have left (debits are kept in memory and saved in
@@ -292,9 +457,18 @@ impl Store {
             let clients = txn.open_table(CLIENTS).map_err(err)?;
             let mut mailbox = txn.open_table(MAILBOX).map_err(err)?;
             let mut metas = txn.open_table(MAILBOX_META).map_err(err)?;
+            let mut by_time = txn.open_table(MAILBOX_BY_TIME).map_err(err)?;
             for item in items {
-                if clients.get(&item.client[..]).map_err(err)?.is_none() {
+                let record = clients
+                    .get(&item.client[..])
+                    .map_err(err)?
+                    .and_then(|v| decode_client(v.value()));
+                let Some(record) = record else {
                     outcomes.push(StoreOutcome::UnknownClient);
+                    continue;
+                };
+                if self.limits.require_bandwidth && record.bandwidth == 0 {
+                    outcomes.push(StoreOutcome::NoBandwidth);
                     continue;
                 }
                 let mut meta = metas
@@ -318,6 +492,9 @@ impl Store {
                 value.extend_from_slice(&item.bytes);
                 mailbox
                     .insert(&mailbox_key(&item.client, id)[..], &value[..])
+                    .map_err(err)?;
+                by_time
+                    .insert(&time_key(now_ms, &item.client, id)[..], &[][..])
                     .map_err(err)?;
                 meta.next += 1;
                 meta.count += 1;
@@ -388,6 +565,7 @@ impl Store {
         {
             let mut mailbox = txn.open_table(MAILBOX).map_err(err)?;
             let mut metas = txn.open_table(MAILBOX_META).map_err(err)?;
+            let mut by_time = txn.open_table(MAILBOX_BY_TIME).map_err(err)?;
             let mut meta = metas
                 .get(&client[..])
                 .map_err(err)?
@@ -397,8 +575,16 @@ impl Store {
                 let gone = mailbox
                     .remove(&mailbox_key(client, *id)[..])
                     .map_err(err)?
-                    .map(|v| v.value().len().saturating_sub(9) as u64);
-                if let Some(size) = gone {
+                    .map(|v| {
+                        (
+                            v.value().len().saturating_sub(9) as u64,
+                            stored_at(v.value()),
+                        )
+                    });
+                if let Some((size, at)) = gone {
+                    by_time
+                        .remove(&time_key(at, client, *id)[..])
+                        .map_err(err)?;
                     removed += 1;
                     freed += size;
                     meta.count = meta.count.saturating_sub(1);
@@ -416,35 +602,23 @@ impl Store {
         Ok(removed)
     }
 
-    /// Deletes every message older than the age limit; returns how many.
+    /// Deletes every message older than the age limit; returns how many. Reads only the old
+    /// messages' entries of `mailbox_by_time` (one range scan), not the whole mailbox.
     pub fn purge_expired(&self, now_ms: u64) -> Result<u64, StoreError> {
         let cutoff = now_ms.saturating_sub(self.limits.max_age_ms);
-        let mut expired: Vec<(ClientId, u64)> = Vec::new();
+        let mut by_client: std::collections::BTreeMap<ClientId, Vec<u64>> = Default::default();
         {
             let txn = self.db.begin_read().map_err(err)?;
-            let table = txn.open_table(MAILBOX).map_err(err)?;
-            for entry in table.iter().map_err(err)? {
-                let (key, value) = entry.map_err(err)?;
-                let key = key.value();
-                let stored_at = value
-                    .value()
-                    .get(1..9)
-                    .and_then(|b| <[u8; 8]>::try_from(b).ok())
-                    .map_or(0, u64::from_be_bytes);
-                let parsed = key
-                    .get(..32)
-                    .and_then(|c| <ClientId>::try_from(c).ok())
-                    .zip(key.get(32..40).and_then(|b| <[u8; 8]>::try_from(b).ok()));
-                if let (true, Some((client, id))) = (stored_at < cutoff, parsed) {
-                    expired.push((client, u64::from_be_bytes(id)));
+            let table = txn.open_table(MAILBOX_BY_TIME).map_err(err)?;
+            let end = time_key(cutoff, &[0; 32], 0);
+            for entry in table.range(..&end[..]).map_err(err)? {
+                let (key, _) = entry.map_err(err)?;
+                if let Some((client, id)) = key.value().get(8..).and_then(parse_mailbox_key) {
+                    by_client.entry(client).or_default().push(id);
                 }
             }
         }
         let mut total = 0;
-        let mut by_client: std::collections::BTreeMap<ClientId, Vec<u64>> = Default::default();
-        for (client, id) in expired {
-            by_client.entry(client).or_default().push(id);
-        }
         for (client, ids) in by_client {
             total += self.remove(&client, &ids)?;
         }
@@ -454,6 +628,13 @@ impl Store {
     /// Messages stored for all clients.
     pub fn total_stored(&self) -> Result<u64, StoreError> {
         self.sum_meta(|m| m.count)
+    }
+
+    /// Entries of the mailbox's time index (equal to the messages stored).
+    pub fn indexed_by_time(&self) -> Result<u64, StoreError> {
+        let txn = self.db.begin_read().map_err(err)?;
+        let table = txn.open_table(MAILBOX_BY_TIME).map_err(err)?;
+        table.len().map_err(err)
     }
 
     /// Message bytes stored for all clients.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use ed25519_dalek::SigningKey;
-use futures::SinkExt;
+use futures::{SinkExt, StreamExt};
 use gateway_protocol::{ClientControl, ErrorKind, GatewayControl};
 use router_core::wire::PacketSize;
 use tokio_tungstenite::tungstenite::Message;
@@ -186,6 +186,7 @@ async fn a_replayed_registration_never_replaces_a_clients_key() {
         &alice.gateway,
         [42; 32],
         now_ms(),
+        Some(alice.work(gateway::config::DEFAULT_REGISTRATION_WORK_BITS)),
     );
     conn.send_control(&request).await;
     let answer = conn.expect_control().await;
@@ -240,4 +241,230 @@ async fn a_replayed_registration_never_replaces_a_clients_key() {
         c.expect_error(ErrorKind::UnknownClient).await;
     }
     let _ = alice.authenticate().await;
+}
+
+/// A gateway with small per-source limits, fast handshake and idle timeouts, and cheap work.
+fn limited_gateway(home: &std::path::Path) -> Process {
+    let gw = Process::gateway(home, "g", &[]);
+    for (key, value) in [
+        ("max_connections_per_source", "3"),
+        ("max_handshakes_per_source", "2"),
+        ("registration_burst_per_source", "5"),
+        ("registrations_per_hour_per_source", "1"),
+        ("registration_work_bits", "8"),
+        ("handshake_timeout_ms", "3000"),
+        ("idle_timeout_ms", "4000"),
+    ] {
+        gw.set_config("clients", key, value);
+    }
+    gw
+}
+
+const FLOODER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 2);
+const HONEST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(127, 0, 0, 1);
+
+/// A registration flood from one address (fresh identities, each with valid work) is cut
+/// off after its burst, while a client on another address registers, authenticates and
+/// sends; a registration without work is told how much work to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_flood_from_one_address_is_cut_off_while_another_registers() {
+    let home = tempfile::tempdir().unwrap();
+    let mut gw = limited_gateway(home.path());
+    gw.start(&[
+        "--danger-allow-any-next-hop",
+        "--free-bandwidth-for-testing",
+    ]);
+
+    // No work: refused, naming the bits (and costing no registration of the allowance).
+    let lazy = TestClient::new(200, &gw);
+    let mut conn = open_from(&gw.ws_url(), FLOODER).await.unwrap();
+    let (answer, _) = lazy.send_registration(&mut conn, None).await;
+    let GatewayControl::Error {
+        kind: ErrorKind::WorkRequired,
+        work_bits: Some(8),
+        ..
+    } = answer
+    else {
+        panic!("expected work_required with 8 bits, got {answer:?}")
+    };
+    // Too little work: a nonce that is not enough for 8 bits.
+    let short = (0u64..)
+        .find(|n| {
+            !gateway_protocol::registration_work::is_enough(
+                lazy.gateway.as_bytes(),
+                &lazy.destination(),
+                *n,
+                8,
+            )
+        })
+        .unwrap();
+    let mut conn = open_from(&gw.ws_url(), FLOODER).await.unwrap();
+    let (answer, _) = lazy.send_registration(&mut conn, Some(short)).await;
+    assert!(
+        matches!(
+            answer,
+            GatewayControl::Error {
+                kind: ErrorKind::WorkRequired,
+                ..
+            }
+        ),
+        "{answer:?}"
+    );
+
+    // The flood: fresh identities from 127.0.0.2, bounded by count and time.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (mut registered, mut refused) = (0u32, 0u32);
+    for seed in 0..40u8 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the flood took too long"
+        );
+        let flooder = TestClient::new(100 + seed, &gw);
+        let mut conn = open_from(&gw.ws_url(), FLOODER).await.unwrap();
+        let work = flooder.work(8);
+        match flooder.send_registration(&mut conn, Some(work)).await.0 {
+            GatewayControl::Registered { .. } => {
+                assert_eq!(refused, 0, "once cut off, every registration is refused");
+                registered += 1;
+            }
+            GatewayControl::Error {
+                kind: ErrorKind::TooManyRegistrations,
+                message,
+                ..
+            } => {
+                assert!(message.contains("registered too often"), "{message}");
+                refused += 1;
+            }
+            other => panic!("unexpected answer {other:?}"),
+        }
+        if refused == 10 {
+            break;
+        }
+    }
+    assert_eq!(registered, 5, "the burst, then nothing");
+    assert_eq!(refused, 10);
+
+    // Meanwhile another address registers, authenticates and sends.
+    let mut honest = TestClient::new(1, &gw);
+    let mut conn = open_from(&gw.ws_url(), HONEST).await.unwrap();
+    honest.register_on(&mut conn, 8).await;
+    drop(conn);
+    let mut session = honest.authenticate().await;
+    let (hop, frames) = first_hop();
+    let packet = vec![0x5A; PacketSize::Regular.size()];
+    session.send_packet(&hop, &packet).await;
+    frames
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the honest client's packet is forwarded");
+
+    assert_eq!(gw.metric("gateway_registrations_total"), 6);
+    assert_eq!(
+        gw.metric("gateway_client_refused_total{reason=\"source_registrations\"}"),
+        10
+    );
+    assert_eq!(
+        gw.metric("gateway_client_refused_total{reason=\"registration_work\"}"),
+        2
+    );
+    assert_eq!(
+        gw.metric("gateway_client_errors_total{kind=\"too_many_registrations\"}"),
+        10
+    );
+}
+
+/// One address holds at most `max_handshakes_per_source` connections in their handshake
+/// and `max_connections_per_source` in all; more are refused with HTTP 429 before the
+/// upgrade, other addresses are not affected, and a closed connection frees its place. A
+/// connection that only pings is closed by the handshake timeout before authenticating and
+/// by the idle timeout after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_a_bounded_number_of_connections_and_handshakes() {
+    let home = tempfile::tempdir().unwrap();
+    let mut gw = limited_gateway(home.path());
+    gw.start(&[
+        "--danger-allow-any-next-hop",
+        "--free-bandwidth-for-testing",
+    ]);
+    let url = gw.ws_url();
+
+    // Two silent handshakes from 127.0.0.2: a third is refused before the upgrade.
+    let mut a = open_from(&url, FLOODER).await.unwrap();
+    let b_opened = std::time::Instant::now();
+    let mut b = open_from(&url, FLOODER).await.unwrap();
+    let refused = open_from(&url, FLOODER).await.err().expect("refused");
+    let (status, body) = http_refusal(&refused).expect("an HTTP refusal");
+    assert_eq!(status, 429);
+    assert!(body.contains("handshakes"), "{body}");
+    // Another address is not affected.
+    let mut honest = TestClient::new(1, &gw);
+    let mut conn = open_from(&url, HONEST).await.unwrap();
+    honest.register_on(&mut conn, 8).await;
+    drop(conn);
+
+    // Finishing a handshake frees its place: once `a` is a session, a new one is accepted
+    // (polled: the gateway counts the handshake done after it read `ready`).
+    let mut alice = TestClient::new(2, &gw);
+    alice.register_on(&mut a, 8).await;
+    let a_session = std::time::Instant::now();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut c = loop {
+        match open_from(&url, FLOODER).await {
+            Ok(conn) => break conn,
+            Err(e) => assert_eq!(http_refusal(&e).map(|r| r.0), Some(429), "{e}"),
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the handshake place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    // Three open (a session, two handshakes): a fourth is refused for connections.
+    let refused = open_from(&url, FLOODER).await.err().expect("refused");
+    let (status, body) = http_refusal(&refused).expect("an HTTP refusal");
+    assert_eq!(status, 429);
+    assert!(body.contains("too many connections"), "{body}");
+
+    // `b` only pings: the handshake timeout (3 s from its accept) closes it whatever it
+    // sends.
+    ping_until_closed(&mut b).await;
+    let waited = b_opened.elapsed();
+    assert!(waited >= Duration::from_millis(2900), "{waited:?}");
+
+    // After authenticating, pings are no activity either: `a` is closed by the idle timeout
+    // (4 s from the start of its session) although it pings every 100 ms.
+    ping_until_closed(&mut a).await;
+    let waited = a_session.elapsed();
+    assert!(waited >= Duration::from_millis(3900), "{waited:?}");
+    assert!(gw.metric("gateway_connections_timed_out_total") >= 1);
+    let _ = c.ws.close(None).await;
+
+    // Everything from 127.0.0.2 closed: its places come back (polled).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while open_from(&url, FLOODER).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "places never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(gw.metric("gateway_client_refused_total{reason=\"source_handshakes\"}") >= 1);
+    assert!(gw.metric("gateway_client_refused_total{reason=\"source_connections\"}") >= 1);
+}
+
+/// Pings every 100 ms until the gateway closes the connection (at most 10 s).
+async fn ping_until_closed(conn: &mut Connection) {
+    let closed = async {
+        loop {
+            if conn.ws.send(Message::Ping(vec![1].into())).await.is_err() {
+                return;
+            }
+            match tokio::time::timeout(Duration::from_millis(100), conn.ws.next()).await {
+                Ok(None) | Ok(Some(Err(_))) | Ok(Some(Ok(Message::Close(_)))) => return,
+                _ => {}
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("the gateway closed the connection");
 }

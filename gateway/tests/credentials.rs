@@ -147,8 +147,10 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
         credential: Box::new(rewritten),
     })
     .await;
-    let refused = b.expect_error(ErrorKind::CredentialRefused).await;
+    // The third refused credential of a connection closes it, naming the last refusal.
+    let refused = b.expect_error(ErrorKind::TooManyRefusedCredentials).await;
     assert!(refused.contains("does not verify"), "{refused}");
+    let mut b = bob.authenticate().await;
     a.send_sealed(&ClientControl::Bandwidth {
         credential: Box::new(for_g1),
     })
@@ -192,6 +194,29 @@ async fn credentials_pay_for_bandwidth_once_across_gateways() {
         again.answer
     );
     assert_eq!(g2.metric("gateway_credentials_redeemed_total"), 1);
+
+    // A burst of bad credentials (spent ones: the cheapest to send) ends the connection at
+    // the third; the client can connect again.
+    let mut burst = bob.authenticate().await;
+    for _ in 0..3 {
+        burst
+            .send_sealed(&ClientControl::Bandwidth {
+                credential: Box::new(fresh.present(at_g2).unwrap()),
+            })
+            .await;
+    }
+    burst.expect_error(ErrorKind::CredentialSpent).await;
+    burst.expect_error(ErrorKind::CredentialSpent).await;
+    let why = burst
+        .expect_error(ErrorKind::TooManyRefusedCredentials)
+        .await;
+    assert!(why.contains("3 credentials refused"), "{why}");
+    assert_eq!(
+        g2.metric("gateway_client_refused_total{reason=\"refused_credentials\"}"),
+        2,
+        "bob's two connections"
+    );
+    let _ = bob.authenticate().await;
 
     // Without the testing flag, first hops must be layer-1 nodes of the validators' topology
     // (none is bonded here): the packet is refused, not sent.

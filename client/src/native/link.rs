@@ -124,7 +124,7 @@ pub async fn run_link(
                         Ok(Incoming::Delivery { kind, stored_id, bytes }) => {
                             LinkEvent::Delivery { kind, stored_id, bytes }
                         }
-                        Ok(Incoming::Control(GatewayControl::Error { kind, message })) => {
+                        Ok(Incoming::Control(GatewayControl::Error { kind, message, .. })) => {
                             if kind.is_fatal() {
                                 break SessionError::Fatal { kind, message };
                             }

@@ -45,6 +45,12 @@ pub enum SessionError {
     /// The gateway's answer to the handshake is not a control message.
     #[error("the gateway's answer: {0}")]
     BadAnswer(serde_json::Error),
+    /// The gateway asks a registration for proof of work of `bits` bits.
+    #[error("the gateway asks for proof of work of {bits} bits")]
+    WorkRequired {
+        /// How much.
+        bits: u8,
+    },
     /// The gateway refused the handshake.
     #[error("the gateway refused: {} ({message})", kind.label())]
     Refused {
@@ -52,6 +58,14 @@ pub enum SessionError {
         kind: ErrorKind,
         /// The gateway's words.
         message: String,
+    },
+    /// The gateway asks a registration for more proof of work than a client does
+    /// ([`gateway_protocol::registration_work::MAX_WORK_BITS`]), or asked again after the
+    /// client did the work.
+    #[error("the gateway asks for proof of work of {bits} bits, which this client does not do")]
+    WorkRefused {
+        /// What it asked for.
+        bits: u8,
     },
     /// The gateway closed the connection before it answered.
     #[error("the gateway closed the connection during the handshake")]
@@ -160,7 +174,15 @@ async fn answer(ws: &mut Ws) -> Result<GatewayControl, SessionError> {
             Some(Ok(Message::Text(text))) => {
                 let control: GatewayControl =
                     serde_json::from_str(text.as_str()).map_err(SessionError::BadAnswer)?;
-                if let GatewayControl::Error { kind, message } = control {
+                if let GatewayControl::Error {
+                    kind,
+                    message,
+                    work_bits,
+                } = control
+                {
+                    if let (ErrorKind::WorkRequired, Some(bits)) = (kind, work_bits) {
+                        return Err(SessionError::WorkRequired { bits });
+                    }
                     return Err(SessionError::Refused { kind, message });
                 }
                 return Ok(control);
@@ -173,16 +195,45 @@ async fn answer(ws: &mut Ws) -> Result<GatewayControl, SessionError> {
 }
 
 impl Session {
-    /// Registers `identity` at the gateway: a new shared key.
+    /// Registers `identity` at the gateway: a new shared key. If the gateway asks for proof
+    /// of work (its refusal names the bits), the work is done on the blocking pool and the
+    /// registration sent again, once.
     pub async fn register(
         url: &str,
         identity: &SigningKey,
         gateway: &VerifyingKey,
     ) -> Result<(Session, SharedKey), SessionError> {
+        let bits = match Self::register_with(url, identity, gateway, None).await {
+            Err(SessionError::WorkRequired { bits }) => bits,
+            done => return done,
+        };
+        if bits > gateway_protocol::registration_work::MAX_WORK_BITS {
+            return Err(SessionError::WorkRefused { bits });
+        }
+        let (g, c) = (gateway.to_bytes(), identity.verifying_key().to_bytes());
+        let work = tokio::task::spawn_blocking(move || {
+            gateway_protocol::registration_work::solve(&g, &c, bits, OsRng.next_u64(), u64::MAX)
+        })
+        .await
+        .ok()
+        .flatten()
+        .ok_or(SessionError::WorkRefused { bits })?;
+        match Self::register_with(url, identity, gateway, Some(work)).await {
+            Err(SessionError::WorkRequired { bits }) => Err(SessionError::WorkRefused { bits }),
+            done => done,
+        }
+    }
+
+    async fn register_with(
+        url: &str,
+        identity: &SigningKey,
+        gateway: &VerifyingKey,
+        work: Option<u64>,
+    ) -> Result<(Session, SharedKey), SessionError> {
         let mut ws = open(url).await?;
         let mut secret = [0u8; 32];
         OsRng.fill_bytes(&mut secret);
-        let (pending, request) = start_registration(identity, gateway, secret, now_ms());
+        let (pending, request) = start_registration(identity, gateway, secret, now_ms(), work);
         ws.send(Message::text(request.to_json()))
             .await
             .map_err(SessionError::transport)?;
@@ -281,7 +332,7 @@ impl Session {
                 .map_err(|_| SessionError::CredentialTimeout)??;
             match next {
                 Incoming::Control(GatewayControl::Bandwidth { remaining }) => return Ok(remaining),
-                Incoming::Control(GatewayControl::Error { kind, message }) => {
+                Incoming::Control(GatewayControl::Error { kind, message, .. }) => {
                     return Err(SessionError::CredentialRefused { kind, message })
                 }
                 _ => continue,

@@ -16,12 +16,14 @@ fn register(
     gateway: &SigningKey,
     at: u64,
 ) -> (PendingRegistration, Result<RegisterRequest, HandshakeError>) {
-    let (pending, request) = start_registration(client, &gateway.verifying_key(), [9; 32], at);
+    let (pending, request) =
+        start_registration(client, &gateway.verifying_key(), [9; 32], at, None);
     let ClientControl::Register {
         identity,
         ephemeral,
         timestamp_ms,
         signature,
+        ..
     } = request
     else {
         unreachable!("start_registration builds a register request")
@@ -62,12 +64,13 @@ fn registration_gives_both_ends_the_same_keys() {
 fn a_registration_for_another_gateway_or_tampered_is_refused() {
     let (client, gateway) = keys();
     let other = SigningKey::from_bytes(&[3; 32]);
-    let (_, request) = start_registration(&client, &other.verifying_key(), [9; 32], NOW);
+    let (_, request) = start_registration(&client, &other.verifying_key(), [9; 32], NOW, None);
     let ClientControl::Register {
         identity,
         ephemeral,
         timestamp_ms,
         signature,
+        ..
     } = request
     else {
         unreachable!()
@@ -215,4 +218,48 @@ fn one_identity_fills_only_its_own_share_of_the_replay_window() {
     window
         .check_and_insert(&flooder, ([51; 32], NOW + WINDOW + 1), NOW + WINDOW + 1)
         .unwrap();
+}
+
+#[test]
+fn registration_work_is_checked_against_the_gateways_bits() {
+    let (client, gateway) = keys();
+    let (g, c) = (
+        gateway.verifying_key().to_bytes(),
+        client.verifying_key().to_bytes(),
+    );
+    let identity = bs58::encode(c).into_string();
+    let nonce = crate::registration_work::solve(&g, &c, 10, 0, 1 << 22).unwrap();
+    let (_, request) =
+        start_registration(&client, &gateway.verifying_key(), [9; 32], NOW, Some(nonce));
+    let ClientControl::Register { work, .. } = request else {
+        unreachable!()
+    };
+    assert_eq!(work, Some(nonce), "the request carries the work");
+    assert_eq!(check_registration_work(&g, &identity, work, 10), Ok(()));
+    // None at all, too little for more bits, work for another identity: refused, naming the bits.
+    assert_eq!(
+        check_registration_work(&g, &identity, None, 10),
+        Err(HandshakeError::WorkRequired(10))
+    );
+    let harder = (0..)
+        .find(|n| !crate::registration_work::is_enough(&g, &c, *n, 20))
+        .unwrap();
+    assert_eq!(
+        check_registration_work(&g, &identity, Some(harder), 20),
+        Err(HandshakeError::WorkRequired(20))
+    );
+    let other = bs58::encode([7u8; 32]).into_string();
+    assert!(!crate::registration_work::is_enough(
+        &g, &[7; 32], nonce, 10
+    ));
+    assert_eq!(
+        check_registration_work(&g, &other, Some(nonce), 10),
+        Err(HandshakeError::WorkRequired(10))
+    );
+    assert_eq!(
+        HandshakeError::WorkRequired(10).kind(),
+        ErrorKind::WorkRequired
+    );
+    // Zero bits: no work asked.
+    assert_eq!(check_registration_work(&g, &identity, None, 0), Ok(()));
 }

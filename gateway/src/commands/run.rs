@@ -35,6 +35,7 @@ use crate::delivery::{exit_handler, run_pump, InFlight, Inbound, Online};
 use crate::entry_policy::EntryPolicy;
 use crate::error::GatewayError;
 use crate::forwarder::{Forwarder, ForwarderSettings};
+use crate::source_limits::SourceLimits;
 use crate::stats::GatewayStats;
 use crate::store::{MailboxLimits, Store};
 
@@ -171,7 +172,13 @@ fn prepare(
         BandwidthMode::FreeForTesting
     } else {
         let gateway = validator_core::primitives::IdentityKey::from(&keys.identity);
-        BandwidthMode::Credentials(Box::new(CredentialVerifier::new(gateway, validators)?))
+        let clients = &config.clients;
+        BandwidthMode::Credentials(Box::new(
+            CredentialVerifier::new(gateway, validators)?.with_check_slots(
+                clients.concurrent_credential_checks,
+                Duration::from_millis(clients.credential_check_wait_ms),
+            ),
+        ))
     };
     let mailbox = &config.mailbox;
     let store = Arc::new(Store::open(
@@ -181,6 +188,7 @@ fn prepare(
             max_bytes: mailbox.max_bytes_per_client,
             max_total_bytes: mailbox.max_total_bytes,
             max_age_ms: mailbox.max_age_secs.saturating_mul(1000),
+            require_bandwidth: !args.free_bandwidth_for_testing,
         },
     )?);
     let stats = Arc::new(GatewayStats::default());
@@ -233,6 +241,7 @@ fn start_client_side(
         )
     };
     let online = Arc::new(Online::default());
+    let online_for_expiry = online.clone();
     let shared = Arc::new(Shared {
         identity: setup.keys.identity.clone(),
         store: setup.store.clone(),
@@ -249,6 +258,8 @@ fn start_client_side(
         settings: setup.config.clients.clone(),
         mailbox_batch: setup.config.mailbox.delivery_batch,
         sessions: AtomicU64::new(0),
+        sources: Mutex::new(SourceLimits::new(setup.config.clients.source_settings())),
+        origin: std::time::Instant::now(),
     });
     let clients_listen = setup.config.gateway.clients_listen;
     let bind_error = |source| GatewayError::ClientSide {
@@ -269,6 +280,16 @@ fn start_client_side(
     ));
     runtime.spawn(connection::serve(listener, shared));
     runtime.spawn(purge_loop(setup.store.clone(), setup.stats.clone()));
+    runtime.spawn(expire_unused_loop(
+        setup.store.clone(),
+        setup.stats.clone(),
+        online_for_expiry,
+        setup
+            .config
+            .clients
+            .unused_registration_expiry_secs
+            .saturating_mul(1000),
+    ));
     Ok((clients_addr, pump))
 }
 
@@ -311,6 +332,37 @@ fn drain(runtime: Runtime, pump: JoinHandle<()>) {
         tracing::warn!("the delivery pump did not finish within 10 s");
     }
     runtime.shutdown_timeout(Duration::from_secs(2));
+}
+
+/// How often unused registrations are looked for.
+const EXPIRE_UNUSED_EVERY: Duration = Duration::from_secs(3600);
+
+/// Deletes unused registrations ([`Store::expire_unused`]) every hour, the first at start.
+async fn expire_unused_loop(
+    store: Arc<Store>,
+    stats: Arc<GatewayStats>,
+    online: Arc<Online>,
+    unused_ms: u64,
+) {
+    let mut every = tokio::time::interval(EXPIRE_UNUSED_EVERY);
+    loop {
+        every.tick().await;
+        let (store, online) = (store.clone(), online.clone());
+        let pass = tokio::task::spawn_blocking(move || {
+            store.expire_unused(crate::now_ms(), unused_ms, |c| {
+                online.bandwidth(c).is_some()
+            })
+        });
+        match pass.await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(expired)) => {
+                GatewayStats::add(&stats.registrations_expired, expired);
+                tracing::info!(expired, "unused registrations deleted");
+            }
+            Ok(Err(error)) => tracing::warn!(%error, "expiring registrations failed"),
+            Err(error) => tracing::warn!(%error, "expiring registrations: task failed"),
+        }
+    }
 }
 
 async fn purge_loop(store: Arc<Store>, stats: Arc<GatewayStats>) {

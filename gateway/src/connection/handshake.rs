@@ -5,20 +5,26 @@
 //! client holds the new one: a registration replayed after a restart (when the replay memory
 //! is empty) can never replace a client's key, since the replayer cannot seal `ready` under
 //! the new session's keys. A first registration is stored at once, so a client may
-//! authenticate as soon as it has registered. An
+//! authenticate as soon as it has registered. A registration is checked cheapest first: its
+//! proof of work (one hash), its source's registration allowance, then the signature, the
+//! replay memory and the database. An
 //! authentication is checked against the replay memory only once its identity is known to be
 //! registered, so throwaway keys cannot fill it; and each identity has a share of it.
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{
-    blocking, fail, random32, reject_read_error, write, BandwidthMode, Shared, Sink, Source,
+    blocking, fail, now_ns, random32, reject_read_error, send_error, write, BandwidthMode, Shared,
+    Sink, Source,
 };
+use crate::source_limits::SourceRefusal;
+use crate::stats::{ClientRefusal, GatewayStats};
 use crate::store::ClientId;
-use gateway_protocol::handshake::{AuthenticateRequest, RegisterRequest};
+use gateway_protocol::handshake::{check_registration_work, AuthenticateRequest, RegisterRequest};
 use gateway_protocol::{ClientControl, ClientFrame, ErrorKind, GatewayControl, SessionCipher};
 
 /// A registration's key that replaces a stored one: stored once the client confirms it with
@@ -31,15 +37,22 @@ pub(super) async fn handshake(
     sink: &mut Sink,
     source: &mut Source,
     shared: &Shared,
+    peer: IpAddr,
 ) -> Option<(ClientId, SessionCipher, PendingKey)> {
     let request = read_first_request(sink, source, shared).await?;
-    let (client, answer, keys, stored_bandwidth, pending) = match accept(shared, request).await {
-        Ok(parts) => parts,
-        Err((kind, message)) => {
-            let _ = fail(sink, &shared.stats, kind, message).await;
-            return None;
-        }
-    };
+    let (client, answer, keys, stored_bandwidth, pending) =
+        match accept(shared, request, peer).await {
+            Ok(parts) => parts,
+            Err((ErrorKind::WorkRequired, _)) => {
+                let bits = shared.settings.registration_work_bits;
+                let _ = send_error(sink, &shared.stats, GatewayControl::work_required(bits)).await;
+                return None;
+            }
+            Err((kind, message)) => {
+                let _ = fail(sink, &shared.stats, kind, message).await;
+                return None;
+            }
+        };
     let bandwidth = match &shared.bandwidth {
         BandwidthMode::FreeForTesting => u64::MAX,
         BandwidthMode::Credentials(_) => shared
@@ -97,7 +110,11 @@ async fn read_first_request(
 }
 
 /// Registers or authenticates the client `request` names; anything else is refused.
-async fn accept(shared: &Shared, request: ClientControl) -> Result<Accepted, (ErrorKind, String)> {
+async fn accept(
+    shared: &Shared,
+    request: ClientControl,
+    peer: IpAddr,
+) -> Result<Accepted, (ErrorKind, String)> {
     let gateway = shared.identity.verifying_key().to_bytes();
     let window = shared.settings.auth_window_ms;
     let now = crate::now_ms();
@@ -107,7 +124,34 @@ async fn accept(shared: &Shared, request: ClientControl) -> Result<Accepted, (Er
             ephemeral,
             timestamp_ms,
             signature,
+            work,
         } => {
+            check_registration_work(
+                &gateway,
+                &identity,
+                work,
+                shared.settings.registration_work_bits,
+            )
+            .map_err(|e| {
+                if e.kind() == ErrorKind::WorkRequired {
+                    shared.stats.count_refusal(ClientRefusal::RegistrationWork);
+                }
+                (e.kind(), e.to_string())
+            })?;
+            let allowed = shared.sources().register(peer, now_ns(shared.origin));
+            if let Err(SourceRefusal::Registrations(wait)) = allowed {
+                shared
+                    .stats
+                    .count_refusal(ClientRefusal::SourceRegistrations);
+                return Err((
+                    ErrorKind::TooManyRegistrations,
+                    format!(
+                        "this address registered too often; the next registration is possible \
+                         in {} s",
+                        wait.as_secs() + 1
+                    ),
+                ));
+            }
             register(
                 shared,
                 &gateway,
@@ -277,11 +321,14 @@ async fn register(
     let (bandwidth, stored, replaces) = blocking(move || {
         let (bandwidth, replaces) = match store.client(&client)? {
             Some(record) => (record.bandwidth, true),
-            None => (store.register(&client, &new_key)?, false),
+            None => (store.register(&client, &new_key, now)?, false),
         };
         Ok((bandwidth, store.pending_count(&client)?, replaces))
     })
     .await?;
+    if !replaces {
+        GatewayStats::add(&shared.stats.registrations, 1);
+    }
     let answer = match answer {
         GatewayControl::Registered {
             ephemeral,
@@ -328,8 +375,15 @@ async fn authenticate(
     .map_err(|e| (e.kind(), e.to_string()))?;
     let client = request.client;
     let store = shared.store.clone();
-    let (record, stored) =
-        blocking(move || Ok((store.client(&client)?, store.pending_count(&client)?))).await?;
+    let (record, stored) = blocking(move || {
+        let record = store.client(&client)?;
+        if record.is_some() {
+            // Seen: an unused registration expires counted from here.
+            store.seen(&client, now)?;
+        }
+        Ok((record, store.pending_count(&client)?))
+    })
+    .await?;
     let record = record.ok_or((
         ErrorKind::UnknownClient,
         "this identity never registered at this gateway; register first".to_string(),

@@ -20,6 +20,17 @@
 //! messages: deliveries are routed by the identity the handshake proved, and the mailbox is
 //! keyed by it.
 //!
+//! Abuse limits ([`crate::source_limits`]): a source address holds a bounded number of
+//! connections and of handshakes in progress (over either it gets an HTTP 429 before the
+//! websocket upgrade), and makes a bounded number of registrations per hour; one deadline,
+//! the handshake timeout, covers the upgrade, the handshake and `ready` together, whatever
+//! the client sends meanwhile. A registration carries proof of work
+//! ([`gateway_protocol::registration_work`]), checked before anything else. Once
+//! authenticated, only progress (a packet forwarded, a credential redeemed, stored messages
+//! confirmed) keeps a connection from its idle timeout; control requests have their own
+//! rate; a connection whose credentials are refused `max_refused_credentials` times is
+//! closed; credential checks run on a bounded number of slots of their own.
+//!
 //! Layout: this module accepts connections and holds what they share; `handshake` takes a
 //! connection to a confirmed session key; `session` serves it from then on.
 //!
@@ -28,7 +39,7 @@
 //! shards stay dedicated to the packet path (DESIGN §4) and the two meet at one bounded
 //! channel each way (deliveries in, ready frames out through [`Forwarder`]).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,6 +49,8 @@ use futures::{SinkExt, StreamExt};
 use rand_core::{OsRng, RngCore};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
@@ -49,7 +62,8 @@ use crate::delivery::Online;
 use crate::entry_policy::EntryPolicy;
 use crate::forwarder::Forwarder;
 use crate::rate::TokenBucket;
-use crate::stats::GatewayStats;
+use crate::source_limits::{SourceLimits, SourceRefusal};
+use crate::stats::{ClientRefusal, GatewayStats};
 use crate::store::Store;
 use gateway_protocol::handshake::ReplayWindow;
 use gateway_protocol::{ErrorKind, GatewayControl};
@@ -94,6 +108,39 @@ pub struct Shared {
     pub mailbox_batch: usize,
     /// Connection ids.
     pub sessions: AtomicU64,
+    /// What each source address holds.
+    pub sources: Mutex<SourceLimits>,
+    /// The clock of the per-source registration buckets.
+    pub origin: Instant,
+}
+
+impl Shared {
+    fn sources(&self) -> std::sync::MutexGuard<'_, SourceLimits> {
+        self.sources.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A connection's share of its source's counts: in its handshake until
+/// [`SourceHold::handshake_done`], open until dropped.
+struct SourceHold {
+    shared: Arc<Shared>,
+    ip: IpAddr,
+    handshaking: bool,
+}
+
+impl SourceHold {
+    fn handshake_done(&mut self) {
+        if std::mem::take(&mut self.handshaking) {
+            self.shared.sources().handshake_done(self.ip);
+        }
+    }
+}
+
+impl Drop for SourceHold {
+    fn drop(&mut self) {
+        self.handshake_done();
+        self.shared.sources().closed(self.ip);
+    }
 }
 
 type Ws = WebSocketStream<TcpStream>;
@@ -105,6 +152,8 @@ const PUSH_QUEUE: usize = 256;
 /// Refusals (over the connection limit) handled at once; beyond that the TCP connection is
 /// just closed.
 const CONCURRENT_REFUSALS: usize = 64;
+/// How long a refusal may take.
+const REFUSAL_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long one write to a client may take before the connection is given up.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -123,20 +172,50 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let held = shared.sources().open(peer.ip());
+        if let Err(refusal) = held {
+            let (reason, why) = match refusal {
+                SourceRefusal::Connections => (
+                    ClientRefusal::SourceConnections,
+                    "too many connections from this address",
+                ),
+                _ => (
+                    ClientRefusal::SourceHandshakes,
+                    "too many handshakes in progress from this address",
+                ),
+            };
+            shared.stats.count_refusal(reason);
+            if let Ok(refusing) = refusals.clone().try_acquire_owned() {
+                tokio::spawn(async move {
+                    let _ =
+                        tokio::time::timeout(REFUSAL_TIMEOUT, refuse_upgrade(stream, why)).await;
+                    drop(refusing);
+                });
+            }
+            continue;
+        }
+        let hold = SourceHold {
+            shared: shared.clone(),
+            ip: peer.ip(),
+            handshaking: true,
+        };
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             tokio::spawn(async move {
-                handle(stream, peer, &shared).await;
+                handle(stream, peer, &shared, hold).await;
                 drop(permit);
             });
             continue;
         }
+        drop(hold);
         shared.stats.count_error(ErrorKind::TooManyConnections);
+        shared.stats.count_refusal(ClientRefusal::ConnectionLimit);
         let Ok(refusing) = refusals.clone().try_acquire_owned() else {
             continue; // dropping the stream closes it
         };
         tokio::spawn(async move {
             let refused = async {
-                if let Some(ws) = accept(stream, &shared).await {
+                let deadline = tokio::time::Instant::now() + REFUSAL_TIMEOUT;
+                if let Some(ws) = accept(stream, &shared, deadline).await {
                     let (mut sink, _) = ws.split();
                     let error = GatewayControl::error(
                         ErrorKind::TooManyConnections,
@@ -146,19 +225,31 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                     let _ = sink.close().await;
                 }
             };
-            let _ = tokio::time::timeout(Duration::from_secs(2), refused).await;
+            let _ = tokio::time::timeout(REFUSAL_TIMEOUT, refused).await;
             drop(refusing);
         });
     }
 }
 
-async fn accept(stream: TcpStream, shared: &Shared) -> Option<Ws> {
+/// Answers the websocket upgrade request with HTTP 429 naming `why`, without upgrading.
+async fn refuse_upgrade(stream: TcpStream, why: &'static str) {
+    // The callback's signature is tungstenite's: its error is the response to send.
+    #[allow(clippy::result_large_err)]
+    let refuse = |_: &Request, _: Response| -> Result<Response, ErrorResponse> {
+        let mut response = ErrorResponse::new(Some(why.to_string()));
+        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+        Err(response)
+    };
+    let _ = tokio_tungstenite::accept_hdr_async(stream, refuse).await;
+}
+
+/// The websocket upgrade, by `deadline`.
+async fn accept(stream: TcpStream, shared: &Shared, deadline: tokio::time::Instant) -> Option<Ws> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(shared.settings.max_frame_bytes))
         .max_frame_size(Some(shared.settings.max_frame_bytes));
-    let timeout = Duration::from_millis(shared.settings.handshake_timeout_ms);
-    match tokio::time::timeout(
-        timeout,
+    match tokio::time::timeout_at(
+        deadline,
         tokio_tungstenite::accept_async_with_config(stream, Some(config)),
     )
     .await
@@ -187,13 +278,22 @@ async fn fail(
     kind: ErrorKind,
     message: String,
 ) -> Result<(), ()> {
+    send_error(sink, stats, GatewayControl::error(kind, message)).await
+}
+
+/// Sends an error answer (see [`fail`]).
+async fn send_error(
+    sink: &mut Sink,
+    stats: &GatewayStats,
+    error: GatewayControl,
+) -> Result<(), ()> {
+    let GatewayControl::Error { kind, message, .. } = &error else {
+        return write(sink, Message::text(error.to_json())).await;
+    };
+    let kind = *kind;
     stats.count_error(kind);
     tracing::debug!(kind = kind.label(), %message, "client error");
-    write(
-        sink,
-        Message::text(GatewayControl::error(kind, message).to_json()),
-    )
-    .await?;
+    write(sink, Message::text(error.to_json())).await?;
     if kind.is_fatal() {
         let close = CloseFrame {
             code: CloseCode::Policy,
@@ -214,19 +314,24 @@ fn random32() -> [u8; 32] {
     bytes
 }
 
-async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
-    let Some(ws) = accept(stream, shared).await else {
+async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared, mut hold: SourceHold) {
+    // One deadline for the upgrade, the handshake and `ready`: a silent or slow client holds
+    // its slot no longer than this, whatever it sends meanwhile.
+    let deadline =
+        tokio::time::Instant::now() + Duration::from_millis(shared.settings.handshake_timeout_ms);
+    let Some(ws) = accept(stream, shared, deadline).await else {
         return;
     };
     let (mut sink, mut source) = ws.split();
-    let timeout = Duration::from_millis(shared.settings.handshake_timeout_ms);
-    let opened = tokio::time::timeout(timeout, async {
-        let (client, mut cipher, pending) = handshake(&mut sink, &mut source, shared).await?;
+    let opened = tokio::time::timeout_at(deadline, async {
+        let (client, mut cipher, pending) =
+            handshake(&mut sink, &mut source, shared, peer.ip()).await?;
         confirm(&mut sink, &mut source, shared, &mut cipher).await?;
         if let Some(key) = pending {
             // `ready` proved the client holds the key: now it may replace the stored one.
             let store = shared.store.clone();
-            let stored = blocking(move || store.register(&client, &key)).await;
+            let now = crate::now_ms();
+            let stored = blocking(move || store.register(&client, &key, now)).await;
             if let Err((kind, message)) = stored {
                 let _ = fail(&mut sink, &shared.stats, kind, message).await;
                 return None;
@@ -235,6 +340,7 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
         Some((client, cipher))
     })
     .await;
+    hold.handshake_done();
     let (client, cipher) = match opened {
         Ok(Some(parts)) => parts,
         Ok(None) => return,
@@ -281,6 +387,13 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared) {
             shared.settings.burst_packets,
             0,
         ),
+        controls: TokenBucket::new(
+            shared.settings.controls_per_second,
+            shared.settings.burst_controls,
+            0,
+        ),
+        refused_credentials: 0,
+        progress: false,
         origin: Instant::now(),
         outstanding: Vec::new(),
         next_stored: 0,

@@ -16,7 +16,7 @@ use super::{
 use crate::delivery::{send_ack, store_and_ack, Inbound, Push};
 use crate::forwarder::ForwardError;
 use crate::rate::TokenBucket;
-use crate::stats::GatewayStats;
+use crate::stats::{ClientRefusal, GatewayStats};
 use crate::store::ClientId;
 use gateway_protocol::{
     ClientControl, ClientFrame, ErrorKind, GatewayControl, GatewayFrame, SessionCipher,
@@ -30,6 +30,12 @@ pub(super) struct Session<'a> {
     pub(super) bandwidth: Arc<AtomicU64>,
     pub(super) saved_bandwidth: u64,
     pub(super) bucket: TokenBucket,
+    /// The control requests' rate.
+    pub(super) controls: TokenBucket,
+    /// Credentials refused on this connection.
+    pub(super) refused_credentials: u32,
+    /// Whether the frame being handled made progress (resets the idle timer).
+    pub(super) progress: bool,
     pub(super) origin: Instant,
     pub(super) outstanding: Vec<u64>,
     pub(super) next_stored: u64,
@@ -48,14 +54,22 @@ impl Session<'_> {
         let mut open = self.send_stored_batch(sink).await.is_ok();
         while open {
             open = tokio::select! {
+                // Only progress resets the idle timer: pings, pongs and no-op requests do not,
+                // so a client cannot hold its slot by sending them.
                 message = source.next() => {
-                    idle_deadline = tokio::time::Instant::now() + idle;
                     match message {
                         None | Some(Ok(Message::Close(_))) => false,
                         Some(Ok(Message::Text(_))) => {
                             self.fail(sink, ErrorKind::BadRequest, "after the handshake, requests are sealed binary frames".into()).await
                         }
-                        Some(Ok(Message::Binary(frame))) => self.on_binary(sink, &frame).await,
+                        Some(Ok(Message::Binary(frame))) => {
+                            self.progress = false;
+                            let open = self.on_binary(sink, &frame).await;
+                            if self.progress {
+                                idle_deadline = tokio::time::Instant::now() + idle;
+                            }
+                            open
+                        }
                         Some(Ok(_)) => true,
                         Some(Err(error)) => {
                             let _ = reject_read_error(sink, &self.shared.stats, error).await;
@@ -130,6 +144,11 @@ impl Session<'_> {
                     .await
             }
         };
+        // Controls have their own rate: a client over it is not read until a token is there.
+        while let Some(wait) = self.controls.take(now_ns(self.origin)) {
+            self.shared.stats.count_refusal(ClientRefusal::ControlRate);
+            tokio::time::sleep(wait).await;
+        }
         match request {
             ClientControl::Register { .. } | ClientControl::Authenticate { .. } => {
                 self.fail(
@@ -159,6 +178,7 @@ impl Session<'_> {
                 };
                 match answer {
                     Ok(remaining) => {
+                        self.progress = true;
                         self.saved_bandwidth = remaining;
                         write(
                             sink,
@@ -167,10 +187,44 @@ impl Session<'_> {
                         .await
                         .is_ok()
                     }
-                    Err((kind, message)) => self.fail(sink, kind, message).await,
+                    Err((kind, message)) => self.credential_refused(sink, kind, message).await,
                 }
             }
         }
+    }
+
+    /// Tells the client its credential was refused; the `max_refused_credentials`-th refused
+    /// credential of a connection closes it.
+    async fn credential_refused(
+        &mut self,
+        sink: &mut Sink,
+        kind: ErrorKind,
+        message: String,
+    ) -> bool {
+        if !matches!(
+            kind,
+            ErrorKind::CredentialRefused | ErrorKind::CredentialSpent
+        ) {
+            return self.fail(sink, kind, message).await;
+        }
+        self.refused_credentials += 1;
+        let most = self.shared.settings.max_refused_credentials;
+        if self.refused_credentials < most {
+            return self.fail(sink, kind, message).await;
+        }
+        self.shared
+            .stats
+            .count_refusal(ClientRefusal::RefusedCredentials);
+        self.fail(
+            sink,
+            ErrorKind::TooManyRefusedCredentials,
+            format!(
+                "{most} credentials refused on this connection (the last: {}: {message}); \
+                 closing it",
+                kind.label()
+            ),
+        )
+        .await
     }
 
     async fn on_received(&mut self, sink: &mut Sink, ids: Vec<u64>) -> bool {
@@ -184,6 +238,7 @@ impl Session<'_> {
             let ids = confirmed.clone();
             match blocking(move || store.remove(&client, &ids)).await {
                 Ok(removed) => {
+                    self.progress |= removed > 0;
                     GatewayStats::add(&self.shared.stats.delivered_from_mailbox, removed);
                     let gauge = &self.shared.stats.mailbox_messages;
                     let _ = gauge.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
@@ -310,6 +365,7 @@ impl Session<'_> {
         }
         match self.shared.forwarder.send(first_hop, key_rotation, packet) {
             Ok(()) => {
+                self.progress = true;
                 GatewayStats::add(&self.shared.stats.client_packets_forwarded, 1);
                 true
             }

@@ -5,6 +5,7 @@ const LIMITS: MailboxLimits = MailboxLimits {
     max_bytes: 100,
     max_total_bytes: 150,
     max_age_ms: 1000,
+    require_bandwidth: false,
 };
 
 fn open(dir: &tempfile::TempDir) -> Store {
@@ -26,10 +27,10 @@ fn messages_survive_reopening_and_come_back_in_order() {
     {
         let store = open(&dir);
         store
-            .register(&alice, &SharedKey::from_bytes([7; 32]))
+            .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
             .unwrap();
         store
-            .register(&bob, &SharedKey::from_bytes([8; 32]))
+            .register(&bob, &SharedKey::from_bytes([8; 32]), 0)
             .unwrap();
         let outcomes = store
             .store(
@@ -70,10 +71,10 @@ fn a_client_removes_only_its_own_messages() {
     let store = open(&dir);
     let (alice, bob) = ([1; 32], [2; 32]);
     store
-        .register(&alice, &SharedKey::from_bytes([7; 32]))
+        .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
         .unwrap();
     store
-        .register(&bob, &SharedKey::from_bytes([8; 32]))
+        .register(&bob, &SharedKey::from_bytes([8; 32]), 0)
         .unwrap();
     store
         .store(&[incoming(alice, "a"), incoming(bob, "b")], 0)
@@ -97,7 +98,7 @@ fn quotas_unknown_recipients_and_age_limits_are_enforced() {
     let store = open(&dir);
     let alice = [1; 32];
     store
-        .register(&alice, &SharedKey::from_bytes([7; 32]))
+        .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
         .unwrap();
     let outcomes = store
         .store(
@@ -139,7 +140,9 @@ fn the_total_limit_holds_across_clients_and_reopening() {
     {
         let store = open(&dir);
         for c in &clients {
-            store.register(c, &SharedKey::from_bytes([7; 32])).unwrap();
+            store
+                .register(c, &SharedKey::from_bytes([7; 32]), 0)
+                .unwrap();
         }
         let big = |c| incoming(c, &"x".repeat(60));
         let outcomes = store
@@ -174,7 +177,7 @@ fn a_credential_is_redeemed_once_and_bandwidth_persists() {
     let store = open(&dir);
     let alice = [1; 32];
     store
-        .register(&alice, &SharedKey::from_bytes([7; 32]))
+        .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
         .unwrap();
     assert!(store.redeem(b"zeta-1", &alice, 500, 0).unwrap());
     assert!(!store.redeem(b"zeta-1", &alice, 900, 0).unwrap(), "spent");
@@ -183,9 +186,133 @@ fn a_credential_is_redeemed_once_and_bandwidth_persists() {
     store.save_bandwidth(&[(alice, 120)]).unwrap();
     assert_eq!(
         store
-            .register(&alice, &SharedKey::from_bytes([6; 32]))
+            .register(&alice, &SharedKey::from_bytes([6; 32]), 0)
             .unwrap(),
         120,
         "re-registering keeps the bandwidth"
     );
+}
+
+#[test]
+fn expiry_deletes_exactly_the_old_messages_through_the_time_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = ([1; 32], [2; 32]);
+    {
+        let store = open(&dir);
+        store
+            .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
+            .unwrap();
+        store
+            .register(&bob, &SharedKey::from_bytes([8; 32]), 0)
+            .unwrap();
+        // Stored at 100, 999, 1000, 1001 and 5000; the limit is 1000 ms, the purge at 2000:
+        // older than 1000 goes, 1000 itself stays.
+        for (at, client, text) in [
+            (100, alice, "a-100"),
+            (999, bob, "b-999"),
+            (1000, alice, "a-1000"),
+            (1001, bob, "b-1001"),
+        ] {
+            store.store(&[incoming(client, text)], at).unwrap();
+        }
+        assert_eq!(store.indexed_by_time().unwrap(), 4);
+        // A message confirmed before the purge leaves the index too.
+        store.remove(&bob, &[0]).unwrap();
+        assert_eq!(store.indexed_by_time().unwrap(), 3);
+        store.store(&[incoming(bob, "b-1500")], 1500).unwrap();
+    }
+    let store = open(&dir);
+    assert_eq!(store.purge_expired(2000).unwrap(), 1, "a-100 only");
+    let texts = |c| {
+        store
+            .pending(&c, 0, 10)
+            .unwrap()
+            .into_iter()
+            .map(|s| String::from_utf8(s.bytes).unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(texts(alice), vec!["a-1000"]);
+    assert_eq!(texts(bob), vec!["b-1001", "b-1500"]);
+    assert_eq!(store.indexed_by_time().unwrap(), 3);
+    assert_eq!(store.total_stored().unwrap(), 3);
+    assert_eq!(store.total_bytes(), 6 + 6 + 6);
+    assert_eq!(store.purge_expired(2001).unwrap(), 1, "a-1000");
+    assert_eq!(store.purge_expired(10_000).unwrap(), 2, "the rest");
+    assert_eq!(store.indexed_by_time().unwrap(), 0);
+    assert_eq!(store.total_stored().unwrap(), 0);
+}
+
+#[test]
+fn only_clients_with_bandwidth_get_mailbox_space() {
+    let dir = tempfile::tempdir().unwrap();
+    let limits = MailboxLimits {
+        require_bandwidth: true,
+        ..LIMITS
+    };
+    let store = Store::open(&dir.path().join("g.redb"), limits).unwrap();
+    let (paying, free) = ([1; 32], [2; 32]);
+    store
+        .register(&paying, &SharedKey::from_bytes([7; 32]), 0)
+        .unwrap();
+    store
+        .register(&free, &SharedKey::from_bytes([8; 32]), 0)
+        .unwrap();
+    assert!(store.redeem(b"zeta", &paying, 1000, 0).unwrap());
+    let outcomes = store
+        .store(&[incoming(paying, "p"), incoming(free, "f")], 0)
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![StoreOutcome::Stored(0), StoreOutcome::NoBandwidth]
+    );
+    assert_eq!(store.pending_count(&free).unwrap(), 0);
+    assert_eq!(
+        store.total_bytes(),
+        1,
+        "nothing of the free client's counts"
+    );
+}
+
+#[test]
+fn unused_registrations_expire_and_used_ones_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    let day = SEEN_GRANULARITY_MS;
+    let key = || SharedKey::from_bytes([7; 32]);
+    let (idle, paid, mail, online, returning) = ([1; 32], [2; 32], [3; 32], [4; 32], [5; 32]);
+    for c in [&idle, &paid, &mail, &online, &returning] {
+        store.register(c, &key(), 0).unwrap();
+    }
+    assert!(store.redeem(b"zeta", &paid, 1000, 0).unwrap());
+    store.store(&[incoming(mail, "m")], 0).unwrap();
+    // Seen again within a day: no write, the time stays 0; after a day: written.
+    store.seen(&returning, day / 2).unwrap();
+    store.seen(&returning, 20 * day).unwrap();
+    let is_online = |c: &ClientId| *c == online;
+    // 30 days unused, checked at day 29: nothing is old enough.
+    assert_eq!(
+        store.expire_unused(29 * day, 30 * day, is_online).unwrap(),
+        0
+    );
+    assert_eq!(
+        store.expire_unused(31 * day, 30 * day, is_online).unwrap(),
+        1
+    );
+    assert!(
+        store.client(&idle).unwrap().is_none(),
+        "the unused one went"
+    );
+    for c in [&paid, &mail, &online, &returning] {
+        assert!(
+            store.client(c).unwrap().is_some(),
+            "bandwidth, mail, online, seen stay"
+        );
+    }
+    // The returning client goes 30 days after it was last seen; the others stay.
+    assert_eq!(
+        store.expire_unused(51 * day, 30 * day, is_online).unwrap(),
+        1
+    );
+    assert!(store.client(&returning).unwrap().is_none());
+    assert!(store.client(&mail).unwrap().is_some());
 }

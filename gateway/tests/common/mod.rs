@@ -217,6 +217,33 @@ impl Process {
         }
     }
 
+    /// Sets `key = value` in `[section]` of the gateway's `config.toml` (before `start`).
+    pub fn set_config(&self, section: &str, key: &str, value: &str) {
+        let path = self
+            .home
+            .join("gateways")
+            .join(&self.id)
+            .join("config.toml");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let (mut current, mut done) = (String::new(), false);
+        let mut out = String::new();
+        for line in text.lines() {
+            let trimmed = line.trim();
+            if trimmed.starts_with('[') {
+                current = trimmed.trim_matches(['[', ']']).to_string();
+            }
+            if current == section && trimmed.split('=').next().map(str::trim) == Some(key) {
+                out.push_str(&format!("{key} = {value}\n"));
+                done = true;
+            } else {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        assert!(done, "no {key} in [{section}] of {}", path.display());
+        std::fs::write(&path, out).unwrap();
+    }
+
     pub fn gateway_key(&self) -> VerifyingKey {
         VerifyingKey::from_bytes(&self.identity).unwrap()
     }
@@ -277,6 +304,45 @@ pub async fn open(url: &str) -> Connection {
     }
 }
 
+/// A websocket to `url` from the loopback address `local` (127.0.0.0/8), for tests of
+/// per-source limits; the upgrade's error (an HTTP 429 refusal) if there is one.
+pub async fn open_from(
+    url: &str,
+    local: std::net::Ipv4Addr,
+) -> Result<Connection, tokio_tungstenite::tungstenite::Error> {
+    assert!(local.is_loopback(), "tests stay on loopback");
+    let server: SocketAddr = url.trim_start_matches("ws://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::new(local.into(), 0)).unwrap();
+    let stream = tokio::time::timeout(Duration::from_secs(10), socket.connect(server))
+        .await
+        .expect("connect timed out")
+        .unwrap();
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(stream);
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio_tungstenite::client_async(url, stream),
+    )
+    .await
+    .expect("the upgrade timed out")?;
+    Ok(Connection {
+        ws,
+        cipher: None,
+        answer: None,
+    })
+}
+
+/// The status and body of an HTTP refusal of the upgrade.
+pub fn http_refusal(error: &tokio_tungstenite::tungstenite::Error) -> Option<(u16, String)> {
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => Some((
+            response.status().as_u16(),
+            String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
 impl TestClient {
     pub fn new(seed: u8, gateway: &Process) -> TestClient {
         TestClient {
@@ -291,14 +357,36 @@ impl TestClient {
         self.identity.verifying_key().to_bytes()
     }
 
+    /// Proof of work of `bits` for this client at its gateway.
+    pub fn work(&self, bits: u8) -> u64 {
+        gateway_protocol::registration_work::solve(
+            self.gateway.as_bytes(),
+            &self.destination(),
+            bits,
+            0,
+            u64::MAX,
+        )
+        .unwrap()
+    }
+
+    /// Registers: first without work, and again with the work the gateway names if it asks
+    /// for some (what a real client does).
     pub async fn register(&mut self) -> Connection {
         let mut conn = open(&self.url).await;
-        let mut secret = [0u8; 32];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
-        let (pending, request) =
-            start_registration(&self.identity, &self.gateway, secret, now_ms());
-        conn.send_control(&request).await;
-        let answer = conn.expect_control().await;
+        let mut answer = self.send_registration(&mut conn, None).await;
+        if let (
+            GatewayControl::Error {
+                work_bits: Some(bits),
+                ..
+            },
+            _,
+        ) = &answer
+        {
+            let work = self.work(*bits);
+            conn = open(&self.url).await;
+            answer = self.send_registration(&mut conn, Some(work)).await;
+        }
+        let (answer, pending) = answer;
         let (shared, keys) = pending
             .finish(&answer)
             .unwrap_or_else(|e| panic!("{e}: {answer:?}"));
@@ -307,6 +395,36 @@ impl TestClient {
         conn.answer = Some(answer);
         conn.send_sealed(&ClientControl::Ready).await;
         conn
+    }
+
+    /// Registers on an open connection with work of `bits`, through `ready`.
+    pub async fn register_on(&mut self, conn: &mut Connection, bits: u8) {
+        let (answer, pending) = self.send_registration(conn, Some(self.work(bits))).await;
+        let (shared, keys) = pending
+            .finish(&answer)
+            .unwrap_or_else(|e| panic!("{e}: {answer:?}"));
+        self.shared = Some(shared);
+        conn.cipher = Some(SessionCipher::client(&keys));
+        conn.answer = Some(answer);
+        conn.send_sealed(&ClientControl::Ready).await;
+    }
+
+    /// Sends a registration request with `work` on `conn`; the answer and the state to
+    /// finish it with.
+    pub async fn send_registration(
+        &self,
+        conn: &mut Connection,
+        work: Option<u64>,
+    ) -> (
+        GatewayControl,
+        gateway_protocol::handshake::PendingRegistration,
+    ) {
+        let mut secret = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut secret);
+        let (pending, request) =
+            start_registration(&self.identity, &self.gateway, secret, now_ms(), work);
+        conn.send_control(&request).await;
+        (conn.expect_control().await, pending)
     }
 
     /// The authenticate request, for tests that tamper with it.
@@ -394,7 +512,9 @@ impl Connection {
     /// Expects an error of `kind` (and, if fatal, the close after it).
     pub async fn expect_error(&mut self, kind: gateway_protocol::ErrorKind) -> String {
         match self.next().await {
-            Event::Control(GatewayControl::Error { kind: got, message }) => {
+            Event::Control(GatewayControl::Error {
+                kind: got, message, ..
+            }) => {
                 assert_eq!(got, kind, "{message}");
                 if kind.is_fatal() {
                     assert_eq!(self.next().await, Event::Closed, "a fatal error closes");

@@ -38,6 +38,41 @@ pub(super) fn tune_node_config(path: &Path, topology_refresh_ms: u64) -> Result<
     })
 }
 
+/// Proof-of-work bits a local gateway asks of a registration: a few hundred hashes, so local
+/// runs with many clients do not spend their setup on it (public gateways ask 16).
+pub(super) const LOCAL_REGISTRATION_WORK_BITS: i64 = 8;
+
+/// Per-source limits of a local gateway: every local client connects from 127.0.0.1, so the
+/// public defaults (64 connections, 8 handshakes, 10 registrations and 60 an hour per
+/// address) would refuse a large local run.
+const LOCAL_PER_SOURCE: i64 = 100_000;
+
+/// Gateway config changes for a local network: cheap registration work, per-source limits
+/// that all clients sharing 127.0.0.1 fit in.
+pub(super) fn tune_gateway_config(path: &Path) -> Result<(), Error> {
+    edit_toml(path, |table| {
+        let clients = table
+            .entry("clients")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(clients) = clients else {
+            return Err("[clients] is not a table");
+        };
+        clients.insert(
+            "registration_work_bits".into(),
+            toml::Value::Integer(LOCAL_REGISTRATION_WORK_BITS),
+        );
+        for key in [
+            "max_connections_per_source",
+            "max_handshakes_per_source",
+            "registration_burst_per_source",
+            "registrations_per_hour_per_source",
+        ] {
+            clients.insert(key.into(), toml::Value::Integer(LOCAL_PER_SOURCE));
+        }
+        Ok(())
+    })
+}
+
 /// Sets the local chain's block interval in a validator's config.
 pub(super) fn set_block_interval(path: &Path) -> Result<(), Error> {
     edit_toml(path, |table| {
@@ -126,6 +161,25 @@ mod tests {
         std::fs::write(&bare, "[node]\n").unwrap();
         let e = tune_node_config(&bare, 500).unwrap_err().to_string();
         assert!(e.contains("[engine]"), "{e}");
+    }
+
+    #[test]
+    fn gateways_get_cheap_registration_work_and_wide_per_source_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.toml");
+        std::fs::write(&path, "[clients]\nidle_timeout_ms = 5\n").unwrap();
+        tune_gateway_config(&path).unwrap();
+        let table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
+        let clients = &table["clients"];
+        assert_eq!(
+            clients["registration_work_bits"].as_integer(),
+            Some(LOCAL_REGISTRATION_WORK_BITS)
+        );
+        assert_eq!(
+            clients["max_handshakes_per_source"].as_integer(),
+            Some(LOCAL_PER_SOURCE)
+        );
+        assert_eq!(clients["idle_timeout_ms"].as_integer(), Some(5), "kept");
     }
 
     #[test]

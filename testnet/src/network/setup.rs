@@ -9,7 +9,9 @@ use validator_core::genesis::Genesis;
 use validator_core::primitives::IdentityKey;
 
 use super::command::{accepts, arg, args, command, poll_until};
-use super::files::{create_dir, new_account, set_block_interval, tune_node_config, write_file};
+use super::files::{
+    create_dir, new_account, set_block_interval, tune_gateway_config, tune_node_config, write_file,
+};
 use super::ports::Ports;
 use super::{ClientInfo, GatewayInfo, Member, MixnodeInfo, Network, ValidatorInfo};
 use crate::binaries::Binaries;
@@ -240,6 +242,9 @@ impl NodeSetup {
         let dir = self.home.join(format!("{kind}s")).join(id);
         write_file(&dir.join("genesis.toml"), &self.genesis_text)?;
         tune_node_config(&dir.join("config.toml"), self.topology_refresh_ms)?;
+        if kind == "gateway" {
+            tune_gateway_config(&dir.join("config.toml"))?;
+        }
         let bond = args(&["bond", "--id", id, "--home", &home, "--account-key"]);
         let amount = args(&["--amount", &plan::BOND.to_string()]);
         run([bond, vec![arg(&self.operator_key)], amount].concat()).await?;
