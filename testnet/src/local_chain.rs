@@ -167,10 +167,15 @@ fn write_files(
     let genesis_path = dir.join("genesis.toml");
     std::fs::write(&genesis_path, &genesis).map_err(io_error(genesis_path.display()))?;
     // One validator decides alone: a block every 100 ms costs little and lets even a
-    // one-second test epoch get its topology built and signed before it starts.
+    // one-second test epoch get its topology built and signed before it starts. Every
+    // client and node of a test comes from 127.0.0.1: its per-address limits are the local
+    // network's.
+    let rate = crate::plan::LOCAL_API_RATE;
     let config = format!(
         "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
-         identity_key = \"identity.key\"\n[chain]\nblock_interval_ms = 100\n"
+         identity_key = \"identity.key\"\n[chain]\nblock_interval_ms = 100\n\
+         [api]\nread_per_second = {rate}\nread_burst = {rate}\nwrite_per_second = {rate}\n\
+         write_burst = {rate}\npeer_per_second = {rate}\npeer_burst = {rate}\n"
     );
     let config_path = dir.join("config.toml");
     std::fs::write(&config_path, config).map_err(io_error(config_path.display()))?;
