@@ -9,7 +9,7 @@ use validator_core::genesis::Genesis;
 use validator_core::primitives::IdentityKey;
 
 use super::command::{accepts, arg, args, command, poll_until};
-use super::files::{create_dir, new_account, tune_validator_config, tune_node_config, write_file};
+use super::files::{create_dir, new_account, tune_node_config, tune_validator_config, write_file};
 use super::ports::Ports;
 use super::{ClientInfo, GatewayInfo, Member, MixnodeInfo, Network, ValidatorInfo};
 use crate::binaries::Binaries;
