@@ -166,12 +166,7 @@ fn write_files(
     };
     let genesis_path = dir.join("genesis.toml");
     std::fs::write(&genesis_path, &genesis).map_err(io_error(genesis_path.display()))?;
-    // One validator decides alone: a block every 100 ms costs little and lets even a
-    // one-second test epoch get its topology built and signed before it starts.
-    let config = format!(
-        "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
-         identity_key = \"identity.key\"\n[chain]\nblock_interval_ms = 100\n"
-    );
+    let config = validator_config(port);
     let config_path = dir.join("config.toml");
     std::fs::write(&config_path, config).map_err(io_error(config_path.display()))?;
     let config_error = |e: &dyn std::fmt::Display| LocalChainError::Config(e.to_string());
@@ -221,5 +216,35 @@ impl Drop for LocalValidator {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+/// The one validator's config: it decides alone, so a block every 100 ms costs little and
+/// lets even a one-second test epoch get its topology built and signed before it starts.
+/// Every client and node of a test comes from 127.0.0.1: its per-address API limits are the
+/// whole local network's ([`crate::plan::LOCAL_API_RATE`]).
+fn validator_config(port: u16) -> String {
+    let rate = crate::plan::LOCAL_API_RATE;
+    format!(
+        "[validator]\nlisten = \"127.0.0.1:{port}\"\ngenesis = \"genesis.toml\"\n\
+         identity_key = \"identity.key\"\n[chain]\nblock_interval_ms = 100\n\
+         [api]\nread_per_second = {rate}\nread_burst = {rate}\nwrite_per_second = {rate}\n\
+         write_burst = {rate}\npeer_per_second = {rate}\npeer_burst = {rate}\n"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_validator_config_parses_with_the_local_limits() {
+        let config = Config::parse(&validator_config(8000), Path::new("config.toml")).unwrap();
+        assert_eq!(config.chain.block_interval_ms, 100);
+        let rate = u32::try_from(crate::plan::LOCAL_API_RATE).unwrap();
+        assert_eq!(config.api.write_per_second, rate);
+        assert_eq!(config.api.peer_burst, rate);
+        assert_eq!(config.api.read_burst, rate);
     }
 }

@@ -16,6 +16,12 @@ pub const CHAIN_ID: &str = "bench-localnet";
 /// Least time between blocks on a local chain, ms: a quarter of the shortest epoch holds
 /// several blocks, so each topology's signatures are decided before its epoch starts.
 pub const LOCAL_BLOCK_INTERVAL_MS: i64 = 250;
+/// Per-address API rate (per second, and burst) of a local network's validators. Every
+/// client, node and other validator of a local network comes from 127.0.0.1, and `bench
+/// chain` submits as fast as the API takes requests: a public validator's per-address
+/// limits would measure the limiter, not the chain.
+pub const LOCAL_API_RATE: i64 = 1_000_000;
+
 /// Stake each node bonds.
 pub const BOND: u64 = 1_000;
 /// The genesis minimum bond (below [`BOND`], so every node is eligible).

@@ -11,6 +11,8 @@
 //! * [`obtain_credential`]: pays for and collects a bandwidth credential from `t` of the
 //!   validators, checking every partial signature before aggregating.
 //! * [`load_or_fetch_genesis`]: the chain's genesis, pinned in a file on first use.
+//! * [`ValidatorClient::post_as_peer`]: a validator's signed relay to another
+//!   ([`validator_core::peer_auth`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,6 +36,7 @@ use validator_core::credential::{
 };
 use validator_core::genesis::{Genesis, GenesisHash};
 use validator_core::ledger::BondRecord;
+use validator_core::peer_auth::PeerAuth;
 use validator_core::primitives::IdentityKey;
 use validator_core::statement::{SignedStatement, Statement};
 use validator_core::topology::{verify_signed_topology_for, EpochId, SignedTopology, Topology};
@@ -193,14 +196,30 @@ impl ValidatorClient {
         Self::answer(url, sent).await
     }
 
-    /// Posts a peer message; the answer has no body.
-    pub async fn post_no_answer<B: Serialize>(
+    /// Posts a message from one validator to another, signed with the sender's identity
+    /// `key` for the chain `genesis` at the current time
+    /// ([`validator_core::peer_auth`]); the answer has no body.
+    pub async fn post_as_peer<B: Serialize>(
         &self,
         path: &str,
         body: &B,
+        key: &SigningKey,
+        genesis: &GenesisHash,
     ) -> Result<(), ClientError> {
         let url = format!("{}{path}", self.base);
-        let sent = self.http.post(&url).json(body).send().await;
+        let bytes = serde_json::to_vec(body).map_err(|e| ClientError::Decode {
+            url: url.clone(),
+            reason: format!("encoding the request: {e}"),
+        })?;
+        let auth = PeerAuth::sign(key, genesis, path, unix_now_ms(), &bytes);
+        let mut request = self
+            .http
+            .post(&url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (name, value) in auth.headers() {
+            request = request.header(name, value);
+        }
+        let sent = request.body(bytes).send().await;
         Self::success_body(&url, sent).await.map(|_| ())
     }
 
@@ -306,6 +325,13 @@ impl ValidatorClient {
     pub async fn is_spent(&self, zeta_bs58: &str) -> Result<SpentAnswer, ClientError> {
         self.get(&api::spent(zeta_bs58)).await
     }
+}
+
+/// Unix time in ms (0 before 1970).
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Clients of every validator in a genesis.

@@ -16,12 +16,14 @@
 //! | GET | `/v1/credentials/spent/{zeta}` | | [`SpentAnswer`] |
 //! | GET | `/v1/blocks/{height}` | | [`BlockSummary`] of a decided block |
 //! | GET | [`KEY_EPOCHS`] | | the key generation's runs, `Vec<KeyEpochView>` |
-//! | POST | [`PEER_TRANSACTIONS`] | [`Transaction`](crate::chain::Transaction) | 202 (a transaction another validator admitted, for this one's mempool) |
+//! | POST | [`PEER_TRANSACTIONS`] | [`Transaction`](crate::chain::Transaction) | 202 (a transaction another validator admitted, for this one's mempool; signed by it, [`crate::peer_auth`], else 401 or 403) |
 //!
 //! Statements and deposits are final once a block includes them: [`STATEMENTS`] answers when
 //! the statement is admitted to the mempool, [`BLIND_SIGN`] and [`SPEND`] only once the
 //! deposit or the spend is decided (or 503 `not_decided` after a while; asking again is
-//! safe). Every error is a 4xx or 5xx status with an [`ApiError`] JSON body.
+//! safe). Every error is a 4xx or 5xx status with an [`ApiError`] JSON body. An address over
+//! its rate limit gets 429 `rate_limited`, and a validator with too many checks waiting 503
+//! `busy`, both with a `Retry-After` header (seconds).
 
 use serde::{Deserialize, Serialize};
 

@@ -51,6 +51,8 @@
 //! ## Shared by the service and its clients
 //! * [`api`]: HTTP paths, request and answer bodies, the error body.
 //! * [`files`]: home directory, node ids, 0600 secret key files (used by every binary).
+//! * [`peer_auth`]: the envelope validators sign their requests to each other with (key,
+//!   time and signature headers over chain, path, time and body) and its checks.
 //! * `test_util` (tests, or feature `test-util`): deterministic keys, a small genesis, fake
 //!   credential spends and a fake spend verifier, block builders.
 //!
@@ -102,6 +104,7 @@ pub mod credential;
 pub mod files;
 pub mod genesis;
 pub mod ledger;
+pub mod peer_auth;
 pub mod primitives;
 pub mod rotation;
 pub mod selection;

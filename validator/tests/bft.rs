@@ -7,7 +7,8 @@
 
 mod common;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use common::{bond, eventually, Network, Shape};
 use ed25519_dalek::SigningKey;
@@ -321,7 +322,8 @@ async fn conflicting_deposits_at_two_validators_get_exactly_one_signature() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_input_is_a_4xx_with_its_reason_and_a_flood_does_not_delay_valid_statements() {
+async fn refused_input_is_a_4xx_with_its_reason_and_a_flood_from_one_address_does_not_delay_another(
+) {
     let _one = ONE_NETWORK_AT_A_TIME.lock().await;
     let net = Network::start(Shape::default()).await;
     let g = &net.genesis;
@@ -352,12 +354,7 @@ async fn refused_input_is_a_4xx_with_its_reason_and_a_flood_does_not_delay_valid
 
     let (s, t) = post(api::STATEMENTS, "{not json".into()).await;
     assert_eq!((s, kind(&t).as_str()), (400, "bad_request"), "{t}");
-    let (s, t) = post(
-        api::PEER_TRANSACTIONS,
-        r#"{"statement":{"nonsense":1}}"#.into(),
-    )
-    .await;
-    assert_eq!(s, 400, "{t}");
+    peer_relays_need_another_validators_signature(&net).await;
 
     let good = bond(g, &net.accounts[0], 0, 0, NodeRole::Mixnode, 500);
     let mut forged = good.clone();
@@ -380,34 +377,112 @@ async fn refused_input_is_a_4xx_with_its_reason_and_a_flood_does_not_delay_valid
     assert_eq!(s, 413);
     unchanged().await;
 
-    // A flood of statements with bad signatures (bounded: 2,000 requests, 32 at a time)
-    // while one valid statement is submitted: it lands within a block or two of admission.
+    // Unloaded: a valid statement from 127.0.0.1, submission to applied at validator 1.
+    let v1 = &net.validators[1].client;
+    let applied = |nonce: u64| {
+        eventually("the valid statement is applied", LONG, move || async move {
+            v1.account(&account)
+                .await
+                .ok()
+                .filter(|a| a.next_nonce == nonce)
+        })
+    };
+    let sent = Instant::now();
+    net.validators[0].client.submit(&good).await.unwrap();
+    applied(1).await;
+    let unloaded = sent.elapsed();
+
+    // A flood of statements with bad signatures from 127.0.0.2 (bounded: 20,000 requests,
+    // 32 at a time, 60 s), and meanwhile, once the flooder meets its limit, a valid
+    // statement from 127.0.0.1: the flooder's verifications stop at its burst and rate; the
+    // valid statement lands as fast as without the flood.
+    let flooder = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let honest = bond(g, &net.accounts[0], 1, 1, NodeRole::Mixnode, 500);
+    let limited = tokio::sync::Notify::new();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    let (verified, refused) = (AtomicUsize::new(0), AtomicUsize::new(0));
+    let flood_started = Instant::now();
+    let counts = (&verified, &refused, &limited);
     let flood = async {
         use futures::StreamExt;
-        futures::stream::iter(0..2_000u64)
+        let deadline = flood_started + Duration::from_secs(60);
+        futures::stream::iter(0..20_000u64)
+            .take_while(|_| {
+                let go = !done.load(Ordering::Relaxed) && Instant::now() < deadline;
+                async move { go }
+            })
             .map(|i| {
                 let mut bad = good.clone();
-                bad.statement.nonce = i + 1;
-                post(api::STATEMENTS, serde_json::to_string(&bad).unwrap())
+                bad.statement.nonce = i + 2;
+                flooder
+                    .post(format!("{base}{}", api::STATEMENTS))
+                    .header("content-type", "application/json")
+                    .body(serde_json::to_string(&bad).unwrap())
+                    .send()
             })
             .buffer_unordered(32)
-            .for_each(|(s, _)| async move { assert_eq!(s, 422) })
+            .for_each(|r| async move {
+                let (verified, refused, limited) = counts;
+                let r = r.unwrap();
+                match r.status().as_u16() {
+                    422 => {
+                        verified.fetch_add(1, Ordering::Relaxed);
+                    }
+                    429 => {
+                        if refused.fetch_add(1, Ordering::Relaxed) == 0 {
+                            let retry: u64 = r.headers()["retry-after"]
+                                .to_str()
+                                .unwrap()
+                                .parse()
+                                .unwrap();
+                            assert!((1..=60).contains(&retry), "Retry-After {retry}");
+                            let t = r.text().await.unwrap();
+                            assert_eq!(kind(&t), "rate_limited", "{t}");
+                            limited.notify_one();
+                        }
+                    }
+                    other => panic!("flood answered {other}: {}", r.text().await.unwrap()),
+                }
+            })
             .await;
     };
     let valid = async {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        net.validators[0].client.submit(&good).await.unwrap()
-    };
-    let ((), accepted) = tokio::join!(flood, valid);
-    let admitted = accepted.admitted_at_height;
-    let v1 = &net.validators[1].client;
-    eventually("the valid statement is applied", LONG, || async {
-        v1.account(&account)
+        tokio::time::timeout(Duration::from_secs(30), limited.notified())
             .await
-            .ok()
-            .filter(|a| a.next_nonce == 1)
-    })
-    .await;
+            .expect("the flooder is never limited");
+        let sent = Instant::now();
+        let accepted = net.validators[0].client.submit(&honest).await.unwrap();
+        let answered = sent.elapsed();
+        applied(2).await;
+        let loaded = sent.elapsed();
+        done.store(true, Ordering::Relaxed);
+        (accepted, answered, loaded)
+    };
+    let ((), (accepted, answered, loaded)) = tokio::join!(flood, valid);
+    let flood_secs = flood_started.elapsed().as_secs_f64();
+    let (verified, refused) = (verified.into_inner(), refused.into_inner());
+    eprintln!(
+        "flood from 127.0.0.2: {verified} verified (422), {refused} refused (429) in \
+         {flood_secs:.1} s; valid statement from 127.0.0.1: applied {unloaded:?} unloaded, \
+         {loaded:?} under the flood (answered in {answered:?})"
+    );
+    let defaults = validator::service::config::ApiSection::default();
+    let allowed =
+        f64::from(defaults.write_burst) + f64::from(defaults.write_per_second) * (flood_secs + 1.0);
+    assert!(
+        (verified as f64) <= allowed,
+        "{verified} flood statements verified; the limit allows {allowed}"
+    );
+    assert!(refused > 0);
+    assert!(
+        loaded <= unloaded * 3 + Duration::from_secs(2),
+        "applied in {loaded:?} under the flood, {unloaded:?} without"
+    );
+    let admitted = accepted.admitted_at_height;
     let mut landed = None;
     for h in admitted + 1..=admitted + 5 {
         if let Ok(block) = v1.block(h).await {
@@ -500,4 +575,81 @@ async fn a_full_mempool_refuses_with_503_and_what_it_holds_is_decided_once_the_c
     ))
     .await
     .unwrap();
+}
+
+/// The peer relay endpoint of validator 0 refuses what another validator did not sign for
+/// this chain, now, over this body: before decoding it.
+async fn peer_relays_need_another_validators_signature(net: &Network) {
+    use validator_core::peer_auth::PeerAuth;
+    let url = format!("{}{}", net.validators[0].url, api::PEER_TRANSACTIONS);
+    let genesis = net.genesis.genesis_hash();
+    let secret =
+        validator_core::files::read_secret(&net.validators[1].dir.join("identity.key")).unwrap();
+    let peer = SigningKey::from_bytes(&secret);
+    let stranger = net.accounts[0].clone();
+    let http = reqwest::Client::new();
+    let body = br#"{"statement":{"nonsense":1}}"#.to_vec();
+    let send = |auth: Option<PeerAuth>, body: Vec<u8>| {
+        let mut req = http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(body);
+        for (name, value) in auth.iter().flat_map(PeerAuth::headers) {
+            req = req.header(name, value);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            let kind = serde_json::from_str::<ApiError>(&text)
+                .map(|e| e.kind)
+                .unwrap_or(text);
+            (status, kind)
+        }
+    };
+    let path = api::PEER_TRANSACTIONS;
+    let now = testnet::now_ms();
+    let signed = |key: &SigningKey, time: u64, body: &[u8]| {
+        Some(PeerAuth::sign(key, &genesis, path, time, body))
+    };
+    let cases = [
+        ("unsigned", None, body.clone(), (401, "peer_auth_missing")),
+        (
+            "signed by a non-validator",
+            signed(&stranger, now, &body),
+            body.clone(),
+            (403, "not_a_peer"),
+        ),
+        (
+            "a validator's key, another key's signature",
+            signed(&stranger, now, &body).map(|mut a| {
+                a.key = IdentityKey::from(&peer);
+                a
+            }),
+            body.clone(),
+            (401, "peer_auth_bad_signature"),
+        ),
+        (
+            "signed for another body",
+            signed(&peer, now, b"{}"),
+            body.clone(),
+            (401, "peer_auth_bad_signature"),
+        ),
+        (
+            "signed ten minutes ago",
+            signed(&peer, now - 600_000, &body),
+            body.clone(),
+            (401, "peer_auth_expired"),
+        ),
+        (
+            "signed by a peer: read, and refused as a transaction",
+            signed(&peer, now, &body),
+            body.clone(),
+            (400, "bad_request"),
+        ),
+    ];
+    for (what, auth, body, (status, kind)) in cases {
+        let (s, k) = send(auth, body).await;
+        assert_eq!((s, k.as_str()), (status, kind), "{what}");
+    }
 }

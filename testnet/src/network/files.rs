@@ -73,9 +73,24 @@ pub(super) fn tune_gateway_config(path: &Path) -> Result<(), Error> {
     })
 }
 
-/// Sets the local chain's block interval in a validator's config.
-pub(super) fn set_block_interval(path: &Path) -> Result<(), Error> {
+/// A validator's config for a local chain: its block interval, and per-address API limits
+/// that one address carrying the whole network does not reach.
+pub(super) fn tune_validator_config(path: &Path) -> Result<(), Error> {
     edit_toml(path, |table| {
+        let api = table
+            .entry("api")
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        let toml::Value::Table(api) = api else {
+            return Err("[api] is not a table");
+        };
+        for class in ["read", "write", "peer"] {
+            for what in ["per_second", "burst"] {
+                api.insert(
+                    format!("{class}_{what}"),
+                    toml::Value::Integer(crate::plan::LOCAL_API_RATE),
+                );
+            }
+        }
         let chain = table
             .entry("chain")
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
@@ -183,16 +198,24 @@ mod tests {
     }
 
     #[test]
-    fn validators_get_the_local_block_interval() {
+    fn validators_get_the_local_block_interval_and_api_limits() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("validator.toml");
         std::fs::write(&path, "[validator]\nlisten = \"127.0.0.1:1\"\n").unwrap();
-        set_block_interval(&path).unwrap();
+        tune_validator_config(&path).unwrap();
         let table: toml::Table = std::fs::read_to_string(&path).unwrap().parse().unwrap();
         assert_eq!(table["validator"]["listen"].as_str(), Some("127.0.0.1:1"));
         assert_eq!(
             table["chain"]["block_interval_ms"].as_integer(),
             Some(crate::plan::LOCAL_BLOCK_INTERVAL_MS)
+        );
+        assert_eq!(
+            table["api"]["write_per_second"].as_integer(),
+            Some(crate::plan::LOCAL_API_RATE)
+        );
+        assert_eq!(
+            table["api"]["peer_burst"].as_integer(),
+            Some(crate::plan::LOCAL_API_RATE)
         );
     }
 

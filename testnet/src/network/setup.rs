@@ -10,7 +10,8 @@ use validator_core::primitives::IdentityKey;
 
 use super::command::{accepts, arg, args, command, poll_until};
 use super::files::{
-    create_dir, new_account, set_block_interval, tune_gateway_config, tune_node_config, write_file,
+    create_dir, new_account, tune_gateway_config, tune_node_config, tune_validator_config,
+    write_file,
 };
 use super::ports::Ports;
 use super::{ClientInfo, GatewayInfo, Member, MixnodeInfo, Network, ValidatorInfo};
@@ -110,7 +111,7 @@ async fn init_validator(
     let out = command(&name, program, &init, &log, rust_log, deadline).await?;
     let answer: ValidatorInit = parse_json(&name, "validator init", &out, &log)?;
     let dir = PathBuf::from(&answer.dir);
-    set_block_interval(&dir.join("config.toml"))?;
+    tune_validator_config(&dir.join("config.toml"))?;
     let identity_key = answer
         .identity_key
         .parse::<IdentityKey>()

@@ -146,7 +146,8 @@ pub struct App {
     held: BTreeMap<ValueId, Held>,
     /// Our own proposal per round of the current height.
     ours: BTreeMap<i64, ValueId>,
-    /// Complete streams for the next height, checked when it starts.
+    /// Complete streams for the next height, checked when it starts: at most one per
+    /// proposer ([`hold_early`]).
     early: Vec<StreamedBlock>,
     synced_height: Option<Height>,
     /// Our part in the key generation.
@@ -479,9 +480,7 @@ impl App {
             return Ok(None);
         }
         if block.height.0 == self.height.0.saturating_add(1) {
-            if self.early.len() < 16 {
-                self.early.push(block);
-            }
+            hold_early(&mut self.early, block);
             return Ok(None);
         }
         if block.height != self.height {
@@ -795,6 +794,21 @@ fn proposed(
     }
 }
 
+/// Most complete streams held for the next height.
+pub const EARLY_STREAMS: usize = 16;
+
+/// Holds `block`, a complete stream for the next height whose signature checked, until that
+/// height starts: one per proposer (a later stream replaces its proposer's earlier one, so
+/// a proposer that signs many blocks holds one place however many it sends), at most
+/// [`EARLY_STREAMS`].
+fn hold_early(early: &mut Vec<StreamedBlock>, block: StreamedBlock) {
+    if let Some(held) = early.iter_mut().find(|b| b.proposer == block.proposer) {
+        *held = block;
+    } else if early.len() < EARLY_STREAMS {
+        early.push(block);
+    }
+}
+
 /// A statement whose signature does not verify, for the Byzantine test double.
 fn invalid_transaction(genesis_hash: &GenesisHash) -> Transaction {
     use validator_core::statement::{SignedStatement, Statement};
@@ -810,4 +824,56 @@ fn invalid_transaction(genesis_hash: &GenesisHash) -> Transaction {
         statement,
         signature,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::chain::signing::Signature;
+
+    fn stream(proposer: u8, round: u32, tag: u8) -> StreamedBlock {
+        StreamedBlock {
+            height: Height(5),
+            round: Round::new(round),
+            proposer: Address([proposer; 32]),
+            bytes: vec![tag; 8],
+            signature: Signature([tag; 64]),
+        }
+    }
+
+    #[test]
+    fn a_proposer_holds_one_early_place_however_many_streams_it_signs() {
+        let mut early = Vec::new();
+        hold_early(&mut early, stream(1, 0, 10));
+        hold_early(&mut early, stream(2, 1, 20));
+        // Proposer 1 equivocates: a thousand more blocks, each replacing the last.
+        for tag in 0..1_000u32 {
+            hold_early(&mut early, stream(1, tag % 3, (tag % 250) as u8));
+        }
+        assert_eq!(early.len(), 2);
+        let one = early
+            .iter()
+            .find(|b| b.proposer == Address([1; 32]))
+            .unwrap();
+        assert_eq!(one.bytes, vec![(999 % 250) as u8; 8], "the latest stream");
+        let two = early
+            .iter()
+            .find(|b| b.proposer == Address([2; 32]))
+            .unwrap();
+        assert_eq!(two.bytes, vec![20; 8], "another proposer's stream is kept");
+    }
+
+    #[test]
+    fn distinct_proposers_fill_at_most_the_cap() {
+        let mut early = Vec::new();
+        for p in 0..40u8 {
+            hold_early(&mut early, stream(p, 0, p));
+        }
+        assert_eq!(early.len(), EARLY_STREAMS);
+        // A held proposer still replaces its entry when the buffer is full.
+        hold_early(&mut early, stream(3, 1, 99));
+        assert_eq!(early.len(), EARLY_STREAMS);
+        assert!(early.iter().any(|b| b.bytes == vec![99; 8]));
+    }
 }

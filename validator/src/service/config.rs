@@ -11,6 +11,17 @@
 //! pending_per_account = 64
 //! pending_bytes = 33554432
 //!
+//! [api]                              # optional: per-address limits of the HTTP API
+//! read_per_second = 200              # GETs (status, topology, genesis, accounts, ...)
+//! read_burst = 2000
+//! write_per_second = 50              # statements, Sphinx keys, blind signing, spends
+//! write_burst = 500
+//! peer_per_second = 500              # relays from the other validators (signed)
+//! peer_burst = 10000
+//! tracked_addresses = 16384          # addresses with their own buckets (then one shared)
+//! concurrent_verifications = 4       # proof and signature checks running at once
+//! verification_wait_ms = 2000        # longest wait for one before a 503 `busy`
+//!
 //! [chain]                            # optional
 //! data_dir = "data"                  # blocks, certificates, the consensus WAL
 //! block_interval_ms = 1000           # least time between blocks
@@ -28,6 +39,7 @@ use std::path::{Path, PathBuf};
 use ed25519_dalek::SigningKey;
 use serde::{Deserialize, Serialize};
 
+use super::rate_limit::{Rate, Rates};
 use crate::chain::app::BlockTiming;
 use validator_core::chain::MempoolLimits;
 use validator_core::coconut::{SecretKey, SignerIndex};
@@ -76,6 +88,70 @@ impl Default for LimitsSection {
             pending_transactions: d.max_txs,
             pending_per_account: d.per_account,
             pending_bytes: d.max_bytes,
+        }
+    }
+}
+
+/// The `[api]` section: what one address may ask of the HTTP API, and how much proof
+/// checking runs at once (see [`super::rate_limit`] and [`super::admission`]). The defaults
+/// let a whole local network (clients, nodes, gateways and the other validators all on
+/// 127.0.0.1) start and run; a benchmark that submits as fast as it can raises them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ApiSection {
+    /// Reads per second per address.
+    pub read_per_second: u32,
+    /// Reads an idle address may send at once.
+    pub read_burst: u32,
+    /// Submissions (statements, Sphinx keys, blind signing, spends) per second per address.
+    pub write_per_second: u32,
+    /// Submissions an idle address may send at once.
+    pub write_burst: u32,
+    /// Peer relays per second per address (before and after their signature checks).
+    pub peer_per_second: u32,
+    /// Peer relays an idle address may send at once.
+    pub peer_burst: u32,
+    /// Addresses tracked with their own buckets; newcomers beyond share one.
+    pub tracked_addresses: usize,
+    /// Transaction and proof checks that run at once (the rest wait).
+    pub concurrent_verifications: usize,
+    /// The longest a request waits for a check to start before it is refused with 503
+    /// `busy`, ms.
+    pub verification_wait_ms: u64,
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            read_per_second: 200,
+            read_burst: 2_000,
+            write_per_second: 50,
+            write_burst: 500,
+            peer_per_second: 500,
+            peer_burst: 10_000,
+            tracked_addresses: 16_384,
+            concurrent_verifications: 4,
+            verification_wait_ms: 2_000,
+        }
+    }
+}
+
+impl ApiSection {
+    /// The buckets' rates.
+    pub fn rates(&self) -> Rates {
+        Rates {
+            read: Rate {
+                per_second: self.read_per_second,
+                burst: self.read_burst,
+            },
+            write: Rate {
+                per_second: self.write_per_second,
+                burst: self.write_burst,
+            },
+            peer: Rate {
+                per_second: self.peer_per_second,
+                burst: self.peer_burst,
+            },
         }
     }
 }
@@ -131,6 +207,9 @@ pub struct Config {
     /// `[limits]`.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// `[api]`.
+    #[serde(default)]
+    pub api: ApiSection,
     /// `[chain]`.
     #[serde(default)]
     pub chain: ChainSection,
@@ -245,6 +324,36 @@ impl Config {
                 return Err(field(name, "must be at least 1"));
             }
         }
+        let api = &config.api;
+        for (name, value) in [
+            ("api.read_per_second", api.read_per_second),
+            ("api.read_burst", api.read_burst),
+            ("api.write_per_second", api.write_per_second),
+            ("api.write_burst", api.write_burst),
+            ("api.peer_per_second", api.peer_per_second),
+            ("api.peer_burst", api.peer_burst),
+        ] {
+            if value == 0 {
+                return Err(field(name, "must be at least 1"));
+            }
+        }
+        for (name, value) in [
+            ("api.tracked_addresses", api.tracked_addresses),
+            ("api.concurrent_verifications", api.concurrent_verifications),
+        ] {
+            if value == 0 {
+                return Err(field(name, "must be at least 1"));
+            }
+        }
+        if api.tracked_addresses > 10_000_000 {
+            return Err(field(
+                "api.tracked_addresses",
+                "at most 10000000 (about 100 bytes each)",
+            ));
+        }
+        if api.verification_wait_ms > 60_000 {
+            return Err(field("api.verification_wait_ms", "at most 60000"));
+        }
         let chain = &config.chain;
         if chain.block_interval_ms == 0 || chain.block_interval_ms > 60_000 {
             return Err(field(
@@ -351,6 +460,7 @@ mod tests {
         let c = Config::parse(GOOD, Path::new("c.toml")).unwrap();
         assert_eq!(c.limits, LimitsSection::default());
         assert_eq!(c.chain, ChainSection::default());
+        assert_eq!(c.api, ApiSection::default());
         assert!(c.coconut.is_none());
         let again = Config::parse(&toml::to_string(&c).unwrap(), Path::new("c.toml")).unwrap();
         assert_eq!(again, c);
@@ -373,6 +483,28 @@ mod tests {
         let slow = format!("{GOOD}[chain]\nblock_interval_ms = 5000\n");
         let e = Config::parse(&slow, Path::new("c.toml")).unwrap_err();
         assert!(e.to_string().contains("chain.timeout_propose_ms"), "{e}");
+        let zero = format!("{GOOD}[api]\nwrite_burst = 0\n");
+        let e = Config::parse(&zero, Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("api.write_burst"), "{e}");
+        let zero = format!("{GOOD}[api]\nconcurrent_verifications = 0\n");
+        let e = Config::parse(&zero, Path::new("c.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains("api.concurrent_verifications"),
+            "{e}"
+        );
+        let typo = format!("{GOOD}[api]\nwrites_per_second = 5\n");
+        let e = Config::parse(&typo, Path::new("c.toml")).unwrap_err();
+        assert!(e.to_string().contains("writes_per_second"), "{e}");
+        let set = format!("{GOOD}[api]\nwrite_per_second = 5\nwrite_burst = 7\n");
+        let c = Config::parse(&set, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            c.api.rates().write,
+            Rate {
+                per_second: 5,
+                burst: 7
+            }
+        );
+        assert_eq!(c.api.read_burst, ApiSection::default().read_burst);
         let unknown = format!("{GOOD}[chain]\nblock_time = 1\n");
         let e = Config::parse(&unknown, Path::new("c.toml")).unwrap_err();
         assert!(e.to_string().contains("block_time"), "{e}");

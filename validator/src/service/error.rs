@@ -5,6 +5,7 @@ use validator_core::chain::sphinx_keys::SphinxKeyError;
 use validator_core::chain::ChainError;
 use validator_core::credential::AttributeError;
 use validator_core::ledger::LedgerError;
+use validator_core::peer_auth::PeerAuthError;
 use validator_core::primitives::IdentityKey;
 use validator_core::topology::EpochId;
 
@@ -17,9 +18,24 @@ pub enum ServiceError {
     /// The transaction was refused (signature, chain rules, mempool bounds).
     #[error("{0}")]
     Chain(#[from] ChainError),
-    /// A peer message from someone who is not another genesis validator.
-    #[error("{0} is not another validator of this chain")]
-    NotAPeer(IdentityKey),
+    /// A peer relay without a valid signature of another validator of the chain.
+    #[error("{0}")]
+    PeerAuth(#[from] PeerAuthError),
+    /// This address sent more requests of this kind than its limit allows
+    /// ([`super::rate_limit`]).
+    #[error("too many {class} requests from this address; retry in {retry_after_secs} s")]
+    RateLimited {
+        /// The request's cost class.
+        class: &'static str,
+        /// When the address may send again.
+        retry_after_secs: u64,
+    },
+    /// Too many checks are waiting already; retrying later is safe.
+    #[error("busy: too many checks waiting; retry in {retry_after_secs} s")]
+    Busy {
+        /// A suggested wait.
+        retry_after_secs: u64,
+    },
     /// The transaction is valid but no block included it in time; retrying is safe.
     #[error("not decided within {0} s; the transaction stays pending, ask again")]
     NotDecided(u64),
@@ -71,7 +87,10 @@ impl ServiceError {
     pub fn status(&self) -> u16 {
         match self {
             Self::BadRequest(_) | Self::Attributes(_) => 400,
-            Self::NotAPeer(_) => 403,
+            Self::PeerAuth(PeerAuthError::NotAPeer(_)) => 403,
+            Self::PeerAuth(_) => 401,
+            Self::RateLimited { .. } => 429,
+            Self::Busy { .. } => 503,
             Self::UnknownEpoch(_)
             | Self::UnknownAccount(_)
             | Self::NoEndpoint(_)
@@ -94,12 +113,25 @@ impl ServiceError {
         }
     }
 
+    /// The `Retry-After` of a refusal that asks to come back later, in seconds.
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            Self::RateLimited {
+                retry_after_secs, ..
+            }
+            | Self::Busy { retry_after_secs } => Some(*retry_after_secs),
+            _ => None,
+        }
+    }
+
     /// A stable machine-readable kind.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Chain(e) => e.root().kind(),
-            Self::NotAPeer(_) => "not_a_peer",
+            Self::PeerAuth(e) => e.kind(),
+            Self::RateLimited { .. } => "rate_limited",
+            Self::Busy { .. } => "busy",
             Self::NotDecided(_) => "not_decided",
             Self::Conflict(_) => "conflict",
             Self::UnknownEpoch(_)
@@ -138,5 +170,37 @@ mod tests {
             next: 5,
         }));
         assert_eq!((gap.status(), gap.kind()), (422, "statement_refused"));
+    }
+
+    #[test]
+    fn come_back_later_refusals_carry_their_retry_after() {
+        let limited = ServiceError::RateLimited {
+            class: "write",
+            retry_after_secs: 1,
+        };
+        assert_eq!(
+            (limited.status(), limited.kind(), limited.retry_after_secs()),
+            (429, "rate_limited", Some(1))
+        );
+        let busy = ServiceError::Busy {
+            retry_after_secs: 2,
+        };
+        assert_eq!(
+            (busy.status(), busy.kind(), busy.retry_after_secs()),
+            (503, "busy", Some(2))
+        );
+        assert_eq!(ServiceError::KeysNotReady.retry_after_secs(), None);
+    }
+
+    #[test]
+    fn a_stranger_is_forbidden_and_a_bad_envelope_unauthorized() {
+        let key = validator_core::test_util::identity(&validator_core::test_util::validator_key(1));
+        let stranger = ServiceError::from(PeerAuthError::NotAPeer(key));
+        assert_eq!((stranger.status(), stranger.kind()), (403, "not_a_peer"));
+        let forged = ServiceError::from(PeerAuthError::BadSignature);
+        assert_eq!(
+            (forged.status(), forged.kind()),
+            (401, "peer_auth_bad_signature")
+        );
     }
 }

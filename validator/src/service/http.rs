@@ -1,6 +1,7 @@
-//! The axum router: decodes requests, checks their cryptography outside any lock (Coconut
-//! on the blocking pool), admits transactions to the mempool and relays them, reads the
-//! committed chain state, waits for decisions where an answer must be final, and maps every
+//! The axum router: refuses what is over its address's limits or not signed by a peer
+//! ([`super::admission`]), decodes requests, checks their cryptography outside any lock
+//! (on the blocking pool, a bounded number at once), admits transactions to the mempool
+//! and relays them, reads the committed chain state, waits for decisions where an answer must be final, and maps every
 //! failure to a status and an [`ApiError`] body.
 
 use std::sync::Arc;
@@ -9,12 +10,15 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{header, StatusCode};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::Extension;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use super::admission::{peer_sender, rate_limit, Admission};
 use super::error::ServiceError;
 use super::issuer::{check_deposit, Issuer};
 use super::peers::Peers;
@@ -31,6 +35,7 @@ use validator_core::chain::{
 };
 use validator_core::coconut::verification::ZETA_BYTES;
 use validator_core::credential::{request_digest, zeta_to_bs58};
+use validator_core::peer_auth::PeerAuth;
 use validator_core::primitives::IdentityKey;
 use validator_core::statement::{SignedStatement, StatementBody};
 use validator_core::topology::EpochId;
@@ -53,6 +58,8 @@ pub struct Shared {
     pub genesis_toml: String,
     /// How long a blind-sign or spend request waits for its transaction's block.
     pub decision_timeout: Duration,
+    /// Per-address rate limits and the verification slots.
+    pub admission: Arc<Admission>,
 }
 
 impl From<Poisoned> for ServiceError {
@@ -66,11 +73,17 @@ impl Shared {
         Ok(self.chain.committed()?)
     }
 
-    /// Checks `tx`'s cryptography on the blocking pool (a spend is a pairing check).
+    /// Checks `tx`'s cryptography on the blocking pool (a spend is a pairing check), in a
+    /// verification slot.
     async fn verify(&self, tx: Transaction) -> Result<VerifiedTx, ServiceError> {
         let committed = self.committed()?;
         let issuer = Arc::clone(&self.issuer);
-        blocking(move || Ok(VerifiedTx::verify(tx, &committed, issuer.as_ref())?)).await
+        let slot = self.admission.check_slot().await?;
+        blocking(move || {
+            let _slot = slot;
+            Ok(VerifiedTx::verify(tx, &committed, issuer.as_ref())?)
+        })
+        .await
     }
 
     /// Admits a verified transaction; relays it when it is new here.
@@ -100,7 +113,15 @@ impl IntoResponse for ServiceError {
             kind: self.kind().to_owned(),
             error: self.to_string(),
         };
-        (status, Json(body)).into_response()
+        match self.retry_after_secs() {
+            Some(secs) => (
+                status,
+                [(header::RETRY_AFTER, secs.to_string())],
+                Json(body),
+            )
+                .into_response(),
+            None => (status, Json(body)).into_response(),
+        }
     }
 }
 
@@ -120,8 +141,11 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| ServiceError::Internal(format!("worker: {e}")))?
 }
 
-/// The API router.
+/// The API router; serve it with its peers' addresses
+/// (`into_make_service_with_connect_info::<SocketAddr>`), which its rate limits key on.
 pub fn router(shared: AppState) -> Router {
+    let peer_route =
+        post(peer_transaction).route_layer(from_fn_with_state(Arc::clone(&shared), peer_sender));
     Router::new()
         .route(api::GENESIS, get(genesis))
         .route(api::STATUS, get(status))
@@ -142,9 +166,13 @@ pub fn router(shared: AppState) -> Router {
         .route(api::KEY_EPOCHS, get(key_epochs))
         .route(api::SPHINX_KEYS, post(announce_sphinx_key))
         .route("/v1/sphinx-keys/{node}", get(sphinx_keys))
-        .route(api::PEER_TRANSACTIONS, post(peer_transaction))
+        .route(api::PEER_TRANSACTIONS, peer_route)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .layer(from_fn_with_state(
+            Arc::clone(&shared.admission),
+            rate_limit,
+        ))
         .with_state(shared)
 }
 
@@ -389,7 +417,12 @@ async fn blind_sign(State(s): State<AppState>, body: Bytes) -> ApiResult {
     if let DepositOutcome::Conflict(reason) = outcome {
         return Err(ServiceError::Conflict(reason));
     }
-    let answer = blocking(move || issuer.blind_sign(key.key_epoch, &key.pair, &body)).await?;
+    let slot = s.admission.check_slot().await?;
+    let answer = blocking(move || {
+        let _slot = slot;
+        issuer.blind_sign(key.key_epoch, &key.pair, &body)
+    })
+    .await?;
     tracing::info!(index = answer.signer_index, "partial credential issued");
     json(&answer)
 }
@@ -489,7 +522,14 @@ async fn block(State(s): State<AppState>, Path(height): Path<String>) -> ApiResu
     })
 }
 
-async fn peer_transaction(State(s): State<AppState>, body: Bytes) -> ApiResult {
+/// A transaction another validator admitted: its sender and time were checked before the
+/// body was read ([`peer_sender`]); its signature over the body is checked before decoding.
+async fn peer_transaction(
+    State(s): State<AppState>,
+    Extension(auth): Extension<PeerAuth>,
+    body: Bytes,
+) -> ApiResult {
+    auth.verify_body(&s.params.genesis_hash(), api::PEER_TRANSACTIONS, &body)?;
     let tx: Transaction = decode(&body)?;
     let tx = s.verify(tx).await?;
     s.admit(tx, false)?;

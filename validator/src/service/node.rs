@@ -10,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::net::TcpListener;
 
+use super::admission::Admission;
 use super::config::Loaded;
 use super::http::{router, Shared};
 use super::issuer::Issuer;
@@ -207,7 +208,12 @@ pub async fn run(
         })?;
         links.push((v.identity_key, client));
     }
-    let peers = Peers::start(links, Duration::from_secs(10));
+    let peers = Peers::start(
+        links,
+        Duration::from_secs(10),
+        identity.clone(),
+        genesis.genesis_hash(),
+    );
 
     let node = ValidatorNode::new(data_dir.clone(), identity.clone(), &genesis, engine_config);
     let (channels, engine) = node
@@ -243,6 +249,7 @@ pub async fn run(
         peers,
         genesis_toml,
         decision_timeout: DECISION_TIMEOUT,
+        admission: Arc::new(Admission::new(&config.api)),
     });
     tracing::info!(
         identity = %me,
@@ -252,8 +259,11 @@ pub async fn run(
         "validator running"
     );
     ready(local);
-    let server =
-        axum::serve(listener, router(Arc::clone(&shared))).with_graceful_shutdown(shutdown);
+    let server = axum::serve(
+        listener,
+        router(Arc::clone(&shared)).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown);
     let outcome = tokio::select! {
         served = server => served.map_err(StartError::Serve),
         app = &mut app_task => match app {

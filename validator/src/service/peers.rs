@@ -1,14 +1,19 @@
 //! Relay of admitted transactions to the other validators' mempools: one task per peer, a
 //! bounded queue, messages in order, retried with backoff while the peer is unreachable or
-//! busy. Consensus does not depend on it (a transaction reaches a block as soon as a
+//! busy. Each request is signed with this validator's identity key
+//! ([`validator_core::peer_auth`]): the others read relays only from the chain's validators.
+//! Consensus does not depend on it (a transaction reaches a block as soon as a
 //! validator that holds it proposes); it makes a transaction submitted to one validator
 //! show up in the next block whoever proposes it.
 //!
-//! A transaction the peer refuses with a 4xx is not retried (it conflicts with one the peer
-//! holds, or a block already decided it). A message still undelivered after the deadline
+//! A transaction the peer refuses with a 4xx other than 429 is not retried (it conflicts
+//! with one the peer holds, or a block already decided it). A message still undelivered after the deadline
 //! given to [`Peers::start`] is dropped; a full queue drops new messages for that peer.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -16,6 +21,7 @@ use tokio::time::Instant;
 use validator_client::ValidatorClient;
 use validator_core::api;
 use validator_core::chain::Transaction;
+use validator_core::genesis::GenesisHash;
 use validator_core::primitives::IdentityKey;
 
 /// Messages queued per peer.
@@ -38,14 +44,21 @@ pub struct Peers {
 }
 
 impl Peers {
-    /// Starts a delivery task per peer (on the current tokio runtime). Messages are given up
-    /// after `message_deadline`.
-    pub fn start(peers: Vec<(IdentityKey, ValidatorClient)>, message_deadline: Duration) -> Self {
+    /// Starts a delivery task per peer (on the current tokio runtime), signing as
+    /// `identity` on the chain `genesis`. Messages are given up after `message_deadline`.
+    pub fn start(
+        peers: Vec<(IdentityKey, ValidatorClient)>,
+        message_deadline: Duration,
+        identity: SigningKey,
+        genesis: GenesisHash,
+    ) -> Self {
+        let signer = Arc::new(Signer { identity, genesis });
         let links = peers
             .into_iter()
             .map(|(key, client)| {
                 let (tx, rx) = mpsc::channel(PEER_QUEUE);
-                tokio::spawn(deliver(key, client, rx, message_deadline));
+                let signer = Arc::clone(&signer);
+                tokio::spawn(deliver(key, client, signer, rx, message_deadline));
                 Link { key, tx }
             })
             .collect();
@@ -62,16 +75,31 @@ impl Peers {
     }
 }
 
+/// Who relays: this validator's identity on its chain.
+struct Signer {
+    identity: SigningKey,
+    genesis: GenesisHash,
+}
+
 async fn post(
     client: &ValidatorClient,
+    signer: &Signer,
     message: &Transaction,
 ) -> Result<(), validator_client::ClientError> {
-    client.post_no_answer(api::PEER_TRANSACTIONS, message).await
+    client
+        .post_as_peer(
+            api::PEER_TRANSACTIONS,
+            message,
+            &signer.identity,
+            &signer.genesis,
+        )
+        .await
 }
 
 async fn deliver(
     key: IdentityKey,
     client: ValidatorClient,
+    signer: Arc<Signer>,
     mut rx: mpsc::Receiver<Transaction>,
     message_deadline: Duration,
 ) {
@@ -87,7 +115,7 @@ async fn deliver(
             };
         let mut backoff = BACKOFF_INITIAL;
         loop {
-            match post(&client, &message).await {
+            match post(&client, &signer, &message).await {
                 Ok(()) => {
                     if down {
                         tracing::info!(peer = %key, "peer reachable again");
@@ -95,7 +123,11 @@ async fn deliver(
                     down = false;
                     break;
                 }
-                Err(e) if e.status().is_some_and(|s| (400..500).contains(&s)) => {
+                // A 429 (this validator over its peer rate there) is retried like a 503.
+                Err(e)
+                    if e.status()
+                        .is_some_and(|s| (400..500).contains(&s) && s != 429) =>
+                {
                     down = false;
                     tracing::debug!(peer = %key, error = %e, "peer refused a transaction");
                     break;
