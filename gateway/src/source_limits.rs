@@ -7,7 +7,7 @@
 //! their IPv4 address.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use crate::rate::TokenBucket;
@@ -52,19 +52,8 @@ pub struct SourceLimits {
     pruned: (u64, usize),
 }
 
-/// The source `ip` counts as.
-pub fn source_of(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => ip,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let s = v6.segments();
-                IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
-            }
-        },
-    }
-}
+/// The source `ip` counts as: the same rule as the mix port's caps.
+pub use router_core::runtime::source_of;
 
 impl SourceLimits {
     /// No source holds anything yet.

@@ -18,7 +18,7 @@ use std::time::Duration;
 pub struct InboundLimits {
     /// Inbound connections in all (every shard together).
     pub max_connections: usize,
-    /// Inbound connections from one IP address.
+    /// Inbound connections from one source: an IPv4 address or an IPv6 /64 ([`source_of`]).
     pub max_per_source: usize,
     /// How long a new connection may take to deliver its first complete frame.
     pub first_frame_timeout: Duration,
@@ -42,8 +42,24 @@ impl Default for InboundLimits {
 pub enum Refusal {
     /// The node holds `max_connections` already.
     Full,
-    /// Its address holds `max_per_source` already.
+    /// Its source holds `max_per_source` already.
     PerSource,
+}
+
+/// The source an address counts as: an IPv4 address (also when written as an IPv4-mapped
+/// IPv6 address), or an IPv6 address's /64 (one host usually holds a whole /64, so a cap per
+/// IPv6 address would cap nothing).
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
+    }
 }
 
 /// The inbound connections of every shard, by source address.
@@ -54,12 +70,12 @@ pub struct ConnectionTable {
 }
 
 impl ConnectionTable {
-    /// Counts a new connection from `source`, or refuses it.
-    pub fn admit(&mut self, source: IpAddr, limits: &InboundLimits) -> Result<(), Refusal> {
+    /// Counts a new connection from `address`, or refuses it.
+    pub fn admit(&mut self, address: IpAddr, limits: &InboundLimits) -> Result<(), Refusal> {
         if self.total >= limits.max_connections {
             return Err(Refusal::Full);
         }
-        let held = self.per_source.entry(source).or_insert(0);
+        let held = self.per_source.entry(source_of(address)).or_insert(0);
         if *held >= limits.max_per_source {
             return Err(Refusal::PerSource);
         }
@@ -68,8 +84,9 @@ impl ConnectionTable {
         Ok(())
     }
 
-    /// A connection from `source` closed.
-    pub fn release(&mut self, source: IpAddr) {
+    /// A connection from `address` closed.
+    pub fn release(&mut self, address: IpAddr) {
+        let source = source_of(address);
         if let Some(held) = self.per_source.get_mut(&source) {
             *held = held.saturating_sub(1);
             if *held == 0 {
@@ -153,6 +170,33 @@ mod tests {
         assert_eq!(t.admit(c, &l), Ok(()), "a place freed by anyone");
         t.release("192.0.2.9".parse().unwrap());
         assert_eq!(t.total(), 5, "releasing an unknown source changes nothing");
+    }
+
+    #[test]
+    fn an_ipv6_64_is_one_source_and_a_mapped_ipv4_address_its_ipv4_one() {
+        let l = limits(100, 2);
+        let mut t = ConnectionTable::default();
+        let same_64 = ["2001:db8:1:2::1", "2001:db8:1:2:ffff::9", "2001:db8:1:2::7"];
+        assert_eq!(t.admit(same_64[0].parse().unwrap(), &l), Ok(()));
+        assert_eq!(t.admit(same_64[1].parse().unwrap(), &l), Ok(()));
+        assert_eq!(
+            t.admit(same_64[2].parse().unwrap(), &l),
+            Err(Refusal::PerSource)
+        );
+        assert_eq!(t.admit("2001:db8:1:3::1".parse().unwrap(), &l), Ok(()));
+        assert_eq!(t.admit("192.0.2.1".parse().unwrap(), &l), Ok(()));
+        assert_eq!(t.admit("::ffff:192.0.2.1".parse().unwrap(), &l), Ok(()));
+        assert_eq!(
+            t.admit("192.0.2.1".parse().unwrap(), &l),
+            Err(Refusal::PerSource)
+        );
+        t.release("2001:db8:1:2::dead".parse().unwrap());
+        assert_eq!(
+            t.admit(same_64[2].parse().unwrap(), &l),
+            Ok(()),
+            "released by /64"
+        );
+        assert_eq!((t.total(), t.sources()), (5, 3));
     }
 
     #[test]

@@ -58,7 +58,7 @@ use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
 
-pub use limits::{ConnectionTable, InboundLimits, Refusal};
+pub use limits::{source_of, ConnectionTable, InboundLimits, Refusal};
 pub use metrics::{ExtraMetrics, MetricsServer};
 pub use shard::{Clock, ShardSettings};
 pub use sys::raise_open_files_limit;
