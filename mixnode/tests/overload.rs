@@ -36,6 +36,20 @@ fn flood(node: &TestNode, frames: Vec<Vec<u8>>) -> Vec<std::thread::JoinHandle<(
         .collect()
 }
 
+/// Floods `node` towards `hop` and waits for every writer; how long the writing took.
+fn flood_and_join(node: &TestNode, hop: &SlowHop) -> Duration {
+    let frames = flood_frames(node, hop);
+    let started = Instant::now();
+    for writer in flood(node, frames) {
+        writer.join().unwrap();
+    }
+    started.elapsed()
+}
+
+fn queue_full_drops(node: &TestNode) -> u64 {
+    node.metric("mixnet_packets_dropped_total{reason=\"peer_queue_full\"}")
+}
+
 /// Polls until the hop has `count` frames or nothing arrived for 5 s; the count.
 fn wait_received(hop: &SlowHop, count: u64) -> u64 {
     let mut last = (hop.received(), Instant::now());
@@ -73,12 +87,9 @@ fn a_flood_towards_a_slower_next_hop_is_read_slower_not_dropped() {
     // it and drops the excess: the control.
     let hop = SlowHop::start(1);
     let node = slow_node(home.path(), "nopatience", 0);
-    let frames = flood_frames(&node, &hop);
-    for writer in flood(&node, frames) {
-        writer.join().unwrap();
-    }
+    flood_and_join(&node, &hop);
     let received = wait_received(&hop, total);
-    let dropped = node.metric("mixnet_packets_dropped_total{reason=\"peer_queue_full\"}");
+    let dropped = queue_full_drops(&node);
     assert!(
         dropped > 0,
         "the control run dropped nothing: the flood never congested the queue"
@@ -115,10 +126,7 @@ fn a_flood_towards_a_slower_next_hop_is_read_slower_not_dropped() {
         total,
         "every flood packet forwarded"
     );
-    assert_eq!(
-        node.metric("mixnet_packets_dropped_total{reason=\"peer_queue_full\"}"),
-        0
-    );
+    assert_eq!(queue_full_drops(&node), 0);
     assert_eq!(node.metric("mixnet_packets_forwarded_total"), total + 1);
     assert!(node.metric_f64("mixnet_inbound_backpressure_seconds_total") > 0.0);
 }
@@ -131,31 +139,20 @@ fn a_next_hop_slower_than_the_patience_allows_is_dropped_for_and_holds_nobody() 
     // hop counts as slow, the flood is read at full speed and its excess dropped.
     let hop = SlowHop::start(1);
     let node = slow_node(home.path(), "impatient", 100);
-    let frames = flood_frames(&node, &hop);
-    let started = Instant::now();
-    for writer in flood(&node, frames) {
-        writer.join().unwrap();
-    }
-    let written_in = started.elapsed();
+    let written_in = flood_and_join(&node, &hop);
     let dropped = node.wait_metric(
         "mixnet_packets_dropped_total{reason=\"peer_queue_full\"}",
         |d| d > 0,
     );
-    // Paused at most once per congestion: the flood was not held back for long.
-    let paused = node.metric_f64("mixnet_inbound_backpressure_seconds_total");
-    assert!(
-        paused <= FLOODERS as f64 * 0.2 * 4.0,
-        "connections paused {paused:.2} s in all"
-    );
+    // The connections were paused at first, then let go when the patience ran out: at one
+    // frame a millisecond the hop would have taken 6 s to take the whole flood.
+    assert!(node.metric("mixnet_inbound_backpressure_pauses_total") > 0);
     assert!(
         written_in < Duration::from_secs(6),
         "the flood took {written_in:?} to be read: the slow hop held it back"
     );
     let received = wait_received(&hop, total - dropped);
-    assert_eq!(
-        received + node.metric("mixnet_packets_dropped_total{reason=\"peer_queue_full\"}"),
-        total
-    );
+    assert_eq!(received + queue_full_drops(&node), total);
 }
 
 #[test]
@@ -169,18 +166,12 @@ fn a_flood_towards_a_next_hop_that_keeps_up_is_forwarded_whole() {
     // (before back-pressure and the writer's budget, 10% of this flood was dropped).
     node.set_engine("peer_queue_capacity", 512);
     node.start(&["--shards", "1"]);
-    let frames = flood_frames(&node, &hop);
-    for writer in flood(&node, frames) {
-        writer.join().unwrap();
-    }
+    flood_and_join(&node, &hop);
     let received = wait_received(&hop, total);
     assert!(
         received * 100 >= total * 99,
         "{received} of {total} forwarded"
     );
     assert_eq!(received, total, "and in fact every one");
-    assert_eq!(
-        node.metric("mixnet_packets_dropped_total{reason=\"peer_queue_full\"}"),
-        0
-    );
+    assert_eq!(queue_full_drops(&node), 0);
 }

@@ -12,6 +12,16 @@ fn open(dir: &tempfile::TempDir) -> Store {
     Store::open(&dir.path().join("g.redb"), LIMITS).unwrap()
 }
 
+/// Registers `alice` (key 7…) and `bob` (key 8…).
+fn register_both(store: &Store, alice: ClientId, bob: ClientId) {
+    store
+        .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
+        .unwrap();
+    store
+        .register(&bob, &SharedKey::from_bytes([8; 32]), 0)
+        .unwrap();
+}
+
 fn incoming(client: ClientId, text: &str) -> Incoming {
     Incoming {
         client,
@@ -26,12 +36,7 @@ fn messages_survive_reopening_and_come_back_in_order() {
     let (alice, bob) = ([1; 32], [2; 32]);
     {
         let store = open(&dir);
-        store
-            .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
-            .unwrap();
-        store
-            .register(&bob, &SharedKey::from_bytes([8; 32]), 0)
-            .unwrap();
+        register_both(&store, alice, bob);
         let outcomes = store
             .store(
                 &[
@@ -70,12 +75,7 @@ fn a_client_removes_only_its_own_messages() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
     let (alice, bob) = ([1; 32], [2; 32]);
-    store
-        .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
-        .unwrap();
-    store
-        .register(&bob, &SharedKey::from_bytes([8; 32]), 0)
-        .unwrap();
+    register_both(&store, alice, bob);
     store
         .store(&[incoming(alice, "a"), incoming(bob, "b")], 0)
         .unwrap();
@@ -199,12 +199,7 @@ fn expiry_deletes_exactly_the_old_messages_through_the_time_index() {
     let (alice, bob) = ([1; 32], [2; 32]);
     {
         let store = open(&dir);
-        store
-            .register(&alice, &SharedKey::from_bytes([7; 32]), 0)
-            .unwrap();
-        store
-            .register(&bob, &SharedKey::from_bytes([8; 32]), 0)
-            .unwrap();
+        register_both(&store, alice, bob);
         // Stored at 100, 999, 1000, 1001 and 5000; the limit is 1000 ms, the purge at 2000:
         // older than 1000 goes, 1000 itself stays.
         for (at, client, text) in [

@@ -386,20 +386,25 @@ impl TestClient {
             conn = open(&self.url).await;
             answer = self.send_registration(&mut conn, Some(work)).await;
         }
-        let (answer, pending) = answer;
-        let (shared, keys) = pending
-            .finish(&answer)
-            .unwrap_or_else(|e| panic!("{e}: {answer:?}"));
-        self.shared = Some(shared);
-        conn.cipher = Some(SessionCipher::client(&keys));
-        conn.answer = Some(answer);
-        conn.send_sealed(&ClientControl::Ready).await;
+        self.confirm_registration(&mut conn, answer).await;
         conn
     }
 
     /// Registers on an open connection with work of `bits`, through `ready`.
     pub async fn register_on(&mut self, conn: &mut Connection, bits: u8) {
-        let (answer, pending) = self.send_registration(conn, Some(self.work(bits))).await;
+        let answer = self.send_registration(conn, Some(self.work(bits))).await;
+        self.confirm_registration(conn, answer).await;
+    }
+
+    /// Finishes a registration from the gateway's answer and confirms it with `ready`.
+    async fn confirm_registration(
+        &mut self,
+        conn: &mut Connection,
+        (answer, pending): (
+            GatewayControl,
+            gateway_protocol::handshake::PendingRegistration,
+        ),
+    ) {
         let (shared, keys) = pending
             .finish(&answer)
             .unwrap_or_else(|e| panic!("{e}: {answer:?}"));

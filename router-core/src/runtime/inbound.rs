@@ -144,8 +144,19 @@ async fn wait_first_byte(
     allowed: Duration,
 ) -> Read {
     let mut byte = [0u8; 1];
-    let peeked = futures_lite::future::or(
-        async { Some(stream.peek(&mut byte).await.map_err(std::io::Error::from)) },
+    let peek = async { stream.peek(&mut byte).await.map_err(std::io::Error::from) };
+    within(shard, allowed, peek, peer).await
+}
+
+/// Races `read` (or a peek) against the shard's stop and `allowed`.
+async fn within(
+    shard: &Shard,
+    allowed: Duration,
+    read: impl std::future::Future<Output = std::io::Result<usize>>,
+    peer: SocketAddr,
+) -> Read {
+    let outcome = futures_lite::future::or(
+        async { Some(read.await) },
         futures_lite::future::or(
             async {
                 shard.stopping_event.wait().await;
@@ -158,12 +169,7 @@ async fn wait_first_byte(
         ),
     )
     .await;
-    read_outcome(peeked, peer)
-}
-
-/// What a read (or peek) raced against the shard's stop and a timer gave.
-fn read_outcome(read: Option<std::io::Result<usize>>, peer: SocketAddr) -> Read {
-    match read {
+    match outcome {
         None => Read::Over,
         Some(Ok(received)) => Read::Bytes(received),
         Some(Err(error)) if error.kind() == std::io::ErrorKind::TimedOut => Read::TimedOut,
@@ -194,21 +200,7 @@ async fn read_some(
         Ok(None) => {
             // Nothing buffered: wait for data through glommio, reading into the first
             // target so no byte is read twice.
-            let read = futures_lite::future::or(
-                async { Some(stream.read(assembler.first_target()).await) },
-                futures_lite::future::or(
-                    async {
-                        shard.stopping_event.wait().await;
-                        None
-                    },
-                    async {
-                        glommio::timer::sleep(allowed).await;
-                        Some(Err(std::io::ErrorKind::TimedOut.into()))
-                    },
-                ),
-            )
-            .await;
-            read_outcome(read, peer)
+            within(shard, allowed, stream.read(assembler.first_target()), peer).await
         }
         Err(error) => {
             tracing::debug!(%peer, %error, "inbound connection failed");
