@@ -14,6 +14,7 @@
 #![no_main]
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use ed25519_dalek::{Signer, SigningKey};
 use gateway_protocol::handshake::{
@@ -30,6 +31,13 @@ const NOW: u64 = 1_700_000_000_000;
 const WINDOW: u64 = DEFAULT_AUTH_WINDOW_MS;
 const CAPACITY: usize = 8;
 const PER_IDENTITY: usize = 3;
+
+/// The gateway's key and three client identities, derived once (key derivation is most of an
+/// execution's cost otherwise).
+fn keys() -> &'static [SigningKey; 4] {
+    static KEYS: OnceLock<[SigningKey; 4]> = OnceLock::new();
+    KEYS.get_or_init(|| [200, 1, 2, 3].map(|b| SigningKey::from_bytes(&[b; 32])))
+}
 
 fn same_session(client: &SessionKeys, gateway: &SessionKeys) {
     let mut c = SessionCipher::client(client);
@@ -224,14 +232,14 @@ impl Gateway {
 
 fn run(u: &mut Unstructured) -> Result<()> {
     let mut gw = Gateway {
-        key: SigningKey::from_bytes(&[200; 32]),
+        key: keys()[0].clone(),
         replay: ReplayWindow::new(WINDOW, CAPACITY, PER_IDENTITY),
         registered: HashMap::new(),
         now: NOW,
     };
     let gateway_public = gw.key.verifying_key();
     for _ in 0..u.int_in_range(1..=8u8)? {
-        let client = SigningKey::from_bytes(&[u.int_in_range(1..=3u8)?; 32]);
+        let client = &keys()[u.choose_index(3)? + 1];
         let skew = i64::from(u.arbitrary::<i32>()?) * 16;
         let at = gw.now.wrapping_add_signed(skew);
         let fresh = skew.unsigned_abs() <= WINDOW;
@@ -239,7 +247,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
             0 => {
                 let secret: [u8; 32] = u.arbitrary()?;
                 let (pending, mut request) =
-                    start_registration(&client, &gateway_public, secret, at, None);
+                    start_registration(client, &gateway_public, secret, at, None);
                 let ClientControl::Register {
                     identity,
                     ephemeral,
@@ -281,7 +289,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
             1 => {
                 let nonce: [u8; 32] = u.arbitrary()?;
                 let (pending, mut request) =
-                    start_authentication(&client, &gateway_public, nonce, at);
+                    start_authentication(client, &gateway_public, nonce, at);
                 let ClientControl::Authenticate {
                     identity,
                     timestamp_ms,
