@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let again = Message::decode(&message.encode()).expect("an encoded message decodes");
     assert_eq!(again, message);
-    if let Message::Data { seq, close, data, .. } = message {
+    if let Message::Data {
+        seq, close, data, ..
+    } = message
+    {
         let mut stream = Stream::new(4096, 4096);
         if stream.handle_data(seq, data, close).is_ok() {
             while let Some(chunk) = stream.poll_chunk() {
