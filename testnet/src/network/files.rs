@@ -23,8 +23,9 @@ pub(super) fn tune_node_config(path: &Path, topology_refresh_ms: u64) -> Result<
         let engine = table
             .get_mut("engine")
             .and_then(toml::Value::as_table_mut)
-            .ok_or("no [engine] section")?;
-        let refresh = i64::try_from(topology_refresh_ms).map_err(|_| "refresh too long")?;
+            .ok_or("no [engine] section".to_string())?;
+        let refresh =
+            i64::try_from(topology_refresh_ms).map_err(|_| "refresh too long".to_string())?;
         engine.insert("topology_refresh_ms".into(), toml::Value::Integer(refresh));
         engine.insert(
             "shutdown_grace_ms".into(),
@@ -51,12 +52,7 @@ const LOCAL_PER_SOURCE: i64 = 100_000;
 /// that all clients sharing 127.0.0.1 fit in.
 pub(super) fn tune_gateway_config(path: &Path) -> Result<(), Error> {
     edit_toml(path, |table| {
-        let clients = table
-            .entry("clients")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let toml::Value::Table(clients) = clients else {
-            return Err("[clients] is not a table");
-        };
+        let clients = section(table, "clients")?;
         clients.insert(
             "registration_work_bits".into(),
             toml::Value::Integer(LOCAL_REGISTRATION_WORK_BITS),
@@ -77,12 +73,7 @@ pub(super) fn tune_gateway_config(path: &Path) -> Result<(), Error> {
 /// that one address carrying the whole network does not reach.
 pub(super) fn tune_validator_config(path: &Path) -> Result<(), Error> {
     edit_toml(path, |table| {
-        let api = table
-            .entry("api")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let toml::Value::Table(api) = api else {
-            return Err("[api] is not a table");
-        };
+        let api = section(table, "api")?;
         for class in ["read", "write", "peer"] {
             for what in ["per_second", "burst"] {
                 api.insert(
@@ -91,12 +82,7 @@ pub(super) fn tune_validator_config(path: &Path) -> Result<(), Error> {
                 );
             }
         }
-        let chain = table
-            .entry("chain")
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        let toml::Value::Table(chain) = chain else {
-            return Err("[chain] is not a table");
-        };
+        let chain = section(table, "chain")?;
         chain.insert(
             "block_interval_ms".into(),
             toml::Value::Integer(crate::plan::LOCAL_BLOCK_INTERVAL_MS),
@@ -105,16 +91,27 @@ pub(super) fn tune_validator_config(path: &Path) -> Result<(), Error> {
     })
 }
 
+/// The section `name` of a config, created empty if missing.
+fn section<'a>(table: &'a mut toml::Table, name: &str) -> Result<&'a mut toml::Table, String> {
+    match table
+        .entry(name)
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+    {
+        toml::Value::Table(section) => Ok(section),
+        _ => Err(format!("[{name}] is not a table")),
+    }
+}
+
 fn edit_toml(
     path: &Path,
-    edit: impl FnOnce(&mut toml::Table) -> Result<(), &'static str>,
+    edit: impl FnOnce(&mut toml::Table) -> Result<(), String>,
 ) -> Result<(), Error> {
     let fail = |e: String| Error::io(format!("{}: {e}", path.display()));
     let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
     let mut table: toml::Table = text
         .parse()
         .map_err(|e: toml::de::Error| fail(e.to_string()))?;
-    edit(&mut table).map_err(|e| fail(e.to_owned()))?;
+    edit(&mut table).map_err(fail)?;
     let text = toml::to_string(&table).map_err(|e| fail(e.to_string()))?;
     write_file(path, &text)
 }
