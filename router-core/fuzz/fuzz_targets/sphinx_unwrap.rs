@@ -24,7 +24,10 @@ fuzz_target!(|data: &[u8]| {
         Ok(_) => {}
         Err(
             UnwrapError::InvalidLength(_) | UnwrapError::NonCanonicalAlpha | UnwrapError::HeaderMac,
-        ) => assert_eq!(packet, before, "a packet refused before the MAC was modified"),
+        ) => assert_eq!(
+            packet, before,
+            "a packet refused before the MAC was modified"
+        ),
         Err(_) => {}
     }
 });
