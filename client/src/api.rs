@@ -26,7 +26,7 @@
 //! ```
 //!
 //! A message sent as text is received as a JSON `received`; one sent as bytes as a binary
-//! `received`.
+//! `received`. [`AppRequest`] is what either kind of frame asks the client to do.
 
 use serde::{Deserialize, Serialize};
 
@@ -272,9 +272,109 @@ pub fn decode_sender_tag(text: &str) -> Option<[u8; 16]> {
     }
 }
 
+/// An app's request, decoded and mapped to what the client does (a text frame's message is
+/// sent as text, a binary frame's as bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppRequest {
+    /// Send to an address.
+    Send {
+        /// The address text (parsed by the driver).
+        recipient: String,
+        /// Bytes.
+        payload: Vec<u8>,
+        /// Sent as text.
+        text: bool,
+        /// Reply SURBs to include (anonymous when some).
+        reply_surbs: Option<u16>,
+    },
+    /// Answer an anonymous sender.
+    Reply {
+        /// Its tag.
+        sender_tag: [u8; 16],
+        /// Bytes.
+        payload: Vec<u8>,
+        /// Sent as text.
+        text: bool,
+    },
+    /// Our address.
+    SelfAddress,
+    /// Could not be decoded: the reason.
+    Invalid(String),
+}
+
+impl AppRequest {
+    /// Decodes a text (JSON) frame; what does not decode is [`AppRequest::Invalid`].
+    pub fn from_text(text: &str) -> AppRequest {
+        match serde_json::from_str::<Request>(text) {
+            Ok(Request::Send { message, recipient }) => AppRequest::Send {
+                recipient,
+                payload: message.into_bytes(),
+                text: true,
+                reply_surbs: None,
+            },
+            Ok(Request::SendAnonymous {
+                message,
+                recipient,
+                reply_surbs,
+            }) => AppRequest::Send {
+                recipient,
+                payload: message.into_bytes(),
+                text: true,
+                reply_surbs: Some(reply_surbs),
+            },
+            Ok(Request::Reply {
+                message,
+                sender_tag,
+            }) => match decode_sender_tag(&sender_tag) {
+                Some(tag) => AppRequest::Reply {
+                    sender_tag: tag,
+                    payload: message.into_bytes(),
+                    text: true,
+                },
+                None => {
+                    AppRequest::Invalid(format!("senderTag {sender_tag:?} is not a sender tag"))
+                }
+            },
+            Ok(Request::SelfAddress) => AppRequest::SelfAddress,
+            Err(e) => AppRequest::Invalid(format!("not a request: {e}")),
+        }
+    }
+
+    /// Decodes a binary frame; what does not decode is [`AppRequest::Invalid`].
+    pub fn from_binary(frame: &[u8]) -> AppRequest {
+        match BinaryRequest::decode(frame) {
+            Ok(BinaryRequest::Send { recipient, payload }) => AppRequest::Send {
+                recipient,
+                payload,
+                text: false,
+                reply_surbs: None,
+            },
+            Ok(BinaryRequest::SendAnonymous {
+                recipient,
+                reply_surbs,
+                payload,
+            }) => AppRequest::Send {
+                recipient,
+                payload,
+                text: false,
+                reply_surbs: Some(reply_surbs),
+            },
+            Ok(BinaryRequest::Reply {
+                sender_tag,
+                payload,
+            }) => AppRequest::Reply {
+                sender_tag,
+                payload,
+                text: false,
+            },
+            Err(e) => AppRequest::Invalid(e.to_string()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic)]
     use super::*;
     use proptest::prelude::*;
 
@@ -325,5 +425,32 @@ mod tests {
         fn decoding_arbitrary_frames_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = BinaryRequest::decode(&bytes);
         }
+    }
+
+    #[test]
+    fn text_requests_decode_to_what_the_driver_needs() {
+        match AppRequest::from_text(r#"{"type":"send","message":"hi","recipient":"r"}"#) {
+            AppRequest::Send {
+                recipient,
+                payload,
+                text,
+                reply_surbs,
+            } => {
+                assert_eq!((recipient.as_str(), payload.as_slice()), ("r", &b"hi"[..]));
+                assert!(text && reply_surbs.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            AppRequest::from_text(
+                r#"{"type":"reply","message":"m","senderTag":"not base58 0OIl"}"#
+            ),
+            AppRequest::Invalid(_)
+        ));
+        assert!(matches!(AppRequest::from_text("{"), AppRequest::Invalid(_)));
+        assert!(matches!(
+            AppRequest::from_binary(&[]),
+            AppRequest::Invalid(_)
+        ));
     }
 }

@@ -157,6 +157,40 @@ pub struct CoreStats {
     pub surbs_expired: u64,
 }
 
+/// What the core holds, by kind: the quantities its limits ([`CoreConfig`]) bound, for
+/// metrics and for checking those bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CoreHoldings {
+    /// Fragments queued or waiting for their ack (`max_pending_fragments`).
+    pub pending_fragments: usize,
+    /// Of those, queued for a transmission slot.
+    pub queued: usize,
+    /// Retransmission timers set.
+    pub timers: usize,
+    /// Of the pending fragments, replies parked until the sender's next SURBs.
+    pub parked: usize,
+    /// Reply keys remembered for SURBs we handed out (`max_reply_keys`).
+    pub reply_keys: usize,
+    /// Those SURBs, counted per correspondent and summed (equals `reply_keys`).
+    pub surbs_handed_out: usize,
+    /// The most SURBs one correspondent holds from us (`max_surbs_handed_out` for top-ups).
+    pub most_handed_out_to_one: usize,
+    /// Senders whose reply SURBs we keep (`max_reply_senders`).
+    pub reply_senders: usize,
+    /// Reply SURBs kept, from all senders.
+    pub reply_surbs: usize,
+    /// The most reply SURBs kept from one sender (`max_surbs_per_sender`).
+    pub most_reply_surbs_from_one: usize,
+    /// Requests for SURBs waiting for an answer.
+    pub top_ups_due: usize,
+    /// Partial messages in reassembly (`reassembly.max_partial_messages`).
+    pub partial_messages: usize,
+    /// Their bytes (`reassembly.max_partial_bytes`).
+    pub partial_bytes: usize,
+    /// Events the driver has not taken yet.
+    pub events: usize,
+}
+
 #[derive(Clone, Copy)]
 enum Target {
     Client(Recipient),
@@ -299,6 +333,26 @@ impl ClientCore {
     /// Fragments queued or waiting for their ack.
     pub fn pending_fragments(&self) -> usize {
         self.pending.len()
+    }
+
+    /// What the core holds now.
+    pub fn holdings(&self) -> CoreHoldings {
+        CoreHoldings {
+            pending_fragments: self.pending.len(),
+            queued: self.queue.len(),
+            timers: self.timers.len(),
+            parked: self.parked.values().map(VecDeque::len).sum(),
+            reply_keys: self.reply_keys.len(),
+            surbs_handed_out: self.handed_out.values().sum(),
+            most_handed_out_to_one: self.handed_out.values().copied().max().unwrap_or(0),
+            reply_senders: self.surbs.len(),
+            reply_surbs: self.surbs.values().map(VecDeque::len).sum(),
+            most_reply_surbs_from_one: self.surbs.values().map(VecDeque::len).max().unwrap_or(0),
+            top_ups_due: self.top_ups_due.len(),
+            partial_messages: self.reassembler.partial_messages(),
+            partial_bytes: self.reassembler.partial_bytes(),
+            events: self.events.len(),
+        }
     }
 
     /// Reply SURBs held from the sender with this tag.

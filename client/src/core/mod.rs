@@ -23,7 +23,9 @@ pub mod poisson;
 pub mod route;
 
 pub use address::{AddressError, Recipient};
-pub use client::{ClientCore, CoreRng, CoreStats, Event, Received, SendError, FRAGMENT_CAPACITY};
+pub use client::{
+    ClientCore, CoreHoldings, CoreRng, CoreStats, Event, Received, SendError, FRAGMENT_CAPACITY,
+};
 pub use config::CoreConfig;
 pub use keys::ClientKeys;
 pub use packets::Transmit;

@@ -11,41 +11,12 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message};
 
-use crate::api::{decode_sender_tag, BinaryRequest, Request};
+use crate::api::AppRequest;
 
 /// Frames queued for one app before it is disconnected.
 const APP_QUEUE: usize = 4096;
 /// Largest frame an app may send.
 const MAX_APP_FRAME: usize = 64 << 20;
-
-/// An app's request, decoded.
-#[derive(Debug)]
-pub enum AppRequest {
-    /// Send to an address.
-    Send {
-        /// The address text (parsed by the driver).
-        recipient: String,
-        /// Bytes.
-        payload: Vec<u8>,
-        /// Sent as text.
-        text: bool,
-        /// Reply SURBs to include (anonymous when some).
-        reply_surbs: Option<u16>,
-    },
-    /// Answer an anonymous sender.
-    Reply {
-        /// Its tag.
-        sender_tag: [u8; 16],
-        /// Bytes.
-        payload: Vec<u8>,
-        /// Sent as text.
-        text: bool,
-    },
-    /// Our address.
-    SelfAddress,
-    /// Could not be decoded: the reason.
-    Invalid(String),
-}
 
 /// What the app server tells the driver.
 #[derive(Debug)]
@@ -85,70 +56,6 @@ enum ConnectionError {
 impl From<tungstenite::Error> for ConnectionError {
     fn from(e: tungstenite::Error) -> Self {
         ConnectionError::Websocket(Box::new(e))
-    }
-}
-
-fn decode_text(text: &str) -> AppRequest {
-    match serde_json::from_str::<Request>(text) {
-        Ok(Request::Send { message, recipient }) => AppRequest::Send {
-            recipient,
-            payload: message.into_bytes(),
-            text: true,
-            reply_surbs: None,
-        },
-        Ok(Request::SendAnonymous {
-            message,
-            recipient,
-            reply_surbs,
-        }) => AppRequest::Send {
-            recipient,
-            payload: message.into_bytes(),
-            text: true,
-            reply_surbs: Some(reply_surbs),
-        },
-        Ok(Request::Reply {
-            message,
-            sender_tag,
-        }) => match decode_sender_tag(&sender_tag) {
-            Some(tag) => AppRequest::Reply {
-                sender_tag: tag,
-                payload: message.into_bytes(),
-                text: true,
-            },
-            None => AppRequest::Invalid(format!("senderTag {sender_tag:?} is not a sender tag")),
-        },
-        Ok(Request::SelfAddress) => AppRequest::SelfAddress,
-        Err(e) => AppRequest::Invalid(format!("not a request: {e}")),
-    }
-}
-
-fn decode_binary(frame: &[u8]) -> AppRequest {
-    match BinaryRequest::decode(frame) {
-        Ok(BinaryRequest::Send { recipient, payload }) => AppRequest::Send {
-            recipient,
-            payload,
-            text: false,
-            reply_surbs: None,
-        },
-        Ok(BinaryRequest::SendAnonymous {
-            recipient,
-            reply_surbs,
-            payload,
-        }) => AppRequest::Send {
-            recipient,
-            payload,
-            text: false,
-            reply_surbs: Some(reply_surbs),
-        },
-        Ok(BinaryRequest::Reply {
-            sender_tag,
-            payload,
-        }) => AppRequest::Reply {
-            sender_tag,
-            payload,
-            text: false,
-        },
-        Err(e) => AppRequest::Invalid(e.to_string()),
     }
 }
 
@@ -206,8 +113,8 @@ async fn connection(
     });
     while let Some(message) = source.next().await {
         let request = match message? {
-            Message::Text(text) => decode_text(text.as_str()),
-            Message::Binary(bytes) => decode_binary(&bytes),
+            Message::Text(text) => AppRequest::from_text(text.as_str()),
+            Message::Binary(bytes) => AppRequest::from_binary(&bytes),
             Message::Close(_) => break,
             _ => continue,
         };
@@ -221,32 +128,4 @@ async fn connection(
     }
     writer.abort();
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::panic)]
-    use super::*;
-
-    #[test]
-    fn text_requests_decode_to_what_the_driver_needs() {
-        match decode_text(r#"{"type":"send","message":"hi","recipient":"r"}"#) {
-            AppRequest::Send {
-                recipient,
-                payload,
-                text,
-                reply_surbs,
-            } => {
-                assert_eq!((recipient.as_str(), payload.as_slice()), ("r", &b"hi"[..]));
-                assert!(text && reply_surbs.is_none());
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(
-            decode_text(r#"{"type":"reply","message":"m","senderTag":"not base58 0OIl"}"#),
-            AppRequest::Invalid(_)
-        ));
-        assert!(matches!(decode_text("{"), AppRequest::Invalid(_)));
-        assert!(matches!(decode_binary(&[]), AppRequest::Invalid(_)));
-    }
 }

@@ -9,10 +9,11 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::app::{serve, AppEvent, AppRequest};
+use super::app::{serve, AppEvent};
 use super::driver::{connect, DriverOptions, MixnetError, MixnetEvent, MixnetSender};
 use super::error::NativeError;
 use super::files::ClientPaths;
+use crate::api::AppRequest;
 use crate::api::{encode_binary_received, encode_sender_tag, Response};
 use crate::core::{CoreConfig, Received, Recipient};
 
