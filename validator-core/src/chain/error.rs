@@ -114,6 +114,10 @@ pub enum ChainError {
         /// The tag, base58.
         zeta: String,
     },
+    /// A different transaction with this id is pooled: the same validator's vote for the
+    /// epoch, its DKG message of that kind, or the node's Sphinx key for the rotation.
+    #[error("a different transaction with id {0} is already pooled")]
+    SlotTaken(TxId),
     /// A topology vote for an epoch the chain keeps no topology of.
     #[error("no topology of epoch {0} on the chain")]
     UnknownEpoch(EpochId),
@@ -215,6 +219,7 @@ impl ChainError {
             Self::Ledger(_) => "statement_refused",
             Self::BadSpend(_) => "invalid_spend",
             Self::DoubleSpend { .. } => "double_spend",
+            Self::SlotTaken(_) => "slot_taken",
             Self::UnknownEpoch(_) => "unknown_epoch",
             Self::TopologyMismatch { .. } => "topology_mismatch",
             Self::BadTopologySignature { .. } => "bad_topology_signature",

@@ -98,7 +98,7 @@ impl Mempool {
     /// Adds a transaction if it applies on top of the pool and fits the limits. Atomic: on
     /// error nothing changes. See the module docs for the cost.
     pub fn insert(&mut self, tx: VerifiedTx) -> Result<Inserted, ChainError> {
-        if self.by_id.contains_key(&tx.id()) {
+        if self.pooled_same(&tx)? {
             return Ok(Inserted::AlreadyPooled);
         }
         self.check_limits(&tx)?;
@@ -109,13 +109,27 @@ impl Mempool {
     }
 
     /// Whether [`Mempool::insert`] would accept `tx` now (`Ok` also if it is pooled
-    /// already), changing nothing.
+    /// already; an error if a different transaction with its id is), changing nothing.
     pub fn check(&self, tx: &VerifiedTx) -> Result<(), ChainError> {
-        if self.by_id.contains_key(&tx.id()) {
+        if self.pooled_same(tx)? {
             return Ok(());
         }
         self.check_limits(tx)?;
         self.provisional.check_tx(tx.tx(), tx.spend_tag())
+    }
+
+    /// Whether `tx` itself is pooled. Some ids name a slot rather than the bytes (a
+    /// validator's vote for an epoch, its DKG message of a kind, a node's Sphinx key for a
+    /// rotation): a different transaction in a pooled one's slot is refused, not taken for it,
+    /// so its sender is never told it was accepted when nothing was stored.
+    fn pooled_same(&self, tx: &VerifiedTx) -> Result<bool, ChainError> {
+        let Some(seq) = self.by_id.get(&tx.id()) else {
+            return Ok(false);
+        };
+        match self.entries.get(seq) {
+            Some(pooled) if pooled.tx() == tx.tx() => Ok(true),
+            _ => Err(ChainError::SlotTaken(tx.id())),
+        }
     }
 
     fn check_limits(&self, tx: &VerifiedTx) -> Result<(), ChainError> {

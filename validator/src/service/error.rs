@@ -103,6 +103,7 @@ impl ServiceError {
                 // losing a race in the mempool, whichever of the two came first.
                 ChainError::DoubleSpend { .. }
                 | ChainError::Ledger(LedgerError::NonceReused { .. })
+                | ChainError::SlotTaken(_)
                 | ChainError::SphinxKeyRefused(SphinxKeyError::AlreadyAnnounced { .. }) => 409,
                 _ => 422,
             },

@@ -368,6 +368,29 @@ fn votes_go_through_the_pool() {
     ));
 }
 
+#[test]
+fn a_different_transaction_in_a_pooled_ones_slot_is_refused_not_taken_for_it() {
+    let (_, s) = setup();
+    let mut pool = Mempool::new(&s, MempoolLimits::default());
+    let v = vote(&s, 0, 0);
+    pool.insert(v.clone()).unwrap();
+    // Validator 0's vote for the same epoch carrying validator 1's signature bytes: the same
+    // id (epoch and signer), another transaction, and not a valid one.
+    let (Transaction::TopologySignature(mut forged), Transaction::TopologySignature(other)) =
+        (v.tx().clone(), vote(&s, 0, 1).tx().clone())
+    else {
+        unreachable!("votes");
+    };
+    forged.signature.signature = other.signature.signature;
+    let forged = verified(&s, Transaction::TopologySignature(forged));
+    assert_eq!(forged.id(), v.id());
+    assert_eq!(pool.check(&forged), Err(ChainError::SlotTaken(v.id())));
+    assert_eq!(pool.insert(forged), Err(ChainError::SlotTaken(v.id())));
+    assert_eq!(pool.len(), 1);
+    assert_eq!(pool.get(&v.id()), Some(&v));
+    assert_eq!(pool.insert(v), Ok(Inserted::AlreadyPooled));
+}
+
 /// Counts how often the verifier runs.
 struct Counting(std::cell::Cell<usize>);
 impl SpendVerifier for Counting {
