@@ -6,7 +6,9 @@
 //! cd validator-core/fuzz && cargo run --example seed_corpus   # writes corpus/<target>/*
 //! ```
 //!
-//! The output is deterministic (seeded RNGs, deterministic signatures).
+//! The output is deterministic (seeded RNGs, deterministic signatures). Every target but
+//! `chain_state` routes an input to one decoder by its first byte; each seed starts with the
+//! byte of the decoder it is a real encoding for.
 
 #[path = "../fuzz_targets/common.rs"]
 mod common;
@@ -15,11 +17,11 @@ use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use validator_core::api::BlindSignBody;
+use validator_core::api::{ApiError, BlindSignBody, StatementAccepted};
 use validator_core::chain::dkg::{DkgBody, Phase};
 use validator_core::chain::sphinx_keys::SphinxKeyAnnouncement;
 use validator_core::chain::{Block, TopologyVote, Transaction};
-use validator_core::coconut::dkg::disclose;
+use validator_core::coconut::dkg::{disclose, Disclosure, DleqProof};
 use validator_core::credential::request_digest;
 use validator_core::peer_auth::PeerAuth;
 use validator_core::rotation::RotationId;
@@ -43,12 +45,19 @@ fn json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("encodes")
 }
 
+/// A seed for entry point `kind` of a routed target: the selector byte, then `bytes`.
+fn routed(target: &str, name: &str, kind: u8, bytes: &[u8]) {
+    write(target, name, &[&[kind][..], bytes].concat());
+}
+
 fn main() {
     let gh = genesis_hash();
     let state = genesis_state();
     let c = credentials();
 
-    // chain_codec: a busy block 1, an empty one, transactions, the snapshot after block 1.
+    // chain_codec (0 block, 1 transaction, 2 snapshot): a busy block 1, an empty one, one
+    // with a single transaction, every kind of transaction, the snapshots before and after
+    // block 1.
     let vote = TopologyVote::sign(
         &state
             .topology_record(validator_core::topology::EpochId(0))
@@ -67,16 +76,28 @@ fn main() {
     let after = state
         .validate_block(&block, &FakeSpends)
         .expect("the seed block is valid");
-    write("chain_codec", "block", &block.encode());
+    routed("chain_codec", "block", 0, &block.encode());
     let empty = next_block(state, state.last_time_ms() + 60_000, Vec::new());
-    write("chain_codec", "empty_block", &empty.encode());
-    write("chain_codec", "statement_tx", &txs[0].encode());
-    write(
+    routed("chain_codec", "empty_block", 0, &empty.encode());
+    let single = next_block(state, state.last_time_ms() + 1, vec![txs[1].clone()]);
+    routed("chain_codec", "single_tx_block", 0, &single.encode());
+    let real_spend = Transaction::Spend(Box::new(c.spend.clone()));
+    for (name, tx) in [
+        ("statement_tx", &txs[0]),
+        ("deposit_tx", &txs[1]),
+        ("fake_spend_tx", &txs[2]),
+        ("vote_tx", &txs[3]),
+        ("real_spend_tx", &real_spend),
+    ] {
+        routed("chain_codec", name, 1, &tx.encode());
+    }
+    routed("chain_codec", "snapshot", 2, &after.snapshot().encode());
+    routed(
         "chain_codec",
-        "real_spend_tx",
-        &Transaction::Spend(Box::new(c.spend.clone())).encode(),
+        "genesis_snapshot",
+        2,
+        &state.snapshot().encode(),
     );
-    write("chain_codec", "snapshot", &after.snapshot().encode());
     assert_eq!(Block::decode(&block.encode()).expect("decodes"), block);
 
     // chain_state: structured steps read with `arbitrary` (byte patterns, as the other crates).
@@ -88,10 +109,17 @@ fn main() {
     write("chain_state", "mixed", &mixed);
     write("chain_state", "ones", &[0xffu8; 128]);
 
-    // api_bodies: each POST body.
+    // api_bodies: each POST body under its selector (see the target), a few answers.
     let statement = bond(gh, 0, 0, 2, NodeRole::Gateway, 700);
-    write("api_bodies", "statement", &json(&statement));
-    write("api_bodies", "spend", &json(&c.spend));
+    routed("api_bodies", "statement", 0, &json(&statement));
+    routed(
+        "api_bodies",
+        "statement_deposit",
+        0,
+        &json(&deposit(gh, 1, 0, 64, 3)),
+    );
+    routed("api_bodies", "spend", 3, &json(&c.spend));
+    routed("api_bodies", "fake_spend", 3, &json(&fake_spend(1, 1, 1)));
     let digest = request_digest(&c.request, &c.public);
     let st = Statement::deposit(gh, identity(&account_key(2)), 0, c.public.bandwidth, digest);
     let blind_sign = BlindSignBody {
@@ -99,16 +127,53 @@ fn main() {
         request: c.request.clone(),
         public_attributes: c.public.clone(),
     };
-    write("api_bodies", "blind_sign", &json(&blind_sign));
+    routed("api_bodies", "blind_sign", 2, &json(&blind_sign));
     let announcement =
         SphinxKeyAnnouncement::sign(&gh, &node_key(1), RotationId(0), sphinx_key(40));
-    write("api_bodies", "sphinx_key", &json(&announcement));
-    write("api_bodies", "peer_transaction", &txs[1].encode());
-    write(
+    routed("api_bodies", "sphinx_key", 1, &json(&announcement));
+    let next_rotation =
+        SphinxKeyAnnouncement::sign(&gh, &node_key(2), RotationId(1), sphinx_key(41));
+    routed("api_bodies", "sphinx_key_next", 1, &json(&next_rotation));
+    routed("api_bodies", "peer_transaction", 4, &txs[1].encode());
+    routed("api_bodies", "peer_vote", 4, &txs[3].encode());
+    routed("api_bodies", "peer_spend", 4, &real_spend.encode());
+    routed(
+        "api_bodies",
+        "unsigned_statement",
+        5,
+        &json(&statement.statement),
+    );
+    routed(
         "api_bodies",
         "node_descriptor",
+        6,
         &json(&node(5, NodeRole::Mixnode)),
     );
+    routed(
+        "api_bodies",
+        "statement_body",
+        7,
+        &json(&blind_sign.deposit.statement.body),
+    );
+    routed(
+        "api_bodies",
+        "statement_accepted",
+        9,
+        &json(&StatementAccepted {
+            statement_id: statement.id(),
+            admitted_at_height: 3,
+        }),
+    );
+    routed(
+        "api_bodies",
+        "api_error",
+        18,
+        &json(&ApiError {
+            kind: "bad_signature".into(),
+            error: "the signature does not verify".into(),
+        }),
+    );
+    routed("api_bodies", "key_set", 19, &json(&c.key_set));
 
     // coconut_encoding: a kind byte, then bytes (or base58 text).
     let coconut: [(&str, u8, Vec<u8>); 10] = [
@@ -127,7 +192,7 @@ fn main() {
         write("coconut_encoding", name, &[&[kind][..], &bytes].concat());
     }
 
-    // dkg_messages: phase, sender, kind, payload.
+    // dkg_messages: kind, phase, sender, payload.
     let (all, done) = phases();
     let phase_of = |phase: Phase| {
         all.iter()
@@ -157,7 +222,8 @@ fn main() {
         DkgBody::Register(register),
         &validator_key(0),
     );
-    let dkg: [(&str, u8, u8, u8, Vec<u8>); 8] = [
+    let proof = disclosure.to_bytes()[Disclosure::BYTES - DleqProof::BYTES..].to_vec();
+    let dkg: [(&str, u8, u8, u8, Vec<u8>); 14] = [
         (
             "message",
             phase_of(Phase::Registration),
@@ -208,53 +274,112 @@ fn main() {
             register.to_bytes().to_vec(),
         ),
         (
+            "body_dealing",
+            phase_of(Phase::Dealing),
+            1,
+            1,
+            json(&DkgBody::Dealing(Box::new(dealing.clone()))),
+        ),
+        (
+            "complaints_two",
+            phase_of(Phase::Complaints),
+            0,
+            4,
+            [disclosure.to_bytes(), reveal.to_bytes()].concat(),
+        ),
+        ("dleq_proof", phase_of(Phase::Complaints), 0, 6, proof),
+        (
+            "dealing_hex",
+            phase_of(Phase::Dealing),
+            0,
+            7,
+            dealing.to_hex().into_bytes(),
+        ),
+        (
             "opening_hex",
             phase_of(Phase::OpeningComplaints),
             0,
-            7,
+            8,
             opening.to_hex().into_bytes(),
+        ),
+        (
+            "disclosure_hex",
+            phase_of(Phase::Complaints),
+            0,
+            9,
+            disclosure.to_hex().into_bytes(),
+        ),
+        (
+            "public_key_hex",
+            phase_of(Phase::Registration),
+            0,
+            10,
+            register.to_hex().into_bytes(),
         ),
     ];
     for (name, phase, sender, kind, payload) in dkg {
         write(
             "dkg_messages",
             name,
-            &[&[phase, sender, kind][..], &payload].concat(),
+            &[&[kind, phase, sender][..], &payload].concat(),
         );
     }
 
-    // network_documents: genesis TOML, topology documents, an envelope.
-    write(
+    // network_documents (0 genesis, 1 signed topology, 2 topology, 3 mixnode, 4 gateway,
+    // 5 node descriptor, 6 envelope).
+    routed(
         "network_documents",
         "genesis",
+        0,
         genesis().to_toml_string().expect("writes").as_bytes(),
     );
     let signed = signed_topology();
-    write("network_documents", "signed_topology", &json(signed));
-    write("network_documents", "topology", &json(&signed.topology));
-    write(
+    routed("network_documents", "signed_topology", 1, &json(signed));
+    routed("network_documents", "topology", 2, &json(&signed.topology));
+    routed(
         "network_documents",
         "mixnode",
+        3,
         &json(&signed.topology.mixnodes[1]),
     );
-    let body = txs[1].encode();
-    let auth = PeerAuth::sign(
-        &validator_key(1),
-        &gh,
-        validator_core::api::PEER_TRANSACTIONS,
-        1_700_000_000_000,
-        &body,
+    routed(
+        "network_documents",
+        "mixnode_layer1",
+        3,
+        &json(&signed.topology.mixnodes[0]),
     );
-    let [k, t, s] = auth.headers();
-    let envelope = [
-        k.1.as_bytes(),
-        b"\n",
-        t.1.as_bytes(),
-        b"\n",
-        s.1.as_bytes(),
-        b"\n",
-        &body,
-    ]
-    .concat();
-    write("network_documents", "envelope", &envelope);
+    routed(
+        "network_documents",
+        "gateway",
+        4,
+        &json(&signed.topology.gateways[0]),
+    );
+    routed(
+        "network_documents",
+        "node_descriptor",
+        5,
+        &json(&node(5, NodeRole::Gateway)),
+    );
+    for (name, signer, tx) in [("envelope", 1, &txs[1]), ("envelope_vote", 2, &txs[3])] {
+        let body = tx.encode();
+        let auth = PeerAuth::sign(
+            &validator_key(signer),
+            &gh,
+            validator_core::api::PEER_TRANSACTIONS,
+            1_700_000_000_000,
+            &body,
+        );
+        let [k, t, s] = auth.headers();
+        let envelope = [
+            k.1.as_bytes(),
+            b"\n",
+            t.1.as_bytes(),
+            b"\n",
+            s.1.as_bytes(),
+            b"\n",
+            &body,
+        ]
+        .concat();
+        routed("network_documents", name, 6, &envelope);
+    }
 }

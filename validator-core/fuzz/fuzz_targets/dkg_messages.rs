@@ -2,10 +2,11 @@
 //! `chain/dkg`), received in each phase of a real run. The run is played once per process
 //! through blocks of the test chain (four validators, threshold 3; validator 4 withholds its
 //! opening so the run goes through reconstruction), and the state at the start of each
-//! phase is kept. An input is `phase, sender, kind, payload`: the payload is decoded as a
+//! phase is kept. An input is `kind, phase, sender, payload`: the kind (its low seven bits;
+//! the high bit tampers with the signed message) picks one decoder for the payload: a
 //! [`DkgMessage`] or a [`DkgBody`] (JSON), a [`Dealing`], an [`Opening`], a list of
-//! [`Disclosure`]s, a [`DkgPublicKey`] or a [`DleqProof`] (bytes), or any of them from hex
-//! text. Checks that nothing panics and that:
+//! [`Disclosure`]s, a [`DkgPublicKey`] or a [`DleqProof`] (bytes), or a dealing, an opening, a
+//! disclosure or a public key from hex text. Checks that nothing panics and that:
 //!
 //! * every decoded value round-trips: bytes (canonical except where a dealing has no rows or
 //!   no ciphertexts and the column or length count is dropped, so those compare by value),
@@ -148,7 +149,7 @@ fn dealing_is_canonical(d: &Dealing) -> bool {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let [phase, sender, kind, payload @ ..] = data else {
+    let [kind, phase, sender, payload @ ..] = data else {
         return;
     };
     if payload.len() > 64 * 1024 {
@@ -158,7 +159,7 @@ fuzz_target!(|data: &[u8]| {
     let p = &all[usize::from(*phase) % all.len()];
     let v = u32::from(*sender) % (VALIDATORS + 1);
     let tamper = kind & 0x80 != 0;
-    match kind % 8 {
+    match (kind & 0x7f) % 11 {
         0 => {
             if let Some(m) = json_round_trip::<DkgMessage>(payload) {
                 let gh = genesis_hash();
@@ -221,24 +222,34 @@ fuzz_target!(|data: &[u8]| {
                 wire!(DleqProof, &proof, payload, true);
             }
         }
-        _ => {
+        hex => {
             let Ok(text) = std::str::from_utf8(payload) else {
                 return;
             };
-            if let Ok(d) = Dealing::try_from_hex(text) {
-                wire!(Dealing, &d, &d.to_bytes()[..], true);
-                dealing(p, &d);
-            }
-            if let Ok(o) = Opening::try_from_hex(text) {
-                wire!(Opening, &o, &o.to_bytes()[..], true);
-                opening(p, done, &o);
-            }
-            if let Ok(d) = Disclosure::try_from_hex(text) {
-                wire!(Disclosure, &d, &d.to_bytes()[..], true);
-                disclosures(p, done, &[d]);
-            }
-            if let Ok(k) = DkgPublicKey::try_from_hex(text) {
-                wire!(DkgPublicKey, &k, &k.to_bytes()[..], true);
+            match hex {
+                7 => {
+                    if let Ok(d) = Dealing::try_from_hex(text) {
+                        wire!(Dealing, &d, &d.to_bytes()[..], true);
+                        dealing(p, &d);
+                    }
+                }
+                8 => {
+                    if let Ok(o) = Opening::try_from_hex(text) {
+                        wire!(Opening, &o, &o.to_bytes()[..], true);
+                        opening(p, done, &o);
+                    }
+                }
+                9 => {
+                    if let Ok(d) = Disclosure::try_from_hex(text) {
+                        wire!(Disclosure, &d, &d.to_bytes()[..], true);
+                        disclosures(p, done, &[d]);
+                    }
+                }
+                _ => {
+                    if let Ok(k) = DkgPublicKey::try_from_hex(text) {
+                        wire!(DkgPublicKey, &k, &k.to_bytes()[..], true);
+                    }
+                }
             }
         }
     }
