@@ -52,9 +52,8 @@ use validator_core::api::SpendBody;
 use validator_core::chain::dkg::Participant;
 use validator_core::chain::sphinx_keys::SphinxKeyAnnouncement;
 use validator_core::chain::{
-    Block, BlockHeader, BlockId, ChainState, ChainStateHash, Inserted, Mempool, MempoolLimits,
-    StateSnapshot, TopologyVote, Transaction, VerifiedTx, MAX_BLOCK_TXS, MAX_BLOCK_TX_BYTES,
-    MAX_SPENDS_PER_BLOCK,
+    Block, BlockHeader, BlockId, ChainState, ChainStateHash, Mempool, MempoolLimits, StateSnapshot,
+    TopologyVote, Transaction, VerifiedTx, MAX_BLOCK_TXS, MAX_BLOCK_TX_BYTES, MAX_SPENDS_PER_BLOCK,
 };
 use validator_core::coconut::verification::ZETA_BYTES;
 use validator_core::credential::SpendNonce;
@@ -348,12 +347,13 @@ impl Run {
         }
         if let Ok(verified) = verified {
             let inserted = self.mempool.insert(verified);
-            // A vote's id is its epoch and signer: with that validator's vote pooled already
-            // the insert answers `AlreadyPooled` and changes nothing.
+            // Refused by the state, or, with that validator's vote pooled already (a vote's
+            // id is its epoch and signer), as another transaction in that vote's slot: never
+            // answered as if it were pooled.
             if wrong {
                 assert!(
-                    !matches!(inserted, Ok(Inserted::New)),
-                    "a vote naming another hash was admitted"
+                    inserted.is_err(),
+                    "a vote naming another hash was answered {inserted:?}"
                 );
             }
         }
