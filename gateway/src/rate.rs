@@ -50,7 +50,11 @@ impl TokenBucket {
             self.tokens -= 1.0;
             None
         } else {
-            Some(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+            // Rounded up to whole nanoseconds and never zero: a wait that rounded down to
+            // nothing would have the caller ask again at the same instant, forever on a clock
+            // that moves only when its tasks wait (tokio's paused clock).
+            let ns = ((1.0 - self.tokens) / self.rate * 1e9).ceil().max(1.0);
+            Some(Duration::from_nanos(ns as u64))
         }
     }
 }
@@ -79,5 +83,30 @@ mod tests {
             .filter(|i| bucket.take(i * 1_000_000).is_none())
             .count();
         assert!((100..=103).contains(&passed), "{passed}");
+    }
+
+    /// Found by the `gateway_session` fuzz target: a bucket just short of a token (by float
+    /// rounding) asked to wait zero, and a caller that waits and asks again (the session's
+    /// packet and control limits) spun forever on a clock that does not move by itself.
+    #[test]
+    fn waiting_what_it_says_brings_the_token() {
+        for (rate, burst) in [(20, 4), (10, 4), (7, 1), (3, 2), (500, 1000), (1, 1)] {
+            let mut bucket = TokenBucket::new(rate, burst, 0);
+            let mut now = 0u64;
+            for i in 0..2_000u64 {
+                // Callers arrive at odd instants, like a client's frames.
+                now += i.wrapping_mul(7_919_993) % 40_000_000;
+                let mut asked = 0;
+                while let Some(wait) = bucket.take(now) {
+                    assert!(!wait.is_zero(), "rate {rate}: a zero wait at {now} ns");
+                    now += u64::try_from(wait.as_nanos()).expect("short");
+                    asked += 1;
+                    assert!(
+                        asked <= 2,
+                        "rate {rate}: no token after waiting at {now} ns"
+                    );
+                }
+            }
+        }
     }
 }

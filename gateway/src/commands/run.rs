@@ -259,7 +259,7 @@ fn start_client_side(
         mailbox_batch: setup.config.mailbox.delivery_batch,
         sessions: AtomicU64::new(0),
         sources: Mutex::new(SourceLimits::new(setup.config.clients.source_settings())),
-        origin: std::time::Instant::now(),
+        origin: tokio::time::Instant::now(),
     });
     let clients_listen = setup.config.gateway.clients_listen;
     let bind_error = |source| GatewayError::ClientSide {

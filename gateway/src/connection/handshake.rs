@@ -18,8 +18,8 @@ use futures::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{
-    blocking, fail, now_ns, random32, reject_read_error, send_error, write, BandwidthMode, Shared,
-    Sink, Source,
+    blocking, fail, now_ns, random32, reject_read_error, send_error, write, BandwidthMode,
+    ClientStream, Shared, Sink, Source,
 };
 use crate::source_limits::SourceRefusal;
 use crate::stats::{ClientRefusal, GatewayStats};
@@ -33,9 +33,9 @@ pub(super) type PendingKey = Option<gateway_protocol::SharedKey>;
 
 /// Reads the first message: it must be register or authenticate. Answers it and returns the
 /// client, the session cipher and, for a registration, the key to store after `ready`.
-pub(super) async fn handshake(
-    sink: &mut Sink,
-    source: &mut Source,
+pub(super) async fn handshake<S: ClientStream>(
+    sink: &mut Sink<S>,
+    source: &mut Source<S>,
     shared: &Shared,
     peer: IpAddr,
 ) -> Option<(ClientId, SessionCipher, PendingKey)> {
@@ -67,9 +67,9 @@ pub(super) async fn handshake(
 
 /// The first text message, parsed as a control request; a binary frame or a bad request is
 /// refused on the wire and ends the connection.
-async fn read_first_request(
-    sink: &mut Sink,
-    source: &mut Source,
+async fn read_first_request<S: ClientStream>(
+    sink: &mut Sink<S>,
+    source: &mut Source<S>,
     shared: &Shared,
 ) -> Option<ClientControl> {
     let stats = &shared.stats;
@@ -219,9 +219,9 @@ fn with_bandwidth(answer: GatewayControl, bandwidth: u64) -> GatewayControl {
 }
 
 /// Waits for the client's sealed `ready`: proof that it holds the session key.
-pub(super) async fn confirm(
-    sink: &mut Sink,
-    source: &mut Source,
+pub(super) async fn confirm<S: ClientStream>(
+    sink: &mut Sink<S>,
+    source: &mut Source<S>,
     shared: &Shared,
     cipher: &mut SessionCipher,
 ) -> Option<()> {

@@ -42,13 +42,15 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use futures::{SinkExt, StreamExt};
 use rand_core::{OsRng, RngCore};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -110,7 +112,7 @@ pub struct Shared {
     pub sessions: AtomicU64,
     /// What each source address holds.
     pub sources: Mutex<SourceLimits>,
-    /// The clock of the per-source registration buckets.
+    /// The clock of the per-source registration buckets (the runtime's clock).
     pub origin: Instant,
 }
 
@@ -129,6 +131,17 @@ struct SourceHold {
 }
 
 impl SourceHold {
+    /// Takes a connection's share of `ip`'s counts, unless the source holds its share of
+    /// them already.
+    fn open(shared: &Arc<Shared>, ip: IpAddr) -> Result<Self, SourceRefusal> {
+        shared.sources().open(ip)?;
+        Ok(SourceHold {
+            shared: shared.clone(),
+            ip,
+            handshaking: true,
+        })
+    }
+
     fn handshake_done(&mut self) {
         if std::mem::take(&mut self.handshaking) {
             self.shared.sources().handshake_done(self.ip);
@@ -143,9 +156,15 @@ impl Drop for SourceHold {
     }
 }
 
-type Ws = WebSocketStream<TcpStream>;
-type Sink = futures::stream::SplitSink<Ws, Message>;
-type Source = futures::stream::SplitStream<Ws>;
+/// What a client connection runs over: the listener's TCP streams, or any other byte stream
+/// (in-process pipes in tests and fuzzing, see [`serve_connection`]).
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> ClientStream for S {}
+
+type Ws<S> = WebSocketStream<S>;
+type Sink<S> = futures::stream::SplitSink<Ws<S>, Message>;
+type Source<S> = futures::stream::SplitStream<Ws<S>>;
 
 /// Live deliveries queued per connection; beyond that they go to the mailbox.
 const PUSH_QUEUE: usize = 256;
@@ -172,32 +191,29 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let held = shared.sources().open(peer.ip());
-        if let Err(refusal) = held {
-            let (reason, why) = match refusal {
-                SourceRefusal::Connections => (
-                    ClientRefusal::SourceConnections,
-                    "too many connections from this address",
-                ),
-                _ => (
-                    ClientRefusal::SourceHandshakes,
-                    "too many handshakes in progress from this address",
-                ),
-            };
-            shared.stats.count_refusal(reason);
-            if let Ok(refusing) = refusals.clone().try_acquire_owned() {
-                tokio::spawn(async move {
-                    let _ =
-                        tokio::time::timeout(REFUSAL_TIMEOUT, refuse_upgrade(stream, why)).await;
-                    drop(refusing);
-                });
+        let hold = match SourceHold::open(&shared, peer.ip()) {
+            Ok(hold) => hold,
+            Err(refusal) => {
+                let (reason, why) = match refusal {
+                    SourceRefusal::Connections => (
+                        ClientRefusal::SourceConnections,
+                        "too many connections from this address",
+                    ),
+                    _ => (
+                        ClientRefusal::SourceHandshakes,
+                        "too many handshakes in progress from this address",
+                    ),
+                };
+                shared.stats.count_refusal(reason);
+                if let Ok(refusing) = refusals.clone().try_acquire_owned() {
+                    tokio::spawn(async move {
+                        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, refuse_upgrade(stream, why))
+                            .await;
+                        drop(refusing);
+                    });
+                }
+                continue;
             }
-            continue;
-        }
-        let hold = SourceHold {
-            shared: shared.clone(),
-            ip: peer.ip(),
-            handshaking: true,
         };
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             tokio::spawn(async move {
@@ -231,6 +247,21 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// Serves one client connection over `stream` from `peer`: the websocket upgrade, the
+/// handshake and the session, until either side closes it. What [`serve`] runs for each
+/// connection it accepts, with the same per-source limits (a refused source is returned, and
+/// nothing is sent) but without the gateway's connection limit; for connections that do not
+/// come from the listener (in-process streams in tests and fuzzing).
+pub async fn serve_connection<S: ClientStream>(
+    stream: S,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+) -> Result<(), SourceRefusal> {
+    let hold = SourceHold::open(&shared, peer.ip())?;
+    handle(stream, peer, &shared, hold).await;
+    Ok(())
+}
+
 /// Answers the websocket upgrade request with HTTP 429 naming `why`, without upgrading.
 async fn refuse_upgrade(stream: TcpStream, why: &'static str) {
     // The callback's signature is tungstenite's: its error is the response to send.
@@ -244,7 +275,7 @@ async fn refuse_upgrade(stream: TcpStream, why: &'static str) {
 }
 
 /// The websocket upgrade, by `deadline`.
-async fn accept(stream: TcpStream, shared: &Shared, deadline: tokio::time::Instant) -> Option<Ws> {
+async fn accept<S: ClientStream>(stream: S, shared: &Shared, deadline: Instant) -> Option<Ws<S>> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(shared.settings.max_frame_bytes))
         .max_frame_size(Some(shared.settings.max_frame_bytes));
@@ -264,7 +295,7 @@ async fn accept(stream: TcpStream, shared: &Shared, deadline: tokio::time::Insta
 }
 
 /// Sends one message, giving up after the write timeout.
-async fn write(sink: &mut Sink, message: Message) -> Result<(), ()> {
+async fn write<S: ClientStream>(sink: &mut Sink<S>, message: Message) -> Result<(), ()> {
     match tokio::time::timeout(WRITE_TIMEOUT, sink.send(message)).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(()),
@@ -272,8 +303,8 @@ async fn write(sink: &mut Sink, message: Message) -> Result<(), ()> {
 }
 
 /// Sends an error; a fatal one also closes the connection.
-async fn fail(
-    sink: &mut Sink,
+async fn fail<S: ClientStream>(
+    sink: &mut Sink<S>,
     stats: &GatewayStats,
     kind: ErrorKind,
     message: String,
@@ -282,8 +313,8 @@ async fn fail(
 }
 
 /// Sends an error answer (see [`fail`]).
-async fn send_error(
-    sink: &mut Sink,
+async fn send_error<S: ClientStream>(
+    sink: &mut Sink<S>,
     stats: &GatewayStats,
     error: GatewayControl,
 ) -> Result<(), ()> {
@@ -314,7 +345,12 @@ fn random32() -> [u8; 32] {
     bytes
 }
 
-async fn handle(stream: TcpStream, peer: SocketAddr, shared: &Shared, mut hold: SourceHold) {
+async fn handle<S: ClientStream>(
+    stream: S,
+    peer: SocketAddr,
+    shared: &Shared,
+    mut hold: SourceHold,
+) {
     // One deadline for the upgrade, the handshake and `ready`: a silent or slow client holds
     // its slot no longer than this, whatever it sends meanwhile.
     let deadline =
@@ -420,8 +456,8 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-async fn reject_read_error(
-    sink: &mut Sink,
+async fn reject_read_error<S: ClientStream>(
+    sink: &mut Sink<S>,
     stats: &GatewayStats,
     error: WsError,
 ) -> Result<(), ()> {

@@ -2,16 +2,18 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::{
-    blocking, fail, now_ns, reject_read_error, write, BandwidthMode, Shared, Sink, Source,
+    blocking, fail, now_ns, reject_read_error, write, BandwidthMode, ClientStream, Shared, Sink,
+    Source,
 };
 use crate::delivery::{send_ack, store_and_ack, Inbound, Push};
 use crate::forwarder::ForwardError;
@@ -42,10 +44,10 @@ pub(super) struct Session<'a> {
 }
 
 impl Session<'_> {
-    pub(super) async fn run(
+    pub(super) async fn run<S: ClientStream>(
         &mut self,
-        sink: &mut Sink,
-        source: &mut Source,
+        sink: &mut Sink<S>,
+        source: &mut Source<S>,
         mut pushes: mpsc::Receiver<Push>,
     ) {
         let mut persist = tokio::time::interval(Duration::from_secs(5));
@@ -126,12 +128,17 @@ impl Session<'_> {
         .await;
     }
 
-    async fn fail(&self, sink: &mut Sink, kind: ErrorKind, message: String) -> bool {
+    async fn fail<S: ClientStream>(
+        &self,
+        sink: &mut Sink<S>,
+        kind: ErrorKind,
+        message: String,
+    ) -> bool {
         let sent = fail(sink, &self.shared.stats, kind, message).await;
         sent.is_ok() && !kind.is_fatal()
     }
 
-    async fn on_control(&mut self, sink: &mut Sink, json: &[u8]) -> bool {
+    async fn on_control<S: ClientStream>(&mut self, sink: &mut Sink<S>, json: &[u8]) -> bool {
         let request: ClientControl = match serde_json::from_slice(json) {
             Ok(request) => request,
             Err(error) => {
@@ -195,9 +202,9 @@ impl Session<'_> {
 
     /// Tells the client its credential was refused; the `max_refused_credentials`-th refused
     /// credential of a connection closes it.
-    async fn credential_refused(
+    async fn credential_refused<S: ClientStream>(
         &mut self,
-        sink: &mut Sink,
+        sink: &mut Sink<S>,
         kind: ErrorKind,
         message: String,
     ) -> bool {
@@ -227,7 +234,7 @@ impl Session<'_> {
         .await
     }
 
-    async fn on_received(&mut self, sink: &mut Sink, ids: Vec<u64>) -> bool {
+    async fn on_received<S: ClientStream>(&mut self, sink: &mut Sink<S>, ids: Vec<u64>) -> bool {
         let confirmed: Vec<u64> = ids
             .into_iter()
             .filter(|id| self.outstanding.contains(id))
@@ -253,7 +260,7 @@ impl Session<'_> {
     }
 
     /// Sends the next mailbox batch unless one is still unconfirmed.
-    async fn send_stored_batch(&mut self, sink: &mut Sink) -> Result<(), ()> {
+    async fn send_stored_batch<S: ClientStream>(&mut self, sink: &mut Sink<S>) -> Result<(), ()> {
         if !self.outstanding.is_empty() {
             return Ok(());
         }
@@ -283,7 +290,7 @@ impl Session<'_> {
     /// Writes a live delivery, then sends its ack. "Delivered" means handed to this client's
     /// connection: written to the socket within the write timeout. If the write fails the
     /// message goes to the mailbox instead (and is acked from there).
-    async fn deliver(&mut self, sink: &mut Sink, item: Inbound) -> bool {
+    async fn deliver<S: ClientStream>(&mut self, sink: &mut Sink<S>, item: Inbound) -> bool {
         let frame = GatewayFrame {
             kind: item.kind,
             stored_id: None,
@@ -313,7 +320,7 @@ impl Session<'_> {
         }
     }
 
-    async fn on_binary(&mut self, sink: &mut Sink, sealed: &[u8]) -> bool {
+    async fn on_binary<S: ClientStream>(&mut self, sink: &mut Sink<S>, sealed: &[u8]) -> bool {
         let opened = match self.cipher.open(sealed) {
             Ok(opened) => opened,
             Err(error) => {
