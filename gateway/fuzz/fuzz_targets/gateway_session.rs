@@ -329,6 +329,8 @@ struct Run<'w> {
     /// The model.
     bandwidth: u64,
     forwarded: u64,
+    /// Bytes of bandwidth the forwarded packets used (credentials mode).
+    debited: u64,
     next_tag: u64,
     injected: HashMap<u64, (DeliveryKind, usize)>,
     live: HashSet<u64>,
@@ -348,6 +350,7 @@ struct Run<'w> {
 struct Counters {
     drops: u64,
     forwarded: u64,
+    debited: u64,
     connected: u64,
 }
 
@@ -364,6 +367,7 @@ fn counters(gw: &Gateway) -> Counters {
         .map(|d| stats.exit_drops(d))
         .sum(),
         forwarded: stats.client_packets_forwarded.load(Ordering::Relaxed),
+        debited: stats.bandwidth_debited_bytes.load(Ordering::Relaxed),
         connected: stats.clients_connected.load(Ordering::Relaxed),
     }
 }
@@ -712,6 +716,11 @@ impl Run<'_> {
             self.forwarded,
             "packets forwarded"
         );
+        assert_eq!(
+            c.debited - self.base.debited,
+            self.debited,
+            "bandwidth debited: what the forwarded packets used, nothing for refused ones"
+        );
         if let Some(conn) = &self.conn {
             if conn.unconfirmed.is_empty() {
                 assert!(
@@ -819,6 +828,7 @@ impl Run<'_> {
                 forwarded += 1;
                 if self.gw.paid {
                     self.bandwidth -= cost;
+                    self.debited += cost;
                 }
             }
         }
@@ -1225,6 +1235,7 @@ async fn run(u: &mut Unstructured<'_>) -> Result<()> {
         conn: None,
         bandwidth: 0,
         forwarded: 0,
+        debited: 0,
         next_tag: 0,
         injected: HashMap::new(),
         live: HashSet::new(),

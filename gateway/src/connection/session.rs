@@ -365,7 +365,6 @@ impl Session<'_> {
                     .fail(sink, ErrorKind::OutOfBandwidth, format!("{} bytes of bandwidth left, the packet needs {cost}; present a credential", self.bandwidth.load(Ordering::Relaxed)))
                     .await;
             }
-            GatewayStats::add(&self.shared.stats.bandwidth_debited_bytes, cost);
         }
         while let Some(wait) = self.bucket.take(now_ns(self.origin)) {
             tokio::time::sleep(wait).await;
@@ -374,22 +373,24 @@ impl Session<'_> {
             Ok(()) => {
                 self.progress = true;
                 GatewayStats::add(&self.shared.stats.client_packets_forwarded, 1);
+                if !free {
+                    GatewayStats::add(&self.shared.stats.bandwidth_debited_bytes, cost);
+                }
                 true
             }
-            Err(ForwardError::QueueFull(_)) => {
+            Err(error) => {
+                // Not sent, so not paid for.
                 if !free {
                     self.bandwidth.fetch_add(cost, Ordering::Relaxed);
                 }
-                self.fail(
-                    sink,
-                    ErrorKind::Busy,
-                    format!("the queue to {first_hop} is full; packet not sent"),
-                )
-                .await
-            }
-            Err(error) => {
-                self.fail(sink, ErrorKind::BadFrame, error.to_string())
-                    .await
+                let (kind, message) = match error {
+                    ForwardError::QueueFull(_) => (
+                        ErrorKind::Busy,
+                        format!("the queue to {first_hop} is full; packet not sent"),
+                    ),
+                    ForwardError::Size(_) => (ErrorKind::BadFrame, error.to_string()),
+                };
+                self.fail(sink, kind, message).await
             }
         }
     }
