@@ -12,7 +12,7 @@
 //!
 //! # Layout
 //!
-//! Nothing here does I/O (except [`genesis::Genesis::load`] and [`files`] reading and writing
+//! Nothing here does I/O (except [`genesis::Genesis::load`] and `files` reading and writing
 //! files), reads a clock or owns randomness: times and seeds are arguments, and every function
 //! is deterministic, so every validator that starts from the same genesis and applies the same
 //! blocks computes the same ledger, the same active sets and the same topology bytes.
@@ -50,7 +50,8 @@
 //!
 //! ## Shared by the service and its clients
 //! * [`api`]: HTTP paths, request and answer bodies, the error body.
-//! * [`files`]: home directory, node ids, 0600 secret key files (used by every binary).
+//! * `files`: home directory, node ids, 0600 secret key files (used by every binary; not
+//!   built for WebAssembly, which has no Unix file modes).
 //! * [`peer_auth`]: the envelope validators sign their requests to each other with (key,
 //!   time and signature headers over chain, path, time and body) and its checks.
 //! * `test_util` (tests, or feature `test-util`): deterministic keys, a small genesis, fake
@@ -101,6 +102,7 @@ pub mod api;
 pub mod chain;
 pub mod coconut;
 pub mod credential;
+#[cfg(not(target_family = "wasm"))]
 pub mod files;
 pub mod genesis;
 pub mod ledger;
