@@ -286,6 +286,33 @@ fn retransmission_timers_fire_once_per_lost_fragment() {
 }
 
 #[test]
+fn a_late_ack_takes_its_fragment_out_of_the_retransmission_queue() {
+    let mut sim = Sim::new(3);
+    let mut a = sim.client(1, 0, quiet());
+    let b = sim.client(10, 1, quiet());
+    a.send(&b.address(), b"late".to_vec(), true, &mut sim.rng)
+        .unwrap();
+    // Its first transmission, whose ack is lost.
+    sim.lose = Box::new(|kind| kind == DeliveryKind::Ack);
+    let sent = a.poll_timeout();
+    let mut deliveries = Vec::new();
+    while let Some(t) = a.poll_transmit(sent, &mut sim.rng) {
+        sim.carry(t, &mut deliveries);
+    }
+    assert_eq!(a.stats().real_sent, 1);
+    // The retransmission timer puts it back in line; no slot has taken it yet when the
+    // first ack turns up after all (ack id 1: the first fragment's).
+    a.handle_timeout(sent + Duration::from_secs(60));
+    assert_eq!(a.stats().retransmissions, 1);
+    assert_eq!(a.holdings().queued, 1);
+    let ack = client::core::crypto::seal_ack(&[1 + 2; 16], [5; 16], 1);
+    a.handle_delivery(DeliveryKind::Ack, &ack, sent + Duration::from_secs(60));
+    assert_eq!(a.stats().acks_received, 1);
+    let held = a.holdings();
+    assert_eq!((held.pending_fragments, held.queued), (0, 0), "{held:?}");
+}
+
+#[test]
 fn a_fragment_nobody_acks_is_given_up_after_the_attempt_limit() {
     let mut sim = Sim::new(4);
     let config = CoreConfig {

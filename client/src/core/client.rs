@@ -586,7 +586,28 @@ impl ClientCore {
         }
     }
 
+    /// Takes a fragment waiting for a transmission out of the queue or the parked replies
+    /// (an ack for it arrived after its retransmission timer had put it back in line), so
+    /// the queue holds pending fragments only.
+    fn unqueue(&mut self, ack_id: u64) {
+        let Some(p) = self.pending.get(&ack_id).filter(|p| p.waiting) else {
+            return;
+        };
+        let tag = p.target.reply_tag();
+        if let Some(at) = self.queue.iter().position(|&q| q == ack_id) {
+            self.queue.remove(at);
+        } else if let Some(tag) = tag {
+            if let Some(parked) = self.parked.get_mut(&tag) {
+                parked.retain(|&q| q != ack_id);
+                if parked.is_empty() {
+                    self.parked.remove(&tag);
+                }
+            }
+        }
+    }
+
     fn lose(&mut self, ack_id: u64, reason: String) {
+        self.unqueue(ack_id);
         self.set_waiting(ack_id, false);
         if let Some(p) = self.pending.remove(&ack_id) {
             if let Some(d) = p.deadline {
@@ -621,6 +642,7 @@ impl ClientCore {
             self.stats.cover_received += 1;
             return;
         }
+        self.unqueue(id);
         self.set_waiting(id, false);
         match self.pending.remove(&id) {
             Some(p) => {

@@ -52,8 +52,9 @@ use validator_core::api::SpendBody;
 use validator_core::chain::dkg::Participant;
 use validator_core::chain::sphinx_keys::SphinxKeyAnnouncement;
 use validator_core::chain::{
-    Block, BlockHeader, BlockId, ChainState, ChainStateHash, Mempool, MempoolLimits, StateSnapshot,
-    TopologyVote, Transaction, VerifiedTx, MAX_BLOCK_TXS, MAX_BLOCK_TX_BYTES, MAX_SPENDS_PER_BLOCK,
+    Block, BlockHeader, BlockId, ChainError, ChainState, ChainStateHash, Mempool, MempoolLimits,
+    StateSnapshot, TopologyVote, Transaction, VerifiedTx, MAX_BLOCK_TXS, MAX_BLOCK_TX_BYTES,
+    MAX_SPENDS_PER_BLOCK,
 };
 use validator_core::coconut::verification::ZETA_BYTES;
 use validator_core::credential::SpendNonce;
@@ -188,15 +189,26 @@ impl Run {
         }
         if let Ok(verified) = verified {
             let checked = self.mempool.check(&verified);
-            let pooled = self.mempool.contains(&verified.id());
+            // What holds this id's slot in the pool, if anything: the same transaction, or
+            // another one (a vote, DKG message or Sphinx key for the same slot).
+            let pooled = self
+                .mempool
+                .get(&verified.id())
+                .map(|p| p.tx() == verified.tx());
             let inserted = self.mempool.insert(verified.clone());
             assert_eq!(
                 checked.is_ok(),
                 inserted.is_ok(),
                 "check and insert disagree"
             );
-            if pooled {
-                assert!(inserted.is_ok());
+            match pooled {
+                Some(true) => assert!(inserted.is_ok(), "the pooled transaction again"),
+                Some(false) => assert_eq!(
+                    inserted,
+                    Err(ChainError::SlotTaken(verified.id())),
+                    "another transaction in a pooled one's slot"
+                ),
+                None => {}
             }
             if inserted.is_ok() {
                 assert!(self.mempool.contains(&verified.id()));
