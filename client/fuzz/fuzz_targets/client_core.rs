@@ -242,6 +242,9 @@ struct Run {
     tags: Vec<[u8; 16]>,
     /// Messages Alice sent under fresh ids that Bob may hand his app, with how many times.
     deliverable: HashMap<Seen, usize>,
+    /// Messages she sent under ids she had used before: Bob hands them over if he never
+    /// completed a message under that id (the first was withheld or refused).
+    reused: HashMap<Seen, usize>,
     /// Message ids Alice has used.
     used_ids: HashSet<u64>,
     next_id: u64,
@@ -257,14 +260,26 @@ impl Run {
         while let Some(event) = self.bob.poll_event() {
             if let Event::Received(received) = event {
                 let key = seen(&received);
-                match self.deliverable.get_mut(&key) {
-                    Some(n) if *n > 0 => *n -= 1,
-                    Some(_) => panic!("Bob handed over a message twice: {}", summary(&received)),
-                    None if self.loose => {}
-                    None => panic!(
+                let take = |m: &mut HashMap<Seen, usize>| match m.get_mut(&key) {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        true
+                    }
+                    _ => false,
+                };
+                if !take(&mut self.deliverable) && !take(&mut self.reused) {
+                    let sent =
+                        self.deliverable.contains_key(&key) || self.reused.contains_key(&key);
+                    assert!(
+                        !sent,
+                        "Bob handed over a message twice: {}",
+                        summary(&received)
+                    );
+                    assert!(
+                        self.loose,
                         "Bob handed over a message nobody sent: {}",
                         summary(&received)
-                    ),
+                    );
                 }
                 self.handed_over += 1;
             }
@@ -409,11 +424,15 @@ impl Run {
         let Ok(fragments) = split(id, &bytes, FRAGMENT_CAPACITY) else {
             return Ok(None);
         };
-        let deliverable = fresh && bytes.len() <= self.config.reassembly.max_message_bytes;
+        let within = bytes.len() <= self.config.reassembly.max_message_bytes;
         let deliverable = match view {
-            Some(view) if deliverable => {
+            Some(view) if within && fresh => {
                 *self.deliverable.entry(view).or_default() += 1;
                 true
+            }
+            Some(view) if within => {
+                *self.reused.entry(view).or_default() += 1;
+                false
             }
             _ => false,
         };
@@ -642,6 +661,7 @@ fn run(u: &mut Unstructured) -> Result<()> {
         alice_reply_keys: HashMap::new(),
         tags: Vec::new(),
         deliverable: HashMap::new(),
+        reused: HashMap::new(),
         used_ids: HashSet::new(),
         next_id: 0,
         loose: false,
