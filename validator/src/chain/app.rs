@@ -248,6 +248,7 @@ impl App {
                 let _ = reply.send(self.parts.store.min_height()?);
             }
             AppMsg::ReceivedProposalPart { from, part, reply } => {
+                let part = super::wire::from_engine(part);
                 let value = match self.reassembly.insert(from, part, self.height) {
                     Ok(Some(block)) => self.received_block(block).await?,
                     Ok(None) => None,
@@ -443,10 +444,12 @@ impl App {
         };
         let digest = streaming::stream_digest(height, round, &bytes);
         let signature = self.parts.provider.sign_raw(BLOCK_STREAM_DOMAIN, &digest);
-        for msg in streaming::split(height, round, self.me, &bytes, signature) {
+        for part in streaming::split(height, round, self.me, &bytes, signature) {
             if self
                 .network
-                .send(NetworkMsg::PublishProposalPart(msg))
+                .send(NetworkMsg::PublishProposalPart(super::wire::to_engine(
+                    part,
+                )))
                 .await
                 .is_err()
             {

@@ -3,7 +3,7 @@
 //! in, and the proposer rotation.
 //!
 //! Everything here has a borsh encoding (the engine's wire and WAL format, see
-//! [`super::codec`]) and nothing else; what a block *contains* is `validator_core::chain`.
+//! [`crate::codec`]) and nothing else; what a block *contains* is `validator_core::chain`.
 
 use std::fmt;
 
@@ -13,7 +13,7 @@ use malachitebft_core_types::{
     self as mc, NilOrVal, Round, SignedExtension, VoteType, VotingPower,
 };
 
-use super::signing::Ed25519;
+use crate::signing::Ed25519;
 use validator_core::genesis::Genesis;
 use validator_core::primitives::IdentityKey;
 
@@ -310,8 +310,8 @@ pub enum ProposalPart {
     /// A chunk of the block's encoded bytes, in order.
     Data(Vec<u8>),
     /// Closes the stream: the proposer's signature over height, round and the block bytes'
-    /// hash (see [`super::streaming`]).
-    Fin(super::signing::Signature),
+    /// hash (see [`crate::streaming`]).
+    Fin(crate::signing::Signature),
 }
 
 impl mc::ProposalPart<ChainContext> for ProposalPart {

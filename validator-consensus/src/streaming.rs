@@ -1,19 +1,40 @@
 //! Blocks travel between validators as a stream of proposal parts: `Init` (height, round,
 //! proposer), the block's bytes in `Data` chunks, and `Fin` with the proposer's signature
 //! over `height || round || SHA-256(bytes)`. This module cuts a block into parts and puts
-//! streams back together, with every buffer bounded: a peer (validator or not, honest or not)
-//! can hold at most [`Limits::streams_per_peer`] open streams, each at most
-//! [`Limits::max_stream_bytes`] and [`Limits::max_parts`] long, and streams for heights other
-//! than the current one and the next are dropped.
+//! streams back together, with every buffer bounded:
+//! * a peer (validator or not, honest or not) holds at most [`Limits::streams_per_peer`] open
+//!   streams, each at most [`Limits::max_stream_bytes`] of data and [`Limits::max_parts`]
+//!   parts long;
+//! * when [`Limits::streams_total`] streams are open, a new one takes the place of the oldest
+//!   stream of the peer holding the most, so peers that fill the table cannot keep out a
+//!   proposer that streams one block at a time;
+//! * streams for heights other than the current one and the next are dropped, and so is a
+//!   stream that never said its height once the height it was opened at has passed.
+//!
+//! The engine carries these messages as its `StreamMessage`; [`StreamPart`] is the same
+//! message without the engine's types, so this logic (and its fuzz target) needs no network.
 
 use std::collections::BTreeMap;
 
+use bytes::Bytes;
 use malachitebft_core_types::Round;
-use malachitebft_engine::util::streaming::{StreamContent, StreamId, StreamMessage};
 use sha2::{Digest, Sha256};
 
-use super::context::{Address, Height, ProposalPart};
-use super::signing::Signature;
+use crate::context::{Address, Height, ProposalPart};
+use crate::signing::Signature;
+
+/// One message of a block's stream: the stream id the sender chose, the message's place in
+/// the stream, and a part, or `None` for the message that ends the stream (the engine's
+/// `StreamContent::Fin`, which comes after the `Fin` part).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPart {
+    /// The sender's id for the stream (ours: [`stream_id`]).
+    pub stream_id: Bytes,
+    /// Position in the stream, from 0.
+    pub sequence: u64,
+    /// The part, or `None` for the end of the stream.
+    pub content: Option<ProposalPart>,
+}
 
 /// Size of a `Data` part.
 pub const CHUNK_BYTES: usize = 64 * 1024;
@@ -69,11 +90,11 @@ pub fn stream_digest(height: Height, round: Round, bytes: &[u8]) -> Vec<u8> {
 }
 
 /// The stream id of our own proposal for `(height, round)`.
-pub fn stream_id(height: Height, round: Round) -> StreamId {
+pub fn stream_id(height: Height, round: Round) -> Bytes {
     let mut id = Vec::with_capacity(16);
     id.extend_from_slice(&height.0.to_be_bytes());
     id.extend_from_slice(&round.as_i64().to_be_bytes());
-    StreamId::new(id.into())
+    id.into()
 }
 
 /// The messages that stream `bytes` as the block of `(height, round)` proposed by
@@ -84,7 +105,7 @@ pub fn split(
     proposer: Address,
     bytes: &[u8],
     signature: Signature,
-) -> Vec<StreamMessage<ProposalPart>> {
+) -> Vec<StreamPart> {
     let id = stream_id(height, round);
     let mut parts = vec![ProposalPart::Init {
         height,
@@ -97,14 +118,17 @@ pub fn split(
             .map(|c| ProposalPart::Data(c.to_vec())),
     );
     parts.push(ProposalPart::Fin(signature));
-    let mut out: Vec<StreamMessage<ProposalPart>> = parts
+    parts
         .into_iter()
+        .map(Some)
+        .chain([None])
         .zip(0u64..)
-        .map(|(part, seq)| StreamMessage::new(id.clone(), seq, StreamContent::Data(part)))
-        .collect();
-    let fin_seq = u64::try_from(out.len()).unwrap_or(u64::MAX);
-    out.push(StreamMessage::new(id, fin_seq, StreamContent::Fin));
-    out
+        .map(|(content, sequence)| StreamPart {
+            stream_id: id.clone(),
+            sequence,
+            content,
+        })
+        .collect()
 }
 
 /// Why a message was dropped (for the log and metrics).
@@ -129,8 +153,12 @@ pub enum StreamError {
     },
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Partial {
+    /// When the stream was opened, in insertion order (for eviction).
+    opened: u64,
+    /// Our height when the stream was opened (for pruning a stream without `Init`).
+    opened_at: Height,
     init: Option<(Height, Round, Address)>,
     parts: BTreeMap<u64, ProposalPart>,
     data_bytes: usize,
@@ -138,10 +166,21 @@ struct Partial {
 }
 
 impl Partial {
+    fn new(opened: u64, opened_at: Height) -> Self {
+        Self {
+            opened,
+            opened_at,
+            init: None,
+            parts: BTreeMap::new(),
+            data_bytes: 0,
+            end: None,
+        }
+    }
+
     fn complete(&self) -> Option<StreamedBlock> {
         let (height, round, proposer) = self.init?;
         let end = self.end?;
-        // Sequences 0..end are all present (the Fin message itself is `end`).
+        // Sequences 0..end are all present (the end-of-stream message itself is `end`).
         if u64::try_from(self.parts.len()).ok()? != end {
             return None;
         }
@@ -165,11 +204,23 @@ impl Partial {
     }
 }
 
+/// What one open stream holds (see [`Reassembly::open_streams`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenStream<'a, P> {
+    /// The peer that sent it.
+    pub peer: &'a P,
+    /// Parts buffered (at most [`Limits::max_parts`]).
+    pub parts: usize,
+    /// Data bytes buffered (at most [`Limits::max_stream_bytes`]).
+    pub data_bytes: usize,
+}
+
 /// Streams being received, by peer and stream id.
 #[derive(Debug)]
 pub struct Reassembly<P> {
     limits: Limits,
-    streams: BTreeMap<(P, StreamId), Partial>,
+    streams: BTreeMap<(P, Bytes), Partial>,
+    opened: u64,
 }
 
 impl<P: Clone + Ord> Reassembly<P> {
@@ -178,6 +229,7 @@ impl<P: Clone + Ord> Reassembly<P> {
         Self {
             limits,
             streams: BTreeMap::new(),
+            opened: 0,
         }
     }
 
@@ -191,11 +243,22 @@ impl<P: Clone + Ord> Reassembly<P> {
         self.streams.is_empty()
     }
 
-    /// Drops every stream for a height below `current` or above `current + 1`.
+    /// Every open stream and what it holds.
+    pub fn open_streams(&self) -> impl Iterator<Item = OpenStream<'_, P>> {
+        self.streams.iter().map(|((peer, _), p)| OpenStream {
+            peer,
+            parts: p.parts.len(),
+            data_bytes: p.data_bytes,
+        })
+    }
+
+    /// Drops every stream for a height below `current` or above `current + 1`, and every
+    /// stream that has not said its height but was opened too long ago to be for `current`
+    /// (a stream opened at height `h` is for `h` or `h + 1`).
     pub fn retain_heights(&mut self, current: Height) {
         self.streams.retain(|_, p| match p.init {
             Some((h, _, _)) => h.0 >= current.0 && h.0 <= current.0.saturating_add(1),
-            None => true,
+            None => p.opened_at.0.saturating_add(1) >= current.0,
         });
     }
 
@@ -204,7 +267,7 @@ impl<P: Clone + Ord> Reassembly<P> {
     pub fn insert(
         &mut self,
         peer: P,
-        msg: StreamMessage<ProposalPart>,
+        msg: StreamPart,
         current: Height,
     ) -> Result<Option<StreamedBlock>, StreamError> {
         let key = (peer, msg.stream_id.clone());
@@ -218,27 +281,61 @@ impl<P: Clone + Ord> Reassembly<P> {
         result
     }
 
+    /// Makes room for a new stream from `peer`: refused if the peer has its share open;
+    /// when the table is full, the oldest stream of the peer holding the most goes, unless
+    /// that would leave `peer` holding more than anyone.
+    fn admit(&mut self, peer: &P) -> Result<(), StreamError> {
+        let mut open: BTreeMap<&P, usize> = BTreeMap::new();
+        for (p, _) in self.streams.keys() {
+            *open.entry(p).or_default() += 1;
+        }
+        let mine = open.get(peer).copied().unwrap_or(0);
+        if mine >= self.limits.streams_per_peer {
+            return Err(StreamError::TooManyStreams);
+        }
+        if self.streams.len() < self.limits.streams_total {
+            return Ok(());
+        }
+        let most = open.values().copied().max().unwrap_or(0);
+        if mine + 1 > most {
+            return Err(StreamError::TooManyStreams);
+        }
+        let victim = self
+            .streams
+            .iter()
+            .filter(|((p, _), _)| open.get(p).copied() == Some(most))
+            .min_by_key(|(_, partial)| partial.opened)
+            .map(|(key, _)| key.clone());
+        match victim {
+            Some(key) => {
+                self.streams.remove(&key);
+                Ok(())
+            }
+            None => Err(StreamError::TooManyStreams),
+        }
+    }
+
     fn insert_inner(
         &mut self,
-        key: &(P, StreamId),
-        msg: StreamMessage<ProposalPart>,
+        key: &(P, Bytes),
+        msg: StreamPart,
         current: Height,
     ) -> Result<Option<StreamedBlock>, StreamError> {
-        if !self.streams.contains_key(key) {
-            let open_by_peer = self.streams.keys().filter(|(p, _)| *p == key.0).count();
-            if open_by_peer >= self.limits.streams_per_peer
-                || self.streams.len() >= self.limits.streams_total
-            {
-                return Err(StreamError::TooManyStreams);
-            }
-        }
         let limits = self.limits;
         if msg.sequence >= limits.max_parts.saturating_add(1) {
             return Err(StreamError::TooLong);
         }
-        let partial = self.streams.entry(key.clone()).or_default();
+        if !self.streams.contains_key(key) {
+            self.admit(&key.0)?;
+            self.opened = self.opened.wrapping_add(1);
+            self.streams
+                .insert(key.clone(), Partial::new(self.opened, current));
+        }
+        let Some(partial) = self.streams.get_mut(key) else {
+            return Ok(None);
+        };
         match msg.content {
-            StreamContent::Fin => {
+            None => {
                 if partial.end.is_some() {
                     return Err(StreamError::Malformed("two ends"));
                 }
@@ -247,7 +344,7 @@ impl<P: Clone + Ord> Reassembly<P> {
                 }
                 partial.end = Some(msg.sequence);
             }
-            StreamContent::Data(part) => {
+            Some(part) => {
                 if partial.end.is_some_and(|end| msg.sequence >= end) {
                     return Err(StreamError::Malformed("a part after the end"));
                 }
@@ -301,7 +398,7 @@ mod tests {
         (0..len).map(|i| (i % 251) as u8).collect()
     }
 
-    fn messages(height: u64, bytes: &[u8]) -> Vec<StreamMessage<ProposalPart>> {
+    fn messages(height: u64, bytes: &[u8]) -> Vec<StreamPart> {
         split(
             Height(height),
             Round::new(0),
@@ -309,6 +406,15 @@ mod tests {
             bytes,
             Signature([7; 64]),
         )
+    }
+
+    /// A `Data` part of `len` bytes at `sequence` in stream `id`.
+    fn data(id: Bytes, sequence: u64, len: usize) -> StreamPart {
+        StreamPart {
+            stream_id: id,
+            sequence,
+            content: Some(ProposalPart::Data(vec![1; len])),
+        }
     }
 
     #[test]
@@ -348,10 +454,10 @@ mod tests {
         assert!(errors >= 1);
         assert!(r.len() <= 1);
         // A sequence number beyond any valid block is refused at once.
-        let far = StreamMessage::new(
+        let far = data(
             stream_id(Height(5), Round::new(3)),
             limits.max_parts + 5,
-            StreamContent::Data(ProposalPart::Data(vec![0; 10])),
+            10,
         );
         assert_eq!(r.insert(2u8, far, Height(5)), Err(StreamError::TooLong));
     }
@@ -361,18 +467,10 @@ mod tests {
         let limits = Limits::for_blocks(1 << 20);
         let mut r = Reassembly::new(limits);
         for round in 0..limits.streams_per_peer {
-            let m = StreamMessage::new(
-                stream_id(Height(5), Round::new(round as u32)),
-                1,
-                StreamContent::Data(ProposalPart::Data(vec![1])),
-            );
+            let m = data(stream_id(Height(5), Round::new(round as u32)), 1, 1);
             assert_eq!(r.insert(1u8, m, Height(5)), Ok(None));
         }
-        let one_more = StreamMessage::new(
-            stream_id(Height(5), Round::new(99)),
-            1,
-            StreamContent::Data(ProposalPart::Data(vec![1])),
-        );
+        let one_more = data(stream_id(Height(5), Round::new(99)), 1, 1);
         assert_eq!(
             r.insert(1u8, one_more.clone(), Height(5)),
             Err(StreamError::TooManyStreams)
@@ -409,6 +507,58 @@ mod tests {
         let first = msgs.remove(0);
         assert_eq!(r.insert(2u8, first.clone(), Height(5)), Ok(None));
         assert!(r.insert(2u8, first, Height(5)).is_err());
+        assert!(r.is_empty());
+    }
+
+    #[test]
+    fn peers_filling_the_table_cannot_keep_out_a_proposer() {
+        let limits = Limits {
+            streams_per_peer: 3,
+            streams_total: 6,
+            ..Limits::for_blocks(1 << 20)
+        };
+        let mut r = Reassembly::new(limits);
+        // Three peers fill the table with streams that never end.
+        for peer in 1..=3u8 {
+            for round in 0..2u32 {
+                let m = data(stream_id(Height(5), Round::new(round)), 1, 1);
+                assert_eq!(r.insert(peer, m, Height(5)), Ok(None));
+            }
+        }
+        assert_eq!(r.len(), limits.streams_total);
+        // The proposer's whole block still gets through, taking the oldest stream's place.
+        let bytes = block(100);
+        let mut done = None;
+        for m in messages(5, &bytes) {
+            done = r.insert(0u8, m, Height(5)).unwrap();
+        }
+        assert_eq!(done.expect("the block completes").bytes, bytes);
+        assert_eq!(r.len(), limits.streams_total - 1);
+        assert_eq!(r.open_streams().filter(|s| *s.peer == 1).count(), 1);
+        // With the table full again, a peer that would then hold more than anyone is
+        // refused instead of taking another's place.
+        let again = data(stream_id(Height(5), Round::new(7)), 1, 1);
+        assert_eq!(r.insert(1u8, again, Height(5)), Ok(None));
+        assert_eq!(r.len(), limits.streams_total);
+        assert_eq!(
+            r.insert(
+                1u8,
+                data(stream_id(Height(5), Round::new(8)), 1, 1),
+                Height(5)
+            ),
+            Err(StreamError::TooManyStreams)
+        );
+        assert_eq!(r.len(), limits.streams_total);
+    }
+
+    #[test]
+    fn a_stream_that_never_says_its_height_is_dropped_when_the_height_passes() {
+        let mut r = Reassembly::new(Limits::for_blocks(1 << 20));
+        let m = data(stream_id(Height(5), Round::new(0)), 1, 1);
+        assert_eq!(r.insert(1u8, m, Height(5)), Ok(None));
+        r.retain_heights(Height(6));
+        assert_eq!(r.len(), 1, "opened at 5, it may be for 6");
+        r.retain_heights(Height(7));
         assert!(r.is_empty());
     }
 }

@@ -10,7 +10,7 @@ use borsh::{BorshDeserialize, BorshSerialize};
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use malachitebft_core_types::{SignedMessage, SigningProvider, SigningScheme};
 
-use super::context::{ChainContext, Proposal, ProposalPart, Vote};
+use crate::context::{ChainContext, Proposal, ProposalPart, Vote};
 use validator_core::genesis::GenesisHash;
 
 const VOTE_DOMAIN: &[u8] = b"mixnet-chain-vote-v1";
@@ -100,7 +100,7 @@ impl Provider {
             .is_ok()
     }
 
-    /// Signs the stream digest of a block (see [`super::streaming`]).
+    /// Signs the stream digest of a block (see [`crate::streaming`]).
     pub fn sign_raw(&self, domain: &[u8], message: &[u8]) -> Signature {
         self.sign(domain, &message)
     }
@@ -193,7 +193,7 @@ mod tests {
     use malachitebft_core_types::{NilOrVal, Round, VoteType};
     use validator_core::test_util::{genesis, validator_key};
 
-    use crate::chain::context::{Address, Height, ValueId};
+    use crate::context::{Address, Height, ValueId};
 
     fn vote(value: u8) -> Vote {
         Vote {
