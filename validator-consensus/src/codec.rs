@@ -29,6 +29,25 @@ where
     }
 }
 
+/// For tests: encodes `value`, checks that it decodes back unchanged and that one byte more,
+/// or one less, is refused.
+#[cfg(any(test, feature = "test-util"))]
+pub fn assert_round_trip<T>(value: T)
+where
+    T: borsh::BorshSerialize + borsh::BorshDeserialize + PartialEq + std::fmt::Debug,
+{
+    let bytes = Codec::<T>::encode(&BorshCodec, &value).expect("encodes");
+    let back: T = Codec::<T>::decode(&BorshCodec, bytes.clone()).expect("decodes");
+    assert_eq!(back, value);
+    let mut longer = bytes.to_vec();
+    longer.push(0);
+    assert!(Codec::<T>::decode(&BorshCodec, Bytes::from(longer)).is_err());
+    if !bytes.is_empty() {
+        let shorter = bytes.slice(..bytes.len() - 1);
+        assert!(Codec::<T>::decode(&BorshCodec, shorter).is_err());
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,23 +59,6 @@ mod tests {
 
     use crate::context::{Address, ChainContext, Height, ProposalPart, ValueId};
     use crate::signing::{Provider, Signature};
-
-    /// Encodes `value`, decodes it back unchanged, and refuses one byte more or less.
-    fn round_trip<T>(value: T)
-    where
-        T: borsh::BorshSerialize + borsh::BorshDeserialize + PartialEq + std::fmt::Debug,
-    {
-        let bytes = Codec::<T>::encode(&BorshCodec, &value).unwrap();
-        let back: T = Codec::<T>::decode(&BorshCodec, bytes.clone()).unwrap();
-        assert_eq!(back, value);
-        let mut longer = bytes.to_vec();
-        longer.push(0);
-        assert!(Codec::<T>::decode(&BorshCodec, Bytes::from(longer)).is_err());
-        if !bytes.is_empty() {
-            let shorter = bytes.slice(..bytes.len() - 1);
-            assert!(Codec::<T>::decode(&BorshCodec, shorter).is_err());
-        }
-    }
 
     fn provider() -> Provider {
         Provider::new(validator_key(0), genesis(1, 10, 4, 3).genesis_hash())
@@ -76,10 +78,10 @@ mod tests {
         let nil = p.sign_vote(ctx.new_prevote(Height(3), Round::new(0), NilOrVal::Nil, me()));
         let proposal =
             p.sign_proposal(ctx.new_proposal(Height(3), Round::new(1), value, Round::Nil, me()));
-        round_trip(SignedConsensusMsg::<ChainContext>::Vote(vote.clone()));
-        round_trip(SignedConsensusMsg::<ChainContext>::Vote(nil));
-        round_trip(SignedConsensusMsg::<ChainContext>::Proposal(proposal));
-        round_trip(LivenessMsg::<ChainContext>::Vote(vote.clone()));
+        assert_round_trip(SignedConsensusMsg::<ChainContext>::Vote(vote.clone()));
+        assert_round_trip(SignedConsensusMsg::<ChainContext>::Vote(nil));
+        assert_round_trip(SignedConsensusMsg::<ChainContext>::Proposal(proposal));
+        assert_round_trip(LivenessMsg::<ChainContext>::Vote(vote.clone()));
 
         for part in [
             ProposalPart::Init {
@@ -90,10 +92,10 @@ mod tests {
             ProposalPart::Data(vec![1, 2, 3]),
             ProposalPart::Fin(Signature([4; 64])),
         ] {
-            round_trip(part);
+            assert_round_trip(part);
         }
 
-        round_trip(ProposedValue::<ChainContext> {
+        assert_round_trip(ProposedValue::<ChainContext> {
             height: Height(3),
             round: Round::new(1),
             valid_round: Round::Nil,
@@ -102,7 +104,7 @@ mod tests {
             validity: Validity::Invalid,
         });
 
-        round_trip(CommitCertificate::<ChainContext> {
+        assert_round_trip(CommitCertificate::<ChainContext> {
             height: Height(3),
             round: Round::new(1),
             value_id: value,

@@ -29,34 +29,16 @@ pub fn from_engine(msg: StreamMessage<ProposalPart>) -> StreamPart {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use malachitebft_codec::Codec;
     use malachitebft_core_types::{CommitCertificate, CommitSignature, Round};
     use malachitebft_peer::PeerId;
     use malachitebft_sync::{
         RawDecidedValue, Request, Response, Status, ValueRequest, ValueResponse,
     };
 
-    use crate::chain::codec::BorshCodec;
+    use crate::chain::codec::assert_round_trip;
     use crate::chain::context::{Address, ChainContext, Height, ValueId};
     use crate::chain::signing::Signature;
     use crate::chain::streaming::{split, stream_id};
-
-    /// Encodes `value`, decodes it back unchanged, and refuses one byte more or less.
-    fn round_trip<T>(value: T)
-    where
-        T: borsh::BorshSerialize + borsh::BorshDeserialize + PartialEq + std::fmt::Debug,
-    {
-        let bytes = Codec::<T>::encode(&BorshCodec, &value).unwrap();
-        let back: T = Codec::<T>::decode(&BorshCodec, bytes.clone()).unwrap();
-        assert_eq!(back, value);
-        let mut longer = bytes.to_vec();
-        longer.push(0);
-        assert!(Codec::<T>::decode(&BorshCodec, Bytes::from(longer)).is_err());
-        if !bytes.is_empty() {
-            let shorter = bytes.slice(..bytes.len() - 1);
-            assert!(Codec::<T>::decode(&BorshCodec, shorter).is_err());
-        }
-    }
 
     #[test]
     fn a_streamed_block_crosses_the_engine_unchanged() {
@@ -75,7 +57,7 @@ mod tests {
                 StreamId::new(stream_id(Height(3), Round::new(1)))
             );
             assert_eq!(msg.content.is_fin(), part.content.is_none());
-            round_trip(msg.clone());
+            assert_round_trip(msg.clone());
             assert_eq!(from_engine(msg), part);
         }
     }
@@ -89,22 +71,22 @@ mod tests {
             value_id: ValueId([5; 32]),
             commit_signatures: vec![CommitSignature::new(me, Signature([4; 64]))],
         };
-        round_trip(Status::<ChainContext> {
+        assert_round_trip(Status::<ChainContext> {
             peer_id: PeerId::random(),
             tip_height: Height(9),
             history_min_height: Height(1),
         });
-        round_trip(Request::<ChainContext>::ValueRequest(ValueRequest::new(
+        assert_round_trip(Request::<ChainContext>::ValueRequest(ValueRequest::new(
             Height(4),
         )));
-        round_trip(Response::<ChainContext>::ValueResponse(ValueResponse::new(
+        assert_round_trip(Response::<ChainContext>::ValueResponse(ValueResponse::new(
             Height(4),
             Some(RawDecidedValue::new(
                 Bytes::from_static(b"block"),
                 certificate,
             )),
         )));
-        round_trip(Response::<ChainContext>::ValueResponse(ValueResponse::new(
+        assert_round_trip(Response::<ChainContext>::ValueResponse(ValueResponse::new(
             Height(5),
             None,
         )));
