@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -124,14 +125,15 @@ pub struct ValidatorClient {
 impl ValidatorClient {
     /// A client of the validator at `base_url` (`http://host:port`).
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(Duration::from_secs(3))
-            .build()
-            .map_err(|source| ClientError::Transport {
-                url: base_url.to_owned(),
-                source,
-            })?;
+        // Every request carries its own timeout (`REQUEST_TIMEOUT`, set where it is sent):
+        // a browser's fetch has no client-wide one.
+        let builder = reqwest::Client::builder();
+        #[cfg(not(target_arch = "wasm32"))]
+        let builder = builder.connect_timeout(Duration::from_secs(3));
+        let http = builder.build().map_err(|source| ClientError::Transport {
+            url: base_url.to_owned(),
+            source,
+        })?;
         Ok(Self {
             http,
             base: base_url.trim_end_matches('/').to_owned(),
@@ -182,7 +184,7 @@ impl ValidatorClient {
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let sent = self.http.get(&url).send().await;
+        let sent = self.http.get(&url).timeout(REQUEST_TIMEOUT).send().await;
         Self::answer(url, sent).await
     }
 
@@ -192,7 +194,13 @@ impl ValidatorClient {
         body: &B,
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let sent = self.http.post(&url).json(body).send().await;
+        let sent = self
+            .http
+            .post(&url)
+            .json(body)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await;
         Self::answer(url, sent).await
     }
 
@@ -219,14 +227,14 @@ impl ValidatorClient {
         for (name, value) in auth.headers() {
             request = request.header(name, value);
         }
-        let sent = request.body(bytes).send().await;
+        let sent = request.body(bytes).timeout(REQUEST_TIMEOUT).send().await;
         Self::success_body(&url, sent).await.map(|_| ())
     }
 
     /// The genesis the validator runs, parsed and validated.
     pub async fn genesis(&self) -> Result<Genesis, ClientError> {
         let url = format!("{}{}", self.base, api::GENESIS);
-        let sent = self.http.get(&url).send().await;
+        let sent = self.http.get(&url).timeout(REQUEST_TIMEOUT).send().await;
         let bytes = Self::success_body(&url, sent).await?;
         let text = String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode {
             url: url.clone(),
@@ -347,7 +355,7 @@ pub fn clients_for(genesis: &Genesis) -> Result<Vec<ValidatorClient>, ClientErro
 /// as it arrives) is refused without reading the rest.
 async fn read_capped(
     url: &str,
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     limit: usize,
 ) -> Result<bytes::Bytes, ClientError> {
     let too_large = || ClientError::TooLarge {
@@ -361,14 +369,12 @@ async fn read_capped(
         return Err(too_large());
     }
     let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|source| ClientError::Transport {
+    let mut chunks = response.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|source| ClientError::Transport {
             url: url.to_owned(),
             source,
-        })?
-    {
+        })?;
         if body.len() + chunk.len() > limit {
             return Err(too_large());
         }

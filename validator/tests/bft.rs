@@ -364,6 +364,7 @@ async fn refused_input_is_a_4xx_with_its_reason_and_a_flood_from_one_address_doe
     let (s, t) = post(api::STATEMENTS, "{not json".into()).await;
     assert_eq!((s, kind(&t).as_str()), (400, "bad_request"), "{t}");
     peer_relays_need_another_validators_signature(&net).await;
+    browser_pages_reach_the_client_calls_and_nothing_else(&net).await;
 
     let good = bond(g, &net.accounts[0], 0, 0, NodeRole::Mixnode, 500);
     let mut forged = good.clone();
@@ -584,6 +585,65 @@ async fn a_full_mempool_refuses_with_503_and_what_it_holds_is_decided_once_the_c
     ))
     .await
     .unwrap();
+}
+
+/// A page of any origin may call what a browser client needs (with a preflight for its JSON
+/// posts); the calls of gateways, nodes and peer validators stay closed to pages.
+async fn browser_pages_reach_the_client_calls_and_nothing_else(net: &Network) {
+    const ORIGIN: &str = "http://127.0.0.1:9";
+    let base = &net.validators[0].url;
+    let http = reqwest::Client::new();
+    let preflight = |path: &str| {
+        http.request(reqwest::Method::OPTIONS, format!("{base}{path}"))
+            .header("origin", ORIGIN)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let get = |path: String| {
+        http.get(format!("{base}{path}"))
+            .header("origin", ORIGIN)
+            .send()
+    };
+    let allowed = |r: &reqwest::Response| {
+        r.headers()
+            .get("access-control-allow-origin")
+            .map(|v| v.to_str().unwrap().to_owned())
+    };
+
+    for path in [api::STATEMENTS, api::BLIND_SIGN] {
+        let r = preflight(path).await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        assert_eq!(allowed(&r).as_deref(), Some("*"), "{path}");
+        let methods = r.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap();
+        assert!(methods.contains("POST"), "{path}: {methods}");
+        let headers = r.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap();
+        assert!(headers.contains("content-type"), "{path}: {headers}");
+    }
+    let account = IdentityKey::from(&net.accounts[0]);
+    for path in [
+        api::GENESIS.to_owned(),
+        api::TOPOLOGY.to_owned(),
+        api::VERIFICATION_KEYS.to_owned(),
+        api::KEY_EPOCHS.to_owned(),
+        format!("/v1/accounts/{account}"),
+    ] {
+        let r = get(path.clone()).await.unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        assert_eq!(allowed(&r).as_deref(), Some("*"), "{path}");
+    }
+
+    for path in [api::SPEND, api::SPHINX_KEYS, api::PEER_TRANSACTIONS] {
+        let r = preflight(path).await.unwrap();
+        assert_eq!(allowed(&r), None, "{path} answered a page's preflight");
+    }
+    let r = get("/v1/blocks/1".to_owned()).await.unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(allowed(&r), None, "blocks are not a client call");
 }
 
 /// The peer relay endpoint of validator 0 refuses what another validator did not sign for

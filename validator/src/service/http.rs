@@ -2,14 +2,15 @@
 //! ([`super::admission`]), decodes requests, checks their cryptography outside any lock
 //! (on the blocking pool, a bounded number at once), admits transactions to the mempool
 //! and relays them, reads the committed chain state, waits for decisions where an answer must be final, and maps every
-//! failure to a status and an [`ApiError`] body.
+//! failure to a status and an [`ApiError`] body. The calls a browser client makes answer
+//! pages of any origin (CORS); the others (spends, node and peer calls) do not.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +18,7 @@ use axum::Extension;
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use tower_http::cors::{Any, CorsLayer};
 
 use super::admission::{peer_sender, rate_limit, Admission};
 use super::error::ServiceError;
@@ -146,6 +148,8 @@ async fn blocking<T: Send + 'static>(
 pub fn router(shared: AppState) -> Router {
     let peer_route =
         post(peer_transaction).route_layer(from_fn_with_state(Arc::clone(&shared), peer_sender));
+    // What a client needs (the genesis to pin, the topology and keys, its account, a
+    // deposit, blind signatures): open to browser pages. `layer` covers the routes above it.
     Router::new()
         .route(api::GENESIS, get(genesis))
         .route(api::STATUS, get(status))
@@ -160,12 +164,13 @@ pub fn router(shared: AppState) -> Router {
             get(verification_keys_at),
         )
         .route(api::BLIND_SIGN, post(blind_sign))
+        .route(api::KEY_EPOCHS, get(key_epochs))
+        .route("/v1/sphinx-keys/{node}", get(sphinx_keys))
+        .layer(browser_cors())
         .route(api::SPEND, post(spend))
         .route("/v1/credentials/spent/{zeta}", get(spent))
         .route("/v1/blocks/{height}", get(block))
-        .route(api::KEY_EPOCHS, get(key_epochs))
         .route(api::SPHINX_KEYS, post(announce_sphinx_key))
-        .route("/v1/sphinx-keys/{node}", get(sphinx_keys))
         .route(api::PEER_TRANSACTIONS, peer_route)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
@@ -174,6 +179,16 @@ pub fn router(shared: AppState) -> Router {
             rate_limit,
         ))
         .with_state(shared)
+}
+
+/// CORS for the browser client's calls: any origin, no cookies or credentials (the API has
+/// none), GET and JSON POST; preflights cached for an hour.
+fn browser_cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600))
 }
 
 async fn not_found(uri: axum::http::Uri) -> ServiceError {
