@@ -321,10 +321,9 @@ impl<P: Clone + Ord> Reassembly<P> {
         msg: StreamPart,
         current: Height,
     ) -> Result<Option<StreamedBlock>, StreamError> {
-        let limits = self.limits;
-        if msg.sequence >= limits.max_parts.saturating_add(1) {
-            return Err(StreamError::TooLong);
-        }
+        // What is wrong with the message alone is refused before it can open a stream (and
+        // so before it can take an open stream's place).
+        check_alone(&msg, current, &self.limits)?;
         if !self.streams.contains_key(key) {
             self.admit(&key.0)?;
             self.opened = self.opened.wrapping_add(1);
@@ -356,37 +355,51 @@ impl<P: Clone + Ord> Reassembly<P> {
                         height,
                         round,
                         proposer,
-                    } => {
-                        if msg.sequence != 0 {
-                            return Err(StreamError::Malformed("Init is not first"));
-                        }
-                        if height.0 < current.0 || height.0 > current.0.saturating_add(1) {
-                            return Err(StreamError::WrongHeight {
-                                got: height.0,
-                                current: current.0,
-                            });
-                        }
-                        partial.init = Some((*height, *round, *proposer));
-                    }
+                    } => partial.init = Some((*height, *round, *proposer)),
                     ProposalPart::Data(chunk) => {
-                        if msg.sequence == 0 {
-                            return Err(StreamError::Malformed("Data before Init"));
-                        }
                         partial.data_bytes = partial.data_bytes.saturating_add(chunk.len());
-                        if partial.data_bytes > limits.max_stream_bytes {
+                        if partial.data_bytes > self.limits.max_stream_bytes {
                             return Err(StreamError::TooLong);
                         }
                     }
-                    ProposalPart::Fin(_) => {
-                        if msg.sequence == 0 {
-                            return Err(StreamError::Malformed("Fin before Init"));
-                        }
-                    }
+                    ProposalPart::Fin(_) => {}
                 }
                 partial.parts.insert(msg.sequence, part);
             }
         }
         Ok(partial.complete())
+    }
+}
+
+/// The checks a message passes on its own, whatever its stream holds: a sequence number
+/// within a block's parts, `Init` first and for the current height or the next, nothing
+/// else first, no chunk longer than a block.
+fn check_alone(msg: &StreamPart, current: Height, limits: &Limits) -> Result<(), StreamError> {
+    if msg.sequence >= limits.max_parts.saturating_add(1) {
+        return Err(StreamError::TooLong);
+    }
+    match &msg.content {
+        Some(ProposalPart::Init { .. }) if msg.sequence != 0 => {
+            Err(StreamError::Malformed("Init is not first"))
+        }
+        Some(ProposalPart::Init { height, .. })
+            if height.0 < current.0 || height.0 > current.0.saturating_add(1) =>
+        {
+            Err(StreamError::WrongHeight {
+                got: height.0,
+                current: current.0,
+            })
+        }
+        Some(ProposalPart::Data(_)) if msg.sequence == 0 => {
+            Err(StreamError::Malformed("Data before Init"))
+        }
+        Some(ProposalPart::Data(chunk)) if chunk.len() > limits.max_stream_bytes => {
+            Err(StreamError::TooLong)
+        }
+        Some(ProposalPart::Fin(_)) if msg.sequence == 0 => {
+            Err(StreamError::Malformed("Fin before Init"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -560,5 +573,34 @@ mod tests {
         assert_eq!(r.len(), 1, "opened at 5, it may be for 6");
         r.retain_heights(Height(7));
         assert!(r.is_empty());
+    }
+
+    #[test]
+    fn a_message_refused_on_its_own_takes_no_open_streams_place() {
+        let limits = Limits {
+            streams_per_peer: 2,
+            streams_total: 2,
+            ..Limits::for_blocks(1 << 20)
+        };
+        let mut r = Reassembly::new(limits);
+        for peer in 1..=2u8 {
+            let m = data(stream_id(Height(5), Round::new(0)), 1, 1);
+            assert_eq!(r.insert(peer, m, Height(5)), Ok(None));
+        }
+        // Malformed, or for a height long gone: refused before it could evict anyone.
+        let not_first = StreamPart {
+            stream_id: stream_id(Height(5), Round::new(1)),
+            sequence: 3,
+            content: Some(ProposalPart::Init {
+                height: Height(5),
+                round: Round::new(1),
+                proposer: Address([9; 32]),
+            }),
+        };
+        assert!(r.insert(3u8, not_first, Height(5)).is_err());
+        let old = messages(2, &block(10)).remove(0);
+        assert!(r.insert(3u8, old, Height(5)).is_err());
+        assert_eq!(r.len(), 2);
+        assert_eq!(r.open_streams().filter(|s| *s.peer == 3).count(), 0);
     }
 }
