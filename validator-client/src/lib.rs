@@ -125,8 +125,7 @@ pub struct ValidatorClient {
 impl ValidatorClient {
     /// A client of the validator at `base_url` (`http://host:port`).
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
-        // Every request carries its own timeout (`REQUEST_TIMEOUT`, set where it is sent):
-        // a browser's fetch has no client-wide one.
+        // Timeouts are per request (`request`): a browser's fetch has no client-wide one.
         let builder = reqwest::Client::builder();
         #[cfg(not(target_arch = "wasm32"))]
         let builder = builder.connect_timeout(Duration::from_secs(3));
@@ -182,9 +181,15 @@ impl ValidatorClient {
         })
     }
 
+    /// A request to `url` that gives up after [`REQUEST_TIMEOUT`]. The timeout is set per
+    /// request because a browser's fetch has no client-wide one.
+    fn request(&self, method: reqwest::Method, url: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, url).timeout(REQUEST_TIMEOUT)
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
-        let sent = self.http.get(&url).timeout(REQUEST_TIMEOUT).send().await;
+        let sent = self.request(reqwest::Method::GET, &url).send().await;
         Self::answer(url, sent).await
     }
 
@@ -195,10 +200,8 @@ impl ValidatorClient {
     ) -> Result<T, ClientError> {
         let url = format!("{}{path}", self.base);
         let sent = self
-            .http
-            .post(&url)
+            .request(reqwest::Method::POST, &url)
             .json(body)
-            .timeout(REQUEST_TIMEOUT)
             .send()
             .await;
         Self::answer(url, sent).await
@@ -221,20 +224,19 @@ impl ValidatorClient {
         })?;
         let auth = PeerAuth::sign(key, genesis, path, unix_now_ms(), &bytes);
         let mut request = self
-            .http
-            .post(&url)
+            .request(reqwest::Method::POST, &url)
             .header(reqwest::header::CONTENT_TYPE, "application/json");
         for (name, value) in auth.headers() {
             request = request.header(name, value);
         }
-        let sent = request.body(bytes).timeout(REQUEST_TIMEOUT).send().await;
+        let sent = request.body(bytes).send().await;
         Self::success_body(&url, sent).await.map(|_| ())
     }
 
     /// The genesis the validator runs, parsed and validated.
     pub async fn genesis(&self) -> Result<Genesis, ClientError> {
         let url = format!("{}{}", self.base, api::GENESIS);
-        let sent = self.http.get(&url).timeout(REQUEST_TIMEOUT).send().await;
+        let sent = self.request(reqwest::Method::GET, &url).send().await;
         let bytes = Self::success_body(&url, sent).await?;
         let text = String::from_utf8(bytes.to_vec()).map_err(|e| ClientError::Decode {
             url: url.clone(),
