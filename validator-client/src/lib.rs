@@ -707,17 +707,17 @@ pub enum PinError {
     Pinned(validator_core::genesis::GenesisError),
     /// Two validators serve different chains.
     #[error(
-        "validators disagree on the genesis ({url} serves chain {chain}); put the right \
-         genesis.toml at {}",
-        pin.display()
+        "validators disagree on the genesis ({url} serves chain {chain}){}",
+        pin.as_ref().map(|p| format!("; put the right genesis.toml at {}", p.display()))
+            .unwrap_or_default()
     )]
     Disagree {
         /// The validator whose genesis differs from the first one's.
         url: String,
         /// The hash of its genesis.
         chain: String,
-        /// Where the operator should put the right one.
-        pin: std::path::PathBuf,
+        /// Where the operator should put the right one, when there is a pin file.
+        pin: Option<std::path::PathBuf>,
     },
     /// No validator answered with a genesis.
     #[error("no validator served the genesis: {0}")]
@@ -755,20 +755,48 @@ pub async fn load_or_fetch_genesis(
     pin: &std::path::Path,
     expected: Option<GenesisHash>,
 ) -> Result<Genesis, PinError> {
-    let check = |genesis: Genesis, origin: &dyn std::fmt::Display| match expected {
+    if pin.exists() {
+        let genesis = Genesis::load(pin).map_err(PinError::Pinned)?;
+        return check_chain(genesis, expected, &pin.display());
+    }
+    let genesis = match fetch_genesis(validators, expected).await {
+        Err(PinError::Disagree { url, chain, .. }) => {
+            let pin = Some(pin.to_path_buf());
+            return Err(PinError::Disagree { url, chain, pin });
+        }
+        other => other?,
+    };
+    let text = genesis.to_toml_string().map_err(PinError::Pinned)?;
+    write_pin(pin, text.as_bytes()).map_err(|source| PinError::Write {
+        path: pin.to_path_buf(),
+        source,
+    })?;
+    Ok(genesis)
+}
+
+/// `genesis` if it is the chain `expected` names (or nothing is expected).
+fn check_chain(
+    genesis: Genesis,
+    expected: Option<GenesisHash>,
+    origin: &dyn std::fmt::Display,
+) -> Result<Genesis, PinError> {
+    match expected {
         Some(expected) if genesis.genesis_hash() != expected => Err(PinError::WrongChain {
             origin: origin.to_string(),
             expected,
             got: genesis.genesis_hash(),
         }),
         _ => Ok(genesis),
-    };
-    if pin.exists() {
-        return check(
-            Genesis::load(pin).map_err(PinError::Pinned)?,
-            &pin.display(),
-        );
     }
+}
+
+/// The genesis every answering validator of `validators` serves, without pinning it (what a
+/// client without a file system, a browser page, starts from). Validators that disagree are
+/// an error; with `expected`, another chain is refused.
+pub async fn fetch_genesis(
+    validators: &[String],
+    expected: Option<GenesisHash>,
+) -> Result<Genesis, PinError> {
     let mut found: Option<Genesis> = None;
     let mut errors = Vec::new();
     for url in validators {
@@ -779,7 +807,7 @@ pub async fn load_or_fetch_genesis(
                     return Err(PinError::Disagree {
                         url: url.clone(),
                         chain: g.genesis_hash().to_string(),
-                        pin: pin.to_path_buf(),
+                        pin: None,
                     })
                 }
                 Some(_) => {}
@@ -789,16 +817,8 @@ pub async fn load_or_fetch_genesis(
         }
     }
     let genesis = found.ok_or_else(|| PinError::NoneServed(errors.join("; ")))?;
-    let genesis = check(
-        genesis,
-        &format!("the validators ({})", validators.join(", ")),
-    )?;
-    let text = genesis.to_toml_string().map_err(PinError::Pinned)?;
-    write_pin(pin, text.as_bytes()).map_err(|source| PinError::Write {
-        path: pin.to_path_buf(),
-        source,
-    })?;
-    Ok(genesis)
+    let origin = format!("the validators ({})", validators.join(", "));
+    check_chain(genesis, expected, &origin)
 }
 
 /// Writes the pin whole or not at all: into a temporary file beside it, synced, then renamed

@@ -10,6 +10,10 @@
 //! - [`fragment`]: fragmentation into linked sets and bounded reassembly.
 //! - [`envelope`]: what a reassembled message holds (kind, text flag, reply SURBs).
 //! - [`client`]: the state machine tying them together.
+//! - [`gateway_choice`]: which gateway a new client registers at.
+//! - [`gateway_session`]: what the gateway's websocket messages mean to a client, and the
+//!   link's reconnect backoff and topology refresh timing (for the native and the browser
+//!   drivers).
 
 pub mod address;
 pub mod client;
@@ -17,6 +21,8 @@ pub mod config;
 pub mod crypto;
 pub mod envelope;
 pub mod fragment;
+pub mod gateway_choice;
+pub mod gateway_session;
 pub mod keys;
 pub mod packets;
 pub mod poisson;

@@ -20,6 +20,7 @@ use validator_core::topology::{EpochId, Topology};
 use super::error::NativeError;
 use super::files::{ClientPaths, Config};
 use super::link::{run_link, LinkEvent, LinkParams, Outgoing};
+use crate::core::gateway_session::topology_refresh_in;
 use crate::core::{
     ClientCore, ClientKeys, CoreConfig, CoreStats, Event, Received, Recipient, SendError,
 };
@@ -38,8 +39,6 @@ pub struct DriverOptions {
 const LINK_QUEUE: usize = 1024;
 /// Commands queued for the driver.
 const COMMAND_QUEUE: usize = 1024;
-/// How long after an epoch's end the next topology is fetched.
-const EPOCH_TURN_MARGIN: Duration = Duration::from_millis(50);
 
 /// Wall-clock Unix ms.
 fn unix_ms() -> u64 {
@@ -285,9 +284,7 @@ fn spawn_topology_refresh(
         let mut current = epoch;
         let mut until_ms = valid_until_ms;
         loop {
-            let to_epoch_end = Duration::from_millis(until_ms.saturating_sub(unix_ms()));
-            // a little past the boundary, so the validators serve the new epoch
-            tokio::time::sleep(refresh.min(to_epoch_end + EPOCH_TURN_MARGIN)).await;
+            tokio::time::sleep(topology_refresh_in(refresh, until_ms, unix_ms())).await;
             match fetcher.fetch(None).await {
                 Ok(t) if t.epoch_id != current && t.is_routable() => {
                     current = t.epoch_id;

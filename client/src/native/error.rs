@@ -95,21 +95,9 @@ pub enum NativeError {
         /// Why it is not a key.
         source: ed25519_dalek::SignatureError,
     },
-    /// `init --gateway` names a gateway the topology does not offer clients.
-    #[error("gateway {identity} is not in the current topology with a client address")]
-    UnknownGateway {
-        /// The identity given.
-        identity: String,
-    },
-    /// The topology offers clients no gateway at all.
-    #[error("the topology has no gateway with a client address")]
-    NoGateway,
-    /// The chosen gateway announced no client websocket address.
-    #[error("the gateway {identity} announced no client address")]
-    NoClientAddress {
-        /// The gateway's identity.
-        identity: String,
-    },
+    /// No gateway could be chosen, or the chosen one's entry is unusable.
+    #[error(transparent)]
+    GatewayChoice(#[from] crate::core::gateway_choice::GatewayChoiceError),
     /// The validators serve no topology their signatures verify, for the whole wait.
     #[error("no verified topology: {source}")]
     Topology {

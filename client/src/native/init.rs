@@ -3,18 +3,18 @@
 
 use std::path::PathBuf;
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
+use ed25519_dalek::SigningKey;
 use gateway_protocol::ClientControl;
 use rand_core::{OsRng, RngCore};
 use validator_client::{load_or_fetch_genesis, obtain_credential, TopologyFetcher};
 use validator_core::files::read_secret;
 use validator_core::genesis::{Genesis, GenesisHash};
 use validator_core::primitives::IdentityKey;
-use validator_core::topology::TopologyGateway;
 
 use super::error::NativeError;
 use super::files::{ClientPaths, ClientSection, Config, GatewaySection};
 use super::session::Session;
+use crate::core::gateway_choice::{choose_gateway, gateway_endpoint};
 use crate::core::ClientKeys;
 
 /// `client init` options.
@@ -46,49 +46,6 @@ pub struct Initialised {
     pub dir: String,
     /// Bandwidth at the gateway after init.
     pub bandwidth: u64,
-}
-
-fn choose_gateway<'a>(
-    gateways: &'a [TopologyGateway],
-    wanted: Option<&str>,
-) -> Result<&'a TopologyGateway, NativeError> {
-    let usable: Vec<&TopologyGateway> = gateways
-        .iter()
-        .filter(|g| g.clients_address.is_some())
-        .collect();
-    match wanted {
-        Some(w) => usable
-            .into_iter()
-            .find(|g| g.identity_key.to_string() == w)
-            .ok_or_else(|| NativeError::UnknownGateway {
-                identity: w.to_owned(),
-            }),
-        None => {
-            if usable.is_empty() {
-                return Err(NativeError::NoGateway);
-            }
-            let i = usize::try_from(OsRng.next_u64() % usable.len() as u64).unwrap_or(0);
-            Ok(usable[i])
-        }
-    }
-}
-
-/// The chosen gateway's client URL and identity key.
-fn gateway_endpoint(gateway: &TopologyGateway) -> Result<(String, VerifyingKey), NativeError> {
-    let identity = || gateway.identity_key.to_string();
-    let url = gateway
-        .clients_address
-        .clone()
-        .ok_or_else(|| NativeError::NoClientAddress {
-            identity: identity(),
-        })?;
-    let key = VerifyingKey::from_bytes(gateway.identity_key.as_bytes()).map_err(|source| {
-        NativeError::GatewayKey {
-            identity: identity(),
-            source,
-        }
-    })?;
-    Ok((url, key))
 }
 
 /// Buys `bytes` of bandwidth with `account`'s funds and redeems the credential at the
@@ -137,7 +94,7 @@ pub async fn init(
         load_or_fetch_genesis(&options.validators, &paths.genesis(), options.genesis_hash).await?;
     let fetcher = TopologyFetcher::new(genesis.clone())?;
     let topology = fetcher.fetch(None).await?;
-    let gateway = choose_gateway(&topology.gateways, options.gateway.as_deref())?;
+    let gateway = choose_gateway(&topology.gateways, options.gateway.as_deref(), &mut OsRng)?;
     let (url, gateway_key) = gateway_endpoint(gateway)?;
 
     let mut secrets = [[0u8; 32]; 3];

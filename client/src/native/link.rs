@@ -1,13 +1,12 @@
 //! The gateway link: a task that keeps one session open, reconnecting with backoff after a
 //! drop, and moves frames between it and the client's driver over bounded channels.
 
-use std::time::Duration;
-
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use gateway_protocol::{ClientControl, DeliveryKind, ErrorKind, GatewayControl, SharedKey};
+use gateway_protocol::{ClientControl, DeliveryKind, ErrorKind, SharedKey};
 use tokio::sync::mpsc;
 
-use super::session::{Incoming, Session, SessionError};
+use super::session::{Session, SessionError};
+use crate::core::gateway_session::{answer_counts, link_step, Backoff, LinkStep};
 use crate::core::Transmit;
 
 /// What the driver sends the gateway.
@@ -61,16 +60,13 @@ pub struct LinkParams {
     pub shared: SharedKey,
 }
 
-const MIN_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
 /// Runs the link until the driver drops its sender.
 pub async fn run_link(
     params: LinkParams,
     mut outgoing: mpsc::Receiver<Outgoing>,
     events: mpsc::Sender<LinkEvent>,
 ) {
-    let mut backoff = MIN_BACKOFF;
+    let mut backoff = Backoff::default();
     loop {
         let mut session = match Session::authenticate(
             &params.url,
@@ -85,18 +81,12 @@ pub async fn run_link(
                 if events.send(LinkEvent::Disconnected(reason)).await.is_err() {
                     return;
                 }
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
+                tokio::time::sleep(backoff.failed()).await;
                 continue;
             }
         };
-        backoff = MIN_BACKOFF;
-        let (bandwidth, stored) = match &session.answer {
-            GatewayControl::Authenticated {
-                bandwidth, stored, ..
-            } => (*bandwidth, *stored),
-            _ => (0, 0),
-        };
+        backoff.connected();
+        let (bandwidth, stored) = answer_counts(&session.answer);
         if events
             .send(LinkEvent::Connected { bandwidth, stored })
             .await
@@ -119,18 +109,21 @@ pub async fn run_link(
                     }
                 }
                 incoming = session.next() => {
-                    let event = match incoming {
+                    let step = match incoming {
                         Err(e) => break e,
-                        Ok(Incoming::Delivery { kind, stored_id, bytes }) => {
+                        Ok(incoming) => link_step(incoming),
+                    };
+                    let event = match step {
+                        LinkStep::Deliver { kind, stored_id, bytes } => {
                             LinkEvent::Delivery { kind, stored_id, bytes }
                         }
-                        Ok(Incoming::Control(GatewayControl::Error { kind, message, .. })) => {
-                            if kind.is_fatal() {
-                                break SessionError::Fatal { kind, message };
-                            }
+                        LinkStep::Refusal { kind, message } => {
                             LinkEvent::GatewayError { kind, message }
                         }
-                        Ok(Incoming::Control(_)) => continue,
+                        LinkStep::Fatal { kind, message } => {
+                            break SessionError::Fatal { kind, message };
+                        }
+                        LinkStep::Bandwidth(_) | LinkStep::Ignore => continue,
                     };
                     if events.send(event).await.is_err() {
                         return;

@@ -8,12 +8,17 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use futures::{SinkExt, StreamExt};
 use gateway_protocol::handshake::{start_authentication, start_registration};
 use gateway_protocol::{
-    CipherError, ClientControl, ClientFrame, DeliveryKind, ErrorKind, FrameError, GatewayControl,
-    GatewayFrame, HandshakeError, SessionCipher, SharedKey,
+    CipherError, ClientControl, ClientFrame, ErrorKind, GatewayControl, HandshakeError,
+    SessionCipher, SharedKey,
 };
 use rand_core::{OsRng, RngCore};
 use router_core::wire::KeyRotation;
 use tokio_tungstenite::tungstenite::{self, Message};
+
+pub use crate::core::gateway_session::Incoming;
+use crate::core::gateway_session::{
+    handshake_answer, incoming_binary, incoming_text, registration_work, AnswerError, IncomingError,
+};
 
 type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -42,23 +47,10 @@ pub enum SessionError {
     /// The gateway did not answer the handshake within the timeout.
     #[error("the gateway did not answer the handshake in time")]
     HandshakeTimeout,
-    /// The gateway's answer to the handshake is not a control message.
-    #[error("the gateway's answer: {0}")]
-    BadAnswer(serde_json::Error),
-    /// The gateway asks a registration for proof of work of `bits` bits.
-    #[error("the gateway asks for proof of work of {bits} bits")]
-    WorkRequired {
-        /// How much.
-        bits: u8,
-    },
-    /// The gateway refused the handshake.
-    #[error("the gateway refused: {} ({message})", kind.label())]
-    Refused {
-        /// Why, as the gateway classes it.
-        kind: ErrorKind,
-        /// The gateway's words.
-        message: String,
-    },
+    /// The gateway's answer to the handshake is not an acceptance (a refusal, a request for
+    /// proof of work, or not a control message).
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
     /// The gateway asks a registration for more proof of work than a client does
     /// ([`gateway_protocol::registration_work::MAX_WORK_BITS`]), or asked again after the
     /// client did the work.
@@ -83,15 +75,10 @@ pub enum SessionError {
     /// A frame could not be sealed (the session used up its counter).
     #[error(transparent)]
     Seal(CipherError),
-    /// A frame from the gateway did not open.
-    #[error("a frame from the gateway: {0}")]
-    Open(CipherError),
-    /// A frame from the gateway opened but does not parse.
-    #[error("a frame from the gateway: {0}")]
-    Frame(FrameError),
-    /// A text message from the gateway is not a control message.
-    #[error("a control from the gateway: {0}")]
-    BadControl(serde_json::Error),
+    /// A message from the gateway is unusable (a frame that does not open or parse, a text
+    /// that is not a control message).
+    #[error(transparent)]
+    Incoming(#[from] IncomingError),
     /// The gateway closed the session.
     #[error("the gateway closed")]
     Closed,
@@ -120,22 +107,6 @@ impl SessionError {
     fn transport(e: tungstenite::Error) -> Self {
         SessionError::Transport(Box::new(e))
     }
-}
-
-/// What the gateway sent.
-#[derive(Debug)]
-pub enum Incoming {
-    /// A JSON control (an answer or an error).
-    Control(GatewayControl),
-    /// A message or ack; stored ones carry the mailbox id to confirm.
-    Delivery {
-        /// Message or ack.
-        kind: DeliveryKind,
-        /// The mailbox id, for stored deliveries.
-        stored_id: Option<u64>,
-        /// The bytes.
-        bytes: Vec<u8>,
-    },
 }
 
 /// An authenticated session.
@@ -171,22 +142,7 @@ async fn answer(ws: &mut Ws) -> Result<GatewayControl, SessionError> {
             .await
             .map_err(|_| SessionError::HandshakeTimeout)?;
         match message {
-            Some(Ok(Message::Text(text))) => {
-                let control: GatewayControl =
-                    serde_json::from_str(text.as_str()).map_err(SessionError::BadAnswer)?;
-                if let GatewayControl::Error {
-                    kind,
-                    message,
-                    work_bits,
-                } = control
-                {
-                    if let (ErrorKind::WorkRequired, Some(bits)) = (kind, work_bits) {
-                        return Err(SessionError::WorkRequired { bits });
-                    }
-                    return Err(SessionError::Refused { kind, message });
-                }
-                return Ok(control);
-            }
+            Some(Ok(Message::Text(text))) => return Ok(handshake_answer(text.as_str())?),
             Some(Ok(Message::Close(_))) | None => return Err(SessionError::ClosedDuringHandshake),
             Some(Err(e)) => return Err(SessionError::HandshakeTransport(Box::new(e))),
             Some(Ok(_)) => continue,
@@ -204,22 +160,20 @@ impl Session {
         gateway: &VerifyingKey,
     ) -> Result<(Session, SharedKey), SessionError> {
         let bits = match Self::register_with(url, identity, gateway, None).await {
-            Err(SessionError::WorkRequired { bits }) => bits,
+            Err(SessionError::Answer(AnswerError::WorkRequired { bits })) => bits,
             done => return done,
         };
-        if bits > gateway_protocol::registration_work::MAX_WORK_BITS {
-            return Err(SessionError::WorkRefused { bits });
-        }
         let (g, c) = (gateway.to_bytes(), identity.verifying_key().to_bytes());
-        let work = tokio::task::spawn_blocking(move || {
-            gateway_protocol::registration_work::solve(&g, &c, bits, OsRng.next_u64(), u64::MAX)
-        })
-        .await
-        .ok()
-        .flatten()
-        .ok_or(SessionError::WorkRefused { bits })?;
+        let work =
+            tokio::task::spawn_blocking(move || registration_work(&g, &c, bits, OsRng.next_u64()))
+                .await
+                .ok()
+                .flatten()
+                .ok_or(SessionError::WorkRefused { bits })?;
         match Self::register_with(url, identity, gateway, Some(work)).await {
-            Err(SessionError::WorkRequired { bits }) => Err(SessionError::WorkRefused { bits }),
+            Err(SessionError::Answer(AnswerError::WorkRequired { bits })) => {
+                Err(SessionError::WorkRefused { bits })
+            }
             done => done,
         }
     }
@@ -303,19 +257,9 @@ impl Session {
     pub async fn next(&mut self) -> Result<Incoming, SessionError> {
         loop {
             match self.ws.next().await {
-                Some(Ok(Message::Text(text))) => {
-                    let control =
-                        serde_json::from_str(text.as_str()).map_err(SessionError::BadControl)?;
-                    return Ok(Incoming::Control(control));
-                }
+                Some(Ok(Message::Text(text))) => return Ok(incoming_text(text.as_str())?),
                 Some(Ok(Message::Binary(sealed))) => {
-                    let opened = self.cipher.open(&sealed).map_err(SessionError::Open)?;
-                    let frame = GatewayFrame::decode(&opened).map_err(SessionError::Frame)?;
-                    return Ok(Incoming::Delivery {
-                        kind: frame.kind,
-                        stored_id: frame.stored_id,
-                        bytes: frame.bytes.to_vec(),
-                    });
+                    return Ok(incoming_binary(&mut self.cipher, &sealed)?)
                 }
                 Some(Ok(Message::Close(_))) | None => return Err(SessionError::Closed),
                 Some(Err(e)) => return Err(SessionError::transport(e)),

@@ -1,0 +1,321 @@
+//! The client's side of a gateway session, without IO: what each websocket message from the
+//! gateway means, and what a link that keeps a session open does about it. The native link
+//! (tokio-tungstenite) and the browser's (the `client-wasm` crate, on the browser's
+//! WebSocket) are both thin plumbing around these functions.
+//!
+//! The cryptography of the handshake is `gateway_protocol::handshake`; this module reads the
+//! answers and the frames that follow.
+
+use std::time::Duration;
+
+use gateway_protocol::{
+    CipherError, DeliveryKind, ErrorKind, FrameError, GatewayControl, GatewayFrame, SessionCipher,
+};
+
+/// Why the gateway's answer to a register or authenticate request is not an acceptance.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// The answer is not a control message.
+    #[error("the gateway's answer: {0}")]
+    BadAnswer(serde_json::Error),
+    /// The gateway asks a registration for proof of work of `bits` bits.
+    #[error("the gateway asks for proof of work of {bits} bits")]
+    WorkRequired {
+        /// How much.
+        bits: u8,
+    },
+    /// The gateway refused the handshake.
+    #[error("the gateway refused: {} ({message})", kind.label())]
+    Refused {
+        /// Why, as the gateway classes it.
+        kind: ErrorKind,
+        /// The gateway's words.
+        message: String,
+    },
+}
+
+/// Reads the gateway's text answer to a handshake request: its control message, or why it
+/// refused (proof of work asked for is its own case: the client may do it and ask again).
+pub fn handshake_answer(text: &str) -> Result<GatewayControl, AnswerError> {
+    let control: GatewayControl = serde_json::from_str(text).map_err(AnswerError::BadAnswer)?;
+    match control {
+        GatewayControl::Error {
+            kind: ErrorKind::WorkRequired,
+            work_bits: Some(bits),
+            ..
+        } => Err(AnswerError::WorkRequired { bits }),
+        GatewayControl::Error { kind, message, .. } => Err(AnswerError::Refused { kind, message }),
+        control => Ok(control),
+    }
+}
+
+/// Does the proof of work a gateway asked a registration for (`bits` leading zero bits over
+/// the gateway's and the client's identities), searching from `start`: `None` when it asks
+/// for more than a client does ([`gateway_protocol::registration_work::MAX_WORK_BITS`]).
+pub fn registration_work(
+    gateway: &[u8; 32],
+    client: &[u8; 32],
+    bits: u8,
+    start: u64,
+) -> Option<u64> {
+    if bits > gateway_protocol::registration_work::MAX_WORK_BITS {
+        return None;
+    }
+    gateway_protocol::registration_work::solve(gateway, client, bits, start, u64::MAX)
+}
+
+/// The bandwidth left and the messages stored at the gateway, as its handshake answer says.
+pub fn answer_counts(answer: &GatewayControl) -> (u64, u64) {
+    match answer {
+        GatewayControl::Registered {
+            bandwidth, stored, ..
+        }
+        | GatewayControl::Authenticated {
+            bandwidth, stored, ..
+        } => (*bandwidth, *stored),
+        _ => (0, 0),
+    }
+}
+
+/// What the gateway sent on an open session.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A JSON control (an answer or an error).
+    Control(GatewayControl),
+    /// A message or ack; stored ones carry the mailbox id to confirm.
+    Delivery {
+        /// Message or ack.
+        kind: DeliveryKind,
+        /// The mailbox id, for stored deliveries.
+        stored_id: Option<u64>,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+/// Why a message from the gateway on an open session is unusable (the session must end).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum IncomingError {
+    /// A sealed frame did not open.
+    #[error("a frame from the gateway: {0}")]
+    Open(CipherError),
+    /// A frame opened but does not parse.
+    #[error("a frame from the gateway: {0}")]
+    Frame(FrameError),
+    /// A text message is not a control message.
+    #[error("a control from the gateway: {0}")]
+    BadControl(serde_json::Error),
+}
+
+/// Reads a text message of an open session.
+pub fn incoming_text(text: &str) -> Result<Incoming, IncomingError> {
+    serde_json::from_str(text)
+        .map(Incoming::Control)
+        .map_err(IncomingError::BadControl)
+}
+
+/// Opens and reads a binary message of an open session.
+pub fn incoming_binary(
+    cipher: &mut SessionCipher,
+    sealed: &[u8],
+) -> Result<Incoming, IncomingError> {
+    let opened = cipher.open(sealed).map_err(IncomingError::Open)?;
+    let frame = GatewayFrame::decode(&opened).map_err(IncomingError::Frame)?;
+    Ok(Incoming::Delivery {
+        kind: frame.kind,
+        stored_id: frame.stored_id,
+        bytes: frame.bytes.to_vec(),
+    })
+}
+
+/// What a link does with one message from the gateway.
+#[derive(Debug)]
+pub enum LinkStep {
+    /// Hand a delivery to the client core (and confirm `stored_id` once it is there).
+    Deliver {
+        /// Message or ack.
+        kind: DeliveryKind,
+        /// The mailbox id to confirm.
+        stored_id: Option<u64>,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// The gateway holds this much bandwidth for the client now.
+    Bandwidth(u64),
+    /// A refusal after which the session goes on (out of bandwidth, busy).
+    Refusal {
+        /// Why, as the gateway classes it.
+        kind: ErrorKind,
+        /// The gateway's words.
+        message: String,
+    },
+    /// A refusal after which the gateway closes the session.
+    Fatal {
+        /// Why, as the gateway classes it.
+        kind: ErrorKind,
+        /// The gateway's words.
+        message: String,
+    },
+    /// Nothing to do (a late handshake answer).
+    Ignore,
+}
+
+/// Classifies a message of an open session.
+pub fn link_step(incoming: Incoming) -> LinkStep {
+    match incoming {
+        Incoming::Delivery {
+            kind,
+            stored_id,
+            bytes,
+        } => LinkStep::Deliver {
+            kind,
+            stored_id,
+            bytes,
+        },
+        Incoming::Control(GatewayControl::Bandwidth { remaining }) => {
+            LinkStep::Bandwidth(remaining)
+        }
+        Incoming::Control(GatewayControl::Error { kind, message, .. }) if kind.is_fatal() => {
+            LinkStep::Fatal { kind, message }
+        }
+        Incoming::Control(GatewayControl::Error { kind, message, .. }) => {
+            LinkStep::Refusal { kind, message }
+        }
+        Incoming::Control(_) => LinkStep::Ignore,
+    }
+}
+
+/// The wait between reconnection attempts: doubles from [`Backoff::MIN`] after each failed
+/// attempt up to [`Backoff::MAX`], back to the minimum once a session is up.
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { next: Self::MIN }
+    }
+}
+
+impl Backoff {
+    /// The first wait.
+    pub const MIN: Duration = Duration::from_millis(200);
+    /// The longest wait.
+    pub const MAX: Duration = Duration::from_secs(10);
+
+    /// How long to wait before the next attempt, after one failed.
+    pub fn failed(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        wait
+    }
+
+    /// A session is up.
+    pub fn connected(&mut self) {
+        self.next = Self::MIN;
+    }
+}
+
+/// How long after an epoch's end the next topology is fetched (so the validators serve the
+/// new one).
+pub const EPOCH_TURN_MARGIN: Duration = Duration::from_millis(50);
+
+/// How long to wait before fetching the topology again: `refresh`, or sooner, just after the
+/// current topology's epoch ends at `valid_until_ms` (a new epoch may bring a key rotation
+/// whose keys packets must be built with from its start).
+pub fn topology_refresh_in(refresh: Duration, valid_until_ms: u64, now_ms: u64) -> Duration {
+    let to_epoch_end = Duration::from_millis(valid_until_ms.saturating_sub(now_ms));
+    refresh.min(to_epoch_end + EPOCH_TURN_MARGIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_acceptances_work_or_refusals() {
+        let work = r#"{"type":"error","kind":"work_required","message":"m","work_bits":12}"#;
+        assert!(matches!(
+            handshake_answer(work),
+            Err(AnswerError::WorkRequired { bits: 12 })
+        ));
+        let refused = r#"{"type":"error","kind":"stale","message":"old"}"#;
+        match handshake_answer(refused) {
+            Err(AnswerError::Refused { kind, message }) => {
+                assert_eq!(kind, ErrorKind::Stale);
+                assert_eq!(message, "old");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            handshake_answer("{"),
+            Err(AnswerError::BadAnswer(_))
+        ));
+        let ok = GatewayControl::Bandwidth { remaining: 7 };
+        let text = serde_json::to_string(&ok).unwrap();
+        assert!(matches!(
+            handshake_answer(&text),
+            Ok(GatewayControl::Bandwidth { remaining: 7 })
+        ));
+    }
+
+    #[test]
+    fn registration_work_is_done_within_the_clients_limit_only() {
+        use gateway_protocol::registration_work::{is_enough, MAX_WORK_BITS};
+        let (g, c) = ([1u8; 32], [2u8; 32]);
+        let nonce = registration_work(&g, &c, 8, 0).unwrap();
+        assert!(is_enough(&g, &c, nonce, 8));
+        assert_eq!(registration_work(&g, &c, MAX_WORK_BITS + 1, 0), None);
+    }
+
+    #[test]
+    fn fatal_errors_end_the_session_others_do_not() {
+        let error = |kind| {
+            Incoming::Control(GatewayControl::Error {
+                kind,
+                message: "x".into(),
+                work_bits: None,
+            })
+        };
+        assert!(matches!(
+            link_step(error(ErrorKind::OutOfBandwidth)),
+            LinkStep::Refusal {
+                kind: ErrorKind::OutOfBandwidth,
+                ..
+            }
+        ));
+        assert!(ErrorKind::BadFrame.is_fatal());
+        assert!(matches!(
+            link_step(error(ErrorKind::BadFrame)),
+            LinkStep::Fatal { .. }
+        ));
+        let bandwidth = Incoming::Control(GatewayControl::Bandwidth { remaining: 3 });
+        assert!(matches!(link_step(bandwidth), LinkStep::Bandwidth(3)));
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_resets() {
+        let mut b = Backoff::default();
+        let waits: Vec<_> = (0..9).map(|_| b.failed()).collect();
+        assert_eq!(waits[0], Backoff::MIN);
+        assert_eq!(waits[1], Backoff::MIN * 2);
+        assert!(waits.windows(2).all(|w| w[1] >= w[0]));
+        assert_eq!(*waits.last().unwrap(), Backoff::MAX);
+        b.connected();
+        assert_eq!(b.failed(), Backoff::MIN);
+    }
+
+    #[test]
+    fn the_topology_is_fetched_just_after_its_epoch_ends() {
+        let refresh = Duration::from_secs(30);
+        assert_eq!(
+            topology_refresh_in(refresh, 10_000, 9_000),
+            Duration::from_millis(1_000) + EPOCH_TURN_MARGIN
+        );
+        assert_eq!(topology_refresh_in(refresh, 100_000, 0), refresh);
+        assert_eq!(topology_refresh_in(refresh, 5, 10), EPOCH_TURN_MARGIN);
+    }
+}
