@@ -47,6 +47,8 @@
 //! * [`signals`]: Ctrl-C and SIGTERM.
 //! * [`http_server`]: a loopback HTTP server with deterministic bodies.
 //! * [`local_chain`]: the validator service on a thread of the calling process.
+//! * [`web`]: with `--web`, the browser client's page, module, WebAssembly and a config with
+//!   funded test accounts, served on loopback.
 //!
 //! The cross-crate end-to-end tests live in `tests/`: the main job's run
 //! (`localnet.rs`), clients' messages, restarts and a killed mixnode (`network.rs`), and curl
@@ -71,6 +73,7 @@ pub mod report;
 pub mod signals;
 pub mod tally;
 pub mod traffic;
+pub mod web;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -255,6 +258,15 @@ pub async fn run_with(options: &Options, interrupts: &Interrupts) -> Result<Repo
         started.elapsed().as_secs_f64(),
         network.dir().display()
     );
+    let _web = if options.web {
+        let root = web::build_package(false).await?;
+        let server = web::WebServer::start(&network, &root).await?;
+        // On stdout, like the proxy's address: what a user of the run opens.
+        println!("Web client: {}", server.url());
+        Some(server)
+    } else {
+        None
+    };
     let socks5_proxy = network.socks5_proxy();
     if let Some(proxy) = socks5_proxy {
         // On stdout, where the report goes: the address is what a user of the run needs.

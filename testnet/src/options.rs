@@ -40,6 +40,10 @@ pub mod defaults {
     /// The network requester's allow list when `--socks5` is given without `--allow`: the
     /// loopback servers a local test serves from.
     pub const ALLOW: [&str; 2] = ["127.0.0.1", "localhost"];
+    /// Funded genesis accounts for browser pages, with `web` (`w0.key`, ...): each page the
+    /// web server serves gets the next one, so pages buying bandwidth at once do not race
+    /// for one account's nonces.
+    pub const WEB_ACCOUNTS: usize = 16;
 }
 
 /// The limits the checks enforce.
@@ -174,6 +178,9 @@ pub struct Options {
     /// `--fast` for the SOCKS5 client and the requester (small delays, for measurements)
     /// instead of [`Options::client_timing`]; the clients keep theirs. Only with `socks5`.
     pub fast: bool,
+    /// Also fund [`defaults::WEB_ACCOUNTS`] accounts for browser pages and serve the browser
+    /// client's demo page (the `web` module).
+    pub web: bool,
 }
 
 impl Default for Options {
@@ -201,6 +208,7 @@ impl Default for Options {
             socks5: false,
             allow: Vec::new(),
             fast: false,
+            web: false,
         }
     }
 }
@@ -482,6 +490,11 @@ pub struct Args {
     /// measurements; with --socks5); the clients keep their timing.
     #[arg(long)]
     pub fast: bool,
+    /// Also serve the browser client (WebAssembly, built by client-wasm/build when missing)
+    /// and its demo chat page on loopback, with funded test accounts, and print its URL
+    /// (`Web client: http://127.0.0.1:PORT/`); add --duration 0 to keep it until Ctrl-C.
+    #[arg(long)]
+    pub web: bool,
 }
 
 impl Args {
@@ -536,6 +549,7 @@ impl Args {
             socks5: self.socks5,
             allow: self.allow.clone(),
             fast: self.fast,
+            web: self.web,
         };
         options.validate()?;
         Ok(options)

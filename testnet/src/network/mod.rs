@@ -396,6 +396,40 @@ impl Network {
         self.spawn_validator(index, deadline).await
     }
 
+    /// Stops gateway `index` (SIGTERM, then SIGKILL after a grace period): its clients lose
+    /// their connection. Its stored messages and registrations stay on disk.
+    pub async fn stop_gateway(&mut self, index: usize) -> Result<(), Error> {
+        let g = self.gateway_mut(index)?;
+        if let Some(mut p) = g.process.take() {
+            p.stop(NODE_GRACE).await;
+        }
+        Ok(())
+    }
+
+    /// Starts stopped gateway `index` again from its directory; returns once its ports accept
+    /// connections.
+    pub async fn start_gateway(&mut self, index: usize) -> Result<(), Error> {
+        let deadline = Instant::now() + self.options.startup_timeout;
+        let rust_log = self.options.log.clone();
+        let g = self.gateway_mut(index)?;
+        if g.process.is_some() {
+            return Err(Error::network(format!("{} is running", g.name)));
+        }
+        g.spawn(&rust_log)?;
+        let (address, clients) = (g.info.address, g.info.clients);
+        let what = format!("{} to listen on {address} and {clients}", g.name);
+        command::poll_until(&what, deadline, g, || async move {
+            (command::accepts(address).await && command::accepts(clients).await).then_some(())
+        })
+        .await
+    }
+
+    fn gateway_mut(&mut self, index: usize) -> Result<&mut Member<GatewayInfo>, Error> {
+        self.gateways
+            .get_mut(index)
+            .ok_or_else(|| Error::network(format!("there is no gateway {index}")))
+    }
+
     /// Validator `index`'s directory (its `config.toml`, keys and chain data).
     pub fn validator_dir(&self, index: usize) -> Option<PathBuf> {
         let v = self.validators.get(index)?;

@@ -157,6 +157,11 @@ fn write_genesis(
             clients.push(new_account(&accounts.join(format!("{id}.key")))?);
         }
     }
+    if options.web {
+        for w in 0..crate::options::defaults::WEB_ACCOUNTS {
+            clients.push(new_account(&accounts.join(format!("w{w}.key")))?);
+        }
+    }
     let now_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()
