@@ -247,15 +247,6 @@ impl Driver {
         }
     }
 
-    /// Hands the core what arrived before it existed (while a credential was redeemed).
-    pub fn deliver_early(&self, early: Vec<Incoming>) {
-        let mut state = self.state.borrow_mut();
-        for incoming in early {
-            // Mailbox ids of these stay unconfirmed: the gateway sends them again next time.
-            let _ = state.deliver(link_step(incoming));
-        }
-    }
-
     /// The client's address.
     pub fn address(&self) -> &Recipient {
         &self.address

@@ -199,6 +199,25 @@ pub async fn start(options: Checked, events: EventSink) -> Result<Driver, StartE
         &mut OsRng,
     );
     core.handle_topology(&topology);
+    // What arrived while the credential was redeemed (stored messages pushed at once): into
+    // the core, then confirmed, so the mailbox does not send it again.
+    let mut confirm = Vec::new();
+    for incoming in early {
+        if let Incoming::Delivery {
+            kind,
+            stored_id,
+            bytes,
+        } = incoming
+        {
+            core.handle_delivery(kind, &bytes, clock.now());
+            confirm.extend(stored_id);
+        }
+    }
+    if !confirm.is_empty() {
+        session
+            .send_control(&gateway_protocol::ClientControl::Received { ids: confirm })
+            .await?;
+    }
     let parts = Parts {
         core,
         clock,
@@ -209,7 +228,5 @@ pub async fn start(options: Checked, events: EventSink) -> Result<Driver, StartE
         refresh: TOPOLOGY_REFRESH,
         bandwidth,
     };
-    let driver = Driver::start(parts, events);
-    driver.deliver_early(early);
-    Ok(driver)
+    Ok(Driver::start(parts, events))
 }

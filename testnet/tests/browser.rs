@@ -1,7 +1,7 @@
 //! The browser client (`client-wasm`) in Debian's Chromium, driven by playwright-core
 //! (`client-wasm/browser-tests/drive.mjs`), on a local mixnet of real processes on loopback
-//! (three gateways: native clients on the first two, page A alone on the third), one
-//! scenario after another:
+//! (three gateways: native clients on the first two, page A alone on the third; Sphinx keys
+//! rotating every 20 s), one scenario after another:
 //!
 //! 1. pages A and B start from the demo page (credentials bought in WebAssembly, addresses);
 //!    A's text reaches B's `messages` element; binary and text both arrive as sent; a
@@ -12,7 +12,7 @@
 //!    bytes, a client with no bandwidth: rejected promises with clear messages;
 //! 5. cover traffic: page A's gateway forwards, from A alone, packets at the configured mean
 //!    rate (real-stream idle slots plus the loop stream) within statistical bounds over 30 s,
-//!    with the page idle, and again with the page's main thread blocked for the whole window
+//!    and A's cover comes back through the mixnet across key rotations, with the page idle, and again with the page's main thread blocked for the whole window
 //!    (the client runs in a dedicated worker: a throttled or busy page does not stop it;
 //!    headless Chromium keeps every tab visible, so a background tab cannot be made here);
 //! 6. A's address survives a reload (keys in IndexedDB);
@@ -232,6 +232,9 @@ async fn the_browser_client_in_chromium() {
         progress: false,
         web: true,
         client_timing: timing,
+        // Keys rotate every 20 s (five epochs): the pages must follow the topology to keep
+        // their packets deliverable.
+        key_rotation: Duration::from_secs(20),
         ..Options::default()
     };
     let mut net = Network::start(&options).await.unwrap();
@@ -403,6 +406,15 @@ async fn the_browser_client_in_chromium() {
                 )
                 .await;
         }
+        let stats_before = if blocked {
+            None
+        } else {
+            Some(
+                browser
+                    .run("a", "return await window.mixnet.stats();")
+                    .await,
+            )
+        };
         let before = forwarded(&net, 2).await;
         let window = tokio::time::Instant::now();
         tokio::time::sleep(Duration::from_secs(30)).await;
@@ -414,6 +426,19 @@ async fn the_browser_client_in_chromium() {
             "idle"
         };
         assert_poisson(count, rate, secs, &format!("page A's cover, {what}"));
+        if let Some(before) = stats_before {
+            // The cover came back through the mixnet across key rotations: each loop packet
+            // and its SURB-ACK (a few still in flight at the window's end).
+            let after = browser
+                .run("a", "return await window.mixnet.stats();")
+                .await;
+            let delta = |k: &str| after[k].as_f64().unwrap() - before[k].as_f64().unwrap();
+            let (sent, back) = (delta("loopCoverSent"), delta("coverReceived"));
+            assert!(
+                back >= 1.8 * sent,
+                "{sent} cover packets sent, {back} came back"
+            );
+        }
     }
     // The page answers again once its main thread is free.
     browser.run("a", "return null;").await;
