@@ -5,12 +5,11 @@
 use std::time::Duration;
 
 use client::core::gateway_session::{
-    handshake_answer, incoming_binary, incoming_text, registration_work, AnswerError, Incoming,
-    IncomingError,
+    handshake_answer, incoming_binary, incoming_text, registration_work, AnswerError,
+    ClientHandshake, Incoming, IncomingError,
 };
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use futures::{SinkExt, StreamExt};
-use gateway_protocol::handshake::{start_authentication, start_registration};
 use gateway_protocol::{
     CipherError, ClientControl, ClientFrame, ErrorKind, GatewayControl, HandshakeError,
     SessionCipher, SharedKey,
@@ -182,19 +181,9 @@ impl Session {
         gateway: &VerifyingKey,
         work: Option<u64>,
     ) -> Result<(Session, SharedKey), SessionError> {
-        let mut ws = open(url)?;
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
-        let (pending, request) = start_registration(identity, gateway, secret, unix_ms(), work);
-        let answer = ask(&mut ws, url, request.to_json()).await?;
-        let (shared, keys) = pending.finish(&answer)?;
-        let mut session = Session {
-            ws,
-            cipher: SessionCipher::client(&keys),
-            answer,
-        };
-        session.send_control(&ClientControl::Ready).await?;
-        Ok((session, shared))
+        let (handshake, request) =
+            ClientHandshake::register(identity, gateway, unix_ms(), work, &mut OsRng);
+        Self::open_with(url, handshake, request).await
     }
 
     /// Authenticates a registered client.
@@ -204,19 +193,28 @@ impl Session {
         gateway: &VerifyingKey,
         shared: &SharedKey,
     ) -> Result<Session, SessionError> {
+        let (handshake, request) =
+            ClientHandshake::authenticate(identity, gateway, shared.clone(), unix_ms(), &mut OsRng);
+        Ok(Self::open_with(url, handshake, request).await?.0)
+    }
+
+    /// Opens the websocket, sends the handshake's request, and opens the session with the
+    /// answer.
+    async fn open_with(
+        url: &str,
+        handshake: ClientHandshake,
+        request: String,
+    ) -> Result<(Session, SharedKey), SessionError> {
         let mut ws = open(url)?;
-        let mut nonce = [0u8; 32];
-        OsRng.fill_bytes(&mut nonce);
-        let (pending, request) = start_authentication(identity, gateway, nonce, unix_ms());
-        let answer = ask(&mut ws, url, request.to_json()).await?;
-        let keys = pending.finish(shared, &answer)?;
+        let answer = ask(&mut ws, url, request).await?;
+        let opened = handshake.finish(&answer)?;
         let mut session = Session {
             ws,
-            cipher: SessionCipher::client(&keys),
+            cipher: opened.cipher,
             answer,
         };
         session.send_control(&ClientControl::Ready).await?;
-        Ok(session)
+        Ok((session, opened.shared))
     }
 
     async fn send_sealed(&mut self, frame: &[u8]) -> Result<(), SessionError> {

@@ -8,9 +8,84 @@
 
 use std::time::Duration;
 
-use gateway_protocol::{
-    CipherError, DeliveryKind, ErrorKind, FrameError, GatewayControl, GatewayFrame, SessionCipher,
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use gateway_protocol::handshake::{
+    start_authentication, start_registration, PendingAuthentication, PendingRegistration,
 };
+use gateway_protocol::{
+    CipherError, DeliveryKind, ErrorKind, FrameError, GatewayControl, GatewayFrame, HandshakeError,
+    SessionCipher, SharedKey,
+};
+use rand_core::{CryptoRng, RngCore};
+
+/// A client's side of a handshake, between its request and the gateway's answer: register
+/// (a new shared key) or authenticate (with the key from registration). The request goes as
+/// the websocket's first text message; [`ClientHandshake::finish`] takes the answer.
+pub struct ClientHandshake(Step);
+
+enum Step {
+    Register(PendingRegistration),
+    Authenticate(PendingAuthentication, SharedKey),
+}
+
+/// An open session's keys: the cipher for its frames and the key shared with the gateway.
+/// The client's first frame on it is `ClientControl::Ready`: the gateway starts delivering
+/// after it.
+pub struct Opened {
+    /// The session's frame cipher.
+    pub cipher: SessionCipher,
+    /// The key shared with the gateway (new after a registration).
+    pub shared: SharedKey,
+}
+
+impl ClientHandshake {
+    /// A registration of `identity` at `gateway`, with `work` if the gateway asked for proof
+    /// of work; returns the handshake and the request's JSON.
+    pub fn register(
+        identity: &SigningKey,
+        gateway: &VerifyingKey,
+        now_ms: u64,
+        work: Option<u64>,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> (ClientHandshake, String) {
+        let mut secret = [0u8; 32];
+        rng.fill_bytes(&mut secret);
+        let (pending, request) = start_registration(identity, gateway, secret, now_ms, work);
+        (ClientHandshake(Step::Register(pending)), request.to_json())
+    }
+
+    /// An authentication of a registered client; returns the handshake and the request's
+    /// JSON.
+    pub fn authenticate(
+        identity: &SigningKey,
+        gateway: &VerifyingKey,
+        shared: SharedKey,
+        now_ms: u64,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> (ClientHandshake, String) {
+        let mut nonce = [0u8; 32];
+        rng.fill_bytes(&mut nonce);
+        let (pending, request) = start_authentication(identity, gateway, nonce, now_ms);
+        let step = Step::Authenticate(pending, shared);
+        (ClientHandshake(step), request.to_json())
+    }
+
+    /// Checks the gateway's accepting answer (read by [`handshake_answer`]) and opens the
+    /// session.
+    pub fn finish(self, answer: &GatewayControl) -> Result<Opened, HandshakeError> {
+        let (shared, keys) = match self.0 {
+            Step::Register(pending) => pending.finish(answer)?,
+            Step::Authenticate(pending, shared) => {
+                let keys = pending.finish(&shared, answer)?;
+                (shared, keys)
+            }
+        };
+        Ok(Opened {
+            cipher: SessionCipher::client(&keys),
+            shared,
+        })
+    }
+}
 
 /// Why the gateway's answer to a register or authenticate request is not an acceptance.
 #[derive(Debug, thiserror::Error)]
@@ -260,6 +335,94 @@ mod tests {
             handshake_answer(&text),
             Ok(GatewayControl::Bandwidth { remaining: 7 })
         ));
+    }
+
+    /// The gateway's side of a handshake from its request's JSON, as the gateway runs it.
+    fn gateway_answers(
+        gateway: &SigningKey,
+        request: &str,
+        shared: &SharedKey,
+        now_ms: u64,
+    ) -> (GatewayControl, SessionCipher) {
+        use gateway_protocol::handshake::{AuthenticateRequest, RegisterRequest};
+        use gateway_protocol::ClientControl;
+        let ours = gateway.verifying_key().to_bytes();
+        match serde_json::from_str::<ClientControl>(request).unwrap() {
+            ClientControl::Register {
+                identity,
+                ephemeral,
+                timestamp_ms,
+                signature,
+                ..
+            } => {
+                let request = RegisterRequest::verify(
+                    &ours,
+                    &identity,
+                    &ephemeral,
+                    timestamp_ms,
+                    &signature,
+                    now_ms,
+                    30_000,
+                )
+                .unwrap();
+                let (answer, _, keys) = request.accept(gateway, [5; 32], 0, 0).unwrap();
+                (answer, SessionCipher::gateway(&keys))
+            }
+            ClientControl::Authenticate {
+                identity,
+                timestamp_ms,
+                nonce,
+                signature,
+            } => {
+                let request = AuthenticateRequest::verify(
+                    &ours,
+                    &identity,
+                    timestamp_ms,
+                    &nonce,
+                    &signature,
+                    now_ms,
+                    30_000,
+                )
+                .unwrap();
+                let (answer, keys) = request.accept(gateway, shared, [6; 32], 0, 0);
+                (answer, SessionCipher::gateway(&keys))
+            }
+            other => panic!("not a handshake request: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_registration_then_an_authentication_open_sessions_the_gateway_shares() {
+        let (client, gateway) = (
+            SigningKey::from_bytes(&[1; 32]),
+            SigningKey::from_bytes(&[2; 32]),
+        );
+        let now = 1_700_000_000_000;
+        let mut rng = rand_core::OsRng;
+        let (handshake, request) =
+            ClientHandshake::register(&client, &gateway.verifying_key(), now, None, &mut rng);
+        let unused = SharedKey::from_bytes([0; 32]);
+        let (answer, mut at_gateway) = gateway_answers(&gateway, &request, &unused, now);
+        let mut opened = handshake.finish(&answer).unwrap();
+        let frame = opened.cipher.seal(b"ready").unwrap();
+        assert_eq!(at_gateway.open(&frame).unwrap(), b"ready");
+
+        let shared = opened.shared.clone();
+        let (handshake, request) =
+            ClientHandshake::authenticate(&client, &gateway.verifying_key(), shared, now, &mut rng);
+        let (answer, mut at_gateway) = gateway_answers(&gateway, &request, &opened.shared, now);
+        let mut again = handshake.finish(&answer).unwrap();
+        let frame = at_gateway.seal(b"delivery").unwrap();
+        assert_eq!(again.cipher.open(&frame).unwrap(), b"delivery");
+        // An answer to another handshake does not open this one.
+        let (handshake, _) = ClientHandshake::authenticate(
+            &client,
+            &gateway.verifying_key(),
+            again.shared,
+            now,
+            &mut rng,
+        );
+        assert!(handshake.finish(&answer).is_err());
     }
 
     #[test]

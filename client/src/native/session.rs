@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use futures::{SinkExt, StreamExt};
-use gateway_protocol::handshake::{start_authentication, start_registration};
 use gateway_protocol::{
     CipherError, ClientControl, ClientFrame, ErrorKind, GatewayControl, HandshakeError,
     SessionCipher, SharedKey,
@@ -17,7 +16,8 @@ use tokio_tungstenite::tungstenite::{self, Message};
 
 pub use crate::core::gateway_session::Incoming;
 use crate::core::gateway_session::{
-    handshake_answer, incoming_binary, incoming_text, registration_work, AnswerError, IncomingError,
+    handshake_answer, incoming_binary, incoming_text, registration_work, AnswerError,
+    ClientHandshake, IncomingError,
 };
 
 type Ws =
@@ -184,22 +184,9 @@ impl Session {
         gateway: &VerifyingKey,
         work: Option<u64>,
     ) -> Result<(Session, SharedKey), SessionError> {
-        let mut ws = open(url).await?;
-        let mut secret = [0u8; 32];
-        OsRng.fill_bytes(&mut secret);
-        let (pending, request) = start_registration(identity, gateway, secret, now_ms(), work);
-        ws.send(Message::text(request.to_json()))
-            .await
-            .map_err(SessionError::transport)?;
-        let answer = answer(&mut ws).await?;
-        let (shared, keys) = pending.finish(&answer)?;
-        let mut session = Session {
-            ws,
-            cipher: SessionCipher::client(&keys),
-            answer,
-        };
-        session.send_control(&ClientControl::Ready).await?;
-        Ok((session, shared))
+        let (handshake, request) =
+            ClientHandshake::register(identity, gateway, now_ms(), work, &mut OsRng);
+        Self::open_with(url, handshake, request).await
     }
 
     /// Authenticates a registered client.
@@ -209,22 +196,30 @@ impl Session {
         gateway: &VerifyingKey,
         shared: &SharedKey,
     ) -> Result<Session, SessionError> {
+        let (handshake, request) =
+            ClientHandshake::authenticate(identity, gateway, shared.clone(), now_ms(), &mut OsRng);
+        Ok(Self::open_with(url, handshake, request).await?.0)
+    }
+
+    /// Connects, sends the handshake's request, and opens the session with the answer.
+    async fn open_with(
+        url: &str,
+        handshake: ClientHandshake,
+        request: String,
+    ) -> Result<(Session, SharedKey), SessionError> {
         let mut ws = open(url).await?;
-        let mut nonce = [0u8; 32];
-        OsRng.fill_bytes(&mut nonce);
-        let (pending, request) = start_authentication(identity, gateway, nonce, now_ms());
-        ws.send(Message::text(request.to_json()))
+        ws.send(Message::text(request))
             .await
             .map_err(SessionError::transport)?;
         let answer = answer(&mut ws).await?;
-        let keys = pending.finish(shared, &answer)?;
+        let opened = handshake.finish(&answer)?;
         let mut session = Session {
             ws,
-            cipher: SessionCipher::client(&keys),
+            cipher: opened.cipher,
             answer,
         };
         session.send_control(&ClientControl::Ready).await?;
-        Ok(session)
+        Ok((session, opened.shared))
     }
 
     async fn send_sealed(&mut self, frame: &[u8]) -> Result<(), SessionError> {
