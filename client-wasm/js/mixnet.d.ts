@@ -23,7 +23,8 @@ export interface StartOptions {
    * of it is left at the gateway. */
   bandwidth?: number;
   /** Keep the client's keys in IndexedDB under this name (its address survives a reload);
-   * in memory only otherwise. */
+   * in memory only otherwise. One tab at a time runs a stored identity (a Web Lock): a second
+   * start with the same name rejects. */
   storage?: string;
   /** The chain's genesis hash, when known from a trusted source. */
   genesisHash?: string;
@@ -65,7 +66,9 @@ export type ClientEvent =
   | { type: 'message'; message: Uint8Array; text: boolean; senderTag?: string; isReply: boolean }
   | { type: 'link'; connected: boolean; reason?: string }
   | { type: 'refusal'; kind: string; message: string }
-  | { type: 'fragmentLost'; messageId: number; reason: string };
+  | { type: 'fragmentLost'; messageId: number; reason: string }
+  /** The worker failed: the client is gone, every call rejects. */
+  | { type: 'error'; message: string };
 
 export class MixnetClient {
   /** Starts a client; rejects with an Error that says what failed. */
@@ -75,9 +78,11 @@ export class MixnetClient {
   /** Resolves to the message id once queued; rejects on a bad address, no bandwidth, or a
    * gateway that is unreachable (the client keeps reconnecting). */
   send(recipient: string, message: string | Uint8Array): Promise<number>;
+  /** replySurbs: 0 to 100 (default 10). */
   sendAnonymous(recipient: string, message: string | Uint8Array, replySurbs?: number): Promise<number>;
   reply(senderTag: string, message: string | Uint8Array): Promise<number>;
-  /** Returns a function that removes the handler. */
+  /** Messages that arrived before the first handler (up to 1000) go to it first. Returns a
+   * function that removes the handler. */
   onMessage(handler: (message: ReceivedMessage) => void): () => void;
   onEvent(handler: (event: ClientEvent) => void): () => void;
   stats(): Promise<Stats>;

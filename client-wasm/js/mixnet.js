@@ -18,6 +18,21 @@ function payload(message) {
   throw new TypeError('message must be a string or a Uint8Array');
 }
 
+/** Most reply SURBs one message carries (the client core's limit). */
+const MAX_REPLY_SURBS = 100;
+
+/** Most messages kept for an onMessage handler not registered yet. */
+const MAX_EARLY = 1000;
+
+/** Calls a page's handler; its exception is reported, not let stop the other handlers. */
+function call(handler, value) {
+  try {
+    handler(value);
+  } catch (error) {
+    queueMicrotask(() => { throw error; });
+  }
+}
+
 function checkString(value, what) {
   if (typeof value !== 'string' || value.length === 0) {
     throw new TypeError(`${what} must be a non-empty string`);
@@ -31,6 +46,9 @@ export class MixnetClient {
   #address = null;
   #messageHandlers = [];
   #eventHandlers = [];
+  // Messages that arrived before the first onMessage handler (the gateway already counts
+  // them delivered): handed to it when it comes, up to a limit.
+  #early = [];
   #failed = null;
 
   /**
@@ -57,7 +75,10 @@ export class MixnetClient {
     worker.onmessage = ({ data }) => this.#receive(data);
     worker.onerror = (event) => {
       event.preventDefault();
-      this.#fail(new Error(`the client's worker failed: ${event.message}`));
+      const error = new Error(`the client's worker failed: ${event.message}`);
+      worker.terminate();
+      this.#fail(error);
+      this.#dispatch({ type: 'error', message: error.message });
     };
   }
 
@@ -104,12 +125,17 @@ export class MixnetClient {
         senderTag: event.senderTag ?? null,
         isReply: event.isReply,
       };
+      if (this.#messageHandlers.length === 0) {
+        if (this.#early.length < MAX_EARLY) {
+          this.#early.push(message);
+        }
+      }
       for (const handler of this.#messageHandlers) {
-        handler(message);
+        call(handler, message);
       }
     }
     for (const handler of this.#eventHandlers) {
-      handler(event);
+      call(handler, event);
     }
   }
 
@@ -130,8 +156,8 @@ export class MixnetClient {
    */
   async sendAnonymous(recipient, message, replySurbs = 10) {
     checkString(recipient, 'recipient');
-    if (!Number.isInteger(replySurbs) || replySurbs < 0 || replySurbs > 65535) {
-      throw new TypeError('replySurbs must be an integer from 0 to 65535');
+    if (!Number.isInteger(replySurbs) || replySurbs < 0 || replySurbs > MAX_REPLY_SURBS) {
+      throw new TypeError(`replySurbs must be an integer from 0 to ${MAX_REPLY_SURBS}`);
     }
     return this.#call('sendAnonymous', { recipient, replySurbs, ...payload(message) });
   }
@@ -144,11 +170,15 @@ export class MixnetClient {
 
   /**
    * Calls `handler({ message, senderTag, isReply })` for each message received; `message`
-   * is a string if it was sent as one, a Uint8Array otherwise. Returns a function that
-   * removes the handler.
+   * is a string if it was sent as one, a Uint8Array otherwise. Messages that arrived before
+   * the first handler (up to 1000) are handed to it first. Returns a function that removes
+   * the handler.
    */
   onMessage(handler) {
     this.#messageHandlers.push(handler);
+    for (const message of this.#early.splice(0)) {
+      call(handler, message);
+    }
     return () => {
       this.#messageHandlers = this.#messageHandlers.filter((h) => h !== handler);
     };
@@ -156,7 +186,8 @@ export class MixnetClient {
 
   /**
    * Calls `handler(event)` for every event: `message`, `link` ({ connected, reason }),
-   * `refusal` ({ kind, message } from the gateway), `fragmentLost` ({ messageId, reason }).
+   * `refusal` ({ kind, message } from the gateway, once per change), `fragmentLost`
+   * ({ messageId, reason }), `error` ({ message }: the worker failed; the client is gone).
    */
   onEvent(handler) {
     this.#eventHandlers.push(handler);
@@ -172,10 +203,13 @@ export class MixnetClient {
 
   /** Stops the client and its worker. */
   async stop() {
-    if (this.#failed === null) {
-      await this.#call('stop', {});
+    try {
+      if (this.#failed === null) {
+        await this.#call('stop', {});
+      }
+    } finally {
+      this.#worker.terminate();
+      this.#fail(new Error('the client is stopped'));
     }
-    this.#worker.terminate();
-    this.#fail(new Error('the client is stopped'));
   }
 }

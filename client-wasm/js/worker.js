@@ -6,6 +6,28 @@ import init, { WasmClient } from '../pkg/client_wasm.js';
 
 const ready = init();
 let client = null;
+// Releases the Web Lock held on the stored identity's name while the client runs.
+let releaseLock = null;
+
+/** Holds a Web Lock on `name` until released, so that one identity runs in one tab at a time
+ * (two would take the gateway session from each other). */
+async function lockIdentity(name) {
+  if (!self.navigator?.locks) {
+    return null;
+  }
+  let release;
+  const held = new Promise((resolve) => { release = resolve; });
+  const got = await new Promise((resolve) => {
+    self.navigator.locks.request(`mixnet-client:${name}`, { ifAvailable: true }, (lock) => {
+      resolve(lock !== null);
+      return lock === null ? null : held;
+    });
+  });
+  if (!got) {
+    throw new Error(`the client stored as ${JSON.stringify(name)} is already running in another tab`);
+  }
+  return release;
+}
 
 function started() {
   if (client === null) {
@@ -27,7 +49,15 @@ const operations = {
     if (client !== null) {
       throw new Error('the client is already started');
     }
-    client = await WasmClient.start(JSON.stringify(options ?? {}), post);
+    const storage = options?.storage;
+    const release = typeof storage === 'string' ? await lockIdentity(storage) : null;
+    try {
+      client = await WasmClient.start(JSON.stringify(options ?? {}), post);
+    } catch (error) {
+      release?.();
+      throw error;
+    }
+    releaseLock = release;
     return { address: client.selfAddress() };
   },
   send({ recipient, message, text }) {
@@ -48,6 +78,8 @@ const operations = {
       client.free();
       client = null;
     }
+    releaseLock?.();
+    releaseLock = null;
     return null;
   },
 };

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use client::core::gateway_session::{
-    answer_counts, link_step, topology_refresh_in, Backoff, Incoming, LinkStep,
+    answer_counts, link_step, Backoff, Incoming, LinkStep, RefreshSchedule,
 };
 
 use client::core::{ClientCore, Event, Recipient, SendError, Transmit};
@@ -59,6 +59,12 @@ pub enum RefusedSend {
     /// The gateway holds no bandwidth for the client.
     #[error("no bandwidth left at the gateway: start the client with an accountKey to buy some")]
     NoBandwidth,
+    /// Another connection of this client took the gateway session over.
+    #[error(
+        "another connection of this client (a tab or device with the same identity) took over \
+         the gateway session; this one stopped"
+    )]
+    Replaced,
     /// The core refused it.
     #[error(transparent)]
     Core(#[from] SendError),
@@ -72,7 +78,13 @@ struct State {
     link: LinkCounters,
     /// Why the link is down, while it is.
     down_reason: Option<String>,
-    events: EventSink,
+    /// Events for the page, handed over by [`flush`] once no borrow is held (the page's
+    /// function may call back into the client).
+    outbox: Vec<js_sys::Object>,
+    /// The last refusal reported, so a refusal repeated for every packet is reported once.
+    last_refusal: Option<ErrorKind>,
+    /// Another connection of this client took the session over; the link stopped.
+    replaced: bool,
     stopped: bool,
 }
 
@@ -106,9 +118,8 @@ impl State {
         }
     }
 
-    fn emit(&self, object: &js_sys::Object) {
-        // The page's handler failing is the page's business.
-        let _ = self.events.call1(&JsValue::NULL, object);
+    fn emit(&mut self, object: &js_sys::Object) {
+        self.outbox.push(object.clone());
     }
 
     fn link_status(&mut self, connected: bool, reason: Option<String>) {
@@ -136,10 +147,16 @@ impl State {
                 self.drain_events();
                 return stored_id.map(|id| vec![id]);
             }
-            LinkStep::Bandwidth(remaining) => self.link.bandwidth = Some(remaining),
+            LinkStep::Bandwidth(remaining) => {
+                self.link.bandwidth = Some(remaining);
+                self.last_refusal = None;
+            }
             LinkStep::Refusal { kind, message } => {
                 if kind == ErrorKind::OutOfBandwidth {
                     self.link.bandwidth = Some(0);
+                }
+                if self.last_refusal.replace(kind) == Some(kind) {
+                    return None;
                 }
                 let object = js_sys::Object::new();
                 set(&object, "type", &"refusal".into());
@@ -150,6 +167,16 @@ impl State {
             LinkStep::Fatal { .. } | LinkStep::Ignore => {}
         }
         None
+    }
+}
+
+/// Hands the page the events queued, with no borrow of the state held while its function
+/// runs.
+fn flush(state: &Rc<RefCell<State>>, events: &EventSink) {
+    let outbox = std::mem::take(&mut state.borrow_mut().outbox);
+    for object in outbox {
+        // The page's handler failing is the page's business.
+        let _ = events.call1(&JsValue::NULL, &object);
     }
 }
 
@@ -225,14 +252,20 @@ impl Driver {
                 ..LinkCounters::default()
             },
             down_reason: None,
-            events,
+            outbox: Vec::new(),
+            last_refusal: None,
+            replaced: false,
             stopped: false,
         }));
+        let shared = Shared {
+            state: state.clone(),
+            events,
+        };
         let tasks = vec![
-            spawn(sending_loop(state.clone())),
-            spawn(run_link(state.clone(), params, session, out_rx)),
+            spawn(sending_loop(shared.clone())),
+            spawn(run_link(shared.clone(), params, session, out_rx)),
             spawn(refresh_topology(
-                state.clone(),
+                shared,
                 fetcher,
                 epoch,
                 valid_until_ms,
@@ -258,6 +291,9 @@ impl Driver {
         let mut state = self.state.borrow_mut();
         if state.stopped {
             return Err(RefusedSend::Stopped);
+        }
+        if state.replaced {
+            return Err(RefusedSend::Replaced);
         }
         if let Some(reason) = &state.down_reason {
             return Err(RefusedSend::Unreachable {
@@ -322,23 +358,40 @@ pub enum Target {
     },
 }
 
+/// What the tasks share: the state, and the page's event function.
+#[derive(Clone)]
+struct Shared {
+    state: Rc<RefCell<State>>,
+    events: EventSink,
+}
+
+impl Shared {
+    /// Runs `f` on the state, then hands the page the events it queued.
+    fn with<T>(&self, f: impl FnOnce(&mut State) -> T) -> T {
+        let out = f(&mut self.state.borrow_mut());
+        flush(&self.state, &self.events);
+        out
+    }
+}
+
 /// Calls `poll_transmit` whenever the core's next slot or timer is due.
-async fn sending_loop(state: Rc<RefCell<State>>) {
+async fn sending_loop(shared: Shared) {
     let mut rng = OsRng;
     loop {
         let wait = {
-            let s = state.borrow();
+            let s = shared.state.borrow();
             s.core.poll_timeout().saturating_sub(s.clock.now())
         };
         sleep(wait).await;
-        let mut s = state.borrow_mut();
-        let now = s.clock.now();
-        while let Some(t) = s.core.poll_transmit(now, &mut rng) {
-            if s.out.try_send(t).is_err() {
-                s.link.dropped_packets += 1;
+        shared.with(|s| {
+            let now = s.clock.now();
+            while let Some(t) = s.core.poll_transmit(now, &mut rng) {
+                if s.out.try_send(t).is_err() {
+                    s.link.dropped_packets += 1;
+                }
             }
-        }
-        s.drain_events();
+            s.drain_events();
+        });
     }
 }
 
@@ -348,9 +401,11 @@ enum Step {
     In(Result<Incoming, SessionError>),
 }
 
-/// Keeps a session open and moves packets and deliveries.
+/// Keeps a session open and moves packets and deliveries. Stops for good when the gateway
+/// says another connection of this client took the session's place (two tabs or devices
+/// with one identity would otherwise take it from each other forever).
 async fn run_link(
-    state: Rc<RefCell<State>>,
+    shared: Shared,
     params: LinkParams,
     first: Session,
     mut outgoing: mpsc::Receiver<Transmit>,
@@ -369,20 +424,22 @@ async fn run_link(
             .await
             {
                 Ok(s) => {
-                    let mut st = state.borrow_mut();
-                    st.link.reconnects += 1;
-                    st.link.bandwidth = Some(answer_counts(&s.answer).0);
-                    st.link_status(true, None);
+                    shared.with(|st| {
+                        st.link.reconnects += 1;
+                        st.link.bandwidth = Some(answer_counts(&s.answer).0);
+                        st.last_refusal = None;
+                        st.link_status(true, None);
+                    });
                     s
                 }
                 Err(e) => {
-                    state.borrow_mut().link_status(false, Some(e.to_string()));
+                    shared.with(|st| st.link_status(false, Some(e.to_string())));
                     sleep(backoff.failed()).await;
                     continue;
                 }
             },
         };
-        backoff.connected();
+        let up = Clock::start();
         let reason = loop {
             let step = {
                 let incoming = session.next().fuse();
@@ -404,16 +461,11 @@ async fn run_link(
                     LinkStep::Fatal { kind, message } => {
                         break SessionError::Fatal { kind, message }
                     }
-                    step => {
-                        let confirm = state.borrow_mut().deliver(step);
-                        match confirm {
-                            // The message is in the core (reassembly or the page) now.
-                            Some(ids) => {
-                                session.send_control(&ClientControl::Received { ids }).await
-                            }
-                            None => Ok(()),
-                        }
-                    }
+                    step => match shared.with(|st| st.deliver(step)) {
+                        // The message is in the core (reassembly or the page) now.
+                        Some(ids) => session.send_control(&ClientControl::Received { ids }).await,
+                        None => Ok(()),
+                    },
                 },
             };
             if let Err(e) = sent {
@@ -421,30 +473,37 @@ async fn run_link(
             }
         };
         session.close();
-        state
-            .borrow_mut()
-            .link_status(false, Some(reason.to_string()));
+        let replaced = reason.is_replaced();
+        shared.with(|st| {
+            st.replaced = replaced;
+            st.link_status(false, Some(reason.to_string()));
+        });
+        if replaced {
+            return;
+        }
+        sleep(backoff.ended(up.now())).await;
     }
 }
 
-/// Fetches the topology every `refresh` and just after each epoch's end; hands each new
-/// routable one to the core.
+/// Fetches the topology every `refresh` and just after each epoch's end (backing off while
+/// nothing new comes); hands each new routable one to the core.
 async fn refresh_topology(
-    state: Rc<RefCell<State>>,
+    shared: Shared,
     fetcher: TopologyFetcher,
     epoch: EpochId,
     valid_until_ms: u64,
     refresh: Duration,
 ) {
+    let mut schedule = RefreshSchedule::new(refresh);
     let mut current = epoch;
     let mut until_ms = valid_until_ms;
     loop {
-        sleep(topology_refresh_in(refresh, until_ms, unix_ms())).await;
+        sleep(schedule.next_wait(until_ms, unix_ms())).await;
         match fetcher.fetch(None).await {
             Ok(t) if t.epoch_id != current && t.is_routable() => {
                 current = t.epoch_id;
                 until_ms = t.valid_until_ms;
-                state.borrow_mut().core.handle_topology(&t);
+                shared.with(|st| st.core.handle_topology(&t));
             }
             Ok(_) => {}
             Err(e) => web_sys::console::debug_1(&format!("topology refresh: {e}").into()),

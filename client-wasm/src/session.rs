@@ -69,9 +69,12 @@ pub enum SessionError {
     /// A message from the gateway is unusable.
     #[error(transparent)]
     Incoming(#[from] IncomingError),
-    /// The gateway closed the session.
-    #[error("the gateway closed the connection")]
-    Closed,
+    /// The gateway closed the session, with its reason when it gave one.
+    #[error("the gateway closed the connection{}", if reason.is_empty() { String::new() } else { format!(": {reason}") })]
+    Closed {
+        /// The close frame's reason.
+        reason: String,
+    },
     /// The websocket failed.
     #[error("the connection to the gateway failed: {0}")]
     Transport(String),
@@ -96,10 +99,23 @@ pub enum SessionError {
     },
 }
 
+/// The reason a gateway gives when another connection of the same client takes a session's
+/// place (`gateway::connection`).
+const REPLACED: &str = "replaced by a newer connection";
+
+impl SessionError {
+    /// Whether another connection of this client took the session's place.
+    pub fn is_replaced(&self) -> bool {
+        matches!(self, SessionError::Closed { reason } if reason.starts_with(REPLACED))
+    }
+}
+
 impl From<WebSocketError> for SessionError {
     fn from(e: WebSocketError) -> Self {
         match e {
-            WebSocketError::ConnectionClose(_) => SessionError::Closed,
+            WebSocketError::ConnectionClose(close) => SessionError::Closed {
+                reason: close.reason,
+            },
             other => SessionError::Transport(other.to_string()),
         }
     }
@@ -245,7 +261,9 @@ impl Session {
             Some(Ok(Message::Text(text))) => Ok(incoming_text(&text)?),
             Some(Ok(Message::Bytes(sealed))) => Ok(incoming_binary(&mut self.cipher, &sealed)?),
             Some(Err(e)) => Err(e.into()),
-            None => Err(SessionError::Closed),
+            None => Err(SessionError::Closed {
+                reason: String::new(),
+            }),
         }
     }
 

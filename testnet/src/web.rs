@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
-use axum::http::header;
-use axum::response::IntoResponse;
+use axum::extract::{Query, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -118,6 +119,20 @@ async fn config(State(served): State<Arc<Served>>, Query(pick): Query<Pick>) -> 
     ([(header::CACHE_CONTROL, "no-store")], Json(body))
 }
 
+/// Answers only requests addressed to this server by its loopback name: a page of another
+/// site that rebinds its DNS name to 127.0.0.1 cannot read the test accounts' keys.
+async fn loopback_only(hosts: Arc<[String]>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok());
+    if host.is_some_and(|h| hosts.iter().any(|allowed| allowed == h)) {
+        next.run(request).await
+    } else {
+        StatusCode::MISDIRECTED_REQUEST.into_response()
+    }
+}
+
 /// A running web server; dropping it stops it.
 #[derive(Debug)]
 pub struct WebServer {
@@ -145,18 +160,25 @@ impl WebServer {
                 per_hop_delay_ms: timing.per_hop_delay_ms,
             },
         });
-        let app = Router::new()
-            .route("/config.json", get(config))
-            .with_state(served)
-            .nest_service("/js", ServeDir::new(root.join("js")))
-            .nest_service("/pkg", ServeDir::new(root.join("pkg")))
-            .fallback_service(ServeDir::new(root.join("web")));
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
             .await
             .map_err(|e| Error::io(format!("the web server: {e}")))?;
         let addr = listener
             .local_addr()
             .map_err(|e| Error::io(format!("the web server: {e}")))?;
+        let hosts: Arc<[String]> = Arc::from(vec![
+            format!("127.0.0.1:{}", addr.port()),
+            format!("localhost:{}", addr.port()),
+        ]);
+        let app = Router::new()
+            .route("/config.json", get(config))
+            .with_state(served)
+            .nest_service("/js", ServeDir::new(root.join("js")))
+            .nest_service("/pkg", ServeDir::new(root.join("pkg")))
+            .fallback_service(ServeDir::new(root.join("web")))
+            .layer(axum::middleware::from_fn(move |request, next| {
+                loopback_only(hosts.clone(), request, next)
+            }));
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 eprintln!("localnet: the web server stopped: {e}");

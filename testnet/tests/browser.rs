@@ -15,7 +15,8 @@
 //!    and A's cover comes back through the mixnet across key rotations, with the page idle, and again with the page's main thread blocked for the whole window
 //!    (the client runs in a dedicated worker: a throttled or busy page does not stop it;
 //!    headless Chromium keeps every tab visible, so a background tab cannot be made here);
-//! 6. A's address survives a reload (keys in IndexedDB);
+//! 6. A second tab cannot run A's stored identity while A runs (a Web Lock); A's address
+//!    survives a reload (keys in IndexedDB);
 //! 7. A's gateway goes away: sending is refused with a message naming it; the gateway comes
 //!    back, A reconnects by itself and its message arrives.
 //!
@@ -184,11 +185,20 @@ async fn rejection(browser: &mut Browser, page: &str, call: &str) -> String {
 /// state as it is (the listener is in place before the state is read).
 fn link_state(connected: bool) -> String {
     format!(
-        "return await new Promise(async (resolve) => {{
+        "return await new Promise((resolve, reject) => {{
+           const done = (error) => {{
+             clearTimeout(timer);
+             off();
+             if (error) {{ reject(error); }} else {{ resolve(null); }}
+           }};
+           const timer = setTimeout(
+             () => done(new Error('the link was not connected={connected} within 60 s')), 60000);
            const off = window.mixnet.onEvent((e) => {{
-             if (e.type === 'link' && e.connected === {connected}) {{ off(); resolve(null); }}
+             if (e.type === 'link' && e.connected === {connected}) {{ done(); }}
            }});
-           if ((await window.mixnet.stats()).connected === {connected}) {{ off(); resolve(null); }}
+           window.mixnet.stats().then(
+             (s) => {{ if (s.connected === {connected}) {{ done(); }} }},
+             (e) => done(e));
          }});"
     )
 }
@@ -272,19 +282,32 @@ async fn the_browser_client_in_chromium() {
     let shown = browser
         .run(
             "b",
-            "const deadline = Date.now() + 60000;
-             const list = document.getElementById('messages');
-             while (list.children.length === 0 && Date.now() < deadline) {
-               await new Promise((r) => new MutationObserver((_, o) => { o.disconnect(); r(); })
-                 .observe(list, { childList: true }));
+            "const list = document.getElementById('messages');
+             if (list.children.length === 0) {
+               await new Promise((resolve, reject) => {
+                 const observer = new MutationObserver(() => {
+                   if (list.children.length > 0) { clearTimeout(timer); observer.disconnect(); resolve(); }
+                 });
+                 const timer = setTimeout(() => {
+                   observer.disconnect();
+                   reject(new Error('nothing shown in #messages within 60 s'));
+                 }, 60000);
+                 observer.observe(list, { childList: true });
+               });
              }
              return Array.from(list.children).map((c) => c.textContent);",
         )
         .await;
     assert_eq!(shown, json!(["hello from the form"]));
-    browser
+    let plain = browser
         .next_message("b", "m.message === 'hello from the form'", 5)
         .await;
+    assert_eq!(
+        plain["senderTag"],
+        Value::Null,
+        "a plain message names no sender tag"
+    );
+    assert_eq!(plain["isReply"], json!(false));
 
     let send_bytes = format!(
         "await window.mixnet.send({}, new Uint8Array([0, 1, 2, 250, 255])); return null;",
@@ -323,7 +346,6 @@ async fn the_browser_client_in_chromium() {
     let tag = question["senderTag"]
         .as_str()
         .expect("an anonymous message has a tag");
-    assert!(!question.to_string().contains(&address_a));
     let answer = format!(
         "await window.mixnet.reply({}, 'a friend'); return null;",
         json!(tag)
@@ -443,7 +465,17 @@ async fn the_browser_client_in_chromium() {
     // The page answers again once its main thread is free.
     browser.run("a", "return null;").await;
 
-    // 6. The address survives a reload.
+    // 6. One tab at a time runs a stored identity; the address survives a reload.
+    let second = format!(
+        "const {{ MixnetClient }} = await import('/js/mixnet.js');
+         await MixnetClient.start({{ validators: {}, storage: 'alice' }});",
+        json!(validators)
+    );
+    let locked = browser.try_run("b", &second).await.unwrap_err();
+    assert!(
+        locked.contains("already running in another tab"),
+        "{locked}"
+    );
     browser
         .ask(json!({"op": "close", "page": "a"}))
         .await

@@ -263,7 +263,9 @@ pub fn link_step(incoming: Incoming) -> LinkStep {
 }
 
 /// The wait between reconnection attempts: doubles from [`Backoff::MIN`] after each failed
-/// attempt up to [`Backoff::MAX`], back to the minimum once a session is up.
+/// attempt up to [`Backoff::MAX`], and starts again from the minimum only after a session
+/// that lasted [`Backoff::STABLE`]: a gateway that accepts and then drops at once (or another
+/// connection of the same client that keeps taking its place) is not hammered.
 #[derive(Debug, Clone, Copy)]
 pub struct Backoff {
     next: Duration,
@@ -280,6 +282,8 @@ impl Backoff {
     pub const MIN: Duration = Duration::from_millis(200);
     /// The longest wait.
     pub const MAX: Duration = Duration::from_secs(10);
+    /// How long a session must have lasted for the next wait to be the minimum again.
+    pub const STABLE: Duration = Duration::from_secs(10);
 
     /// How long to wait before the next attempt, after one failed.
     pub fn failed(&mut self) -> Duration {
@@ -288,9 +292,13 @@ impl Backoff {
         wait
     }
 
-    /// A session is up.
-    pub fn connected(&mut self) {
-        self.next = Self::MIN;
+    /// How long to wait before the next attempt, after a session that was up for `lived`
+    /// ended.
+    pub fn ended(&mut self, lived: Duration) -> Duration {
+        if lived >= Self::STABLE {
+            self.next = Self::MIN;
+        }
+        self.failed()
     }
 }
 
@@ -298,12 +306,42 @@ impl Backoff {
 /// new one).
 pub const EPOCH_TURN_MARGIN: Duration = Duration::from_millis(50);
 
-/// How long to wait before fetching the topology again: `refresh`, or sooner, just after the
-/// current topology's epoch ends at `valid_until_ms` (a new epoch may bring a key rotation
-/// whose keys packets must be built with from its start).
-pub fn topology_refresh_in(refresh: Duration, valid_until_ms: u64, now_ms: u64) -> Duration {
-    let to_epoch_end = Duration::from_millis(valid_until_ms.saturating_sub(now_ms));
-    refresh.min(to_epoch_end + EPOCH_TURN_MARGIN)
+/// When to fetch the topology next: every refresh period, and just after the current
+/// topology's epoch ends (a new epoch may bring a key rotation whose keys packets must be
+/// built with from its start). Past the end with nothing new yet (validators late, an epoch
+/// that cannot route, a clock ahead of theirs), fetches back off from
+/// [`RefreshSchedule::RETRY`] doubling up to the refresh period instead of repeating every
+/// few milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct RefreshSchedule {
+    refresh: Duration,
+    retry: Duration,
+}
+
+impl RefreshSchedule {
+    /// The first wait once an epoch's end has passed without a new topology.
+    pub const RETRY: Duration = Duration::from_millis(250);
+
+    /// A schedule with this refresh period.
+    pub fn new(refresh: Duration) -> RefreshSchedule {
+        RefreshSchedule {
+            refresh,
+            retry: Self::RETRY,
+        }
+    }
+
+    /// How long to wait before the next fetch, with the current topology valid until
+    /// `valid_until_ms` and the wall clock at `now_ms`.
+    pub fn next_wait(&mut self, valid_until_ms: u64, now_ms: u64) -> Duration {
+        if now_ms < valid_until_ms {
+            self.retry = Self::RETRY;
+            let to_end = Duration::from_millis(valid_until_ms - now_ms);
+            return self.refresh.min(to_end + EPOCH_TURN_MARGIN);
+        }
+        let wait = self.retry.min(self.refresh);
+        self.retry = (self.retry * 2).min(self.refresh);
+        wait
+    }
 }
 
 #[cfg(test)]
@@ -460,25 +498,35 @@ mod tests {
     }
 
     #[test]
-    fn backoff_doubles_to_its_cap_and_resets() {
+    fn backoff_doubles_to_its_cap_and_resets_after_a_lasting_session() {
         let mut b = Backoff::default();
         let waits: Vec<_> = (0..9).map(|_| b.failed()).collect();
         assert_eq!(waits[0], Backoff::MIN);
         assert_eq!(waits[1], Backoff::MIN * 2);
         assert!(waits.windows(2).all(|w| w[1] >= w[0]));
         assert_eq!(*waits.last().unwrap(), Backoff::MAX);
-        b.connected();
-        assert_eq!(b.failed(), Backoff::MIN);
+        // A session dropped at once does not reset it: no reconnect storm.
+        assert_eq!(b.ended(Duration::from_millis(5)), Backoff::MAX);
+        assert_eq!(b.ended(Backoff::STABLE), Backoff::MIN);
+        assert_eq!(b.failed(), Backoff::MIN * 2);
     }
 
     #[test]
-    fn the_topology_is_fetched_just_after_its_epoch_ends() {
+    fn the_topology_is_fetched_just_after_its_epoch_ends_then_backs_off() {
         let refresh = Duration::from_secs(30);
+        let mut s = RefreshSchedule::new(refresh);
         assert_eq!(
-            topology_refresh_in(refresh, 10_000, 9_000),
+            s.next_wait(10_000, 9_000),
             Duration::from_millis(1_000) + EPOCH_TURN_MARGIN
         );
-        assert_eq!(topology_refresh_in(refresh, 100_000, 0), refresh);
-        assert_eq!(topology_refresh_in(refresh, 5, 10), EPOCH_TURN_MARGIN);
+        assert_eq!(s.next_wait(100_000, 0), refresh);
+        // Past the end, nothing new: 250 ms, 500 ms, ... up to the refresh period.
+        let waits: Vec<_> = (0..10).map(|i| s.next_wait(10_000, 10_100 + i)).collect();
+        assert_eq!(waits[0], RefreshSchedule::RETRY);
+        assert_eq!(waits[1], RefreshSchedule::RETRY * 2);
+        assert_eq!(*waits.last().unwrap(), refresh);
+        // A new topology starts over.
+        assert_eq!(s.next_wait(20_000, 19_950), Duration::from_millis(100));
+        assert_eq!(s.next_wait(20_000, 20_060), RefreshSchedule::RETRY);
     }
 }

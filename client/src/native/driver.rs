@@ -20,7 +20,7 @@ use validator_core::topology::{EpochId, Topology};
 use super::error::NativeError;
 use super::files::{ClientPaths, Config};
 use super::link::{run_link, LinkEvent, LinkParams, Outgoing};
-use crate::core::gateway_session::topology_refresh_in;
+use crate::core::gateway_session::RefreshSchedule;
 use crate::core::{
     ClientCore, ClientKeys, CoreConfig, CoreStats, Event, Received, Recipient, SendError,
 };
@@ -283,8 +283,9 @@ fn spawn_topology_refresh(
     let task = tokio::spawn(async move {
         let mut current = epoch;
         let mut until_ms = valid_until_ms;
+        let mut schedule = RefreshSchedule::new(refresh);
         loop {
-            tokio::time::sleep(topology_refresh_in(refresh, until_ms, unix_ms())).await;
+            tokio::time::sleep(schedule.next_wait(until_ms, unix_ms())).await;
             match fetcher.fetch(None).await {
                 Ok(t) if t.epoch_id != current && t.is_routable() => {
                     current = t.epoch_id;

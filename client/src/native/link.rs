@@ -1,5 +1,6 @@
 //! The gateway link: a task that keeps one session open, reconnecting with backoff after a
-//! drop, and moves frames between it and the client's driver over bounded channels.
+//! drop (`core::gateway_session::Backoff`), and moves frames between it and the client's
+//! driver over bounded channels.
 
 use ed25519_dalek::{SigningKey, VerifyingKey};
 use gateway_protocol::{ClientControl, DeliveryKind, ErrorKind, SharedKey};
@@ -85,7 +86,7 @@ pub async fn run_link(
                 continue;
             }
         };
-        backoff.connected();
+        let up = tokio::time::Instant::now();
         let (bandwidth, stored) = answer_counts(&session.answer);
         if events
             .send(LinkEvent::Connected { bandwidth, stored })
@@ -134,5 +135,6 @@ pub async fn run_link(
         if events.send(LinkEvent::Disconnected(reason)).await.is_err() {
             return;
         }
+        tokio::time::sleep(backoff.ended(up.elapsed())).await;
     }
 }
