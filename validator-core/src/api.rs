@@ -118,6 +118,9 @@ pub struct Status {
     pub signers_of_last_commit: usize,
     /// Whether its last block came through catch-up from peers.
     pub syncing: bool,
+    /// Rounds, since it started, in which the round's proposer streamed two different
+    /// blocks, both signed (equivocation; the engine keeps the first).
+    pub conflicting_proposals: u64,
     /// The epoch at the last block's time.
     pub current_epoch: EpochId,
     /// Transactions in its mempool.

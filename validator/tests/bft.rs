@@ -192,6 +192,41 @@ async fn a_validator_proposing_invalid_blocks_cannot_stop_or_split_the_honest_th
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validator_proposing_two_blocks_per_round_cannot_split_the_honest_three() {
+    let _one = ONE_NETWORK_AT_A_TIME.lock().await;
+    let net = Network::start(Shape {
+        byzantine: vec![0],
+        byzantine_as: "conflicting-proposals",
+        ..Shape::default()
+    })
+    .await;
+    let start = net.common_height(&[1, 2, 3]).await;
+    for i in 0..4 {
+        net.wait_for_height(i, start + 16, LONG).await;
+    }
+    // The equivocator proposes at one height in four: its twins reached the honest three.
+    let mut seen = 0;
+    for i in 1..4 {
+        seen += net.validators[i]
+            .client
+            .status()
+            .await
+            .unwrap()
+            .conflicting_proposals;
+    }
+    assert!(seen > 0, "no honest validator saw a conflicting proposal");
+    same_chain(&net, &[0, 1, 2, 3], start + 1..=start + 16).await;
+    for h in start + 1..=start + 16 {
+        let block = net.validators[2].client.block(h).await.unwrap();
+        assert!(
+            block.signers >= 3,
+            "height {h} decided by {} signers",
+            block.signers
+        );
+    }
+}
+
 /// Spends `a` at validator `x` and `b` at validator `y` at the same time; returns how many
 /// succeeded, checking that every refusal is a 409.
 async fn race(

@@ -84,9 +84,11 @@ pub enum Byzantine {
     /// Honest.
     #[default]
     No,
-    /// Proposes blocks with a transaction whose signature does not verify, and prevotes and
-    /// precommits for blocks that do not exist (see [`super::context::ChainContext`]).
+    /// Proposes blocks with a transaction whose signature does not verify.
     InvalidProposals,
+    /// Equivocates: proposes two different valid blocks for each of its rounds (the second
+    /// is the first a millisecond later), both streamed to every peer and both signed.
+    ConflictingProposals,
     /// Deals, in the key generation, a share that fails its commitments to one receiver.
     BadDkgShare,
 }
@@ -149,6 +151,9 @@ pub struct App {
     /// Complete streams for the next height, checked when it starts: at most one per
     /// proposer ([`hold_early`]).
     early: Vec<StreamedBlock>,
+    /// The block the round's proposer streamed, per round of the current height: a second,
+    /// different one is equivocation, counted in the status.
+    streamed: BTreeMap<i64, ValueId>,
     synced_height: Option<Height>,
     /// Our part in the key generation.
     dkg: DkgDuty,
@@ -178,6 +183,7 @@ impl App {
             held: BTreeMap::new(),
             ours: BTreeMap::new(),
             early: Vec::new(),
+            streamed: BTreeMap::new(),
             synced_height: None,
             dkg,
             parts,
@@ -227,6 +233,9 @@ impl App {
                 let id = self.propose(height, round, timeout).await?;
                 let _ = reply.send(LocallyProposedValue::new(height, round, id));
                 self.stream(height, round, &id).await;
+                if self.parts.byzantine == Byzantine::ConflictingProposals {
+                    self.stream_a_conflicting_block(height, round, &id).await;
+                }
             }
             AppMsg::ExtendVote { reply, .. } => {
                 let _ = reply.send(None);
@@ -301,6 +310,7 @@ impl App {
         if height != self.height {
             self.held.clear();
             self.ours.clear();
+            self.streamed.clear();
             self.height = height;
         }
         self.round = round;
@@ -442,9 +452,17 @@ impl App {
                 }
             },
         };
-        let digest = streaming::stream_digest(height, round, &bytes);
+        self.publish(height, round, &bytes, streaming::stream_id(height, round))
+            .await;
+    }
+
+    /// Signs `bytes` as our block for `(height, round)` and publishes its parts under
+    /// `stream_id`.
+    async fn publish(&mut self, height: Height, round: Round, bytes: &[u8], stream_id: Bytes) {
+        let digest = streaming::stream_digest(height, round, bytes);
         let signature = self.parts.provider.sign_raw(BLOCK_STREAM_DOMAIN, &digest);
-        for part in streaming::split(height, round, self.me, &bytes, signature) {
+        for mut part in streaming::split(height, round, self.me, bytes, signature) {
+            part.stream_id = stream_id.clone();
             if self
                 .network
                 .send(NetworkMsg::PublishProposalPart(super::wire::to_engine(
@@ -456,6 +474,24 @@ impl App {
                 return;
             }
         }
+    }
+
+    /// The Byzantine test double's second proposal for `(height, round)`: the block `id`
+    /// one millisecond later (as valid as the first), under a stream id of its own.
+    async fn stream_a_conflicting_block(&mut self, height: Height, round: Round, id: &ValueId) {
+        let Some(held) = self.held.get(id) else {
+            return;
+        };
+        let Ok(mut block) = Block::decode(&held.bytes) else {
+            return;
+        };
+        block.header.time_ms = block.header.time_ms.saturating_add(1);
+        let bytes = block.encode();
+        let mut stream_id = streaming::stream_id(height, round).to_vec();
+        stream_id.push(0xff);
+        tracing::warn!(%height, %round, "TEST DOUBLE: proposing a second, conflicting block");
+        self.publish(height, round, &bytes, Bytes::from(stream_id))
+            .await;
     }
 
     /// A complete stream: checked to come from the round's proposer, stored, validated.
@@ -490,6 +526,20 @@ impl App {
             return Ok(None);
         }
         let id = ValueId(*Block::id_of(&block.bytes).as_bytes());
+        match self.streamed.get(&block.round.as_i64()) {
+            None => {
+                self.streamed.insert(block.round.as_i64(), id);
+            }
+            Some(first) if *first != id => {
+                // Both are signed by the proposer: evidence of equivocation. The engine gets
+                // both and keeps the first; votes decide which, if any, is decided.
+                tracing::warn!(height = %block.height, round = %block.round, proposer = %block.proposer, first = %first, second = %id, "the round's proposer streamed two different blocks");
+                self.parts
+                    .shared
+                    .update_status(|s| s.conflicting_proposals += 1);
+            }
+            Some(_) => {}
+        }
         self.persist_undecided(block.height, block.round, id, block.bytes.clone())
             .await?;
         let validity = self

@@ -24,6 +24,8 @@ pub struct EngineStatus {
     /// Whether the last decided block came through sync (catching up) rather than a round
     /// this validator took part in.
     pub syncing: bool,
+    /// Rounds in which the proposer streamed a second, different block, since start.
+    pub conflicting_proposals: u64,
 }
 
 /// This validator's share of the key credentials are issued under: the newest completed

@@ -219,6 +219,7 @@ async fn status(State(s): State<AppState>) -> ApiResult {
         consensus_round: engine.round,
         signers_of_last_commit: engine.signers_of_last_commit,
         syncing: engine.syncing,
+        conflicting_proposals: engine.conflicting_proposals,
         current_epoch: s.params.schedule().epoch_at(committed.last_time_ms()),
         pending_transactions: pending,
         bonded_nodes: committed.ledger().bonded_nodes().count(),

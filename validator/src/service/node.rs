@@ -281,7 +281,8 @@ pub async fn run(
 }
 
 /// The Byzantine test double's switch: the environment variable
-/// `MIXNET_TEST_BYZANTINE_VALIDATOR=invalid-proposals` or `=bad-dkg-share`, honoured only by
+/// `MIXNET_TEST_BYZANTINE_VALIDATOR=invalid-proposals`, `=conflicting-proposals` or
+/// `=bad-dkg-share`, honoured only by
 /// debug builds (what
 /// `cargo test` runs), never by a release build.
 fn byzantine_test_double() -> Byzantine {
@@ -292,6 +293,10 @@ fn byzantine_test_double() -> Byzantine {
         Ok("invalid-proposals") => {
             tracing::warn!("TEST DOUBLE: this validator proposes invalid blocks");
             Byzantine::InvalidProposals
+        }
+        Ok("conflicting-proposals") => {
+            tracing::warn!("TEST DOUBLE: this validator proposes two blocks in each of its rounds");
+            Byzantine::ConflictingProposals
         }
         Ok("bad-dkg-share") => {
             tracing::warn!("TEST DOUBLE: this validator deals a bad share in the key generation");
