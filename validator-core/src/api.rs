@@ -116,6 +116,8 @@ pub struct Status {
     pub consensus_round: i64,
     /// Validators whose precommit is in the last block's commit certificate.
     pub signers_of_last_commit: usize,
+    /// The other validators of the genesis, and how recently each took part in consensus.
+    pub peers: Vec<PeerStatus>,
     /// Whether its last block came through catch-up from peers.
     pub syncing: bool,
     /// Rounds, since it started, in which the round's proposer streamed two different
@@ -129,6 +131,18 @@ pub struct Status {
     pub bonded_nodes: usize,
     /// Its Coconut signer index, if it issues credentials.
     pub coconut_index: Option<SignerIndex>,
+}
+
+/// Another validator as one validator sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Its identity key.
+    pub identity_key: IdentityKey,
+    /// Its consensus address (from the genesis).
+    pub p2p_address: std::net::SocketAddr,
+    /// The height of the newest block, among those decided since this validator started,
+    /// whose commit certificate holds its precommit (`None`: none yet).
+    pub last_signed_height: Option<u64>,
 }
 
 /// A run of the key generation as the chain holds it ([`crate::chain::dkg`]).

@@ -86,6 +86,35 @@ async fn a_validator_killed_mid_run_restarts_from_disk_catches_up_and_signs_the_
         1,
         "the bond made while it was down"
     );
+    // Validator 0's status shows who takes part: the three live ones are in every commit
+    // certificate (three of four is the quorum), the killed one in none since.
+    let keys: Vec<IdentityKey> = {
+        let mut keys = Vec::new();
+        for i in 0..3 {
+            keys.push(
+                net.validators[i]
+                    .client
+                    .status()
+                    .await
+                    .unwrap()
+                    .identity_key,
+            );
+        }
+        keys
+    };
+    let status = net.validators[0].client.status().await.unwrap();
+    assert_eq!(status.peers.len(), 3, "every other genesis validator");
+    for peer in &status.peers {
+        let signed = peer.last_signed_height.unwrap_or(0);
+        if keys.contains(&peer.identity_key) {
+            assert!(
+                signed >= at_kill + 15,
+                "a live peer last signed at {signed}"
+            );
+        } else {
+            assert!(signed <= at_kill + 1, "the killed one signed at {signed}");
+        }
+    }
 
     // Restarted from its directory, it replays its blocks, catches up the rest from its
     // peers and ends with the same chain and state.
@@ -94,6 +123,19 @@ async fn a_validator_killed_mid_run_restarts_from_disk_catches_up_and_signs_the_
     let target = net.common_height(&[0, 1, 2]).await;
     net.wait_for_height(3, target, LONG).await;
     same_chain(&net, &[0, 1, 2, 3], 1..=target).await;
+    eventually(
+        "the restarted one is in commit certificates again",
+        LONG,
+        || async {
+            let status = v0.status().await.ok()?;
+            status
+                .peers
+                .iter()
+                .any(|p| !keys.contains(&p.identity_key) && p.last_signed_height > Some(target))
+                .then_some(())
+        },
+    )
+    .await;
     // It restored its state from a snapshot (one every 7 blocks here), not from genesis.
     let log = std::fs::read_to_string(net.validators[3].dir.join("validator.log")).unwrap();
     let restored = log

@@ -703,6 +703,11 @@ impl App {
         let synced = self.synced_height == Some(height);
         self.parts.shared.update_status(|s| {
             s.signers_of_last_commit = certificate.commit_signatures.len();
+            for signature in &certificate.commit_signatures {
+                if let Some(key) = signature.address.identity() {
+                    s.last_signed.insert(key, height.0);
+                }
+            }
             s.syncing = synced;
         });
         tracing::info!(

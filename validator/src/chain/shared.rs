@@ -3,6 +3,7 @@
 //! lock is held only for cheap, crypto-free work), the committed height to wait on, and the
 //! engine's status.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use tokio::sync::watch;
 use validator_core::chain::dkg::KeyEpochId;
 use validator_core::chain::{ChainError, ChainState, Inserted, Mempool, TxId, VerifiedTx};
 use validator_core::coconut::KeyPair;
+use validator_core::primitives::IdentityKey;
 
 /// How the engine is doing, for `/v1/status`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub struct EngineStatus {
     pub syncing: bool,
     /// Rounds in which the proposer streamed a second, different block, since start.
     pub conflicting_proposals: u64,
+    /// Per validator, the height of the newest commit certificate holding its precommit.
+    pub last_signed: BTreeMap<IdentityKey, u64>,
 }
 
 /// This validator's share of the key credentials are issued under: the newest completed

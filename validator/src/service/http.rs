@@ -27,8 +27,8 @@ use super::peers::Peers;
 use crate::chain::shared::{ChainShared, Poisoned};
 use crate::chain::store::ChainStore;
 use validator_core::api::{
-    self, AccountView, ApiError, BlindSignBody, BlockSummary, SpendAnswer, SpendBody, SpentAnswer,
-    SpentRecord, StatementAccepted, Status,
+    self, AccountView, ApiError, BlindSignBody, BlockSummary, PeerStatus, SpendAnswer, SpendBody,
+    SpentAnswer, SpentRecord, StatementAccepted, Status,
 };
 use validator_core::chain::dkg::KeyEpochId;
 use validator_core::chain::sphinx_keys::SphinxKeyAnnouncement;
@@ -218,6 +218,18 @@ async fn status(State(s): State<AppState>) -> ApiResult {
         consensus_height: engine.working_height,
         consensus_round: engine.round,
         signers_of_last_commit: engine.signers_of_last_commit,
+        peers: s
+            .params
+            .genesis()
+            .validators
+            .iter()
+            .filter(|v| v.identity_key != s.identity)
+            .map(|v| PeerStatus {
+                identity_key: v.identity_key,
+                p2p_address: v.p2p_address,
+                last_signed_height: engine.last_signed.get(&v.identity_key).copied(),
+            })
+            .collect(),
         syncing: engine.syncing,
         conflicting_proposals: engine.conflicting_proposals,
         current_epoch: s.params.schedule().epoch_at(committed.last_time_ms()),
