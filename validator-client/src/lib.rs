@@ -53,8 +53,9 @@ pub const MAX_ANSWER_BYTES: usize = 16 << 20;
 /// Why a call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    /// The validator could not be reached, or the connection failed.
-    #[error("{url}: {source}")]
+    /// The validator could not be reached, or the connection failed (with every cause: a
+    /// refused certificate reads "invalid peer certificate: …").
+    #[error("{url}: {}", error_chain(source))]
     Transport {
         /// The URL asked.
         url: String,
@@ -127,8 +128,12 @@ impl ValidatorClient {
     pub fn new(base_url: &str) -> Result<Self, ClientError> {
         // Timeouts are per request (`request`): a browser's fetch has no client-wide one.
         let builder = reqwest::Client::builder();
+        // `https://` validators: the process's trust roots (the platform's and its config's
+        // CA files, `tls::client`). A browser uses its own.
         #[cfg(not(target_arch = "wasm32"))]
-        let builder = builder.connect_timeout(Duration::from_secs(3));
+        let builder = builder
+            .connect_timeout(Duration::from_secs(3))
+            .use_preconfigured_tls(rustls_config());
         let http = builder.build().map_err(|source| ClientError::Transport {
             url: base_url.to_owned(),
             source,
@@ -335,6 +340,28 @@ impl ValidatorClient {
     pub async fn is_spent(&self, zeta_bs58: &str) -> Result<SpentAnswer, ClientError> {
         self.get(&api::spent(zeta_bs58)).await
     }
+}
+
+/// The process's TLS client configuration, as reqwest takes it (a `rustls::ClientConfig` by
+/// value; anything else is refused at build time as an unknown backend).
+#[cfg(not(target_arch = "wasm32"))]
+fn rustls_config() -> tls::client::ClientConfig {
+    tls::client::ClientConfig::clone(&tls::client::config())
+}
+
+/// `error` with its causes, on one line (reqwest's own message leaves them out).
+fn error_chain(error: &reqwest::Error) -> String {
+    let mut line = error.to_string();
+    let mut next = std::error::Error::source(error);
+    while let Some(e) = next {
+        let text = e.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        next = e.source();
+    }
+    line
 }
 
 /// Unix time in ms (0 before 1970).

@@ -213,6 +213,10 @@ pub struct Config {
     /// `[chain]`.
     #[serde(default)]
     pub chain: ChainSection,
+    /// `[tls]`: the API over HTTPS (`cert_file`, `key_file`), and CA files trusted for the
+    /// other validators' `https://` APIs (`ca_files`).
+    #[serde(default)]
+    pub tls: tls::config::TlsSection,
 }
 
 /// A configuration problem, naming the file.
@@ -310,6 +314,9 @@ impl Config {
                 "is no longer read: the validators generate the Coconut keys together on the \
                  chain (distributed key generation); remove the section and its key files",
             ));
+        }
+        if let Err((name, reason)) = config.tls.server_files() {
+            return Err(field(name, reason));
         }
         if config.validator.listen.port() == 0 {
             return Err(field("validator.listen", "port 0 is not a fixed address"));
@@ -422,6 +429,8 @@ impl Config {
         let identity_secret = read_secret(&resolve(&config.validator.identity_key))?;
         let identity = SigningKey::from_bytes(&identity_secret);
         let data_dir = resolve(&config.chain.data_dir);
+        let mut config = config;
+        config.tls = config.tls.resolved(dir);
         Ok(Loaded {
             config,
             genesis,

@@ -15,12 +15,16 @@ use super::config::Loaded;
 use super::http::{router, Shared};
 use super::issuer::Issuer;
 use super::peers::Peers;
+use super::tls_listener::TlsListener;
 use crate::chain::app::{App, AppError, AppParts, Byzantine};
 use crate::chain::context::{Height, ValidatorSet};
 use crate::chain::engine::{engine_config, EngineError, ValidatorNode};
 use crate::chain::shared::ChainShared;
 use crate::chain::signing::Provider;
 use crate::chain::store::{ChainStore, StoreError};
+use axum::serve::ListenerExt;
+use std::future::IntoFuture;
+use tls::server::{reload_on_sighup, ServerTls};
 use validator_client::ValidatorClient;
 use validator_core::chain::{
     Block, ChainParams, ChainState, Mempool, SpendVerifier, StateSnapshot,
@@ -74,7 +78,10 @@ pub enum StartError {
         /// What the OS said.
         source: std::io::Error,
     },
-    /// A peer URL is unusable.
+    /// A certificate, key or CA file of `[tls]` is unusable.
+    #[error("TLS: {0}")]
+    Tls(tls::pem::TlsFileError),
+    /// A peer's API client could not be built.
     #[error("peer {url}: {reason}")]
     Peer {
         /// The URL.
@@ -176,6 +183,13 @@ pub async fn run(
     } = loaded;
     let me = IdentityKey::from(&identity);
     let engine_config = engine_config(&genesis, me, &config.chain)?;
+    config.tls.trust().map_err(StartError::Tls)?;
+    let server_tls = match config.tls.server_files() {
+        Ok(Some((cert, key))) => Some(Arc::new(
+            ServerTls::load(cert, key, &[b"http/1.1"]).map_err(StartError::Tls)?,
+        )),
+        _ => None,
+    };
     let listen = config.validator.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -258,12 +272,25 @@ pub async fn run(
         data = %data_dir.display(),
         "validator running"
     );
+    let app = router(Arc::clone(&shared)).into_make_service_with_connect_info::<SocketAddr>();
+    let server: std::pin::Pin<Box<dyn Future<Output = std::io::Result<()>> + Send>> =
+        match server_tls {
+            Some(tls) => {
+                reload_on_sighup(Arc::clone(&tls)).map_err(StartError::Serve)?;
+                let listener = TlsListener::start(listener, tls).map_err(StartError::Serve)?;
+                Box::pin(
+                    axum::serve(listener.tap_io(|_| {}), app)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future(),
+                )
+            }
+            None => Box::pin(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(shutdown)
+                    .into_future(),
+            ),
+        };
     ready(local);
-    let server = axum::serve(
-        listener,
-        router(Arc::clone(&shared)).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown);
     let outcome = tokio::select! {
         served = server => served.map_err(StartError::Serve),
         app = &mut app_task => match app {

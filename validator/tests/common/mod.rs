@@ -41,6 +41,8 @@ pub struct Shape {
     pub minimum_bond: u64,
     pub accounts: usize,
     pub balance: u64,
+    /// Every API over HTTPS, with certificates of a CA of the test's own (`Network::ca`).
+    pub tls: bool,
 }
 
 impl Default for Shape {
@@ -61,6 +63,7 @@ impl Default for Shape {
             minimum_bond: 100,
             accounts: 2,
             balance: 1_000_000,
+            tls: false,
         }
     }
 }
@@ -74,12 +77,21 @@ pub struct Validator {
     child: Option<Child>,
 }
 
+impl Validator {
+    /// Its process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
 pub struct Network {
     pub dir: tempfile::TempDir,
     pub genesis: Genesis,
     pub validators: Vec<Validator>,
     pub accounts: Vec<SigningKey>,
     home: PathBuf,
+    /// The CA of a [`Shape::tls`] network, and its certificate file.
+    pub ca: Option<(tls::local_ca::LocalCa, PathBuf)>,
 }
 
 /// A port nobody listens on right now and not in `taken` (the kernel may hand out a port it
@@ -118,6 +130,14 @@ impl Network {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path().join("home");
 
+        let ca = shape.tls.then(|| {
+            let ca = tls::local_ca::LocalCa::new("validator test CA").unwrap();
+            let path = dir.path().join("ca.pem");
+            ca.write_cert(&path).unwrap();
+            // This process's clients trust it too.
+            tls::client::trust_ca_files(std::slice::from_ref(&path)).unwrap();
+            (ca, path)
+        });
         let mut entries = Vec::new();
         let mut taken = std::collections::HashSet::new();
         for i in 0..shape.validators {
@@ -148,12 +168,28 @@ impl Network {
                 Some(n) => format!("{text}\n[limits]\npending_transactions = {n}\n"),
                 None => text,
             };
+            let text = match &ca {
+                Some((ca, ca_file)) => {
+                    let leaf = tls::local_ca::Leaf {
+                        names: &[],
+                        addresses: &[std::net::Ipv4Addr::LOCALHOST.into()],
+                        expired: false,
+                    };
+                    let files = ca.issue(&leaf, &vdir.join("tls"), "api").unwrap();
+                    format!(
+                        "{text}\n[tls]\ncert_file = {:?}\nkey_file = {:?}\nca_files = [{:?}]\n",
+                        files.cert, files.key, ca_file
+                    )
+                }
+                None => text,
+            };
             std::fs::write(&config, text).unwrap();
+            let scheme = if shape.tls { "https" } else { "http" };
             entries.push((
                 id,
                 vdir,
                 v["identity_key"].as_str().unwrap().to_owned(),
-                format!("http://127.0.0.1:{port}"),
+                format!("{scheme}://127.0.0.1:{port}"),
                 free_port(&mut taken),
             ));
         }
@@ -206,6 +242,7 @@ impl Network {
             validators,
             accounts,
             home,
+            ca,
         };
         for i in 0..net.validators.len() {
             net.spawn(i);
