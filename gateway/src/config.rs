@@ -28,6 +28,11 @@ pub struct Config {
     /// Messages kept for offline clients.
     #[serde(default)]
     pub mailbox: MailboxSection,
+    /// TLS on the client port (`cert_file`, `key_file`: announce a `wss://` URL), and CA
+    /// files trusted for `https://` validators (`ca_files`). Relative paths are from the
+    /// config file's directory.
+    #[serde(default)]
+    pub tls: tls::config::TlsSection,
 }
 
 /// `[gateway]`.
@@ -173,6 +178,9 @@ impl ConfigFile for Config {
                 format!("{url:?} is not a ws:// or wss:// URL"),
             ));
         }
+        if let Err((field, reason)) = self.tls.server_files() {
+            return Err(invalid(field, reason.to_owned()));
+        }
         let clients = &self.clients;
         let smallest = router_core::wire::MAX_PACKET_SIZE + 1 + 32 + 16;
         if clients.max_frame_bytes < smallest {
@@ -293,6 +301,7 @@ mod tests {
             engine: EngineSection::default(),
             clients: ClientsSection::default(),
             mailbox: MailboxSection::default(),
+            tls: Default::default(),
         }
     }
 

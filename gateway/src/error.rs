@@ -14,6 +14,9 @@ pub enum GatewayError {
     /// A validator URL cannot be used.
     #[error(transparent)]
     Validator(#[from] validator_client::ClientError),
+    /// A certificate, key or CA file of `[tls]` is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::pem::TlsFileError),
     /// The client side could not start.
     #[error("{what}: {source}")]
     ClientSide {

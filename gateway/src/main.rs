@@ -79,6 +79,7 @@ fn execute(command: Command) -> Result<(), GatewayError> {
         Command::Bond { node, bond } => {
             let paths = node.paths(Role::Gateway)?;
             let config = Config::load(&paths.config())?;
+            node::config::trust_ca_files(&config.tls, &paths.config())?;
             let announced = Announced {
                 genesis_hash: config.gateway.genesis_hash,
                 role: NodeRole::Gateway,

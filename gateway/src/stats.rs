@@ -80,10 +80,14 @@ pub enum ClientRefusal {
     CredentialChecksBusy,
     /// A control request held back by its connection's control rate.
     ControlRate,
+    /// A TLS handshake that failed (not TLS, or the client refused our certificate).
+    TlsHandshake,
+    /// A TLS handshake not done within `handshake_timeout_ms`.
+    TlsTimeout,
 }
 
 impl ClientRefusal {
-    const ALL: [ClientRefusal; 8] = [
+    const ALL: [ClientRefusal; 10] = [
         ClientRefusal::ConnectionLimit,
         ClientRefusal::SourceConnections,
         ClientRefusal::SourceHandshakes,
@@ -92,6 +96,8 @@ impl ClientRefusal {
         ClientRefusal::RefusedCredentials,
         ClientRefusal::CredentialChecksBusy,
         ClientRefusal::ControlRate,
+        ClientRefusal::TlsHandshake,
+        ClientRefusal::TlsTimeout,
     ];
 
     /// The metric label.
@@ -105,6 +111,8 @@ impl ClientRefusal {
             ClientRefusal::RefusedCredentials => "refused_credentials",
             ClientRefusal::CredentialChecksBusy => "credential_checks_busy",
             ClientRefusal::ControlRate => "control_rate",
+            ClientRefusal::TlsHandshake => "tls_handshake",
+            ClientRefusal::TlsTimeout => "tls_timeout",
         }
     }
 

@@ -18,6 +18,10 @@ pub struct Config {
     /// Engine tuning.
     #[serde(default)]
     pub engine: EngineSection,
+    /// CA files trusted for `https://` validators (`ca_files`; relative paths from the
+    /// config's directory).
+    #[serde(default)]
+    pub tls: tls::config::TlsSection,
 }
 
 /// `[node]`.
@@ -60,6 +64,7 @@ mod tests {
                 genesis_hash: None,
             },
             engine: EngineSection::default(),
+            tls: Default::default(),
         }
     }
 

@@ -85,6 +85,7 @@ fn execute(command: Command) -> Result<(), NodeError> {
         Command::Bond { node, bond } => {
             let paths = node.paths(Role::Mixnode)?;
             let config = Config::load(&paths.config())?;
+            node::config::trust_ca_files(&config.tls, &paths.config())?;
             let announced = Announced {
                 genesis_hash: config.node.genesis_hash,
                 role: NodeRole::Mixnode,

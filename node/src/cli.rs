@@ -45,6 +45,31 @@ pub struct InitArgs {
     /// validators serve is then checked against it instead of being trusted on first use.
     #[arg(long)]
     pub genesis_hash: Option<GenesisHash>,
+    /// A CA certificate (PEM) to trust for `https://` validators besides the platform's
+    /// roots; repeat for several. Written to `[tls] ca_files` as an absolute path.
+    #[arg(long = "ca-file")]
+    pub ca_files: Vec<PathBuf>,
+}
+
+impl InitArgs {
+    /// `[tls]` with the CA files as absolute paths (the config resolves relative ones from
+    /// its own directory, not from where `init` ran).
+    pub fn tls_section(&self) -> Result<tls::config::TlsSection, crate::NodeError> {
+        Ok(tls::config::TlsSection {
+            ca_files: self
+                .ca_files
+                .iter()
+                .map(|p| absolute_path(p))
+                .collect::<Result<_, _>>()?,
+            ..Default::default()
+        })
+    }
+}
+
+/// `path` made absolute against the current directory (a flag's file, for a config file
+/// that resolves relative paths from its own directory).
+pub fn absolute_path(path: &std::path::Path) -> Result<PathBuf, crate::NodeError> {
+    std::path::absolute(path).map_err(crate::NodeError::io("cannot resolve", path))
 }
 
 /// `bond`'s account and amount.

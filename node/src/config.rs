@@ -113,3 +113,15 @@ pub fn invalid(path: &Path, field: &'static str, message: impl Into<String>) -> 
         message: message.into(),
     }
 }
+
+/// Makes the process trust `section`'s CA files (relative to the config file at `config`)
+/// besides the platform's roots, for `https://` validators and `wss://` gateways.
+pub fn trust_ca_files(
+    section: &tls::config::TlsSection,
+    config: &Path,
+) -> Result<(), crate::NodeError> {
+    section
+        .resolved(config.parent().unwrap_or(Path::new(".")))
+        .trust()?;
+    Ok(())
+}

@@ -33,6 +33,9 @@ pub enum NodeError {
         /// What the OS said.
         source: std::io::Error,
     },
+    /// A certificate, key or CA file of `[tls]` is unusable.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::pem::TlsFileError),
     /// A command-line flag's value cannot be used.
     #[error("{flag}: {message}")]
     Flag {

@@ -181,6 +181,11 @@ pub struct Options {
     /// Also fund [`defaults::WEB_ACCOUNTS`] accounts for browser pages and serve the browser
     /// client's demo page (the `web` module).
     pub web: bool,
+    /// The validators' APIs over HTTPS and the gateways' client ports over WSS, with
+    /// certificates of a CA the network makes for itself (`tls/ca.pem` in its directory),
+    /// which every process of the network is told to trust. Off with `web` (a browser does
+    /// not trust that CA) and for measurements without TLS (`--no-tls`).
+    pub tls: bool,
 }
 
 impl Default for Options {
@@ -209,6 +214,7 @@ impl Default for Options {
             allow: Vec::new(),
             fast: false,
             web: false,
+            tls: true,
         }
     }
 }
@@ -495,6 +501,10 @@ pub struct Args {
     /// (`Web client: http://127.0.0.1:PORT/`); add --duration 0 to keep it until Ctrl-C.
     #[arg(long)]
     pub web: bool,
+    /// Plain HTTP and websockets instead of HTTPS and WSS between the network's processes
+    /// (for measurements; --web implies it: a browser would not trust the network's own CA).
+    #[arg(long)]
+    pub no_tls: bool,
 }
 
 impl Args {
@@ -550,6 +560,7 @@ impl Args {
             allow: self.allow.clone(),
             fast: self.fast,
             web: self.web,
+            tls: !self.no_tls && !self.web,
         };
         options.validate()?;
         Ok(options)

@@ -129,6 +129,17 @@ async fn the_issues_scenarios_on_one_local_mixnet() {
         ..Options::default()
     };
     let mut net = Network::start(&options).await.unwrap();
+    // Over TLS by default: validators on https://, and each client's gateway on wss:// (its
+    // config holds what it connects to), both under the network's own CA.
+    assert!(net
+        .validators()
+        .all(|v| v.url.starts_with("https://127.0.0.1:")));
+    for c in ["c0", "c1"] {
+        let config = net.dir().join("home/clients").join(c).join("config.toml");
+        let config: toml::Table = std::fs::read_to_string(config).unwrap().parse().unwrap();
+        let url = config["gateway"]["url"].as_str().unwrap();
+        assert!(url.starts_with("wss://127.0.0.1:"), "{c}: {url}");
+    }
     let (url_a, url_b) = (net.client_ws_url(0).unwrap(), net.client_ws_url(1).unwrap());
     let address_b = net.client_address(1).unwrap().to_owned();
     let mut a = App::connect(&url_a).await;

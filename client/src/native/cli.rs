@@ -36,6 +36,10 @@ pub struct InitArgs {
     /// serve is checked against it instead of being trusted on first use.
     #[arg(long)]
     pub genesis_hash: Option<validator_core::genesis::GenesisHash>,
+    /// A CA certificate (PEM) to trust for `https://` validators and a `wss://` gateway,
+    /// besides the platform's roots; repeat for several.
+    #[arg(long = "ca-file")]
+    pub ca_files: Vec<PathBuf>,
 }
 
 impl InitArgs {
@@ -54,6 +58,7 @@ impl InitArgs {
                 account_key: self.account_key.clone(),
                 bandwidth: self.bandwidth,
                 genesis_hash: self.genesis_hash,
+                ca_files: self.ca_files.clone(),
             },
         )
         .await?;

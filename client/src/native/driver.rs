@@ -215,6 +215,7 @@ struct Loaded {
 /// Reads the client's config and keys, pins the genesis and waits for a routable topology.
 async fn load_client(paths: &ClientPaths) -> Result<Loaded, NativeError> {
     let config = Config::load(&paths.config())?;
+    tls::client::trust_ca_files(&config.client.ca_files)?;
     let (keys, shared) = paths.read_keys()?;
     let gateway_id = config.gateway_identity()?;
     let gateway_key =

@@ -70,6 +70,9 @@ pub enum NativeError {
         /// The client's id.
         id: String,
     },
+    /// A CA file cannot be used.
+    #[error("TLS: {0}")]
+    Tls(#[from] tls::pem::TlsFileError),
     /// `init` was given no `--validator`.
     #[error("give at least one --validator URL")]
     NoValidators,

@@ -108,6 +108,10 @@ pub struct ClientSection {
     /// The chain's genesis hash, when pinned at `init --genesis-hash`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub genesis_hash: Option<GenesisHash>,
+    /// CA certificates (PEM, absolute paths) trusted besides the platform's roots, for
+    /// `https://` validators and a `wss://` gateway.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// `[gateway]`.
@@ -178,6 +182,7 @@ mod tests {
                 id: "alice".into(),
                 validators: vec!["http://127.0.0.1:1".into()],
                 genesis_hash: None,
+                ca_files: vec!["/etc/mixnet/ca.pem".into()],
             },
             gateway: GatewaySection {
                 identity: bs58::encode([7u8; 32]).into_string(),

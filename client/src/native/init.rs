@@ -31,6 +31,9 @@ pub struct InitOptions {
     /// The chain's genesis hash from a source the user trusts; `None` trusts the first
     /// download.
     pub genesis_hash: Option<GenesisHash>,
+    /// CA certificates (PEM) trusted besides the platform's roots for `https://` validators
+    /// and a `wss://` gateway; kept in the config.
+    pub ca_files: Vec<PathBuf>,
 }
 
 /// What `init` prints.
@@ -89,6 +92,12 @@ pub async fn init(
         Some(path) => Some(SigningKey::from_bytes(&*read_secret(path)?)),
         None => None,
     };
+    let ca_files = options
+        .ca_files
+        .iter()
+        .map(|p| std::path::absolute(p).map_err(NativeError::io("resolving", p)))
+        .collect::<Result<Vec<_>, _>>()?;
+    tls::client::trust_ca_files(&ca_files)?;
     std::fs::create_dir_all(paths.dir()).map_err(NativeError::io("creating", paths.dir()))?;
     let genesis =
         load_or_fetch_genesis(&options.validators, &paths.genesis(), options.genesis_hash).await?;
@@ -120,6 +129,7 @@ pub async fn init(
             id: id.to_owned(),
             validators: options.validators.clone(),
             genesis_hash: options.genesis_hash,
+            ca_files,
         },
         gateway: GatewaySection {
             identity: gateway.identity_key.to_string(),

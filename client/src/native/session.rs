@@ -124,7 +124,11 @@ fn now_ms() -> u64 {
 }
 
 async fn open(url: &str) -> Result<Ws, SessionError> {
-    let (ws, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, tokio_tungstenite::connect_async(url))
+    // `wss://` gateways with the process's trust roots (`tls::client`).
+    let connector = tokio_tungstenite::Connector::Rustls(tls::client::config());
+    let connecting =
+        tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector));
+    let (ws, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, connecting)
         .await
         .map_err(|_| SessionError::ConnectTimeout {
             url: url.to_owned(),

@@ -1,12 +1,15 @@
 //! `gateway init`: a new gateway directory with its config and keys.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 use clap::Args;
+use node::cli::absolute_path;
 use node::engine::EngineSection;
 use node::home::NodePaths;
 use node::init::{create_node, require_announce};
 use node::NodeError;
+use tls::config::TlsSection;
 
 use crate::config::{ClientsSection, Config, GatewaySection, MailboxSection};
 
@@ -22,9 +25,16 @@ pub struct Addresses {
     /// Address the client websocket server binds.
     #[arg(long)]
     pub clients_listen: SocketAddr,
-    /// The ws:// URL clients use (default: ws://--clients-listen).
+    /// The ws:// or wss:// URL clients use (default: ws://--clients-listen, or
+    /// wss://--clients-listen with --tls-cert).
     #[arg(long)]
     pub clients_announce: Option<String>,
+    /// The client port's TLS certificate chain (PEM, leaf first).
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Creates `HOME/gateways/ID/` with `config.toml` and fresh keys (and, on `--force`, an empty
@@ -56,16 +66,21 @@ pub fn init(
             mix_listen: a.mix_listen,
             mix_announce: a.mix_announce.unwrap_or(a.mix_listen),
             clients_listen: a.clients_listen,
-            clients_announce: a
-                .clients_announce
-                .clone()
-                .unwrap_or_else(|| format!("ws://{}", a.clients_listen)),
+            clients_announce: a.clients_announce.clone().unwrap_or_else(|| {
+                let scheme = if a.tls_cert.is_some() { "wss" } else { "ws" };
+                format!("{scheme}://{}", a.clients_listen)
+            }),
             validators: args.validators.clone(),
             genesis_hash: args.genesis_hash,
         },
         engine: EngineSection::default(),
         clients: ClientsSection::default(),
         mailbox: MailboxSection::default(),
+        tls: TlsSection {
+            cert_file: a.tls_cert.as_deref().map(absolute_path).transpose()?,
+            key_file: a.tls_key.as_deref().map(absolute_path).transpose()?,
+            ..args.tls_section()?
+        },
     };
     create_node(paths, &config, args.force)?;
     Ok(())

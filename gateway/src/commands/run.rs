@@ -9,6 +9,7 @@
 //! queued, the replay filters are saved, exit 0.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,6 +25,7 @@ use node::topology::{TopologyStatus, TopologyWatcher, ValidatorTopology};
 use node::NodeError;
 use router_core::pipeline::{FinalHops, NextHopPolicy};
 use router_core::runtime::{ExtraMetrics, Router, RouterConfig};
+use tls::server::{reload_on_sighup, ServerTls};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -68,6 +70,7 @@ struct Setup {
     policy: Arc<EntryPolicy>,
     store: Arc<Store>,
     stats: Arc<GatewayStats>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 /// Runs the gateway until a signal.
@@ -141,6 +144,14 @@ fn prepare(
     args: &GatewayRunArgs,
 ) -> Result<(Setup, BandwidthMode), GatewayError> {
     let config = Config::load(&paths.config())?;
+    let tls_files = config
+        .tls
+        .resolved(paths.config().parent().unwrap_or(Path::new(".")));
+    tls_files.trust()?;
+    let tls = match tls_files.server_files() {
+        Ok(Some((cert, key))) => Some(Arc::new(ServerTls::load(cert, key, &[])?)),
+        _ => None,
+    };
     let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
     let cpus = args.node.cpus()?;
     let danger = args.node.danger_allow_any_next_hop;
@@ -202,6 +213,7 @@ fn prepare(
         policy,
         store,
         stats,
+        tls,
     };
     Ok((setup, bandwidth))
 }
@@ -260,7 +272,15 @@ fn start_client_side(
         sessions: AtomicU64::new(0),
         sources: Mutex::new(SourceLimits::new(setup.config.clients.source_settings())),
         origin: tokio::time::Instant::now(),
+        tls: setup.tls.clone(),
     });
+    if let Some(tls) = &setup.tls {
+        let _runtime = runtime.enter();
+        reload_on_sighup(tls.clone()).map_err(|source| GatewayError::ClientSide {
+            what: "cannot watch for SIGHUP (TLS certificate reload)".into(),
+            source,
+        })?;
+    }
     let clients_listen = setup.config.gateway.clients_listen;
     let bind_error = |source| GatewayError::ClientSide {
         what: format!("cannot listen for clients on {clients_listen}"),

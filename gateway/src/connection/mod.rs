@@ -51,12 +51,14 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Semaphore};
 use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
+use tokio_util::either::Either;
 
 use crate::config::ClientsSection;
 use crate::credentials::CredentialVerifier;
@@ -69,6 +71,7 @@ use crate::stats::{ClientRefusal, GatewayStats};
 use crate::store::Store;
 use gateway_protocol::handshake::ReplayWindow;
 use gateway_protocol::{ErrorKind, GatewayControl};
+use tls::server::{HandshakeFailure, ServerTls};
 
 mod handshake;
 mod session;
@@ -114,6 +117,30 @@ pub struct Shared {
     pub sources: Mutex<SourceLimits>,
     /// The clock of the per-source registration buckets (the runtime's clock).
     pub origin: Instant,
+    /// TLS on the client port (`[tls]` in the config), or plain websockets.
+    pub tls: Option<Arc<ServerTls>>,
+}
+
+/// A client connection from the listener: plain TCP, or TLS over it.
+type Conn = Either<TcpStream, TlsStream<TcpStream>>;
+
+/// The connection's byte stream once TLS (if the port has it) is up, by `deadline`; a
+/// failed or late handshake is counted and the connection dropped.
+async fn secure(stream: TcpStream, shared: &Shared, deadline: Instant) -> Option<Conn> {
+    let Some(tls) = &shared.tls else {
+        return Some(Either::Left(stream));
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    match tls::server::handshake(tls, stream, left).await {
+        Ok(stream) => Some(Either::Right(stream)),
+        Err(failure) => {
+            shared.stats.count_refusal(match failure {
+                HandshakeFailure::Timeout => ClientRefusal::TlsTimeout,
+                HandshakeFailure::Failed => ClientRefusal::TlsHandshake,
+            });
+            None
+        }
+    }
 }
 
 impl Shared {
@@ -207,8 +234,13 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                 shared.stats.count_refusal(reason);
                 if let Ok(refusing) = refusals.clone().try_acquire_owned() {
                     tokio::spawn(async move {
-                        let _ = tokio::time::timeout(REFUSAL_TIMEOUT, refuse_upgrade(stream, why))
-                            .await;
+                        let deadline = Instant::now() + REFUSAL_TIMEOUT;
+                        let refused = async {
+                            if let Some(conn) = secure(stream, &shared, deadline).await {
+                                refuse_upgrade(conn, why).await;
+                            }
+                        };
+                        let _ = tokio::time::timeout_at(deadline, refused).await;
                         drop(refusing);
                     });
                 }
@@ -217,7 +249,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         };
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             tokio::spawn(async move {
-                handle(stream, peer, &shared, hold).await;
+                let deadline = handshake_deadline(&shared);
+                if let Some(conn) = secure(stream, &shared, deadline).await {
+                    handle(conn, peer, &shared, hold, deadline).await;
+                }
                 drop(permit);
             });
             continue;
@@ -231,7 +266,10 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             let refused = async {
                 let deadline = tokio::time::Instant::now() + REFUSAL_TIMEOUT;
-                if let Some(ws) = accept(stream, &shared, deadline).await {
+                let Some(conn) = secure(stream, &shared, deadline).await else {
+                    return;
+                };
+                if let Some(ws) = accept(conn, &shared, deadline).await {
                     let (mut sink, _) = ws.split();
                     let error = GatewayControl::error(
                         ErrorKind::TooManyConnections,
@@ -258,12 +296,19 @@ pub async fn serve_connection<S: ClientStream>(
     shared: Arc<Shared>,
 ) -> Result<(), SourceRefusal> {
     let hold = SourceHold::open(&shared, peer.ip())?;
-    handle(stream, peer, &shared, hold).await;
+    handle(stream, peer, &shared, hold, handshake_deadline(&shared)).await;
     Ok(())
 }
 
+/// When a connection accepted now must have finished its TLS handshake, websocket upgrade,
+/// gateway handshake and `ready`: a silent or slow client holds its slot no longer than
+/// this, whatever it sends meanwhile.
+fn handshake_deadline(shared: &Shared) -> Instant {
+    Instant::now() + Duration::from_millis(shared.settings.handshake_timeout_ms)
+}
+
 /// Answers the websocket upgrade request with HTTP 429 naming `why`, without upgrading.
-async fn refuse_upgrade(stream: TcpStream, why: &'static str) {
+async fn refuse_upgrade<S: ClientStream>(stream: S, why: &'static str) {
     // The callback's signature is tungstenite's: its error is the response to send.
     #[allow(clippy::result_large_err)]
     let refuse = |_: &Request, _: Response| -> Result<Response, ErrorResponse> {
@@ -350,11 +395,8 @@ async fn handle<S: ClientStream>(
     peer: SocketAddr,
     shared: &Shared,
     mut hold: SourceHold,
+    deadline: Instant,
 ) {
-    // One deadline for the upgrade, the handshake and `ready`: a silent or slow client holds
-    // its slot no longer than this, whatever it sends meanwhile.
-    let deadline =
-        tokio::time::Instant::now() + Duration::from_millis(shared.settings.handshake_timeout_ms);
     let Some(ws) = accept(stream, shared, deadline).await else {
         return;
     };

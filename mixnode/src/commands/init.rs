@@ -33,6 +33,7 @@ pub fn init(
             genesis_hash: args.genesis_hash,
         },
         engine: EngineSection::default(),
+        tls: args.tls_section()?,
     };
     create_node(paths, &config, args.force)?;
     Ok(())

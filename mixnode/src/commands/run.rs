@@ -27,6 +27,7 @@ use crate::config::Config;
 /// Runs the node until a signal; returns once it has shut down cleanly.
 pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
     let config = Config::load(&paths.config())?;
+    node::config::trust_ca_files(&config.tls, &paths.config())?;
     let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
     let cpus = args.cpus()?;
     let policy = next_hop_policy(paths, &config, args)?;

@@ -91,6 +91,23 @@ pub(super) fn tune_validator_config(path: &Path) -> Result<(), Error> {
     })
 }
 
+/// `[tls]` of a validator's config: its API over HTTPS with `files`, and `ca_file` trusted
+/// for its peers' APIs.
+pub(super) fn serve_tls(
+    path: &Path,
+    files: &tls::local_ca::IssuedFiles,
+    ca_file: &Path,
+) -> Result<(), Error> {
+    let text = |p: &Path| toml::Value::String(p.display().to_string());
+    edit_toml(path, |table| {
+        let tls = section(table, "tls")?;
+        tls.insert("cert_file".into(), text(&files.cert));
+        tls.insert("key_file".into(), text(&files.key));
+        tls.insert("ca_files".into(), toml::Value::Array(vec![text(ca_file)]));
+        Ok(())
+    })
+}
+
 /// The section `name` of a config, created empty if missing.
 fn section<'a>(table: &'a mut toml::Table, name: &str) -> Result<&'a mut toml::Table, String> {
     match table

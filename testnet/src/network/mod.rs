@@ -37,6 +37,7 @@ mod files;
 mod ports;
 mod setup;
 mod socks5;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -201,6 +202,8 @@ pub struct Network {
     requester: Option<Member<RequesterInfo>>,
     socks5: Option<Member<Socks5Info>>,
     ports: Ports,
+    /// The network's CA, with [`Options::tls`].
+    ca: Option<std::sync::Arc<tls::NetworkCa>>,
     keep: bool,
     /// Deleted on drop unless kept; `None` once kept.
     dir: Option<tempfile::TempDir>,
@@ -266,6 +269,7 @@ impl Network {
             requester: None,
             socks5: None,
             ports: chain.ports,
+            ca: chain.ca,
             keep: options.keep_dir,
             dir: Some(dir),
         };

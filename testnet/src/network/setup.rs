@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use validator_client::{TopologyFetcher, ValidatorClient};
@@ -10,10 +11,11 @@ use validator_core::primitives::IdentityKey;
 
 use super::command::{accepts, arg, args, command, poll_until};
 use super::files::{
-    create_dir, new_account, tune_gateway_config, tune_node_config, tune_validator_config,
-    write_file,
+    create_dir, new_account, serve_tls, tune_gateway_config, tune_node_config,
+    tune_validator_config, write_file,
 };
 use super::ports::Ports;
+use super::tls::NetworkCa;
 use super::{ClientInfo, GatewayInfo, Member, MixnodeInfo, Network, ValidatorInfo};
 use crate::binaries::Binaries;
 use crate::metrics::{self, series};
@@ -26,6 +28,7 @@ pub(super) struct Chain {
     pub(super) genesis: Genesis,
     pub(super) validators: Vec<Member<ValidatorInfo>>,
     pub(super) ports: Ports,
+    pub(super) ca: Option<Arc<NetworkCa>>,
 }
 
 /// `validator init`'s answer.
@@ -61,6 +64,11 @@ pub(super) async fn prepare_chain(
     let dirs = ChainDirs {
         home: path.join("home"),
         logs: path.join("logs"),
+        ca: if options.tls {
+            Some(Arc::new(NetworkCa::create(&path.join("tls"))?))
+        } else {
+            None
+        },
     };
     let accounts = path.join("accounts");
     for dir in [&dirs.home, &dirs.logs, &accounts] {
@@ -83,13 +91,16 @@ pub(super) async fn prepare_chain(
         genesis,
         validators,
         ports,
+        ca: dirs.ca,
     })
 }
 
-/// Where the validators' files go.
+/// Where the validators' files go, and the CA that issues their API certificates (with
+/// [`Options::tls`]).
 struct ChainDirs {
     home: PathBuf,
     logs: PathBuf,
+    ca: Option<Arc<NetworkCa>>,
 }
 
 /// `validator init` for the `i`-th validator of the genesis, serving its API on `listen` and
@@ -112,11 +123,18 @@ async fn init_validator(
     let answer: ValidatorInit = parse_json(&name, "validator init", &out, &log)?;
     let dir = PathBuf::from(&answer.dir);
     tune_validator_config(&dir.join("config.toml"))?;
+    let url = match &dirs.ca {
+        Some(ca) => {
+            let files = ca.issue(&dir.join("tls"), "api")?;
+            serve_tls(&dir.join("config.toml"), &files, ca.file())?;
+            format!("https://{listen}")
+        }
+        None => format!("http://{listen}"),
+    };
     let identity_key = answer
         .identity_key
         .parse::<IdentityKey>()
         .map_err(|e| Error::process(format!("{name}: identity key: {e}")))?;
-    let url = format!("http://{listen}");
     let entry = ValidatorEntry {
         identity_key,
         api_url: url.clone(),
@@ -291,11 +309,18 @@ impl Network {
         Ok(())
     }
 
+    /// `--validator URL` for each validator, and the CA to trust them (and the gateways)
+    /// by, for every `init` of a node or client.
     pub(super) fn validator_flags(&self) -> Vec<String> {
-        self.validators
+        let mut flags: Vec<String> = self
+            .validators
             .iter()
             .flat_map(|v| ["--validator".to_owned(), v.info.url.clone()])
-            .collect()
+            .collect();
+        if let Some(ca) = &self.ca {
+            flags.extend(ca.flags());
+        }
+        flags
     }
 
     pub(super) async fn start_validators(&mut self, deadline: Instant) -> Result<(), Error> {
@@ -412,12 +437,21 @@ impl Network {
             let address = self.ports.next()?;
             let (clients, metrics) = (self.ports.next()?, self.ports.next()?);
             let cpu = plan::cpu_for(self.options.mixnodes() + i, cpus);
-            let listen = args(&[
+            let mut listen = args(&[
                 "--mix-listen",
                 &address.to_string(),
                 "--clients-listen",
                 &clients.to_string(),
             ]);
+            if let Some(ca) = &self.ca {
+                let files = ca.issue(&self.path.join("tls").join(&id), "clients")?;
+                listen.extend(args(&[
+                    "--tls-cert",
+                    &arg(&files.cert),
+                    "--tls-key",
+                    &arg(&files.key),
+                ]));
+            }
             let program = self.binaries.gateway.clone();
             let p = setup
                 .node("gateway", &program, &id, &listen, metrics, cpu)

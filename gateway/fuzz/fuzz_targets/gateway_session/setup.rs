@@ -133,6 +133,7 @@ pub(super) fn gateway(
         mailbox_batch: BATCH,
         sessions: AtomicU64::new(0),
         origin: runtime.block_on(async { tokio::time::Instant::now() }),
+        tls: None,
     });
     let (pump, rx) = mpsc::channel(64);
     runtime.spawn(run_pump(
