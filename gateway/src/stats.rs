@@ -180,7 +180,7 @@ pub struct GatewayStats {
     pub registrations_expired: AtomicU64,
     errors: [AtomicU64; 19],
     exit_drops: [AtomicU64; 7],
-    refusals: [AtomicU64; 8],
+    refusals: [AtomicU64; ClientRefusal::ALL.len()],
 }
 
 /// A counter or gauge with no labels: name, type, help, and where its value is.

@@ -468,3 +468,67 @@ async fn ping_until_closed(conn: &mut Connection) {
         .await
         .expect("the gateway closed the connection");
 }
+
+/// The client port over TLS (`init --tls-cert --tls-key`): a client trusting the CA
+/// registers and sends over `wss://`; a plain websocket, garbage and a connection that never
+/// starts its handshake are each dropped and counted by reason, and the good client's
+/// session carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_port_over_tls_serves_clients_and_drops_bad_handshakes() {
+    use std::io::Write;
+    let home = tempfile::tempdir().unwrap();
+    let ca = tls::local_ca::LocalCa::new("gateway test CA").unwrap();
+    let ca_file = home.path().join("ca.pem");
+    ca.write_cert(&ca_file).unwrap();
+    tls::client::trust_ca_files(std::slice::from_ref(&ca_file)).unwrap();
+    let leaf = tls::local_ca::Leaf {
+        names: &[],
+        addresses: &[std::net::Ipv4Addr::LOCALHOST.into()],
+        expired: false,
+    };
+    let files = ca
+        .issue(&leaf, &home.path().join("tls"), "clients")
+        .unwrap();
+    let (cert, key) = (files.cert.to_str().unwrap(), files.key.to_str().unwrap());
+    let mut gw = Process::gateway(home.path(), "g", &["--tls-cert", cert, "--tls-key", key]);
+    gw.set_config("clients", "handshake_timeout_ms", "1000");
+    gw.start(&[
+        "--danger-allow-any-next-hop",
+        "--free-bandwidth-for-testing",
+    ]);
+    assert!(gw.ws_url().starts_with("wss://"));
+    let (hop, frames) = first_hop();
+    let packet = vec![0x5A; PacketSize::Regular.size()];
+
+    let mut alice = TestClient::new(1, &gw);
+    let mut good = alice.register().await;
+
+    // A plain websocket to the TLS port: no upgrade, counted as a failed TLS handshake.
+    let plain = format!("ws://{}", gw.clients.unwrap());
+    let refused = tokio_tungstenite::connect_async(&plain).await;
+    assert!(refused.is_err(), "a plain websocket was upgraded");
+    gw.wait_metric(
+        "gateway_client_refused_total{reason=\"tls_handshake\"}",
+        |n| n >= 1,
+    );
+    // Garbage where the ClientHello should be.
+    let mut garbage = std::net::TcpStream::connect(gw.clients.unwrap()).unwrap();
+    garbage
+        .write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3, 4])
+        .unwrap();
+    gw.wait_metric(
+        "gateway_client_refused_total{reason=\"tls_handshake\"}",
+        |n| n >= 2,
+    );
+    // A connection that says nothing: dropped at the handshake timeout.
+    let _silent = std::net::TcpStream::connect(gw.clients.unwrap()).unwrap();
+    gw.wait_metric(
+        "gateway_client_refused_total{reason=\"tls_timeout\"}",
+        |n| n >= 1,
+    );
+
+    // Alice's session was never touched: a packet still goes out.
+    good.send_packet(&hop, &packet).await;
+    let frame = frames.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_eq!(&frame[frame.len() - packet.len()..], &packet[..]);
+}

@@ -245,7 +245,7 @@ pub async fn run_with(options: &Options, interrupts: &Interrupts) -> Result<Repo
     };
     eprintln!(
         "localnet: {} validators, {} mixnodes, {} gateways and {} clients{} up in {:.1} s \
-         (files in {})",
+         (files in {}; {})",
         network.validators().len(),
         network.mixnodes().len(),
         network.gateways().len(),
@@ -256,7 +256,12 @@ pub async fn run_with(options: &Options, interrupts: &Interrupts) -> Result<Repo
             ""
         },
         started.elapsed().as_secs_f64(),
-        network.dir().display()
+        network.dir().display(),
+        if options.tls {
+            "over TLS, CA in tls/ca.pem there"
+        } else {
+            "plain HTTP and websockets"
+        }
     );
     let _web = if options.web {
         let root = web::build_package(false).await?;

@@ -250,6 +250,13 @@ impl Options {
         self.validate_shape()?;
         self.validate_traffic()?;
         self.validate_processes()?;
+        if self.web && self.tls {
+            return Err(Error::options(
+                "the browser client (web) needs the network without TLS: a browser does not \
+                 trust the network's own CA"
+                    .into(),
+            ));
+        }
         self.validate_socks5()
     }
 
@@ -585,6 +592,19 @@ mod tests {
             .map_err(|e| Error::options(e.to_string()))?
             .args
             .to_options()
+    }
+
+    #[test]
+    fn tls_is_on_unless_turned_off_or_the_browser_client_runs() {
+        assert!(parse(&[]).unwrap().tls);
+        assert!(!parse(&["--no-tls"]).unwrap().tls);
+        assert!(!parse(&["--web"]).unwrap().tls);
+        let both = Options {
+            web: true,
+            ..Options::default()
+        };
+        let e = both.validate().unwrap_err().to_string();
+        assert!(e.contains("without TLS"), "{e}");
     }
 
     #[test]

@@ -241,6 +241,7 @@ async fn the_browser_client_in_chromium() {
         duration: Some(Duration::ZERO),
         progress: false,
         web: true,
+        tls: false,
         client_timing: timing,
         // Keys rotate every 20 s (five epochs): the pages must follow the topology to keep
         // their packets deliverable.

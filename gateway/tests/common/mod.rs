@@ -68,6 +68,8 @@ pub struct Process {
     pub sphinx_public: [u8; 32],
     pub metrics: SocketAddr,
     pub child: Option<Child>,
+    /// Gateways initialised with `--tls-cert`: the client port speaks WSS.
+    pub tls: bool,
 }
 
 fn key32(json: &serde_json::Value, field: &str) -> [u8; 32] {
@@ -118,7 +120,9 @@ impl Process {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        Self::described(bin, home, id, addr, Some(clients))
+        let mut gateway = Self::described(bin, home, id, addr, Some(clients));
+        gateway.tls = extra.contains(&"--tls-cert");
+        gateway
     }
 
     fn described(
@@ -141,6 +145,7 @@ impl Process {
             clients,
             metrics: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
             child: None,
+            tls: false,
         }
     }
 
@@ -249,7 +254,8 @@ impl Process {
     }
 
     pub fn ws_url(&self) -> String {
-        format!("ws://{}", self.clients.unwrap())
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}", self.clients.unwrap())
     }
 }
 
@@ -290,9 +296,11 @@ pub struct Connection {
 }
 
 pub async fn open(url: &str) -> Connection {
+    // `wss://` with the roots the test process trusts (`tls::client`).
+    let connector = tokio_tungstenite::Connector::Rustls(tls::client::config());
     let (ws, _) = tokio::time::timeout(
         Duration::from_secs(10),
-        tokio_tungstenite::connect_async(url),
+        tokio_tungstenite::connect_async_tls_with_config(url, None, false, Some(connector)),
     )
     .await
     .expect("connect timed out")
