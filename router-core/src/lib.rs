@@ -15,6 +15,9 @@
 //!   key rotation) each with its replay filter shared by all cores, the filters' snapshots and
 //!   journal, the timing wheel that holds delayed packets, and the typed verdicts and drop
 //!   reasons.
+//! - [`noise`] (feature `noise`, part of `runtime`): Noise links between nodes, sans-IO:
+//!   the XKpsk3 handshake (Nym's construction, on `snow`) and the transport cipher sealing and
+//!   opening in place.
 //! - [`pipeline`]: one shard's packet path without IO: pooled packet buffers, frame assembly
 //!   straight into them, the [`pipeline::Mixer`] (batch unwrap, verdicts, delays, departures),
 //!   bounded per-peer queues and the shard's counters with their Prometheus rendering.
@@ -32,6 +35,8 @@
 
 pub mod crypto;
 pub mod mix;
+#[cfg(feature = "noise")]
+pub mod noise;
 pub mod pipeline;
 #[cfg(feature = "runtime")]
 pub mod runtime;
