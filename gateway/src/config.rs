@@ -178,8 +178,18 @@ impl ConfigFile for Config {
                 format!("{url:?} is not a ws:// or wss:// URL"),
             ));
         }
-        if let Err((field, reason)) = self.tls.server_files() {
-            return Err(invalid(field, reason.to_owned()));
+        match self.tls.server_files() {
+            Err((field, reason)) => return Err(invalid(field, reason.to_owned())),
+            Ok(Some(_)) if url.starts_with("ws://") => {
+                return Err(invalid(
+                    "gateway.clients_announce",
+                    format!(
+                        "{url:?} is plain ws:// but the client port serves TLS ([tls] \
+                         cert_file): announce wss://"
+                    ),
+                ))
+            }
+            Ok(_) => {}
         }
         let clients = &self.clients;
         let smallest = router_core::wire::MAX_PACKET_SIZE + 1 + 32 + 16;
@@ -340,6 +350,17 @@ mod tests {
                     "max_handshakes_per_source = 0",
                 ),
                 "clients.max_handshakes_per_source",
+            ),
+            (
+                text.replace(
+                    "[tls]",
+                    "[tls]\ncert_file = \"c.pem\"\nkey_file = \"k.pem\"",
+                ),
+                "gateway.clients_announce",
+            ),
+            (
+                text.replace("[tls]", "[tls]\ncert_file = \"c.pem\""),
+                "tls.key_file",
             ),
         ];
         for (bad, field) in cases {

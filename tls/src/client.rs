@@ -1,12 +1,14 @@
 //! The roots a client trusts.
 //!
-//! A process trusts the platform's roots, plus the CA files its config names
-//! ([`trust_ca_files`], called once at start by each binary). Everything in the process that
-//! connects over TLS (validator API calls, a gateway's websocket) takes [`config`], so a
-//! library deep in the call graph needs no parameter threaded to it for this.
+//! A process trusts the platform's roots, plus every CA file it was given
+//! ([`trust_ca_files`], called at start by each binary with its config's files; calls add up,
+//! so two parts of one process with different CAs both keep theirs). Everything in the
+//! process that connects over TLS (validator API calls, a gateway's websocket) takes
+//! [`config`] when it builds its client, so a library deep in the call graph needs no
+//! parameter threaded to it for this; a client built before a call keeps what it had.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use rustls::RootCertStore;
 
@@ -14,24 +16,33 @@ pub use rustls::ClientConfig;
 
 use crate::pem::{self, TlsFileError};
 
-static INSTALLED: RwLock<Option<Arc<ClientConfig>>> = RwLock::new(None);
+/// The CA files given so far, and the configuration trusting them.
+static INSTALLED: RwLock<(Vec<PathBuf>, Option<Arc<ClientConfig>>)> =
+    RwLock::new((Vec::new(), None));
 static PLATFORM: OnceLock<Arc<ClientConfig>> = OnceLock::new();
 
-/// From now on, TLS connections of this process trust the platform's roots and every
-/// certificate in `ca_files` (PEM). Replaces what an earlier call installed.
+/// From now on, TLS clients this process builds trust the platform's roots, every
+/// certificate in `ca_files` (PEM), and the files of earlier calls. A file that does not load
+/// is an error and changes nothing.
 pub fn trust_ca_files(ca_files: &[PathBuf]) -> Result<(), TlsFileError> {
-    let config = Arc::new(build(ca_files)?);
-    if let Ok(mut installed) = INSTALLED.write() {
-        *installed = Some(config);
+    let mut installed = INSTALLED.write().unwrap_or_else(PoisonError::into_inner);
+    let mut files = installed.0.clone();
+    for file in ca_files {
+        if !files.contains(file) {
+            files.push(file.clone());
+        }
     }
+    let config = Arc::new(build(&files)?);
+    *installed = (files, Some(config));
     Ok(())
 }
 
 /// The client configuration in force: what [`trust_ca_files`] installed, or the platform's
 /// roots alone.
 pub fn config() -> Arc<ClientConfig> {
-    if let Some(installed) = INSTALLED.read().ok().and_then(|c| c.clone()) {
-        return installed;
+    let installed = INSTALLED.read().unwrap_or_else(PoisonError::into_inner);
+    if let Some(config) = &installed.1 {
+        return Arc::clone(config);
     }
     Arc::clone(PLATFORM.get_or_init(|| {
         Arc::new(build(&[]).unwrap_or_else(|_| with_roots(RootCertStore::empty())))

@@ -67,9 +67,10 @@ impl ServerTls {
     /// error the current certificate stays.
     pub fn reload(&self) -> Result<(), TlsFileError> {
         let fresh = build(&self.cert, &self.key, &self.alpn)?;
-        if let Ok(mut current) = self.current.write() {
-            *current = fresh;
-        }
+        *self
+            .current
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
         Ok(())
     }
 

@@ -85,6 +85,42 @@ async fn the_api_over_https_serves_who_trusts_the_ca_and_refuses_bad_certificate
     let _ = raw.read_to_end(&mut rest);
     assert!(v.client.status().await.is_ok());
 
+    // One source holding as many silent handshakes as it may is refused more, at once,
+    // while another source still gets through; once they go, it is served again.
+    if curl_available() {
+        use validator::service::tls_listener::HANDSHAKES_PER_SOURCE;
+        let addr = format!("127.0.0.1:{port}");
+        let silent: Vec<_> = (0..HANDSHAKES_PER_SOURCE)
+            .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+            .collect();
+        let url = format!("{}/v1/status", v.url);
+        let curl = |from: &str| {
+            Command::new("curl")
+                .args(["-sS", "--fail", "--max-time", "4", "--interface", from])
+                .args(["--cacert", ca_file.to_str().unwrap(), &url])
+                .output()
+                .unwrap()
+        };
+        let refused = curl("127.0.0.1");
+        assert!(
+            !refused.status.success(),
+            "a ninth handshake from one source was served"
+        );
+        let other = curl("127.0.0.2");
+        assert!(
+            other.status.success(),
+            "{}",
+            String::from_utf8_lossy(&other.stderr)
+        );
+        drop(silent);
+        eventually(
+            "the source is served again",
+            Duration::from_secs(10),
+            || async { curl("127.0.0.1").status.success().then_some(()) },
+        )
+        .await;
+    }
+
     // An expired certificate, swapped in with a SIGHUP: refused as expired.
     let pid = v.pid().unwrap();
     let loopback = [std::net::Ipv4Addr::LOCALHOST.into()];

@@ -215,7 +215,15 @@ struct Loaded {
 /// Reads the client's config and keys, pins the genesis and waits for a routable topology.
 async fn load_client(paths: &ClientPaths) -> Result<Loaded, NativeError> {
     let config = Config::load(&paths.config())?;
-    tls::client::trust_ca_files(&config.client.ca_files)?;
+    // `init` writes absolute paths; a relative one (edited by hand) is from the client's
+    // directory, as every other config resolves its files.
+    let ca_files: Vec<_> = config
+        .client
+        .ca_files
+        .iter()
+        .map(|p| paths.dir().join(p))
+        .collect();
+    tls::client::trust_ca_files(&ca_files)?;
     let (keys, shared) = paths.read_keys()?;
     let gateway_id = config.gateway_identity()?;
     let gateway_key =

@@ -125,8 +125,14 @@ pub struct Shared {
 type Conn = Either<TcpStream, TlsStream<TcpStream>>;
 
 /// The connection's byte stream once TLS (if the port has it) is up, by `deadline`; a
-/// failed or late handshake is counted and the connection dropped.
-async fn secure(stream: TcpStream, shared: &Shared, deadline: Instant) -> Option<Conn> {
+/// failed or late handshake drops the connection, and is counted if `count` (a connection
+/// being refused was counted already, under its refusal).
+async fn secure(
+    stream: TcpStream,
+    shared: &Shared,
+    deadline: Instant,
+    count: bool,
+) -> Option<Conn> {
     let Some(tls) = &shared.tls else {
         return Some(Either::Left(stream));
     };
@@ -134,10 +140,12 @@ async fn secure(stream: TcpStream, shared: &Shared, deadline: Instant) -> Option
     match tls::server::handshake(tls, stream, left).await {
         Ok(stream) => Some(Either::Right(stream)),
         Err(failure) => {
-            shared.stats.count_refusal(match failure {
-                HandshakeFailure::Timeout => ClientRefusal::TlsTimeout,
-                HandshakeFailure::Failed => ClientRefusal::TlsHandshake,
-            });
+            if count {
+                shared.stats.count_refusal(match failure {
+                    HandshakeFailure::Timeout => ClientRefusal::TlsTimeout,
+                    HandshakeFailure::Failed => ClientRefusal::TlsHandshake,
+                });
+            }
             None
         }
     }
@@ -236,7 +244,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
                     tokio::spawn(async move {
                         let deadline = Instant::now() + REFUSAL_TIMEOUT;
                         let refused = async {
-                            if let Some(conn) = secure(stream, &shared, deadline).await {
+                            if let Some(conn) = secure(stream, &shared, deadline, false).await {
                                 refuse_upgrade(conn, why).await;
                             }
                         };
@@ -250,7 +258,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         if let Ok(permit) = slots.clone().try_acquire_owned() {
             tokio::spawn(async move {
                 let deadline = handshake_deadline(&shared);
-                if let Some(conn) = secure(stream, &shared, deadline).await {
+                if let Some(conn) = secure(stream, &shared, deadline, true).await {
                     handle(conn, peer, &shared, hold, deadline).await;
                 }
                 drop(permit);
@@ -266,7 +274,7 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>) {
         tokio::spawn(async move {
             let refused = async {
                 let deadline = tokio::time::Instant::now() + REFUSAL_TIMEOUT;
-                let Some(conn) = secure(stream, &shared, deadline).await else {
+                let Some(conn) = secure(stream, &shared, deadline, false).await else {
                     return;
                 };
                 if let Some(ws) = accept(conn, &shared, deadline).await {
