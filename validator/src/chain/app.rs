@@ -26,6 +26,7 @@ use malachitebft_app_channel::{AppMsg, Channels, NetworkMsg};
 use malachitebft_engine::host::Next;
 use tokio::sync::mpsc;
 
+use super::byzantine::{self, Byzantine};
 use super::context::{Address, ChainContext, Height, ValidatorSet, ValueId};
 use super::dkg::DkgDuty;
 use super::shared::ChainShared;
@@ -75,22 +76,6 @@ pub struct AppParts {
     pub clock: fn() -> u64,
     /// Test double of a Byzantine validator (see [`Byzantine`]).
     pub byzantine: Byzantine,
-}
-
-/// How a test double of a Byzantine validator misbehaves. Only tests set it (see
-/// `service::config`); a release build ignores it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Byzantine {
-    /// Honest.
-    #[default]
-    No,
-    /// Proposes blocks with a transaction whose signature does not verify.
-    InvalidProposals,
-    /// Equivocates: proposes two different valid blocks for each of its rounds (the second
-    /// is the first a millisecond later), both streamed to every peer and both signed.
-    ConflictingProposals,
-    /// Deals, in the key generation, a share that fails its commitments to one receiver.
-    BadDkgShare,
 }
 
 /// A fatal application failure: the validator stops rather than sign on a state it cannot
@@ -400,7 +385,7 @@ impl App {
         };
         let mut transactions: Vec<Transaction> = txs.into_iter().map(VerifiedTx::into_tx).collect();
         if self.parts.byzantine == Byzantine::InvalidProposals {
-            transactions.push(invalid_transaction(&self.parts.genesis_hash));
+            transactions.push(byzantine::invalid_transaction(&self.parts.genesis_hash));
         }
         let block = Block {
             header,
@@ -482,11 +467,9 @@ impl App {
         let Some(held) = self.held.get(id) else {
             return;
         };
-        let Ok(mut block) = Block::decode(&held.bytes) else {
+        let Some(bytes) = byzantine::twin(&held.bytes) else {
             return;
         };
-        block.header.time_ms = block.header.time_ms.saturating_add(1);
-        let bytes = block.encode();
         let mut stream_id = streaming::stream_id(height, round).to_vec();
         stream_id.push(0xff);
         tracing::warn!(%height, %round, "TEST DOUBLE: proposing a second, conflicting block");
@@ -865,23 +848,6 @@ fn hold_early(early: &mut Vec<StreamedBlock>, block: StreamedBlock) {
     } else if early.len() < EARLY_STREAMS {
         early.push(block);
     }
-}
-
-/// A statement whose signature does not verify, for the Byzantine test double.
-fn invalid_transaction(genesis_hash: &GenesisHash) -> Transaction {
-    use validator_core::statement::{SignedStatement, Statement};
-    let key = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let statement = Statement::unbond(
-        *genesis_hash,
-        IdentityKey::from(&key),
-        0,
-        IdentityKey::from(&key),
-    );
-    let signature = ed25519_dalek::Signature::from_bytes(&[1; 64]);
-    Transaction::Statement(SignedStatement {
-        statement,
-        signature,
-    })
 }
 
 #[cfg(test)]

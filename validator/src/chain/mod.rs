@@ -7,10 +7,12 @@
 //! * [`store`]: decided blocks, certificates and undecided proposals in redb;
 //! * [`shared`]: the committed state, mempool and status the HTTP handlers read;
 //! * [`app`]: the application loop answering the engine (propose, validate, decide);
+//! * [`byzantine`]: the misbehaving test doubles (tests only);
 //! * [`dkg`]: this validator's messages in the key generation and its derived key share;
 //! * [`engine`]: the engine's configuration and start;
 //! * [`wire`]: block streams to and from the engine's stream messages.
 pub mod app;
+pub mod byzantine;
 pub mod dkg;
 pub mod engine;
 pub mod shared;
