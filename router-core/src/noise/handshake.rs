@@ -35,6 +35,12 @@ impl std::fmt::Debug for StaticKey {
     }
 }
 
+impl Drop for StaticKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
 impl StaticKey {
     /// The key with this X25519 secret (clamped by X25519 itself).
     pub fn from_secret(secret: [u8; KEY_LEN]) -> Self {
