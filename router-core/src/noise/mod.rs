@@ -15,16 +15,32 @@
 //!   length, three reserved bytes).
 //! - [`handshake`]: the three messages (48, 48 and 64 bytes of body), on `snow`; each side a
 //!   small state machine fed the peer's message bodies, bounded in bytes.
+//! - [`peers`]: [`peers::NoiseMode`] (required, optional, off) and [`peers::LinkPeers`]
+//!   (next hops' keys by address, the keys allowed to open a link): how each link opens.
 //! - [`transport`]: the session's two directions, AES-256-GCM with Noise's counter nonces,
 //!   encrypting and decrypting in place in the caller's buffer (ring), so a packet's bytes are
 //!   written once by the cipher and never copied for it.
 
 pub mod handshake;
 pub mod header;
+pub mod peers;
 pub mod transport;
 
 #[cfg(test)]
 mod tests;
+
+/// Both ends of a link after a real handshake between two fixed keys: (initiator's,
+/// responder's) transports, for tests of what runs on a link.
+#[cfg(test)]
+pub(crate) fn linked_transports() -> (transport::Transport, transport::Transport) {
+    let initiator = handshake::StaticKey::from_secret([1; KEY_LEN]);
+    let responder = handshake::StaticKey::from_secret([2; KEY_LEN]);
+    let (waiting, first) = handshake::initiate(&initiator, responder.public()).unwrap();
+    let (answering, second) = handshake::respond(&responder, &first[header::HEADER_LEN..]).unwrap();
+    let (third, ours) = waiting.read_second(&second[header::HEADER_LEN..]).unwrap();
+    let theirs = answering.read_third(&third[header::HEADER_LEN..]).unwrap();
+    (ours.transport, theirs.transport)
+}
 
 use sha2::{Digest, Sha256};
 

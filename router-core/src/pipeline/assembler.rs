@@ -50,26 +50,42 @@ impl AsMut<[u8]> for ReceivedFrame {
     }
 }
 
+/// A frame's framing version and size class: what its length follows from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Shape {
-    version: FramingVersion,
-    size: PacketSize,
+pub(crate) struct Shape {
+    pub(crate) version: FramingVersion,
+    pub(crate) size: PacketSize,
 }
 
 impl Shape {
-    fn of(header: &FrameHeader) -> Self {
+    /// What the assemblers expect of a new connection: regular packets, version 8.
+    pub(crate) const FIRST: Shape = Shape {
+        version: FramingVersion::V8,
+        size: PacketSize::Regular,
+    };
+
+    pub(crate) fn of(header: &FrameHeader) -> Self {
         Shape {
             version: header.version,
             size: header.size,
         }
     }
 
-    fn header_len(self) -> usize {
+    pub(crate) fn header_len(self) -> usize {
         self.version.header_len()
     }
 
-    fn frame_len(self) -> usize {
+    pub(crate) fn frame_len(self) -> usize {
         self.header_len() + self.size.size()
+    }
+
+    /// The shape whose frame is `frame_len` bytes long. Every version and size class gives a
+    /// different length, so a length names at most one shape.
+    pub(crate) fn with_frame_len(frame_len: usize) -> Option<Self> {
+        [FramingVersion::V7, FramingVersion::V8]
+            .into_iter()
+            .flat_map(|version| PacketSize::ALL.map(|size| Shape { version, size }))
+            .find(|shape| shape.frame_len() == frame_len)
     }
 }
 
@@ -103,10 +119,7 @@ impl FrameAssembler {
     /// An assembler that expects regular-size, version-8 frames until told otherwise.
     pub fn new() -> Self {
         FrameAssembler {
-            shape: Shape {
-                version: FramingVersion::V8,
-                size: PacketSize::Regular,
-            },
+            shape: Shape::FIRST,
             slots: VecDeque::with_capacity(MAX_READ_FRAMES),
             filled: 0,
             header: None,

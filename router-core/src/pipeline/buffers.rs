@@ -7,6 +7,12 @@
 //! the reader, the delay wheel and the writer as owned boxes: a move is a pointer copy, never a
 //! copy of packet bytes.
 //!
+//! On a Noise link each frame travels as one Noise transport message: an 8-byte Noise header
+//! before the frame and a 16-byte tag after it. Every buffer has room for both
+//! ([`NOISE_FRONT`] before the headroom, [`NOISE_BACK`] after the packet), so a frame is
+//! received, decrypted, unwrapped, re-encrypted and sent without moving
+//! ([`PacketBuf::message`]).
+//!
 //! The pool keeps freed buffers per size class so a busy shard allocates nothing in the steady
 //! state, and it knows how many buffers are out so the runtime can stop reading (TCP
 //! back-pressure) instead of growing without bound.
@@ -15,8 +21,15 @@ use crate::wire::{FrameHeader, PacketSize, MAX_HEADER_LEN};
 
 /// Bytes reserved in front of every packet for its frame header (the longest, version 8).
 pub const HEADROOM: usize = MAX_HEADER_LEN;
+/// Bytes reserved in front of the headroom for a Noise transport message's header.
+pub const NOISE_FRONT: usize = 8;
+/// Bytes reserved after the packet for a Noise transport message's tag.
+pub const NOISE_BACK: usize = 16;
+/// Where the packet starts in the buffer.
+const BODY: usize = NOISE_FRONT + HEADROOM;
 
-/// One pooled buffer: headroom for a frame header, then exactly one packet of its size class.
+/// One pooled buffer: room for a Noise header, headroom for a frame header, exactly one
+/// packet of its size class, and room for a Noise tag.
 #[derive(Debug)]
 pub struct PacketBuf {
     bytes: Box<[u8]>,
@@ -26,7 +39,7 @@ pub struct PacketBuf {
 impl PacketBuf {
     fn new(size: PacketSize) -> Self {
         PacketBuf {
-            bytes: vec![0u8; HEADROOM + size.size()].into_boxed_slice(),
+            bytes: vec![0u8; BODY + size.size() + NOISE_BACK].into_boxed_slice(),
             size,
         }
     }
@@ -36,25 +49,47 @@ impl PacketBuf {
         self.size
     }
 
+    fn body_end(&self) -> usize {
+        BODY + self.size.size()
+    }
+
     /// The Sphinx packet.
     pub fn body(&self) -> &[u8] {
-        self.bytes.get(HEADROOM..).unwrap_or_default()
+        let end = self.body_end();
+        self.bytes.get(BODY..end).unwrap_or_default()
     }
 
     /// The Sphinx packet, for unwrapping in place.
     pub fn body_mut(&mut self) -> &mut [u8] {
-        self.bytes.get_mut(HEADROOM..).unwrap_or_default()
+        let end = self.body_end();
+        self.bytes.get_mut(BODY..end).unwrap_or_default()
     }
 
     /// The frame as it sits on the wire for a header of `header_len` bytes (3 or 4).
     pub fn frame(&self, header_len: usize) -> &[u8] {
-        let start = HEADROOM.saturating_sub(header_len);
-        self.bytes.get(start..).unwrap_or_default()
+        let start = BODY.saturating_sub(header_len);
+        let end = self.body_end();
+        self.bytes.get(start..end).unwrap_or_default()
     }
 
     /// [`Self::frame`], writable: where the socket reads an incoming frame to.
     pub fn frame_mut(&mut self, header_len: usize) -> &mut [u8] {
-        let start = HEADROOM.saturating_sub(header_len);
+        let start = BODY.saturating_sub(header_len);
+        let end = self.body_end();
+        self.bytes.get_mut(start..end).unwrap_or_default()
+    }
+
+    /// The frame with a header of `header_len` bytes as one Noise transport message: the
+    /// Noise header's room, the frame, the tag's room. What a Noise link sends (once sealed
+    /// in place) and receives into.
+    pub fn message(&self, header_len: usize) -> &[u8] {
+        let start = BODY.saturating_sub(header_len + NOISE_FRONT);
+        self.bytes.get(start..).unwrap_or_default()
+    }
+
+    /// [`Self::message`], writable: for sealing in place, or reading a message into.
+    pub fn message_mut(&mut self, header_len: usize) -> &mut [u8] {
+        let start = BODY.saturating_sub(header_len + NOISE_FRONT);
         self.bytes.get_mut(start..).unwrap_or_default()
     }
 
@@ -113,7 +148,7 @@ impl BufferPool {
     /// checking [`Self::is_exhausted`] before they read, so bytes already received always find
     /// a buffer.
     pub fn take(&mut self, size: PacketSize) -> PacketBuf {
-        self.outstanding_bytes += HEADROOM + size.size();
+        self.outstanding_bytes += BODY + size.size() + NOISE_BACK;
         match self.free.get_mut(class(size)).and_then(Vec::pop) {
             Some(buf) => buf,
             None => {
@@ -127,7 +162,7 @@ impl BufferPool {
     pub fn give(&mut self, buf: PacketBuf) {
         self.outstanding_bytes = self
             .outstanding_bytes
-            .saturating_sub(HEADROOM + buf.size.size());
+            .saturating_sub(BODY + buf.size.size() + NOISE_BACK);
         if let Some(list) = self.free.get_mut(class(buf.size)) {
             list.push(buf);
         }
@@ -193,5 +228,24 @@ mod tests {
         assert_eq!(len, 3);
         assert_eq!(&buf.frame(3)[..4], &[7, 2, 0, 0xAB]);
         assert_eq!(buf.frame(3).len(), 3 + 386);
+        assert_eq!(buf.body().len(), 386);
+    }
+
+    #[test]
+    fn a_noise_message_wraps_the_frame_with_room_for_header_and_tag() {
+        let mut pool = BufferPool::new(1 << 20);
+        let mut buf = pool.take(PacketSize::Ack);
+        buf.body_mut().fill(0xCD);
+        let len = buf.write_header(&FrameHeader::v8(PacketSize::Ack, KeyRotation::Odd));
+        let message = buf.message(len);
+        assert_eq!(message.len(), NOISE_FRONT + 4 + 386 + NOISE_BACK);
+        assert_eq!(&message[NOISE_FRONT..NOISE_FRONT + 4], &[8, 2, 0, 1]);
+        assert_eq!(
+            &message[NOISE_FRONT..message.len() - NOISE_BACK],
+            buf.frame(len)
+        );
+        let len = buf.write_header(&FrameHeader::v7(PacketSize::Ack));
+        assert_eq!(buf.message(len).len(), NOISE_FRONT + 3 + 386 + NOISE_BACK);
+        assert_eq!(&buf.message(len)[NOISE_FRONT..NOISE_FRONT + 3], &[7, 2, 0]);
     }
 }

@@ -418,6 +418,7 @@ impl Mixer {
                 header_len,
                 arrived: leaving.arrived,
                 source: leaving.source,
+                sealed: false,
             },
         );
     }

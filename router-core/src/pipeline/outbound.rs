@@ -4,6 +4,12 @@
 //! buffer's headroom, so a queued packet is a buffer plus its header length, and a write is a
 //! gather list over the front of the queue ([`OutboundQueue::with_write_targets`]). A short
 //! write leaves the front frame partly sent; the next write resumes inside it.
+//!
+//! On a Noise link every frame is sealed, in place and in queue order, just before it is
+//! first offered to a write ([`OutboundQueue::seal_front`]): the buffer's room around the
+//! frame takes the Noise header and tag, and the frame's bytes are encrypted where they lie.
+//! A frame sealed for one connection cannot go out on another (its nonce belongs to that
+//! session), so when the link fails those are dropped ([`OutboundQueue::drain_sealed`]).
 
 use std::collections::VecDeque;
 use std::io::IoSlice;
@@ -25,11 +31,20 @@ pub struct OutPacket {
     pub arrived: Timestamp,
     /// The connection it arrived on ([`super::ReceivedFrame::source`]).
     pub source: u32,
+    /// Sealed as a Noise transport message for the current link: what goes on the wire is
+    /// then [`PacketBuf::message`], not the plain frame.
+    pub sealed: bool,
 }
 
 impl OutPacket {
-    fn frame(&self) -> &[u8] {
-        self.buf.frame(usize::from(self.header_len))
+    /// The bytes this packet puts on the wire: the frame, or the Noise message around it.
+    pub fn wire(&self) -> &[u8] {
+        let header_len = usize::from(self.header_len);
+        if self.sealed {
+            self.buf.message(header_len)
+        } else {
+            self.buf.frame(header_len)
+        }
     }
 }
 
@@ -73,15 +88,56 @@ impl OutboundQueue {
         self.queue.is_empty()
     }
 
+    /// Seals the frames among the first [`MAX_WRITE_FRAMES`] that are not sealed yet, in
+    /// order, with `seal` (which gets each one's [`PacketBuf::message`] room). Stops at the
+    /// first error: the link must end.
+    pub fn seal_front<E>(
+        &mut self,
+        mut seal: impl FnMut(&mut [u8]) -> Result<(), E>,
+    ) -> Result<(), E> {
+        for packet in self.queue.iter_mut().take(MAX_WRITE_FRAMES) {
+            if packet.sealed {
+                continue;
+            }
+            seal(packet.buf.message_mut(usize::from(packet.header_len)))?;
+            packet.sealed = true;
+        }
+        Ok(())
+    }
+
+    /// Takes out every frame sealed for a link that is gone (they lead the queue), passing
+    /// each to `dropped`, and returns how many there were. The frames behind them are sent
+    /// on the next link.
+    pub fn drain_sealed(&mut self, mut dropped: impl FnMut(OutPacket)) -> u64 {
+        self.front_sent = 0;
+        let mut count = 0;
+        while self.queue.front().is_some_and(|packet| packet.sealed) {
+            if let Some(packet) = self.queue.pop_front() {
+                count += 1;
+                dropped(packet);
+            }
+        }
+        count
+    }
+
     /// Calls `write` with the unsent bytes of up to [`MAX_WRITE_FRAMES`] frames in order; it
-    /// returns what it wrote, which goes to [`Self::advance`].
-    pub fn with_write_targets<R>(&self, write: impl FnOnce(&[IoSlice<'_>]) -> R) -> R {
+    /// returns what it wrote, which goes to [`Self::advance`]. With `sealed_only` (a Noise
+    /// link) the list ends at the first frame not sealed.
+    pub fn with_write_targets<R>(
+        &self,
+        sealed_only: bool,
+        write: impl FnOnce(&[IoSlice<'_>]) -> R,
+    ) -> R {
         let mut targets: [IoSlice<'_>; MAX_WRITE_FRAMES] =
             std::array::from_fn(|_| IoSlice::new(&[]));
         let mut count = 0;
-        for (index, (packet, target)) in self.queue.iter().zip(targets.iter_mut()).enumerate() {
+        let offered = self
+            .queue
+            .iter()
+            .take_while(|packet| packet.sealed || !sealed_only);
+        for (index, (packet, target)) in offered.zip(targets.iter_mut()).enumerate() {
             let start = if index == 0 { self.front_sent } else { 0 };
-            *target = IoSlice::new(packet.frame().get(start..).unwrap_or_default());
+            *target = IoSlice::new(packet.wire().get(start..).unwrap_or_default());
             count += 1;
         }
         write(targets.get(..count).unwrap_or_default())
@@ -90,7 +146,7 @@ impl OutboundQueue {
     /// The unsent bytes of the front frame, for a plain write that waits for the socket.
     pub fn front_target(&self) -> &[u8] {
         match self.queue.front() {
-            Some(packet) => packet.frame().get(self.front_sent..).unwrap_or_default(),
+            Some(packet) => packet.wire().get(self.front_sent..).unwrap_or_default(),
             None => &[],
         }
     }
@@ -101,7 +157,7 @@ impl OutboundQueue {
             let Some(front) = self.queue.front() else {
                 break;
             };
-            let left = front.frame().len() - self.front_sent;
+            let left = front.wire().len() - self.front_sent;
             if written < left {
                 self.front_sent += written;
                 break;
@@ -165,6 +221,7 @@ mod tests {
             header_len,
             arrived: Timestamp::from_nanos(u64::from(fill)),
             source: 0,
+            sealed: false,
         }
     }
 
@@ -172,7 +229,7 @@ mod tests {
     fn write_all(queue: &mut OutboundQueue, limit: usize, wire: &mut Vec<u8>) -> Vec<u8> {
         let mut order = Vec::new();
         while !queue.is_empty() {
-            let n = queue.with_write_targets(|targets| {
+            let n = queue.with_write_targets(false, |targets| {
                 let mut n = 0;
                 for t in targets {
                     let k = t.len().min(limit - n);
@@ -206,6 +263,46 @@ mod tests {
                 assert!(frame[4..].iter().all(|b| *b == i as u8));
             }
         }
+    }
+
+    #[test]
+    fn sealed_frames_go_out_as_messages_and_are_dropped_with_their_link() {
+        let mut pool = BufferPool::new(1 << 20);
+        let mut queue = OutboundQueue::new(200);
+        for i in 0..(MAX_WRITE_FRAMES as u8 + 3) {
+            queue.push(packet(&mut pool, i)).unwrap();
+        }
+        // A stand-in for the cipher: marks the header and tag rooms it was given.
+        let mut sealed = 0;
+        queue
+            .seal_front(|message: &mut [u8]| {
+                assert_eq!(message.len(), 8 + 390 + 16);
+                message[..8].fill(0xEE);
+                let tag = message.len() - 16;
+                message[tag..].fill(0xFF);
+                sealed += 1;
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert_eq!(sealed, MAX_WRITE_FRAMES, "only what one write can take");
+        let lens = queue.with_write_targets(true, |targets| {
+            targets.iter().map(|t| t.len()).collect::<Vec<_>>()
+        });
+        assert_eq!(lens, vec![414; MAX_WRITE_FRAMES], "never an unsealed frame");
+        let first = queue.front_target();
+        assert_eq!(
+            (&first[..8], &first[8..12]),
+            (&[0xEE; 8][..], &[8, 2, 0, 0][..])
+        );
+        assert_eq!(&first[first.len() - 16..], &[0xFF; 16]);
+        // One message and a bit go out, then the link fails.
+        queue.advance(414 + 100, |p| assert_eq!(p.buf.body()[0], 0));
+        let mut dropped = Vec::new();
+        let count = queue.drain_sealed(|p| dropped.push(p.buf.body()[0]));
+        assert_eq!(count, MAX_WRITE_FRAMES as u64 - 1);
+        assert_eq!(dropped.first(), Some(&1));
+        assert_eq!(queue.len(), 3, "the unsealed ones wait for the next link");
+        assert_eq!(queue.front_target().len(), 390, "and start whole, in plain");
     }
 
     #[test]

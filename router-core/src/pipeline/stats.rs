@@ -70,6 +70,58 @@ impl<const N: usize> AtomicHistogram<N> {
     }
 }
 
+/// The reasons a Noise link fails or is refused, as counted (labels of
+/// `mixnet_noise_link_failures_total`): the Noise layer's own ([`crate::noise`]), a frame that
+/// does not fit its message, and the runtime's.
+pub const LINK_FAILURE_REASONS: [&str; 14] = [
+    "bad_header",
+    "unexpected_message",
+    "handshake_length",
+    "handshake_failed",
+    "bad_tag",
+    "bad_length",
+    "nonces_exhausted",
+    "bad_frame",
+    "unaligned_message",
+    // The initiator's key is not in the topology.
+    "unknown_peer",
+    // A plain connection to a node that requires Noise.
+    "plain_refused",
+    // The handshake did not finish in time.
+    "handshake_timeout",
+    // Noise is required and the next hop's key is unknown.
+    "no_key",
+    // The connection failed (closed, reset) during the handshake.
+    "closed",
+];
+
+/// Which side of a link a count is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkDirection {
+    /// Opened by a peer.
+    Inbound,
+    /// Opened by this node to a next hop.
+    Outbound,
+}
+
+impl LinkDirection {
+    const ALL: [LinkDirection; 2] = [Self::Inbound, Self::Outbound];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Self::Inbound => 0,
+            Self::Outbound => 1,
+        }
+    }
+}
+
 /// Everything one shard counts.
 #[derive(Debug)]
 pub struct ShardStats {
@@ -80,6 +132,10 @@ pub struct ShardStats {
     /// Packets for which this node was the last hop.
     pub final_hop: AtomicU64,
     dropped: Vec<AtomicU64>,
+    /// Noise links that failed or were refused, by direction and reason.
+    link_failures: Vec<AtomicU64>,
+    /// Noise handshakes completed, by direction.
+    noise_links: [AtomicU64; 2],
     /// Packets held in the delay wheel.
     pub wheel_depth: AtomicU64,
     /// Frames queued towards next hops, all peers together.
@@ -131,6 +187,10 @@ impl Default for ShardStats {
             forwarded: AtomicU64::new(0),
             final_hop: AtomicU64::new(0),
             dropped: DropReason::ALL.iter().map(|_| AtomicU64::new(0)).collect(),
+            link_failures: (0..LinkDirection::ALL.len() * LINK_FAILURE_REASONS.len())
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+            noise_links: Default::default(),
             wheel_depth: AtomicU64::new(0),
             peer_queue_depth: AtomicU64::new(0),
             inbound_connections: AtomicU64::new(0),
@@ -171,6 +231,42 @@ impl ShardStats {
         self.dropped
             .get(reason.index())
             .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+
+    fn link_failure_index(direction: LinkDirection, reason: &str) -> Option<usize> {
+        let reason = LINK_FAILURE_REASONS.iter().position(|r| *r == reason)?;
+        Some(direction.index() * LINK_FAILURE_REASONS.len() + reason)
+    }
+
+    /// Counts a Noise link that failed or was refused for `reason` (one of
+    /// [`LINK_FAILURE_REASONS`]; another is a bug, counted nowhere).
+    pub fn count_link_failure(&self, direction: LinkDirection, reason: &str) {
+        debug_assert!(
+            LINK_FAILURE_REASONS.contains(&reason),
+            "unknown reason {reason}"
+        );
+        if let Some(counter) = Self::link_failure_index(direction, reason)
+            .and_then(|index| self.link_failures.get(index))
+        {
+            add(counter, 1);
+        }
+    }
+
+    /// Noise links that failed or were refused for `reason` so far.
+    pub fn link_failures(&self, direction: LinkDirection, reason: &str) -> u64 {
+        Self::link_failure_index(direction, reason)
+            .and_then(|index| self.link_failures.get(index))
+            .map_or(0, load)
+    }
+
+    /// Counts a Noise handshake completed.
+    pub fn count_noise_link(&self, direction: LinkDirection) {
+        add(&self.noise_links[direction.index()], 1);
+    }
+
+    /// Noise handshakes completed so far.
+    pub fn noise_links(&self, direction: LinkDirection) -> u64 {
+        load(&self.noise_links[direction.index()])
     }
 
     /// Packets dropped for any reason.
@@ -437,6 +533,8 @@ pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
         }
     }
 
+    render_links(shards, out);
+
     render_histogram(
         out,
         "batch_size",
@@ -461,6 +559,41 @@ pub fn render_prometheus(shards: &[&ShardStats], out: &mut String) {
         1e-6,
         shards.iter().map(|s| &s.socket_wait),
     );
+}
+
+/// The Noise link counters, for the node (shards summed).
+fn render_links(shards: &[&ShardStats], out: &mut String) {
+    let _ = writeln!(
+        out,
+        "# HELP mixnet_noise_links_total Noise handshakes completed, by direction."
+    );
+    let _ = writeln!(out, "# TYPE mixnet_noise_links_total counter");
+    for direction in LinkDirection::ALL {
+        let total: u64 = shards.iter().map(|s| s.noise_links(direction)).sum();
+        let label = direction.label();
+        let _ = writeln!(
+            out,
+            "mixnet_noise_links_total{{direction=\"{label}\"}} {total}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP mixnet_noise_link_failures_total Noise links that failed or were refused, by direction and reason."
+    );
+    let _ = writeln!(out, "# TYPE mixnet_noise_link_failures_total counter");
+    for direction in LinkDirection::ALL {
+        for reason in LINK_FAILURE_REASONS {
+            let total: u64 = shards
+                .iter()
+                .map(|s| s.link_failures(direction, reason))
+                .sum();
+            let _ = writeln!(
+                out,
+                "mixnet_noise_link_failures_total{{direction=\"{}\",reason=\"{reason}\"}} {total}",
+                direction.label()
+            );
+        }
+    }
 }
 
 fn render_histogram<'a, const N: usize>(
@@ -568,6 +701,10 @@ mod tests {
         b.record_latency(Duration::from_micros(700));
         ShardStats::add(&a.busy_nanos, 1_500_000_000);
         ShardStats::add(&b.busy_nanos, 250_000_000);
+        a.count_link_failure(LinkDirection::Inbound, "unknown_peer");
+        b.count_link_failure(LinkDirection::Inbound, "unknown_peer");
+        b.count_link_failure(LinkDirection::Outbound, "bad_tag");
+        a.count_noise_link(LinkDirection::Outbound);
         let mut text = String::new();
         render_prometheus(&[&a, &b], &mut text);
         assert!(text.contains("\nmixnet_packets_received_total 7\n"));
@@ -581,6 +718,16 @@ mod tests {
         assert!(text.contains("mixnet_processing_latency_seconds_bucket{le=\"0.0005\"} 0\n"));
         assert!(text.contains("\nmixnet_busy_seconds_total 1.75\n"));
         assert!(text.contains("mixnet_shard_busy_seconds_total{shard=\"1\"} 0.25\n"));
+        assert!(text.contains(
+            "mixnet_noise_link_failures_total{direction=\"inbound\",reason=\"unknown_peer\"} 2\n"
+        ));
+        assert!(text.contains(
+            "mixnet_noise_link_failures_total{direction=\"outbound\",reason=\"bad_tag\"} 1\n"
+        ));
+        assert!(text.contains("mixnet_noise_links_total{direction=\"outbound\"} 1\n"));
+        for reason in LINK_FAILURE_REASONS {
+            assert!(text.contains(&format!("direction=\"inbound\",reason=\"{reason}\"}} ")));
+        }
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let value = line.rsplit(' ').next().unwrap();
             assert!(value.parse::<f64>().is_ok(), "bad sample line {line}");

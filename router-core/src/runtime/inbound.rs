@@ -8,6 +8,11 @@
 //! silence: no complete frame within the first-frame timeout, or no byte within the idle
 //! timeout ([`super::limits`]). A new connection takes no packet buffer until its first byte
 //! arrives (it is peeked into the stack), so silent connections cost the shard no memory.
+//!
+//! That first byte also says what the connection is: a Noise header (version 1) starts a
+//! handshake ([`super::link`]), after which frames arrive as transport messages
+//! ([`SealedAssembler`]); Nym's plain framing (7 or 8) is served when the node's Noise mode
+//! accepts plain links, and refused, counted and logged when it requires Noise.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -19,10 +24,16 @@ use futures_lite::AsyncReadExt;
 use glommio::net::TcpStream;
 
 use super::limits::Admitted;
+use super::link;
 use super::shard::Shard;
 use super::sys;
-use crate::mix::DropReason;
-use crate::pipeline::{FrameAssembler, ReceivedFrame, ShardStats, MAX_READ_FRAMES};
+use crate::mix::{DropReason, Timestamp};
+use crate::noise::header::VERSION as NOISE_VERSION;
+use crate::pipeline::{
+    BufferPool, FrameAssembler, LinkDirection, LinkError, ReceivedFrame, SealedAssembler,
+    ShardStats, MAX_READ_FRAMES,
+};
+use crate::wire::FrameError;
 
 /// What one read gave.
 enum Read {
@@ -32,6 +43,85 @@ enum Read {
     TimedOut,
     /// The connection failed, or the shard is stopping.
     Over,
+}
+
+/// A connection's reassembly: plain frames, or frames in Noise transport messages.
+enum Reassembly {
+    Plain(FrameAssembler),
+    Sealed(Box<SealedAssembler>),
+}
+
+/// Why a connection's byte stream became unusable.
+enum Corrupt {
+    Frame(FrameError),
+    Link(LinkError),
+}
+
+impl Reassembly {
+    fn prepare(&mut self, pool: &mut BufferPool) {
+        match self {
+            Self::Plain(a) => a.prepare(pool),
+            Self::Sealed(a) => a.prepare(pool),
+        }
+    }
+
+    fn held_buffers(&self) -> usize {
+        match self {
+            Self::Plain(a) => a.held_buffers(),
+            Self::Sealed(a) => a.held_buffers(),
+        }
+    }
+
+    fn with_read_targets<R>(
+        &mut self,
+        read: impl FnOnce(&mut [std::io::IoSliceMut<'_>]) -> R,
+    ) -> R {
+        match self {
+            Self::Plain(a) => a.with_read_targets(read),
+            Self::Sealed(a) => a.with_read_targets(read),
+        }
+    }
+
+    fn first_target(&mut self) -> &mut [u8] {
+        match self {
+            Self::Plain(a) => a.first_target(),
+            Self::Sealed(a) => a.first_target(),
+        }
+    }
+
+    fn commit(
+        &mut self,
+        received: usize,
+        now: Timestamp,
+        pool: &mut BufferPool,
+        out: &mut Vec<ReceivedFrame>,
+    ) -> Result<(), Corrupt> {
+        match self {
+            Self::Plain(a) => a.commit(received, now, pool, out).map_err(Corrupt::Frame),
+            Self::Sealed(a) => a.commit(received, now, pool, out).map_err(Corrupt::Link),
+        }
+    }
+
+    fn release(&mut self, pool: &mut BufferPool) {
+        match self {
+            Self::Plain(a) => a.release(pool),
+            Self::Sealed(a) => a.release(pool),
+        }
+    }
+
+    fn has_partial_frame(&self) -> bool {
+        match self {
+            Self::Plain(a) => a.has_partial_frame(),
+            Self::Sealed(a) => a.has_partial_frame(),
+        }
+    }
+
+    fn copied_bytes(&self) -> u64 {
+        match self {
+            Self::Plain(a) => a.copied_bytes(),
+            Self::Sealed(a) => a.copied_bytes(),
+        }
+    }
 }
 
 /// Serves one inbound connection until the peer closes it, it turns out corrupt or silent,
@@ -52,19 +142,54 @@ pub(super) async fn serve(
     if let Err(error) = sys::enable_receive_timestamps(fd) {
         tracing::debug!(%peer, %error, "no receive timestamps: socket wait not measured");
     }
-    let (source, inflow) = shard.register_inflow();
-    let mut assembler = FrameAssembler::with_source(source);
-    let mut frames: Vec<ReceivedFrame> = Vec::with_capacity(MAX_READ_FRAMES);
-    let mut copied = 0u64;
-    // A new connection takes no packet buffer until its first byte is there.
-    let started = match wait_first_byte(&shard, &stream, peer, limits.first_frame_timeout).await {
-        Read::Bytes(0) | Read::Over => false,
+    // A new connection takes no packet buffer until its first byte is there, and none
+    // before its Noise handshake is done.
+    let mut first = [0u8; 1];
+    let transport = match wait_first_byte(
+        &shard,
+        &stream,
+        peer,
+        limits.first_frame_timeout,
+        &mut first,
+    )
+    .await
+    {
+        Read::Bytes(0) | Read::Over => Err(()),
         Read::TimedOut => {
             count_silent(&shard, peer, false);
-            false
+            Err(())
         }
-        Read::Bytes(_) => true,
+        Read::Bytes(_) if first[0] == NOISE_VERSION => {
+            match link::accept(&shard, &mut stream).await {
+                Ok(transport) => Ok(Some(transport)),
+                Err(failed) => {
+                    failed.report(&shard, LinkDirection::Inbound, peer);
+                    Err(())
+                }
+            }
+        }
+        Read::Bytes(_) if !shard.settings.noise_mode.accepts_plain() => {
+            shard
+                .stats
+                .count_link_failure(LinkDirection::Inbound, "plain_refused");
+            tracing::info!(
+                %peer,
+                "refusing a plain TCP link: this node requires Noise (engine.noise = \"required\")"
+            );
+            Err(())
+        }
+        Read::Bytes(_) => Ok(None),
     };
+    let started = transport.is_ok();
+    let (source, inflow) = shard.register_inflow();
+    let mut assembler = match transport {
+        Ok(Some(transport)) => {
+            Reassembly::Sealed(Box::new(SealedAssembler::new(transport, source)))
+        }
+        _ => Reassembly::Plain(FrameAssembler::with_source(source)),
+    };
+    let mut frames: Vec<ReceivedFrame> = Vec::with_capacity(MAX_READ_FRAMES);
+    let mut copied = 0u64;
     loop {
         if !started || shard.stopping.get() {
             break;
@@ -101,11 +226,21 @@ pub(super) async fn serve(
         // A busy link always has data, so this loop would never await on its own: let the
         // writers, the timer and the other connections run after every batch.
         futures_lite::future::yield_now().await;
-        if let Err(error) = committed {
-            let reason = DropReason::from(error);
-            shard.stats.count_drop(reason, 1);
-            tracing::info!(%peer, %error, reason = reason.label(), "closing connection: corrupt frame");
-            break;
+        match committed {
+            Ok(()) => {}
+            Err(Corrupt::Frame(error)) => {
+                let reason = DropReason::from(error);
+                shard.stats.count_drop(reason, 1);
+                tracing::info!(%peer, %error, reason = reason.label(), "closing connection: corrupt frame");
+                break;
+            }
+            Err(Corrupt::Link(error)) => {
+                shard
+                    .stats
+                    .count_link_failure(LinkDirection::Inbound, error.label());
+                tracing::info!(%peer, %error, reason = error.label(), "closing a Noise link");
+                break;
+            }
         }
     }
     if assembler.has_partial_frame() {
@@ -142,9 +277,9 @@ async fn wait_first_byte(
     stream: &TcpStream,
     peer: SocketAddr,
     allowed: Duration,
+    byte: &mut [u8; 1],
 ) -> Read {
-    let mut byte = [0u8; 1];
-    let peek = async { stream.peek(&mut byte).await.map_err(std::io::Error::from) };
+    let peek = async { stream.peek(byte).await.map_err(std::io::Error::from) };
     within(shard, allowed, peek, peer).await
 }
 
@@ -185,7 +320,7 @@ async fn within(
 async fn read_some(
     shard: &Shard,
     stream: &mut TcpStream,
-    assembler: &mut FrameAssembler,
+    assembler: &mut Reassembly,
     peer: SocketAddr,
     allowed: Duration,
 ) -> Read {

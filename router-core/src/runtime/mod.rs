@@ -14,6 +14,7 @@
 //! * `inbound`: one task per inbound connection: scatter reads, batches into the mixer.
 //! * `limits`: who may hold an inbound connection, and for how long.
 //! * `peer`: one task per next hop: connect, gather writes, reconnect with backoff.
+//! * `link`: the Noise handshake on a connection, either side, bounded in time and bytes.
 //! * `backpressure`: a congested next hop pauses the connections that feed it.
 //! * `timer`: the task that releases delayed packets when their time comes.
 //! * `linger`: the task that unwraps a partial batch when its oldest frame has waited long
@@ -28,6 +29,18 @@
 //! by handle, and written from the same buffer: the kernel's copies in and out are the only
 //! ones. The `mixnet_copied_packet_bytes_total` counter shows any user-space copy (only a peer
 //! switching frame shape causes one).
+//!
+//! # Noise links
+//!
+//! With [`ShardSettings::noise_mode`] required (the node's default) or optional, links run
+//! Noise XKpsk3 ([`crate::noise`]). A connection's first byte says which it is: 1 is a Noise
+//! header, 7 and 8 are Nym's plain framing. The handshake runs before the connection takes
+//! any packet buffer, within [`ShardSettings::noise_handshake_timeout`], with exact reads of
+//! the pattern's message lengths; the initiator's static key must be in the [`LinkPeers`] the
+//! node installed (with [`LinkSetter`]), or the link is refused. Every frame is then one
+//! transport message, sealed and opened in place in its packet buffer, in the shard that
+//! reads or writes it: the cipher's writes replace no copy. Failures are counted by reason
+//! (`mixnet_noise_link_failures_total`).
 //!
 //! # Keys and the replay journal
 //!
@@ -44,6 +57,7 @@ mod event;
 mod inbound;
 mod limits;
 mod linger;
+mod link;
 mod metrics;
 mod peer;
 mod shard;
@@ -64,6 +78,8 @@ pub use shard::{Clock, ShardSettings};
 pub use sys::raise_open_files_limit;
 
 use crate::mix::{KeyRing, WheelError};
+use crate::noise::handshake::StaticKey;
+use crate::noise::peers::{LinkPeers, NoiseMode};
 use crate::pipeline::{BatchPolicy, BufferPool, Mixer, MixerConfig, NextHopPolicy, ShardStats};
 use crate::sphinx::{DestinationAddress, SurbIdentifier};
 use crate::wire::{KeyRotation, PacketSize};
@@ -101,6 +117,10 @@ pub struct RouterConfig {
     /// Where last-hop packets go with [`FinalHops::Deliver`](crate::pipeline::FinalHops)
     /// (the gateway's exit role); without one they are counted and recycled.
     pub deliveries: Option<DeliveryHandler>,
+    /// The node's static Noise key; required unless [`ShardSettings::noise_mode`] is off.
+    pub noise_key: Option<StaticKey>,
+    /// The peers' Noise keys to start with (replace them with [`LinkSetter`]).
+    pub links: LinkPeers,
 }
 
 /// A packet whose last hop is this node, as the exit role's handler sees it: borrowed from
@@ -166,11 +186,15 @@ impl RouterConfig {
                 backoff_max: Duration::from_secs(10),
                 batch: BatchPolicy::default(),
                 inbound: InboundLimits::default(),
+                noise_mode: NoiseMode::Off,
+                noise_handshake_timeout: Duration::from_secs(5),
             },
             buffer_budget_bytes: 256 << 20,
             shutdown_grace: Duration::from_secs(5),
             busy_poll: Duration::ZERO,
             deliveries: None,
+            noise_key: None,
+            links: LinkPeers::open(),
         }
     }
 }
@@ -206,6 +230,9 @@ pub enum RuntimeError {
     /// A shard thread panicked.
     #[error("shard {0} stopped abnormally")]
     ShardFailed(usize),
+    /// Noise links are on but the node has no static Noise key.
+    #[error("Noise links are {0} but no static Noise key was given")]
+    NoNoiseKey(&'static str),
 }
 
 struct Control {
@@ -214,6 +241,8 @@ struct Control {
     policy: Mutex<NextHopPolicy>,
     keys_generation: AtomicU64,
     keys: Mutex<KeyRing>,
+    links_generation: AtomicU64,
+    links: Mutex<Arc<LinkPeers>>,
     /// Inbound connections of every shard, by source.
     connections: Arc<Mutex<ConnectionTable>>,
 }
@@ -299,6 +328,27 @@ impl KeySetter {
     }
 }
 
+/// Changes the peers' Noise keys of a running router from any thread (a new topology).
+#[derive(Clone)]
+pub struct LinkSetter(Arc<Control>);
+
+impl std::fmt::Debug for LinkSetter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LinkSetter")
+    }
+}
+
+impl LinkSetter {
+    /// Installs `links` on every shard (within a housekeeping interval): new links use them,
+    /// and so does the key check of every new inbound link; open links stay up.
+    pub fn set(&self, links: LinkPeers) {
+        if let Ok(mut slot) = self.0.links.lock() {
+            *slot = Arc::new(links);
+        }
+        self.0.links_generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// How often shards look at the stop flag, the policy and the keys, and hand their accepted
 /// replay tags to the sink (off the hot path).
 pub const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(20);
@@ -309,12 +359,17 @@ impl Router {
         if config.cpus.is_empty() {
             return Err(RuntimeError::NoShards);
         }
+        if config.noise_key.is_none() && config.shard.noise_mode != NoiseMode::Off {
+            return Err(RuntimeError::NoNoiseKey(config.shard.noise_mode.name()));
+        }
         let control = Arc::new(Control {
             stop: AtomicBool::new(false),
             policy_generation: AtomicU64::new(0),
             policy: Mutex::new(config.policy.clone()),
             keys_generation: AtomicU64::new(0),
             keys: Mutex::new(config.keys.clone()),
+            links_generation: AtomicU64::new(0),
+            links: Mutex::new(Arc::new(config.links.clone())),
             connections: Arc::default(),
         });
         let clock = Clock::new();
@@ -435,6 +490,11 @@ impl RouterHandle {
         KeySetter(self.control.clone())
     }
 
+    /// A handle that changes the peers' Noise keys from another thread.
+    pub fn link_setter(&self) -> LinkSetter {
+        LinkSetter(self.control.clone())
+    }
+
     /// A handle that can stop the router from another thread.
     pub fn stopper(&self) -> Stopper {
         Stopper(self.control.clone())
@@ -547,6 +607,8 @@ fn start_shard(
         seed,
     );
     shard.deliveries = config.deliveries.clone();
+    shard.noise_key = config.noise_key.clone();
+    shard.links = std::cell::RefCell::new(Arc::new(config.links.clone()));
     Ok((Rc::new(shard), listener, bound))
 }
 
@@ -555,6 +617,7 @@ fn start_shard(
 async fn housekeeping(shard: &Shard, control: &Control, accepted_tags: Option<&AcceptedTagSink>) {
     let mut policy_generation = 0u64;
     let mut keys_generation = 0u64;
+    let mut links_generation = 0u64;
     while !control.stop.load(Ordering::Acquire) {
         glommio::timer::sleep(HOUSEKEEPING_INTERVAL).await;
         count_busy_time(&shard.stats);
@@ -570,6 +633,13 @@ async fn housekeeping(shard: &Shard, control: &Control, accepted_tags: Option<&A
             keys_generation = current;
             if let Ok(keys) = control.keys.lock() {
                 shard.mixer.borrow_mut().set_keys(keys.clone());
+            }
+        }
+        let current = control.links_generation.load(Ordering::Acquire);
+        if current != links_generation {
+            links_generation = current;
+            if let Ok(links) = control.links.lock() {
+                *shard.links.borrow_mut() = links.clone();
             }
         }
         hand_over_accepted_tags(shard, accepted_tags);

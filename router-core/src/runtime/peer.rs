@@ -10,6 +10,11 @@
 //! feeds it, each of which completes up to a read's worth of frames per turn. When the socket
 //! does not take more, the queue grows, and past its high-water mark the readers feeding it
 //! pause ([`super::backpressure`]).
+//!
+//! A link to a next hop whose Noise key is known runs a Noise handshake right after the
+//! connect ([`super::link`]); its frames are then sealed in place just before their first
+//! write ([`OutboundQueue::seal_front`]). When such a link fails, the frames sealed for it are
+//! dropped (`next_hop_unreachable`): their nonces belong to the lost session.
 
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
@@ -21,11 +26,14 @@ use futures_lite::AsyncWriteExt;
 use glommio::net::TcpStream;
 
 use super::event::LocalEvent;
+use super::link;
 use super::shard::Shard;
 use super::sys;
 use crate::mix::DropReason;
-use crate::pipeline::{OutboundQueue, QueuePressure, ShardStats, MAX_WRITE_FRAMES};
-use std::cell::RefCell;
+use crate::noise::peers::OutboundLink;
+use crate::noise::transport::Transport;
+use crate::pipeline::{LinkDirection, OutboundQueue, QueuePressure, ShardStats, MAX_WRITE_FRAMES};
+use std::cell::{Cell, RefCell};
 
 /// Most frames written to one next hop per turn of its task (when the socket takes them).
 pub const WRITE_BUDGET: usize = 16 * MAX_WRITE_FRAMES;
@@ -40,6 +48,8 @@ pub struct Peer {
     pub(super) pressure: RefCell<QueuePressure>,
     /// Notified when a congestion ends.
     pub(super) drained: LocalEvent,
+    /// Whether a reset plain link was already reported at `warn` (once per next hop).
+    warned_plain_reset: Cell<bool>,
 }
 
 impl Peer {
@@ -57,6 +67,7 @@ impl Peer {
                 shard.settings.peer_queue_patience,
             )),
             drained: LocalEvent::default(),
+            warned_plain_reset: Cell::new(false),
         });
         shard.peers.borrow_mut().insert(addr, peer.clone());
         glommio::spawn_local(run(shard.clone(), peer.clone())).detach();
@@ -70,11 +81,24 @@ async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
         while peer.queue.borrow().is_empty() {
             peer.ready.wait().await;
         }
-        let connect = TcpStream::connect_timeout(peer.addr, shard.settings.connect_timeout);
-        let stream = match connect.await {
-            Ok(stream) => stream,
-            Err(error) => {
-                tracing::warn!(peer = %peer.addr, %error, retry_in = ?backoff, "cannot reach next hop");
+        let link = shard
+            .links
+            .borrow()
+            .outbound(shard.settings.noise_mode, peer.addr);
+        let connected = match link {
+            OutboundLink::NoKey => Err(link::Failed {
+                reason: "no_key",
+                detail: "Noise is required and the topology has no key for this next hop".into(),
+            }),
+            OutboundLink::Plain | OutboundLink::Noise(_) => connect(&shard, &peer, link).await,
+        };
+        let (stream, transport) = match connected {
+            Ok(connected) => connected,
+            Err(failed) => {
+                if failed.reason != "connect" {
+                    failed.report(&shard, LinkDirection::Outbound, peer.addr);
+                }
+                tracing::warn!(peer = %peer.addr, error = %failed.detail, retry_in = ?backoff, "cannot reach next hop");
                 shard.drop_queued(&mut peer.queue.borrow_mut(), DropReason::NextHopUnreachable);
                 peer.relieve_if_drained();
                 if shard.stopping.get() {
@@ -86,16 +110,57 @@ async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
             }
         };
         backoff = shard.settings.backoff_initial;
-        let _ = stream.set_nodelay(true);
         ShardStats::add(&shard.stats.outbound_connections, 1);
-        tracing::debug!(peer = %peer.addr, "connected to next hop");
-        write_queue(&shard, &peer, stream).await;
+        let sealed = transport.is_some();
+        tracing::debug!(peer = %peer.addr, noise = sealed, "connected to next hop");
+        write_queue(&shard, &peer, stream, transport).await;
         shard
             .stats
             .outbound_connections
             .fetch_sub(1, Ordering::Relaxed);
-        // A frame cut off mid-way is resent whole on the next connection.
-        peer.queue.borrow_mut().restart_front();
+        if sealed {
+            let mut queue = peer.queue.borrow_mut();
+            let mut dropped = 0u64;
+            queue.drain_sealed(|packet| {
+                dropped += 1;
+                shard.give_buffer(packet.buf);
+            });
+            if dropped > 0 {
+                shard
+                    .stats
+                    .count_drop(DropReason::NextHopUnreachable, dropped);
+                shard
+                    .stats
+                    .peer_queue_depth
+                    .fetch_sub(dropped, Ordering::Relaxed);
+            }
+            drop(queue);
+            peer.relieve_if_drained();
+        } else {
+            // A frame cut off mid-way is resent whole on the next connection.
+            peer.queue.borrow_mut().restart_front();
+        }
+    }
+}
+
+/// Connects to the next hop and, for a Noise link, runs the handshake.
+async fn connect(
+    shard: &Shard,
+    peer: &Peer,
+    link: OutboundLink,
+) -> Result<(TcpStream, Option<Transport>), link::Failed> {
+    let connect = TcpStream::connect_timeout(peer.addr, shard.settings.connect_timeout);
+    let mut stream = connect.await.map_err(|error| link::Failed {
+        reason: "connect",
+        detail: error.to_string(),
+    })?;
+    let _ = stream.set_nodelay(true);
+    match link {
+        OutboundLink::Noise(key) => {
+            let transport = link::open(shard, &mut stream, &key).await?;
+            Ok((stream, Some(transport)))
+        }
+        OutboundLink::Plain | OutboundLink::NoKey => Ok((stream, None)),
     }
 }
 
@@ -103,8 +168,14 @@ async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
 /// grace period (packets released from the wheel still leave) and ends with the shard.
 /// A link with nothing to write for [`super::ShardSettings::outbound_idle`] is closed, before the
 /// next hop's own idle timeout can close it under a packet being written.
-async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) {
+async fn write_queue(
+    shard: &Rc<Shard>,
+    peer: &Rc<Peer>,
+    mut stream: TcpStream,
+    mut transport: Option<Transport>,
+) {
     let fd = stream.as_raw_fd();
+    let sealed = transport.is_some();
     let mut written_this_turn = 0usize;
     loop {
         if peer.queue.borrow().is_empty() {
@@ -127,10 +198,23 @@ async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) 
             }
             continue;
         }
+        if let Some(transport) = transport.as_mut() {
+            let result = peer
+                .queue
+                .borrow_mut()
+                .seal_front(|message| transport.seal(message));
+            if let Err(error) = result {
+                shard
+                    .stats
+                    .count_link_failure(LinkDirection::Outbound, error.label());
+                tracing::warn!(peer = %peer.addr, %error, "closing a Noise link");
+                return;
+            }
+        }
         let result = peer
             .queue
             .borrow()
-            .with_write_targets(|sources| sys::send_gather(fd, sources));
+            .with_write_targets(sealed, |sources| sys::send_gather(fd, sources));
         let written = match result {
             Ok(Some(written)) => written,
             Ok(None) => {
@@ -140,13 +224,14 @@ async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) 
                 let Some((packet, sent)) = peer.queue.borrow_mut().take_front() else {
                     continue;
                 };
-                let rest = packet.buf.frame(usize::from(packet.header_len));
-                let written = stream.write(rest.get(sent..).unwrap_or_default()).await;
+                let written = stream
+                    .write(packet.wire().get(sent..).unwrap_or_default())
+                    .await;
                 let written = match written {
                     Ok(written) => written,
                     Err(error) => {
                         peer.queue.borrow_mut().restore_front(packet, 0);
-                        tracing::debug!(peer = %peer.addr, %error, "next hop connection lost");
+                        link_lost(peer, sealed, &error);
                         return;
                     }
                 };
@@ -154,7 +239,7 @@ async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) 
                 written
             }
             Err(error) => {
-                tracing::debug!(peer = %peer.addr, %error, "next hop connection lost");
+                link_lost(peer, sealed, &error);
                 return;
             }
         };
@@ -175,5 +260,24 @@ async fn write_queue(shard: &Rc<Shard>, peer: &Rc<Peer>, mut stream: TcpStream) 
             written_this_turn = 0;
             futures_lite::future::yield_now().await;
         }
+    }
+}
+
+/// Logs a lost link. A plain link the next hop resets is what a node that requires Noise
+/// does to it: said once per next hop at `warn`, with what to do.
+fn link_lost(peer: &Peer, sealed: bool, error: &std::io::Error) {
+    let reset = matches!(
+        error.kind(),
+        std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+    );
+    if !sealed && reset && !peer.warned_plain_reset.replace(true) {
+        tracing::warn!(
+            peer = %peer.addr,
+            %error,
+            "next hop reset a plain TCP link: if it requires Noise, give its key (the topology, \
+             or --danger-noise-peer) and keep engine.noise at \"required\" or \"optional\""
+        );
+    } else {
+        tracing::debug!(peer = %peer.addr, %error, "next hop connection lost");
     }
 }

@@ -13,6 +13,8 @@ use super::event::LocalEvent;
 use super::peer::Peer;
 use super::{Delivered, DeliveryHandler};
 use crate::mix::{DropReason, Timestamp};
+use crate::noise::handshake::StaticKey;
+use crate::noise::peers::{LinkPeers, NoiseMode};
 use crate::pipeline::{
     BatchPolicy, BufferPool, Delivery, Mixer, MixerSink, OutPacket, OutboundQueue, PacketBuf,
     PendingBatch, ReceivedFrame, ShardStats,
@@ -74,6 +76,10 @@ pub struct ShardSettings {
     pub batch: BatchPolicy,
     /// Inbound connection limits (caps per node and per source, timeouts).
     pub inbound: super::InboundLimits,
+    /// Noise on links: required, optional or off ([`NoiseMode`]).
+    pub noise_mode: NoiseMode,
+    /// How long a Noise handshake may take, either side, before the connection is closed.
+    pub noise_handshake_timeout: Duration,
 }
 
 /// The state a shard's tasks share.
@@ -104,6 +110,10 @@ pub struct Shard {
     rng: Cell<u64>,
     /// The exit role's handler (gateways), set before the shard starts.
     pub(super) deliveries: Option<DeliveryHandler>,
+    /// The node's static Noise key, set before the shard starts.
+    pub(super) noise_key: Option<StaticKey>,
+    /// The peers' Noise keys, as the last topology gave them.
+    pub(super) links: RefCell<Arc<LinkPeers>>,
 }
 
 impl Shard {
@@ -135,6 +145,8 @@ impl Shard {
             rng: Cell::new(seed | 1),
             settings,
             deliveries: None,
+            noise_key: None,
+            links: RefCell::new(Arc::new(LinkPeers::open())),
         }
     }
 
