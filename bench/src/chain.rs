@@ -144,6 +144,7 @@ fn bond(
         role: NodeRole::Mixnode,
         address: std::net::SocketAddr::from((ip, 1789)),
         clients_address: None,
+        noise_key: None,
     };
     let st = Statement::bond(
         genesis.genesis_hash(),

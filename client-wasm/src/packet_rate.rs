@@ -34,6 +34,7 @@ pub fn synthetic_topology(rng: &mut impl CoreRng) -> Topology {
                 next_sphinx_key: None,
                 address: address(layer),
                 layer: Layer::new(layer).expect("layers 1 to 3"),
+                noise_key: None,
             }
         })
         .collect();
@@ -51,6 +52,7 @@ pub fn synthetic_topology(rng: &mut impl CoreRng) -> Topology {
             next_sphinx_key: None,
             address: address(4),
             clients_address: None,
+            noise_key: None,
         }],
     }
 }

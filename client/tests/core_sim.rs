@@ -66,6 +66,7 @@ impl Sim {
                     next_sphinx_key: None,
                     address,
                     layer: Layer::new(i / 2 + 1).unwrap(),
+                    noise_key: None,
                 });
             } else {
                 gateways.push(identity(i + 50));
@@ -75,6 +76,7 @@ impl Sim {
                     next_sphinx_key: None,
                     address,
                     clients_address: None,
+                    noise_key: None,
                 });
             }
             nodes.insert(address, SimNode { secret });

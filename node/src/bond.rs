@@ -16,7 +16,7 @@ use validator_client::ValidatorClient;
 use validator_core::api::StatementAccepted;
 use validator_core::files::read_secret;
 use validator_core::genesis::GenesisHash;
-use validator_core::primitives::{IdentityKey, SphinxKey};
+use validator_core::primitives::{IdentityKey, NoiseKey, SphinxKey};
 use validator_core::statement::{NodeDescriptor, NodeRole, SignedStatement, Statement};
 
 use crate::error::NodeError;
@@ -62,12 +62,18 @@ pub fn bond(
             paths.config().display()
         )));
     }
-    let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
+    let keys = NodeKeys::load(paths)?;
     let account = SigningKey::from_bytes(&*read_secret(account_key_file)?);
     let sphinx = SphinxKey::from_bytes(keys.sphinx.public_key()).map_err(|e| {
         NodeError::Refused(format!(
             "{}: not a usable Sphinx key: {e}",
             paths.sphinx_key().display()
+        ))
+    })?;
+    let noise = NoiseKey::from_bytes(*keys.noise.public()).map_err(|e| {
+        NodeError::Refused(format!(
+            "{}: not a usable Noise key: {e}",
+            paths.noise_key().display()
         ))
     })?;
     let expected_genesis = announced.genesis_hash;
@@ -77,6 +83,7 @@ pub fn bond(
         role: announced.role,
         address: announced.address,
         clients_address: announced.clients_address,
+        noise_key: Some(noise),
     };
     node.validate().map_err(|e| {
         NodeError::Refused(format!(

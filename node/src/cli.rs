@@ -99,6 +99,11 @@ pub struct RunArgs {
     /// it makes the node an open relay.
     #[arg(long)]
     pub danger_allow_any_next_hop: bool,
+    /// A peer's Noise key, as ADDR=KEY (KEY in base58; repeat for several): links to ADDR
+    /// use KEY, and KEY may open links to this node. For tests and networks without
+    /// validators; with --danger-allow-any-next-hop, only listed keys may then open links.
+    #[arg(long = "danger-noise-peer", value_name = "ADDR=KEY")]
+    pub danger_noise_peers: Vec<String>,
 }
 
 impl RunArgs {

@@ -82,6 +82,14 @@ pub struct EngineSection {
     /// then shows busy whenever traffic flows (`mixnet_busy_seconds_total` leaves the
     /// polling out).
     pub busy_poll_us: u64,
+    /// Noise on links with other nodes: "required", "optional" (Noise where the peer's key
+    /// is known, plain TCP elsewhere; both accepted) or "off" (plain TCP out; both
+    /// accepted). Unset: required, or optional with `--danger-allow-any-next-hop`
+    /// ([`crate::links`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub noise: Option<String>,
+    /// How long a Noise handshake may take, either side, in ms (1 to 60000).
+    pub noise_handshake_timeout_ms: u64,
 }
 
 impl Default for EngineSection {
@@ -113,6 +121,8 @@ impl Default for EngineSection {
             topology_refresh_ms: 10_000,
             batch_linger_us: router_core::pipeline::DEFAULT_LINGER.as_micros() as u64,
             busy_poll_us: 0,
+            noise: None,
+            noise_handshake_timeout_ms: 5_000,
         }
     }
 }
@@ -231,6 +241,16 @@ impl EngineSection {
                 "must be at least 1".into(),
             ));
         }
+        if let Some(word) = &engine.noise {
+            word.parse::<router_core::noise::peers::NoiseMode>()
+                .map_err(|message| invalid("engine.noise", message))?;
+        }
+        if !(1..=60_000).contains(&engine.noise_handshake_timeout_ms) {
+            return Err(invalid(
+                "engine.noise_handshake_timeout_ms",
+                format!("{} is outside 1..=60000", engine.noise_handshake_timeout_ms),
+            ));
+        }
         Ok(())
     }
 }
@@ -289,6 +309,7 @@ impl EngineSection {
                 first_frame_timeout: Duration::from_millis(self.first_frame_timeout_ms),
                 idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             },
+            noise_handshake_timeout: Duration::from_millis(self.noise_handshake_timeout_ms),
             ..config.shard
         };
         config.buffer_budget_bytes = self.buffer_budget_mib << 20;

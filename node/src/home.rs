@@ -74,6 +74,11 @@ impl NodePaths {
         self.dir.join("sphinx.key")
     }
 
+    /// The x25519 static Noise secret key.
+    pub fn noise_key(&self) -> PathBuf {
+        self.dir.join("noise.key")
+    }
+
     /// The pinned genesis of the chain the node serves.
     pub fn genesis(&self) -> PathBuf {
         self.dir.join("genesis.toml")

@@ -31,7 +31,7 @@ pub fn create_node<C: ConfigFile>(
     }
     std::fs::create_dir_all(dir).map_err(NodeError::io("cannot create", dir))?;
     let keys = NodeKeys::generate();
-    keys.save(&paths.identity_key(), &paths.sphinx_key())?;
+    keys.save(paths)?;
     std::fs::write(paths.config(), text).map_err(NodeError::io("cannot write", paths.config()))?;
     Ok(keys)
 }

@@ -7,7 +7,7 @@
 //!
 //! # Layout
 //! * [`home`]: where a node's files live (`HOME/<role>s/ID/`) and its roles.
-//! * [`keys`]: the ed25519 identity and x25519 Sphinx keys, in 0600 files.
+//! * [`keys`]: the ed25519 identity, x25519 Sphinx and x25519 Noise keys, in 0600 files.
 //! * [`config`]: reading, parsing and checking `config.toml` ([`config::ConfigFile`]), with
 //!   errors that name the file and the field.
 //! * [`engine`]: the `[engine]` section, its defaults and bounds, and its mapping to
@@ -22,6 +22,8 @@
 //! * [`topology`]: the verified previous/current/next topology window, fetched from the
 //!   validators in the background (next hops for mixnodes, first hops for gateways).
 //! * [`lifecycle`]: signals, the metrics endpoint, the pid file, the shutdown order.
+//! * [`links`]: Noise on the node's links: the mode, the node's static key, the peers' keys
+//!   from the topology (or `--danger-noise-peer`).
 //! * [`bond`]: registration with the validators.
 //! * [`init`]: a new node directory with config and keys.
 //! * [`cli`]: clap argument groups, tracing setup, exit codes.
@@ -42,6 +44,7 @@ pub mod home;
 pub mod init;
 pub mod keys;
 pub mod lifecycle;
+pub mod links;
 pub mod replay;
 pub mod rotation;
 pub mod topology;

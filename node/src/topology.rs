@@ -67,6 +67,22 @@ impl TopologyWindow {
             .collect()
     }
 
+    /// Every node of every kept epoch that announced a Noise key, with its packet address.
+    pub fn noise_keys(&self) -> Vec<(SocketAddr, [u8; 32])> {
+        let mut keys: Vec<_> = self
+            .kept
+            .values()
+            .flat_map(|t| {
+                let mixnodes = t.mixnodes.iter().map(|m| (m.address, m.noise_key));
+                mixnodes.chain(t.gateways.iter().map(|g| (g.address, g.noise_key)))
+            })
+            .filter_map(|(address, key)| Some((address, *key?.as_bytes())))
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
     /// The layer-1 mixnodes of every kept epoch: where a gateway sends client packets.
     pub fn layer1(&self) -> HashSet<SocketAddr> {
         let Some(first) = Layer::new(1) else {
@@ -286,6 +302,7 @@ mod tests {
                 next_sphinx_key: None,
                 address: node(first + i, NodeRole::Mixnode).address,
                 layer: Layer::ALL[i as usize],
+                noise_key: None,
             })
             .collect();
         let gateways = vec![TopologyGateway {
@@ -294,6 +311,7 @@ mod tests {
             next_sphinx_key: None,
             address: node(first + 3, NodeRole::Gateway).address,
             clients_address: None,
+            noise_key: None,
         }];
         Topology {
             epoch_id: EpochId(epoch),

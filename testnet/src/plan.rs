@@ -252,6 +252,7 @@ mod tests {
                     next_sphinx_key: None,
                     address: "127.0.0.1:1".parse().unwrap(),
                     layer: Layer::new(layer).unwrap(),
+                    noise_key: None,
                 })
                 .collect(),
             gateways: gateways
@@ -262,6 +263,7 @@ mod tests {
                     next_sphinx_key: None,
                     address: "127.0.0.1:2".parse().unwrap(),
                     clients_address: None,
+                    noise_key: None,
                 })
                 .collect(),
         }

@@ -202,72 +202,86 @@ const X25519_LOW_ORDER: [[u8; 32]; 7] = [
     ],
 ];
 
-/// An x25519 public key (a node's Sphinx key), as its 32 raw bytes.
-///
-/// Low-order points are refused (see [`KeyError::LowOrderX25519`]); any other 32 bytes are a
-/// usable X25519 public key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct SphinxKey([u8; 32]);
+/// An x25519 public key type, as its 32 raw bytes, with base58 text and serde forms.
+macro_rules! x25519_key_type {
+    ($name:ident, $doc:literal) => {
+        #[doc = $doc]
+        ///
+        /// Low-order points are refused (see [`KeyError::LowOrderX25519`]); any other 32 bytes
+        /// are a usable X25519 public key.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name([u8; 32]);
 
-impl SphinxKey {
-    /// Wraps raw key bytes, refusing low-order points.
-    pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
-        let mut masked = bytes;
-        masked[31] &= 0x7f;
-        if X25519_LOW_ORDER.contains(&masked) {
-            return Err(KeyError::LowOrderX25519);
+        impl $name {
+            /// Wraps raw key bytes, refusing low-order points.
+            pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
+                let mut masked = bytes;
+                masked[31] &= 0x7f;
+                if X25519_LOW_ORDER.contains(&masked) {
+                    return Err(KeyError::LowOrderX25519);
+                }
+                Ok(Self(bytes))
+            }
+
+            /// Parses a base58 string.
+            pub fn from_bs58(s: &str) -> Result<Self, KeyError> {
+                Self::from_bytes(bs58_fixed::<32>(s)?)
+            }
+
+            /// Base58 text form.
+            pub fn to_bs58(&self) -> String {
+                bs58::encode(&self.0).into_string()
+            }
+
+            /// Raw bytes.
+            pub fn as_bytes(&self) -> &[u8; 32] {
+                &self.0
+            }
         }
-        Ok(Self(bytes))
-    }
 
-    /// Parses a base58 string.
-    pub fn from_bs58(s: &str) -> Result<Self, KeyError> {
-        Self::from_bytes(bs58_fixed::<32>(s)?)
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.to_bs58())
+            }
+        }
 
-    /// Base58 text form.
-    pub fn to_bs58(&self) -> String {
-        bs58::encode(&self.0).into_string()
-    }
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), self.to_bs58())
+            }
+        }
 
-    /// Raw bytes.
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
+        impl FromStr for $name {
+            type Err = KeyError;
+            fn from_str(s: &str) -> Result<Self, KeyError> {
+                Self::from_bs58(s)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.to_bs58())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::from_bs58(&s)
+                    .map_err(|e| serde::de::Error::custom(format!("invalid x25519 key `{s}`: {e}")))
+            }
+        }
+    };
 }
 
-impl fmt::Display for SphinxKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_bs58())
-    }
-}
-
-impl fmt::Debug for SphinxKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "SphinxKey({})", self.to_bs58())
-    }
-}
-
-impl FromStr for SphinxKey {
-    type Err = KeyError;
-    fn from_str(s: &str) -> Result<Self, KeyError> {
-        Self::from_bs58(s)
-    }
-}
-
-impl Serialize for SphinxKey {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_bs58())
-    }
-}
-
-impl<'de> Deserialize<'de> for SphinxKey {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        Self::from_bs58(&s)
-            .map_err(|e| serde::de::Error::custom(format!("invalid x25519 key `{s}`: {e}")))
-    }
-}
+x25519_key_type!(
+    SphinxKey,
+    "An x25519 public key (a node's Sphinx key), as its 32 raw bytes."
+);
+x25519_key_type!(
+    NoiseKey,
+    "An x25519 public key (a node's static Noise key for its links), as its 32 raw bytes."
+);
 
 /// Serde adapter encoding an ed25519 [`Signature`] as a base58 string
 /// (`#[serde(with = "crate::primitives::signature_bs58")]`).

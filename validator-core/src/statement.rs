@@ -18,6 +18,7 @@
 //! node = identity_key[32] || sphinx_key[32] || role:u8 (0x01 mixnode, 0x02 gateway)
 //!        || len:u64 || address (the SocketAddr's display form, e.g. `1.2.3.4:1789`, `[::1]:1789`)
 //!        || 0x00 | 0x01 || len:u64 || clients_address
+//!        || 0x00 | 0x01 || noise_key[32]
 //! ```
 //!
 //! Every field has a fixed width or a length prefix and every choice a tag, so the encoding is
@@ -37,7 +38,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::genesis::{Amount, GenesisHash};
-use crate::primitives::{hash32_type, signature_bs58, Encoder, IdentityKey, SphinxKey};
+use crate::primitives::{hash32_type, signature_bs58, Encoder, IdentityKey, NoiseKey, SphinxKey};
 
 /// Domain-separation prefix of statement signing bytes.
 pub const STATEMENT_DOMAIN: &[u8] = b"mixnet-validator-statement-v1";
@@ -133,6 +134,10 @@ pub struct NodeDescriptor {
     /// Gateways only, optional: the `ws://` or `wss://` URL clients connect to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients_address: Option<String>,
+    /// The node's static x25519 key for Noise links with other nodes; a node without one
+    /// can only be reached over plain TCP (by nodes that allow it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_key: Option<NoiseKey>,
 }
 
 impl NodeDescriptor {
@@ -167,6 +172,10 @@ impl NodeDescriptor {
             .u8(self.role.tag())
             .str(&self.address.to_string())
             .opt_str(self.clients_address.as_deref());
+        match &self.noise_key {
+            Some(key) => enc.u8(1).fixed(key.as_bytes()),
+            None => enc.u8(0),
+        };
     }
 
     /// The bytes a node signs to consent to being bonded by `account` on the chain.

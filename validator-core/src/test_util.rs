@@ -32,6 +32,12 @@ pub fn sphinx_key(seed: u32) -> SphinxKey {
         .expect("a hash output is not one of the 14 low-order encodings")
 }
 
+/// A distinct Noise key per seed.
+pub fn noise_key(seed: u32) -> crate::primitives::NoiseKey {
+    crate::primitives::NoiseKey::from_bytes(sha256(&[b"test-noise", &seed.to_be_bytes()]))
+        .expect("a hash output is not one of the 14 low-order encodings")
+}
+
 /// A genesis with `accounts` funded accounts (`account_key(0..)`, each `balance`) and
 /// `validators` validators (`validator_key(0..)`).
 pub fn genesis(accounts: u32, balance: Amount, validators: u32, threshold: u32) -> Genesis {
@@ -78,6 +84,7 @@ pub fn node(seed: u32, role: crate::statement::NodeRole) -> crate::statement::No
             crate::statement::NodeRole::Gateway => Some(format!("ws://gw{seed}.example:9000")),
             crate::statement::NodeRole::Mixnode => None,
         },
+        noise_key: Some(noise_key(seed)),
     }
 }
 

@@ -20,7 +20,7 @@
 //! || n:u64 || n * (layer:u8 || identity_key[32] || keys || len:u64 || address)
 //! || m:u64 || m * (identity_key[32] || keys || len:u64 || address
 //!                  || 0x00 | 0x01 || len:u64 || clients_address)
-//! keys = sphinx_key[32] || 0x00 | 0x01 || next_sphinx_key[32]
+//! keys = sphinx_key[32] || 0x00 | 0x01 || next_sphinx_key[32] || 0x00 | 0x01 || noise_key[32]
 //! ```
 //!
 //! # Sphinx keys
@@ -46,7 +46,9 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::genesis::{Genesis, GenesisHash};
-use crate::primitives::{hash32_type, sha256, signature_bs58, Encoder, IdentityKey, SphinxKey};
+use crate::primitives::{
+    hash32_type, sha256, signature_bs58, Encoder, IdentityKey, NoiseKey, SphinxKey,
+};
 use crate::rotation::RotationId;
 use crate::selection::ActiveSet;
 
@@ -209,6 +211,9 @@ pub struct TopologyMixnode {
     /// Its key for the next rotation, once announced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_sphinx_key: Option<SphinxKey>,
+    /// Its static key for Noise links, if it announced one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_key: Option<NoiseKey>,
     /// Packet address.
     pub address: SocketAddr,
     /// Its layer.
@@ -226,6 +231,9 @@ pub struct TopologyGateway {
     /// Its key for the next rotation, once announced.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_sphinx_key: Option<SphinxKey>,
+    /// Its static key for Noise links, if it announced one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise_key: Option<NoiseKey>,
     /// Packet address.
     pub address: SocketAddr,
     /// Client websocket URL, if it announced one.
@@ -255,10 +263,19 @@ pub struct Topology {
     pub gateways: Vec<TopologyGateway>,
 }
 
-fn encode_keys(enc: &mut Encoder, key: &SphinxKey, next: Option<&SphinxKey>) {
+fn encode_keys(
+    enc: &mut Encoder,
+    key: &SphinxKey,
+    next: Option<&SphinxKey>,
+    noise: Option<&NoiseKey>,
+) {
     enc.fixed(key.as_bytes());
     match next {
         Some(next) => enc.u8(1).fixed(next.as_bytes()),
+        None => enc.u8(0),
+    };
+    match noise {
+        Some(noise) => enc.u8(1).fixed(noise.as_bytes()),
         None => enc.u8(0),
     };
 }
@@ -288,6 +305,7 @@ impl Topology {
                 identity_key: m.node.identity_key,
                 sphinx_key: m.node.sphinx_key,
                 next_sphinx_key: None,
+                noise_key: m.node.noise_key,
                 address: m.node.address,
                 layer: m.layer,
             })
@@ -300,6 +318,7 @@ impl Topology {
                 identity_key: g.node.identity_key,
                 sphinx_key: g.node.sphinx_key,
                 next_sphinx_key: None,
+                noise_key: g.node.noise_key,
                 address: g.node.address,
                 clients_address: g.node.clients_address.clone(),
             })
@@ -394,13 +413,23 @@ impl Topology {
         enc.count(mixnodes.len());
         for m in mixnodes {
             enc.u8(m.layer.get()).fixed(m.identity_key.as_bytes());
-            encode_keys(&mut enc, &m.sphinx_key, m.next_sphinx_key.as_ref());
+            encode_keys(
+                &mut enc,
+                &m.sphinx_key,
+                m.next_sphinx_key.as_ref(),
+                m.noise_key.as_ref(),
+            );
             enc.str(&m.address.to_string());
         }
         enc.count(gateways.len());
         for g in gateways {
             enc.fixed(g.identity_key.as_bytes());
-            encode_keys(&mut enc, &g.sphinx_key, g.next_sphinx_key.as_ref());
+            encode_keys(
+                &mut enc,
+                &g.sphinx_key,
+                g.next_sphinx_key.as_ref(),
+                g.noise_key.as_ref(),
+            );
             enc.str(&g.address.to_string())
                 .opt_str(g.clients_address.as_deref());
         }

@@ -59,6 +59,7 @@ fn bond(genesis: &Genesis, nonce: u64, n: u8, role: NodeRole) -> SignedStatement
             .parse()
             .unwrap(),
         clients_address: (role == NodeRole::Gateway).then(|| "ws://127.0.0.1:9999".to_owned()),
+        noise_key: None,
     };
     let st = Statement::bond(
         genesis.genesis_hash(),

@@ -98,6 +98,7 @@ mod tests {
             next_sphinx_key: None,
             address: "127.0.0.1:1789".parse().unwrap(),
             clients_address: url.map(str::to_owned),
+            noise_key: None,
         }
     }
 

@@ -18,6 +18,8 @@ pub struct GatewayDetails {
     pub identity_key: String,
     /// x25519 Sphinx public key, bs58.
     pub sphinx_key: String,
+    /// x25519 static Noise public key, bs58 (what peers give `--danger-noise-peer`).
+    pub noise_key: String,
     /// Mix listener address.
     pub mix_listen: String,
     /// Announced mix address.
@@ -34,12 +36,13 @@ pub struct GatewayDetails {
 pub fn details(paths: &NodePaths) -> Result<GatewayDetails, NodeError> {
     paths.require_initialised()?;
     let config = Config::load(&paths.config())?;
-    let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
+    let keys = NodeKeys::load(paths)?;
     let g = config.gateway;
     Ok(GatewayDetails {
         id: g.id,
         identity_key: keys.identity_public_bs58(),
         sphinx_key: keys.sphinx_public_bs58(),
+        noise_key: keys.noise_public_bs58(),
         mix_listen: g.mix_listen.to_string(),
         mix_announce: g.mix_announce.to_string(),
         clients_listen: g.clients_listen.to_string(),
@@ -56,10 +59,11 @@ impl Printable for GatewayDetails {
             self.validators.join(", ")
         };
         format!(
-            "id:               {}\nidentity key:     {}\nsphinx key:       {}\nmix listen:       {}\nmix announce:     {}\nclients listen:   {}\nclients announce: {}\nvalidators:       {}\n",
+            "id:               {}\nidentity key:     {}\nsphinx key:       {}\nnoise key:        {}\nmix listen:       {}\nmix announce:     {}\nclients listen:   {}\nclients announce: {}\nvalidators:       {}\n",
             self.id,
             self.identity_key,
             self.sphinx_key,
+            self.noise_key,
             self.mix_listen,
             self.mix_announce,
             self.clients_listen,

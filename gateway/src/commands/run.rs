@@ -24,7 +24,7 @@ use node::rotation::{ChainSource, SphinxKeyService};
 use node::topology::{TopologyStatus, TopologyWatcher, ValidatorTopology};
 use node::NodeError;
 use router_core::pipeline::{FinalHops, NextHopPolicy};
-use router_core::runtime::{ExtraMetrics, Router, RouterConfig};
+use router_core::runtime::{ExtraMetrics, LinkSetter, Router, RouterConfig};
 use tls::server::{reload_on_sighup, ServerTls};
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -36,10 +36,11 @@ use crate::credentials::CredentialVerifier;
 use crate::delivery::{exit_handler, run_pump, InFlight, Inbound, Online};
 use crate::entry_policy::EntryPolicy;
 use crate::error::GatewayError;
-use crate::forwarder::{Forwarder, ForwarderSettings};
+use crate::forwarder::{Forwarder, ForwarderLinks, ForwarderSettings};
 use crate::source_limits::SourceLimits;
 use crate::stats::GatewayStats;
 use crate::store::{MailboxLimits, Store};
+use node::links::LinkPlan;
 
 /// The flags of `gateway run`: every node's, and the gateway's own.
 #[derive(Args, Debug, Clone, Default)]
@@ -71,6 +72,8 @@ struct Setup {
     store: Arc<Store>,
     stats: Arc<GatewayStats>,
     tls: Option<Arc<ServerTls>>,
+    links: LinkPlan,
+    forwarder_links: Arc<ForwarderLinks>,
 }
 
 /// Runs the gateway until a signal.
@@ -86,6 +89,7 @@ pub fn run(paths: &NodePaths, args: &GatewayRunArgs) -> Result<(), GatewayError>
         sphinx.sink(),
     );
     exit_role(&mut router_config, pump_tx, &setup.stats);
+    setup.links.apply(&mut router_config, &setup.keys);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -110,7 +114,7 @@ pub fn run(paths: &NodePaths, args: &GatewayRunArgs) -> Result<(), GatewayError>
         setup.keys.identity.clone(),
     )?;
     let topology = Arc::new(TopologyStatus::default());
-    let watcher = watch_entry_policy(paths, args, &setup, &topology)?;
+    let watcher = watch_entry_policy(paths, args, &setup, &topology, router.link_setter())?;
     let (stats, status) = (setup.stats.clone(), topology.clone());
     let keys_metrics = sphinx.renderer();
     let extra: ExtraMetrics = Box::new(move |out: &mut String| {
@@ -127,6 +131,8 @@ pub fn run(paths: &NodePaths, args: &GatewayRunArgs) -> Result<(), GatewayError>
         shards = setup.cpus.len(),
         identity = %setup.keys.identity_public_bs58(),
         sphinx = %setup.keys.sphinx_public_bs58(),
+        noise = %setup.keys.noise_public_bs58(),
+        noise_links = setup.links.mode.name(),
         "gateway running"
     );
 
@@ -152,7 +158,7 @@ fn prepare(
         Ok(Some((cert, key))) => Some(Arc::new(ServerTls::load(cert, key, &[])?)),
         _ => None,
     };
-    let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
+    let keys = NodeKeys::load(paths)?;
     let cpus = args.node.cpus()?;
     let danger = args.node.danger_allow_any_next_hop;
     let validators = &config.gateway.validators;
@@ -202,6 +208,13 @@ fn prepare(
             require_bandwidth: !args.free_bandwidth_for_testing,
         },
     )?);
+    let links = LinkPlan::new(&config.engine, &args.node)?;
+    let forwarder_links = Arc::new(ForwarderLinks::new(
+        links.mode,
+        keys.noise.clone(),
+        Duration::from_millis(config.engine.noise_handshake_timeout_ms),
+        links.initial(),
+    ));
     let stats = Arc::new(GatewayStats::default());
     stats
         .mailbox_messages
@@ -214,6 +227,8 @@ fn prepare(
         store,
         stats,
         tls,
+        links,
+        forwarder_links,
     };
     Ok((setup, bandwidth))
 }
@@ -249,6 +264,7 @@ fn start_client_side(
                 backoff_max: Duration::from_secs(10),
                 version: engine.outgoing_framing(),
             },
+            setup.forwarder_links.clone(),
             setup.stats.clone(),
         )
     };
@@ -320,11 +336,14 @@ fn watch_entry_policy(
     args: &GatewayRunArgs,
     setup: &Setup,
     status: &Arc<TopologyStatus>,
+    link_setter: LinkSetter,
 ) -> Result<Option<TopologyWatcher>, GatewayError> {
     if args.node.danger_allow_any_next_hop {
         return Ok(None);
     }
     let policy = setup.policy.clone();
+    let mut engine_links = setup.links.installer(link_setter);
+    let (plan, forwarder_links) = (setup.links.clone(), setup.forwarder_links.clone());
     Ok(Some(TopologyWatcher::start(
         ValidatorTopology::new(
             setup.config.gateway.validators.clone(),
@@ -337,6 +356,8 @@ fn watch_entry_policy(
             let hops = window.layer1();
             tracing::debug!(first_hops = hops.len(), "entry policy updated");
             policy.set(hops);
+            engine_links(window);
+            forwarder_links.set_peers(plan.from_window(window));
         },
     )?))
 }

@@ -18,6 +18,8 @@ pub struct NodeDetails {
     pub identity_key: String,
     /// x25519 Sphinx public key, bs58.
     pub sphinx_key: String,
+    /// x25519 static Noise public key, bs58 (what peers give `--danger-noise-peer`).
+    pub noise_key: String,
     /// Mix listener address.
     pub listen: String,
     /// Announced address.
@@ -30,11 +32,12 @@ pub struct NodeDetails {
 pub fn details(paths: &NodePaths) -> Result<NodeDetails, NodeError> {
     paths.require_initialised()?;
     let config = Config::load(&paths.config())?;
-    let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
+    let keys = NodeKeys::load(paths)?;
     Ok(NodeDetails {
         id: config.node.id,
         identity_key: keys.identity_public_bs58(),
         sphinx_key: keys.sphinx_public_bs58(),
+        noise_key: keys.noise_public_bs58(),
         listen: config.node.listen.to_string(),
         announce: config.node.announce.to_string(),
         validators: config.node.validators,
@@ -49,8 +52,14 @@ impl Printable for NodeDetails {
             self.validators.join(", ")
         };
         format!(
-            "id:           {}\nidentity key: {}\nsphinx key:   {}\nlisten:       {}\nannounce:     {}\nvalidators:   {}\n",
-            self.id, self.identity_key, self.sphinx_key, self.listen, self.announce, validators
+            "id:           {}\nidentity key: {}\nsphinx key:   {}\nnoise key:    {}\nlisten:       {}\nannounce:     {}\nvalidators:   {}\n",
+            self.id,
+            self.identity_key,
+            self.sphinx_key,
+            self.noise_key,
+            self.listen,
+            self.announce,
+            validators
         )
     }
 }

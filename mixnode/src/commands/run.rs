@@ -2,7 +2,7 @@
 //!
 //! Start-up: config and keys, the replay filter restored from disk (snapshot and journal),
 //! the next-hop policy (the validators' topology window, or any next hop with the dangerous
-//! flag), the shards, the key rotation ([`node::rotation`]), the metrics endpoint, the pid
+//! flag), Noise on links ([`node::links`]), the shards, the key rotation ([`node::rotation`]), the metrics endpoint, the pid
 //! file. Shutdown: stop accepting, let held packets leave within the grace period, persist
 //! the replay filters, exit 0 ([`node::lifecycle`]).
 
@@ -16,6 +16,7 @@ use node::config::ConfigFile;
 use node::home::NodePaths;
 use node::keys::NodeKeys;
 use node::lifecycle::{stop_router, Lifecycle};
+use node::links::LinkPlan;
 use node::rotation::{ChainSource, SphinxKeyService};
 use node::topology::{TopologyStatus, TopologyWatcher, ValidatorTopology};
 use node::NodeError;
@@ -28,7 +29,7 @@ use crate::config::Config;
 pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
     let config = Config::load(&paths.config())?;
     node::config::trust_ca_files(&config.tls, &paths.config())?;
-    let keys = NodeKeys::load(&paths.identity_key(), &paths.sphinx_key())?;
+    let keys = NodeKeys::load(paths)?;
     let cpus = args.cpus()?;
     let policy = next_hop_policy(paths, &config, args)?;
     let (mut sphinx, ring) =
@@ -38,6 +39,8 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
             .engine
             .router_config(config.node.listen, cpus.clone(), ring, sphinx.sink());
     router_config.policy = policy;
+    let links = LinkPlan::new(&config.engine, args)?;
+    links.apply(&mut router_config, &keys);
 
     let mut lifecycle = Lifecycle::catch_signals()?;
     let router = Router::start(router_config)?;
@@ -48,6 +51,8 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
         ?cpus,
         identity = %keys.identity_public_bs58(),
         sphinx = %keys.sphinx_public_bs58(),
+        noise = %keys.noise_public_bs58(),
+        noise_links = links.mode.name(),
         "mixnode running"
     );
     sphinx.start(
@@ -67,7 +72,14 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
             ),
             Duration::from_millis(config.engine.topology_refresh_ms),
             Arc::clone(&status),
-            install_next_hops(router.policy_setter()),
+            {
+                let mut next_hops = install_next_hops(router.policy_setter());
+                let mut peers = links.installer(router.link_setter());
+                move |window: &node::topology::TopologyWindow| {
+                    next_hops(window);
+                    peers(window);
+                }
+            },
         )?)
     };
     let keys_metrics = sphinx.renderer();

@@ -9,6 +9,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use router_core::noise::handshake::{self, StaticKey};
+use router_core::noise::header::HEADER_LEN;
+use router_core::noise::transport::{Transport, OVERHEAD};
 use router_core::wire::{
     decode_frame, encode_frame, encode_node_address, FrameHeader, KeyRotation, PacketSize,
 };
@@ -73,8 +76,12 @@ pub struct TestNode {
     pub id: String,
     pub addr: SocketAddr,
     pub sphinx_public: [u8; 32],
+    pub noise_public: [u8; 32],
     pub metrics: SocketAddr,
     pub child: Option<Child>,
+    /// Where the node's log goes once [`Self::capture_log`] was called (else the test's
+    /// stderr).
+    pub log: Option<PathBuf>,
 }
 
 impl TestNode {
@@ -101,13 +108,18 @@ impl TestNode {
         let sphinx = bs58::decode(json["sphinx_key"].as_str().unwrap())
             .into_vec()
             .unwrap();
+        let noise = bs58::decode(json["noise_key"].as_str().unwrap())
+            .into_vec()
+            .unwrap();
         TestNode {
             home: home.to_path_buf(),
             id: id.to_string(),
             addr,
             sphinx_public: sphinx.try_into().unwrap(),
+            noise_public: noise.try_into().unwrap(),
             metrics: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
             child: None,
+            log: None,
         }
     }
 
@@ -145,9 +157,13 @@ impl TestNode {
             .arg(&self.home)
             .args(["--metrics-listen", &self.metrics.to_string()])
             .args(extra)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", if self.log.is_some() { "info" } else { "warn" })
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(match &self.log {
+                Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+                None => Stdio::inherit(),
+            })
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -200,6 +216,56 @@ impl TestNode {
             .unwrap()
             .insert(key.into(), toml::Value::Integer(value as i64));
         std::fs::write(&path, config.to_string()).unwrap();
+    }
+
+    /// Sets `engine.KEY = "VALUE"` in the node's config file (before `start`).
+    pub fn set_engine_text(&self, key: &str, value: &str) {
+        let path = self.home.join(format!("mixnodes/{}/config.toml", self.id));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut config: toml::Table = text.parse().unwrap();
+        config["engine"]
+            .as_table_mut()
+            .unwrap()
+            .insert(key.into(), toml::Value::String(value.into()));
+        std::fs::write(&path, config.to_string()).unwrap();
+    }
+
+    /// Sends the node's log (at `info`) to a file from the next start on ([`Self::log_text`]).
+    pub fn capture_log(&mut self) {
+        self.log = Some(self.home.join(format!("{}.log", self.id)));
+    }
+
+    /// What the node logged so far (see [`Self::capture_log`]).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.as_ref().expect("capture_log first")).unwrap_or_default()
+    }
+
+    /// Waits (bounded) until the node's log has a line containing every one of `parts`.
+    pub fn wait_log(&self, parts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            let text = self.log_text();
+            if let Some(line) = text
+                .lines()
+                .find(|line| parts.iter().all(|part| line.contains(part)))
+            {
+                return line.to_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {parts:?} in:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `--danger-noise-peer` for this node: its address and Noise key.
+    pub fn noise_peer(&self) -> String {
+        format!(
+            "{}={}",
+            self.addr,
+            bs58::encode(self.noise_public).into_string()
+        )
     }
 
     /// User plus system CPU time the running process has used, in seconds.
@@ -390,6 +456,48 @@ pub fn frame_with(packet: &SphinxPacket, rotation: Option<KeyRotation>) -> Vec<u
     let mut out = vec![0u8; header.frame_len()];
     encode_frame(&header, &body, &mut out).unwrap();
     out
+}
+
+/// A Noise link opened to a node as the holder of `local`: the stream and its session.
+pub fn noise_dial(
+    addr: SocketAddr,
+    local: &StaticKey,
+    responder: &[u8; 32],
+) -> (TcpStream, Transport) {
+    use std::io::Write;
+    let mut stream = connect(addr);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let (waiting, first) = handshake::initiate(local, responder).unwrap();
+    stream.write_all(&first).unwrap();
+    let mut second = [0u8; HEADER_LEN + 48];
+    stream.read_exact(&mut second).unwrap();
+    handshake::expect_handshake(second[..HEADER_LEN].try_into().unwrap(), 2).unwrap();
+    let (third, session) = waiting.read_second(&second[HEADER_LEN..]).unwrap();
+    stream.write_all(&third).unwrap();
+    (stream, session.transport)
+}
+
+/// `frame` as one sealed Noise transport message.
+pub fn sealed(transport: &mut Transport, frame: &[u8]) -> Vec<u8> {
+    let mut message = vec![0u8; frame.len() + OVERHEAD];
+    message[HEADER_LEN..HEADER_LEN + frame.len()].copy_from_slice(frame);
+    transport.seal(&mut message).unwrap();
+    message
+}
+
+/// Whether the peer closed `stream` (end of stream or reset) within 10 s.
+pub fn closed_by_peer(stream: &mut TcpStream) -> bool {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    match stream.read(&mut byte) {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+    }
 }
 
 pub fn connect(addr: SocketAddr) -> TcpStream {

@@ -54,6 +54,11 @@ impl StaticKey {
     pub fn public(&self) -> &[u8; KEY_LEN] {
         &self.public
     }
+
+    /// The secret, to be written to the node's key file.
+    pub fn secret(&self) -> &[u8; KEY_LEN] {
+        &self.secret
+    }
 }
 
 /// A finished handshake.

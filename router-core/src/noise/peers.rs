@@ -124,6 +124,11 @@ impl LinkPeers {
         self.any_initiator || self.allowed.contains(key)
     }
 
+    /// Keys that may open a link (`None`: any key).
+    pub fn initiators(&self) -> Option<usize> {
+        (!self.any_initiator).then_some(self.allowed.len())
+    }
+
     /// Next hops with a known key.
     pub fn len(&self) -> usize {
         self.next_hops.len()

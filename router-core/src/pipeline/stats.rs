@@ -153,6 +153,9 @@ pub struct ShardStats {
     pub unjournaled_tags: AtomicU64,
     /// Next hops the shard's policy allows right now; `u64::MAX` for any.
     pub next_hops_allowed: AtomicU64,
+    /// Peers whose Noise key the shard knows (next hops with a key; `u64::MAX` while any
+    /// key may open a link).
+    pub noise_peers: AtomicU64,
     /// Sphinx keys the shard opens packets with right now (two around a rotation boundary).
     pub sphinx_keys: AtomicU64,
     /// Inbound connections refused at accept: the node held its total.
@@ -196,6 +199,7 @@ impl Default for ShardStats {
             inbound_connections: AtomicU64::new(0),
             outbound_connections: AtomicU64::new(0),
             next_hops_allowed: AtomicU64::new(0),
+            noise_peers: AtomicU64::new(0),
             sphinx_keys: AtomicU64::new(0),
             inbound_refused_full: AtomicU64::new(0),
             inbound_refused_per_source: AtomicU64::new(0),
@@ -430,6 +434,31 @@ fn render_node_and_shards(
 /// The next-hop gauge: per shard what its policy allows, and for the node the least of them
 /// (what every shard enforces), `+Inf` meaning any address.
 fn render_next_hops(shards: &[&ShardStats], out: &mut String) {
+    render_least_of_shards(
+        shards,
+        out,
+        "next_hops_allowed",
+        "Next-hop addresses the forwarding policy allows (+Inf: any).",
+        |s| load(&s.next_hops_allowed),
+    );
+    render_least_of_shards(
+        shards,
+        out,
+        "noise_peers",
+        "Peers whose Noise key the node knows (+Inf: any key may open a link).",
+        |s| load(&s.noise_peers),
+    );
+}
+
+/// A gauge per shard and, for the node, the least of them (what every shard has installed),
+/// `u64::MAX` rendered as `+Inf`.
+fn render_least_of_shards(
+    shards: &[&ShardStats],
+    out: &mut String,
+    name: &str,
+    help: &str,
+    value: fn(&ShardStats) -> u64,
+) {
     let text = |v: u64| {
         if v == u64::MAX {
             "+Inf".to_owned()
@@ -437,13 +466,13 @@ fn render_next_hops(shards: &[&ShardStats], out: &mut String) {
             v.to_string()
         }
     };
-    let values: Vec<u64> = shards.iter().map(|s| load(&s.next_hops_allowed)).collect();
+    let values: Vec<u64> = shards.iter().map(|s| value(s)).collect();
     let node = values.iter().copied().min().unwrap_or(0);
     render_node_and_shards(
         out,
-        "next_hops_allowed",
+        name,
         "gauge",
-        "Next-hop addresses the forwarding policy allows (+Inf: any).",
+        help,
         &text(node),
         &values.iter().map(|v| text(*v)).collect::<Vec<_>>(),
     );

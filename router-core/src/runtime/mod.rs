@@ -527,7 +527,10 @@ async fn run_shard(
     ready: std::sync::mpsc::Sender<Result<SocketAddr, RuntimeError>>,
 ) {
     let (shard, listener, bound) = match start_shard(index, listen, &config, stats, clock) {
-        Ok(parts) => parts,
+        Ok(parts) => {
+            parts.0.count_noise_peers();
+            parts
+        }
         Err(error) => {
             let _ = ready.send(Err(error));
             return;
@@ -641,6 +644,7 @@ async fn housekeeping(shard: &Shard, control: &Control, accepted_tags: Option<&A
             if let Ok(links) = control.links.lock() {
                 *shard.links.borrow_mut() = links.clone();
             }
+            shard.count_noise_peers();
         }
         hand_over_accepted_tags(shard, accepted_tags);
     }

@@ -150,6 +150,13 @@ impl Shard {
         }
     }
 
+    /// Sets the Noise peers gauge from the installed [`LinkPeers`].
+    pub(super) fn count_noise_peers(&self) {
+        let initiators = self.links.borrow().initiators();
+        let value = initiators.map_or(u64::MAX, |n| n as u64);
+        ShardStats::set(&self.stats.noise_peers, value);
+    }
+
     /// A xorshift64* draw: only used to pick which held packet a full wheel evicts, where the
     /// requirement is that a sender cannot choose the victim, not cryptographic strength.
     pub(super) fn next_random(&self) -> u64 {

@@ -1,5 +1,5 @@
 use super::*;
-use crate::test_util::{account_key, identity, node_key, sphinx_key};
+use crate::test_util::{account_key, identity, node_key, noise_key, sphinx_key};
 
 fn chain() -> GenesisHash {
     GenesisHash([7; 32])
@@ -12,6 +12,7 @@ fn gateway(seed: u32) -> NodeDescriptor {
         role: NodeRole::Gateway,
         address: format!("10.0.0.{}:1789", seed % 250 + 1).parse().unwrap(),
         clients_address: Some(format!("wss://gw{seed}.example:9000")),
+        noise_key: Some(noise_key(seed)),
     }
 }
 

@@ -450,6 +450,7 @@ pub fn node(i: usize, role: NodeRole) -> (SigningKey, NodeDescriptor) {
         address: format!("127.0.0.1:{}", 20_000 + i).parse().unwrap(),
         clients_address: (role == NodeRole::Gateway)
             .then(|| format!("ws://127.0.0.1:{}", 30_000 + i)),
+        noise_key: None,
     };
     (node_key, descriptor)
 }

@@ -11,12 +11,14 @@ use gateway::connection::{BandwidthMode, Shared};
 use gateway::credentials::CredentialVerifier;
 use gateway::delivery::{run_pump, Online};
 use gateway::entry_policy::EntryPolicy;
-use gateway::forwarder::{Forwarder, ForwarderSettings};
+use gateway::forwarder::{Forwarder, ForwarderLinks, ForwarderSettings};
 use gateway::source_limits::SourceLimits;
 use gateway::stats::GatewayStats;
 use gateway::store::{ClientId, MailboxLimits, Store};
 use gateway_protocol::handshake::ReplayWindow;
 use gateway_protocol::SharedKey;
+use router_core::noise::handshake::StaticKey;
+use router_core::noise::peers::{LinkPeers, NoiseMode};
 use router_core::wire::FramingVersion;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
@@ -110,6 +112,12 @@ pub(super) fn gateway(
             backoff_max: Duration::from_secs(1),
             version: FramingVersion::V8,
         },
+        Arc::new(ForwarderLinks::new(
+            NoiseMode::Off,
+            StaticKey::from_secret([3; 32]),
+            Duration::from_secs(1),
+            LinkPeers::open(),
+        )),
         stats.clone(),
     );
     let online = Arc::new(Online::default());
