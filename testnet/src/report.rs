@@ -49,6 +49,8 @@ pub struct Report {
     pub packets_per_second: PacketRates,
     /// Packets the mixnodes dropped while the clients sent, by reason (nonzero only).
     pub dropped: BTreeMap<String, u64>,
+    /// The nodes' links at the end of the sending window.
+    pub links: LinkFigures,
     /// The SOCKS5 proxy's address (`--socks5`), as `"127.0.0.1:PORT"`.
     pub socks5_proxy: Option<SocketAddr>,
     /// The network's files, when kept.
@@ -222,6 +224,60 @@ impl MetricsWindow {
     }
 }
 
+/// Noise on the nodes' links (mixnodes and gateways), from their metrics at the end of the
+/// sending window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LinkFigures {
+    /// Noise links the nodes accepted.
+    pub noise_inbound: u64,
+    /// Noise links the nodes opened.
+    pub noise_outbound: u64,
+    /// Mixnodes that accepted no Noise link (each receives from layer 1's side at least
+    /// one when links are Noise).
+    pub mixnodes_without_noise: usize,
+    /// Failed or refused links, `direction/reason` (nonzero only).
+    pub failures: BTreeMap<String, u64>,
+}
+
+/// The series of Noise handshakes completed.
+const NOISE_LINKS: &str = "mixnet_noise_links_total";
+/// The series of Noise links that failed.
+const NOISE_FAILURES: &str = "mixnet_noise_link_failures_total";
+
+impl MetricsWindow {
+    /// The link figures from every node's last samples.
+    pub fn links(&self) -> LinkFigures {
+        let mut figures = LinkFigures::default();
+        let nodes = self.mixnodes.iter().chain(&self.gateways);
+        for node in nodes {
+            let Some(after) = &node.after else { continue };
+            let get = |series: String| after.get(&series).copied().unwrap_or(0.0) as u64;
+            let inbound = get(format!("{NOISE_LINKS}{{direction=\"inbound\"}}"));
+            figures.noise_inbound += inbound;
+            figures.noise_outbound += get(format!("{NOISE_LINKS}{{direction=\"outbound\"}}"));
+            if node.layer > 0 && inbound == 0 {
+                figures.mixnodes_without_noise += 1;
+            }
+            let family = format!("{NOISE_FAILURES}{{");
+            for (name, value) in after.iter().filter(|(k, _)| k.starts_with(&family)) {
+                let (Some(direction), Some(reason)) = (
+                    metrics::label(name, "direction"),
+                    metrics::label(name, "reason"),
+                ) else {
+                    continue;
+                };
+                if *value > 0.0 {
+                    *figures
+                        .failures
+                        .entry(format!("{direction}/{reason}"))
+                        .or_default() += *value as u64;
+                }
+            }
+        }
+        figures
+    }
+}
+
 /// Everything a report is made of.
 #[derive(Debug)]
 pub struct Inputs<'a> {
@@ -267,6 +323,7 @@ pub fn build(inputs: Inputs<'_>) -> Report {
         nodes: Nodes::of(inputs.options),
         packets_per_second,
         dropped,
+        links: inputs.metrics.links(),
         socks5_proxy: inputs.socks5_proxy,
         dir: inputs.dir,
     }
@@ -357,6 +414,23 @@ impl Report {
                 .collect();
             let _ = writeln!(out, "dropped:   {}", reasons.join(", "));
         }
+        let links = &self.links;
+        let _ = writeln!(
+            out,
+            "links:     Noise {} accepted, {} opened{}",
+            links.noise_inbound,
+            links.noise_outbound,
+            if links.failures.is_empty() {
+                String::new()
+            } else {
+                let failures: Vec<String> = links
+                    .failures
+                    .iter()
+                    .map(|(reason, n)| format!("{reason} {n}"))
+                    .collect();
+                format!("; failed: {}", failures.join(", "))
+            }
+        );
         if self.api_errors > 0 {
             let _ = writeln!(
                 out,
@@ -448,6 +522,43 @@ mod tests {
                 after: gateway(260, 300),
             }],
         }
+    }
+
+    #[test]
+    fn link_figures_sum_the_nodes_and_name_each_failure() {
+        let node = |layer, text: &str| NodeWindow {
+            layer,
+            before: None,
+            after: samples(text),
+        };
+        let window = MetricsWindow {
+            duration: Duration::from_secs(1),
+            mixnodes: vec![
+                node(
+                    1,
+                    "mixnet_noise_links_total{direction=\"inbound\"} 2\n\
+                     mixnet_noise_links_total{direction=\"outbound\"} 1\n\
+                     mixnet_noise_link_failures_total{direction=\"inbound\",reason=\"bad_tag\"} 1\n\
+                     mixnet_noise_link_failures_total{direction=\"inbound\",reason=\"no_key\"} 0\n",
+                ),
+                node(2, "mixnet_noise_links_total{direction=\"inbound\"} 0\n"),
+            ],
+            gateways: vec![node(
+                0,
+                "mixnet_noise_links_total{direction=\"inbound\"} 1\n\
+                 mixnet_noise_link_failures_total{direction=\"outbound\",reason=\"bad_tag\"} 2\n",
+            )],
+        };
+        let links = window.links();
+        assert_eq!((links.noise_inbound, links.noise_outbound), (3, 1));
+        assert_eq!(links.mixnodes_without_noise, 1);
+        assert_eq!(
+            links.failures,
+            BTreeMap::from([
+                ("inbound/bad_tag".to_owned(), 1),
+                ("outbound/bad_tag".to_owned(), 2)
+            ])
+        );
     }
 
     #[test]

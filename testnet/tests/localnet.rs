@@ -2,7 +2,7 @@
 //! `bench localnet` end to end: the command's own function on a small network of real
 //! processes on loopback (four validators on the BFT chain, one mixnode per layer, two
 //! gateways, two clients), five seconds of traffic, the JSON report read back from the file
-//! it wrote.
+//! it wrote. Node links are Noise (keys from the topology), client links TLS.
 
 use std::time::Duration;
 
@@ -62,6 +62,13 @@ async fn a_short_run_delivers_every_message_and_writes_the_json_report() {
     for (i, rate) in layers.iter().enumerate() {
         assert!(rate.as_f64().unwrap() > 0.0, "layer {}: {json}", i + 1);
     }
+    // Every node-to-node link was Noise: each mixnode accepted at least one, the gateways'
+    // and mixnodes' links to their next hops opened as Noise, and none failed or was refused.
+    let links = &json["links"];
+    assert_eq!(links["mixnodes_without_noise"], 0, "{json}");
+    assert!(links["noise_outbound"].as_u64().unwrap() >= 4, "{json}");
+    assert!(links["noise_inbound"].as_u64().unwrap() >= 4, "{json}");
+    assert_eq!(links["failures"], serde_json::json!({}), "{json}");
     // The returned report is the one written.
     assert_eq!(report.sent, sent);
     assert_eq!(report.received, received);
