@@ -77,6 +77,10 @@ enum Command {
         /// Connections the flood is written over.
         #[arg(long, default_value_t = 4)]
         flood_connections: usize,
+        /// Also measure router-core with Noise links (the generator's link in, the sink's
+        /// out), for the ratio to the plain run of the same invocation.
+        #[arg(long)]
+        noise: bool,
     },
     /// A whole local mixnet (validators, mixnodes, gateways, clients) as processes on
     /// loopback, messages between clients of different gateways, and a report.
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
             max_before_each_load,
             flood_packets,
             flood_connections,
+            noise,
         } => {
             let checked = check_router_flags(duration_secs, &extra_loads);
             let run = checked.and_then(|()| {
@@ -162,6 +167,7 @@ fn main() -> ExitCode {
                     max_before_each_load,
                     flood_packets,
                     flood_connections,
+                    noise,
                 };
                 router(json, &options)
             });

@@ -265,14 +265,24 @@ async fn run_peer(
     stats: Arc<GatewayStats>,
 ) {
     let mut link: Option<Link> = None;
+    let mut warned = false;
     // A peer with nothing to send for a while gives up its connection and its task (the
     // topology changes; old first hops must not be kept forever).
     while let Ok(Some(mut frame)) = tokio::time::timeout(PEER_IDLE, queue.recv()).await {
         if link.is_none() {
             match open_link(addr, &settings, &links).await {
-                Ok(opened) => link = Some(opened),
+                Ok(opened) => {
+                    link = Some(opened);
+                    warned = false;
+                }
                 Err(error) => {
-                    tracing::warn!(%addr, %error, "no link to first hop; frame dropped");
+                    // Said once per failing stretch: a first hop that stays unreachable
+                    // would otherwise log every frame.
+                    if !std::mem::replace(&mut warned, true) {
+                        tracing::warn!(%addr, %error, "no link to first hop; frames dropped");
+                    } else {
+                        tracing::debug!(%addr, %error, "no link to first hop; frame dropped");
+                    }
                     GatewayStats::add(&stats.forward_dropped, 1);
                     continue;
                 }

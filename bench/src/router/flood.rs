@@ -61,11 +61,12 @@ pub fn flood(
         let writers: Vec<_> = streams
             .into_iter()
             .enumerate()
-            .map(|(i, mut stream)| {
+            .map(|(i, stream)| {
                 let (a, b) = share(from, count, connections, i);
                 scope.spawn(move || {
                     let _ = crate::affinity::pin_current_thread(load_cpu);
-                    load::send_flat_out(&mut stream, packets, sink, a..b, FLOOD_LIMIT)
+                    let mut writer = super::noise_link::Writer::plain(stream);
+                    load::send_flat_out(&mut writer, packets, sink, a..b, FLOOD_LIMIT)
                 })
             })
             .collect();

@@ -12,9 +12,13 @@
 //! 4. A flood ([`flood`]): several connections write zero-delay packets as fast as the router
 //!    takes them, the sink reads at full speed; the share forwarded and the rate.
 //! 5. Memory: a fresh mixnode holds 100,000 delayed packets; RSS before and after.
+//! 6. With `--noise`: router-core once more with its links on Noise (the generator's link in
+//!    and the link to the sink out, [`noise_link`]), flat out and at the same load points,
+//!    for the ratio to the plain run of the same invocation.
 
 pub mod flood;
 pub mod load;
+pub mod noise_link;
 pub mod packets;
 mod print;
 pub mod process;
@@ -58,6 +62,8 @@ pub struct Options {
     pub flood_packets: usize,
     /// Connections the flood is written over.
     pub flood_connections: usize,
+    /// Also measure router-core with Noise links.
+    pub noise: bool,
 }
 
 /// One load point.
@@ -111,7 +117,9 @@ pub struct RouterRun {
 impl Report {
     /// router-core's runs, the headline first.
     pub fn ours_runs(&self) -> impl Iterator<Item = &RouterRun> {
-        std::iter::once(&self.ours).chain(&self.ours_other_settings)
+        std::iter::once(&self.ours)
+            .chain(&self.ours_other_settings)
+            .chain(&self.ours_noise)
     }
 
     /// Every measured run: router-core's, then the baseline's.
@@ -149,6 +157,10 @@ pub struct Report {
     pub ours: RouterRun,
     /// router-core with the other `--linger-us` and `--busy-poll-us` settings, in order.
     pub ours_other_settings: Vec<RouterRun>,
+    /// router-core with Noise links (`--noise`), the default settings.
+    pub ours_noise: Option<RouterRun>,
+    /// Its mean maximum over the plain run's (the headline run of the same invocation).
+    pub noise_over_plain: Option<f64>,
     pub baseline: Option<RouterRun>,
     /// Ratio of the routers' maxima, each the mean of its measurements before and after its
     /// load points (the machine's speed drifts between the two routers' runs).
@@ -188,6 +200,18 @@ pub fn run(options: &Options) -> Result<Report, String> {
     .into_iter();
     let ours = runs.next().ok_or("no router-core run")?;
     let ours_other_settings: Vec<RouterRun> = runs.collect();
+    let ours_noise = if options.noise {
+        Some(run_noise(
+            options,
+            &mixnode_bin,
+            home.path(),
+            router_addr,
+            &packets,
+            &sink,
+        )?)
+    } else {
+        None
+    };
     let baseline = if options.skip_baseline {
         None
     } else {
@@ -215,6 +239,10 @@ pub fn run(options: &Options) -> Result<Report, String> {
             .as_ref()
             .map(|b| ours.mean_max_pps() / b.mean_max_pps().max(1.0)),
         ours_over_crypto_only: ours.mean_max_pps() / crypto_only.max(1.0),
+        noise_over_plain: ours_noise
+            .as_ref()
+            .map(|n| n.mean_max_pps() / ours.mean_max_pps().max(1.0)),
+        ours_noise,
         ours,
         ours_other_settings,
         baseline,
@@ -278,8 +306,9 @@ fn run_ours(
         let name = run_name(linger, busy_poll);
         process::set_engine_option(home, "batch_linger_us", linger)?;
         process::set_engine_option(home, "busy_poll_us", busy_poll)?;
-        let router = process::start_mixnode(mixnode_bin, home, router_addr, options.router_cpu)?;
-        let mut run = measure(&router, &name, packets, sink, options)?;
+        let router =
+            process::start_mixnode(mixnode_bin, home, router_addr, options.router_cpu, &[])?;
+        let mut run = measure(&router, &name, packets, sink, options, None)?;
         run.batch_linger_us = linger;
         run.busy_poll_us = busy_poll;
         runs.push(run);
@@ -288,6 +317,45 @@ fn run_ours(
     process::set_engine_option(home, "batch_linger_us", None)?;
     process::set_engine_option(home, "busy_poll_us", None)?;
     Ok(runs)
+}
+
+/// router-core with Noise required on its links: the generator and the sink are its only
+/// peers (`--danger-noise-peer`). The flood is left out (its connections are plain).
+fn run_noise(
+    options: &Options,
+    mixnode_bin: &std::path::Path,
+    home: &std::path::Path,
+    router_addr: std::net::SocketAddr,
+    packets: &packets::PacketSet,
+    sink: &Arc<load::SinkState>,
+) -> Result<RouterRun, String> {
+    process::set_engine_text(home, "noise", Some("required"))?;
+    let router_key = process::noise_public(home)?;
+    let peers = [
+        noise_link::peer_flag(sink.addr(), &noise_link::sink_key()),
+        noise_link::peer_flag(([127, 0, 0, 1], 1).into(), &noise_link::load_key()),
+    ];
+    let extra: Vec<&str> = peers
+        .iter()
+        .flat_map(|peer| ["--danger-noise-peer", peer.as_str()])
+        .collect();
+    let router =
+        process::start_mixnode(mixnode_bin, home, router_addr, options.router_cpu, &extra)?;
+    let no_flood = Options {
+        flood_packets: 0,
+        ..options.clone()
+    };
+    let run = measure(
+        &router,
+        "router-core (1 shard, Noise links)",
+        packets,
+        sink,
+        &no_flood,
+        Some(&router_key),
+    );
+    drop(router);
+    process::set_engine_text(home, "noise", None)?;
+    run
 }
 
 /// The Nym-style baseline router with the same key, load and sink.
@@ -305,6 +373,7 @@ fn run_baseline(
         packets,
         sink,
         options,
+        None,
     )
 }
 
@@ -387,7 +456,7 @@ fn crypto_only_rate(secret: [u8; 32]) -> Result<f64, String> {
 /// what was sent to reach the sink.
 fn flat_out(
     router: &RouterProcess,
-    stream: &mut TcpStream,
+    stream: &mut noise_link::Writer,
     packets: &packets::PacketSet,
     sink: &load::SinkState,
     cursor: &mut usize,
@@ -432,9 +501,18 @@ fn measure(
     packets: &packets::PacketSet,
     sink: &load::SinkState,
     options: &Options,
+    noise_key: Option<&[u8; 32]>,
 ) -> Result<RouterRun, String> {
-    let stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
+    let mut stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
     let _ = stream.set_nodelay(true);
+    let stream = match noise_key {
+        Some(key) => {
+            let transport = noise_link::initiate(&mut stream, key)
+                .map_err(|e| format!("Noise handshake with the router: {e}"))?;
+            noise_link::Writer::noise(stream, transport, packets::FRAME_LEN)
+        }
+        None => noise_link::Writer::plain(stream),
+    };
     let mut session = Session {
         router,
         name,
@@ -486,7 +564,7 @@ struct Session<'a> {
     packets: &'a packets::PacketSet,
     sink: &'a load::SinkState,
     options: &'a Options,
-    stream: TcpStream,
+    stream: noise_link::Writer,
     cursor: usize,
 }
 
@@ -728,7 +806,7 @@ fn held_memory(
         threads,
         false,
     )?;
-    let router = process::start_mixnode(mixnode_bin, home, router_addr, options.router_cpu)?;
+    let router = process::start_mixnode(mixnode_bin, home, router_addr, options.router_cpu, &[])?;
     let metrics = router.metrics.ok_or("no metrics endpoint")?;
     let rss_before = process::rss_kib(router.pid()).ok_or("cannot read RSS")?;
     let mut stream = TcpStream::connect(router.addr).map_err(|e| e.to_string())?;
@@ -788,6 +866,7 @@ mod tests {
             max_before_each_load: false,
             flood_packets: 0,
             flood_connections: 4,
+            noise: false,
         }
     }
 

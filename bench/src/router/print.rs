@@ -99,6 +99,12 @@ fn print_ratios(report: &Report) {
         "router-core / crypto-only batched unwrap rate:   {:.0}%",
         report.ours_over_crypto_only * 100.0
     );
+    if let Some(ratio) = report.noise_over_plain {
+        println!(
+            "router-core Noise links / plain links:           {:.1}% (means of each one's maxima, same invocation)",
+            ratio * 100.0
+        );
+    }
     for run in report.runs() {
         println!(
             "{}: max {:.0} packets/s before the load points, {:.0} after ({:+.0}%)",

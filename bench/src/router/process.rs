@@ -132,12 +132,40 @@ pub fn set_engine_option(home: &Path, key: &str, value: Option<u64>) -> Result<(
     std::fs::write(&path, config.to_string()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Sets `engine.KEY = "VALUE"` in the bench mixnode's config (`None`: removes it).
+pub fn set_engine_text(home: &Path, key: &str, value: Option<&str>) -> Result<(), String> {
+    let path = home.join("mixnodes/bench/config.toml");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut config: toml::Table = text
+        .parse()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let engine = config
+        .entry("engine")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    let toml::Value::Table(engine) = engine else {
+        return Err(format!("{}: [engine] is not a table", path.display()));
+    };
+    match value {
+        Some(value) => engine.insert(key.into(), toml::Value::String(value.into())),
+        None => engine.remove(key),
+    };
+    std::fs::write(&path, config.to_string()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The bench mixnode's static Noise public key (from its key file).
+pub fn noise_public(home: &Path) -> Result<[u8; 32], String> {
+    let path = home.join("mixnodes/bench/noise.key");
+    let secret = validator_core::files::read_secret(&path).map_err(|e| e.to_string())?;
+    Ok(*router_core::noise::handshake::StaticKey::from_secret(*secret).public())
+}
+
 /// Starts the mixnode initialised in `home`, one shard pinned to `cpu`.
 pub fn start_mixnode(
     binary: &Path,
     home: &Path,
     addr: SocketAddr,
     cpu: usize,
+    extra: &[&str],
 ) -> Result<RouterProcess, String> {
     let _ = std::fs::remove_file(home.join("mixnodes/bench/replay-filter.bin"));
     let metrics = free_addr()?;
@@ -151,6 +179,7 @@ pub fn start_mixnode(
             "--metrics-listen",
             &metrics.to_string(),
         ])
+        .args(extra)
         .env(
             "RUST_LOG",
             std::env::var("BENCH_NODE_LOG").unwrap_or_else(|_| "error".into()),

@@ -7,14 +7,19 @@
 //!   results, which bytes chosen without the keys cannot carry);
 //! * the input as transport message bodies on a session made by a real handshake: every one
 //!   refused (a forged tag), the counters untouched, and the genuine next message still
-//!   opens afterwards.
+//!   opens afterwards;
+//! * the input as the byte stream of an established link, read by the engine's
+//!   `SealedAssembler` through reads of every size the input picks: no frame comes out of
+//!   forged bytes, an error ends it, and every buffer goes back to the pool.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use router_core::mix::Timestamp;
 use router_core::noise::handshake::{expect_handshake, initiate, respond, StaticKey, MESSAGE_LENS};
 use router_core::noise::header::{Header, HEADER_LEN};
 use router_core::noise::transport::OVERHEAD;
 use router_core::noise::NoiseError;
+use router_core::pipeline::{BufferPool, SealedAssembler};
 
 fuzz_target!(|data: &[u8]| {
     if let Some(header) = data.get(..HEADER_LEN) {
@@ -65,4 +70,42 @@ fuzz_target!(|data: &[u8]| {
         theirs.transport.open(&mut genuine[HEADER_LEN..]).unwrap(),
         b"hello"
     );
+
+    // The engine's reader on a link whose stream is the input.
+    let mut pool = BufferPool::new(1 << 24);
+    let mut assembler = SealedAssembler::new(theirs.transport, 1);
+    let mut out = Vec::new();
+    let chunk = usize::from(data.first().copied().unwrap_or(1)).max(1) * 37;
+    let mut pos = 0;
+    while pos < data.len() {
+        assembler.prepare(&mut pool);
+        let written = assembler.with_read_targets(|targets| {
+            let mut written = 0;
+            for target in targets.iter_mut() {
+                let n = target
+                    .len()
+                    .min(data.len() - pos - written)
+                    .min(chunk - written);
+                target[..n].copy_from_slice(&data[pos + written..pos + written + n]);
+                written += n;
+                if written == chunk || pos + written == data.len() {
+                    break;
+                }
+            }
+            written
+        });
+        if written == 0 {
+            break;
+        }
+        pos += written;
+        if assembler
+            .commit(written, Timestamp::from_millis(1), &mut pool, &mut out)
+            .is_err()
+        {
+            break;
+        }
+    }
+    assert!(out.is_empty(), "a frame from forged bytes");
+    assembler.release(&mut pool);
+    assert_eq!(pool.outstanding_bytes(), 0, "a buffer leaked");
 });
