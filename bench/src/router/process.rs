@@ -107,33 +107,20 @@ pub fn init_mixnode(binary: &Path, home: &Path) -> Result<(SocketAddr, [u8; 32])
 }
 
 /// Sets `engine.KEY` in the config of the mixnode initialised in `home` (`None`: removes it,
-/// so the node's default applies).
+/// leaving the node's default).
 pub fn set_engine_option(home: &Path, key: &str, value: Option<u64>) -> Result<(), String> {
-    let path = home.join("mixnodes/bench/config.toml");
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut config: toml::Table = text
-        .parse()
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    let engine = config
-        .entry("engine")
-        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    let toml::Value::Table(engine) = engine else {
-        return Err(format!("{}: [engine] is not a table", path.display()));
-    };
-    match value {
-        Some(value) => {
-            let value = i64::try_from(value).map_err(|_| format!("{key} {value} is too large"))?;
-            engine.insert(key.into(), toml::Value::Integer(value));
-        }
-        None => {
-            engine.remove(key);
-        }
-    }
-    std::fs::write(&path, config.to_string()).map_err(|e| format!("{}: {e}", path.display()))
+    let value = value
+        .map(|v| i64::try_from(v).map_err(|_| format!("{key} {v} is too large")))
+        .transpose()?;
+    edit_engine(home, key, value.map(toml::Value::Integer))
 }
 
 /// Sets `engine.KEY = "VALUE"` in the bench mixnode's config (`None`: removes it).
 pub fn set_engine_text(home: &Path, key: &str, value: Option<&str>) -> Result<(), String> {
+    edit_engine(home, key, value.map(|v| toml::Value::String(v.into())))
+}
+
+fn edit_engine(home: &Path, key: &str, value: Option<toml::Value>) -> Result<(), String> {
     let path = home.join("mixnodes/bench/config.toml");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut config: toml::Table = text
@@ -146,7 +133,7 @@ pub fn set_engine_text(home: &Path, key: &str, value: Option<&str>) -> Result<()
         return Err(format!("{}: [engine] is not a table", path.display()));
     };
     match value {
-        Some(value) => engine.insert(key.into(), toml::Value::String(value.into())),
+        Some(value) => engine.insert(key.into(), value),
         None => engine.remove(key),
     };
     std::fs::write(&path, config.to_string()).map_err(|e| format!("{}: {e}", path.display()))
