@@ -35,6 +35,9 @@ pub struct LinkPlan {
     pub listed: Vec<(SocketAddr, [u8; 32])>,
     /// Any key may open a link (the danger flag, no peers listed).
     pub any_initiator: bool,
+    /// This node's announced address and Noise key, to notice a topology that lists another
+    /// key for it (a lost `noise.key` replaced by a new one).
+    pub own: Option<(SocketAddr, [u8; 32])>,
 }
 
 /// Parses `ADDR=KEY` (the key in base58).
@@ -80,7 +83,26 @@ impl LinkPlan {
             mode,
             any_initiator: danger && listed.is_empty(),
             listed,
+            own: None,
         })
+    }
+
+    /// Notes this node's announced address and key (see [`Self::own`]).
+    pub fn with_own(mut self, address: SocketAddr, keys: &NodeKeys) -> Self {
+        self.own = Some((address, *keys.noise.public()));
+        self
+    }
+
+    /// The key the topology lists for this node, when it is not the node's own.
+    pub fn foreign_own_key(&self, window: &TopologyWindow) -> Option<[u8; 32]> {
+        let (address, key) = self.own?;
+        window
+            .noise_keys()
+            .into_iter()
+            .rev()
+            .find(|(a, _)| *a == address)
+            .map(|(_, listed)| listed)
+            .filter(|listed| *listed != key)
     }
 
     /// The peers before any topology: the listed ones, who alone may open links if there
@@ -122,7 +144,18 @@ impl LinkPlan {
     pub fn installer(&self, setter: LinkSetter) -> impl FnMut(&TopologyWindow) + Send + 'static {
         let plan = self.clone();
         let mut last: Option<BTreeSet<(SocketAddr, [u8; 32])>> = None;
+        let mut warned = false;
         move |window| {
+            if let Some(listed) = plan.foreign_own_key(window) {
+                if !std::mem::replace(&mut warned, true) {
+                    tracing::error!(
+                        listed = %bs58::encode(listed).into_string(),
+                        "the topology lists another Noise key for this node's address than its \
+                         noise.key: peers will refuse its links and fail to reach it until it \
+                         bonds again with this key (or the old noise.key is restored)"
+                    );
+                }
+            }
             let keys: BTreeSet<_> = window.noise_keys().into_iter().collect();
             if last.as_ref() != Some(&keys) {
                 tracing::info!(peers = keys.len(), "Noise keys of the topology installed");
@@ -190,6 +223,7 @@ mod tests {
         assert!(!plan
             .from_window(&TopologyWindow::default())
             .admits(&[8; 32]));
+        assert_eq!(plan.foreign_own_key(&TopologyWindow::default()), None);
         for bad in [
             "127.0.0.1:9",
             "nowhere=abc",

@@ -67,20 +67,20 @@ impl TopologyWindow {
             .collect()
     }
 
-    /// Every node of every kept epoch that announced a Noise key, with its packet address.
+    /// Every node of every kept epoch that announced a Noise key, with its packet address,
+    /// oldest epoch first: where an address changed keys (a node bonded again), the newest
+    /// epoch's key comes last, and is the one links to that address use
+    /// ([`router_core::noise::peers::LinkPeers::from_nodes`]); the older key may still open
+    /// links here.
     pub fn noise_keys(&self) -> Vec<(SocketAddr, [u8; 32])> {
-        let mut keys: Vec<_> = self
-            .kept
+        self.kept
             .values()
             .flat_map(|t| {
                 let mixnodes = t.mixnodes.iter().map(|m| (m.address, m.noise_key));
                 mixnodes.chain(t.gateways.iter().map(|g| (g.address, g.noise_key)))
             })
             .filter_map(|(address, key)| Some((address, *key?.as_bytes())))
-            .collect();
-        keys.sort();
-        keys.dedup();
-        keys
+            .collect()
     }
 
     /// The layer-1 mixnodes of every kept epoch: where a gateway sends client packets.
@@ -343,6 +343,29 @@ mod tests {
         assert_eq!(addresses.len(), 8, "two epochs of 3 mixnodes and a gateway");
         assert!(addresses.contains(&topology(6, 10).gateways[0].address));
         assert!(!addresses.contains(&topology(5, 0).mixnodes[0].address));
+    }
+
+    #[test]
+    fn an_address_that_changed_noise_keys_is_reached_with_the_newest_epochs() {
+        use router_core::noise::peers::{NoiseMode, OutboundLink};
+        // Either order of the key bytes: the epoch decides, not the key's value.
+        for (old, new) in [([1u8; 32], [2u8; 32]), ([2; 32], [1; 32])] {
+            let with_key = |epoch, key: [u8; 32]| {
+                let mut t = topology(epoch, 0);
+                t.mixnodes[0].noise_key =
+                    Some(validator_core::primitives::NoiseKey::from_bytes(key).unwrap());
+                t
+            };
+            let mut window = TopologyWindow::default();
+            window.update(with_key(5, old), Some(with_key(6, new)));
+            let addr = topology(5, 0).mixnodes[0].address;
+            let peers = router_core::noise::peers::LinkPeers::from_nodes(window.noise_keys());
+            assert_eq!(
+                peers.outbound(NoiseMode::Required, addr),
+                OutboundLink::Noise(new)
+            );
+            assert!(peers.admits(&old) && peers.admits(&new));
+        }
     }
 
     #[test]

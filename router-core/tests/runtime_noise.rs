@@ -320,3 +320,57 @@ fn a_noise_node_without_a_key_does_not_start() {
     let error = Router::start(config).unwrap_err();
     assert!(error.to_string().contains("no static Noise key"), "{error}");
 }
+
+#[test]
+fn a_link_whose_key_leaves_the_peers_is_closed_when_it_next_reads() {
+    let setup = start();
+    // Any key may open a link (as before a node's first topology).
+    setup
+        .router
+        .link_setter()
+        .set(LinkPeers::open().with_peer(setup.next_hop_addr, *noise_key(3).public()));
+    wait_until("any key admitted", || {
+        setup
+            .stats
+            .noise_peers
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == u64::MAX
+    });
+    let (mut early, mut early_tx) =
+        dial(setup.router.local_addr(), &noise_key(7), &setup.router_key);
+    let first = packet(setup.next_hop_addr, 1);
+    early
+        .write_all(&sealed(&mut early_tx, &frame(&first)))
+        .unwrap();
+    let (mut hop, mut hop_rx, _) = answer(&setup.next_hop, &noise_key(3));
+    assert_eq!(
+        read_sealed(&mut hop, &mut hop_rx)[4..],
+        oracle_forward(&first)[..]
+    );
+
+    // The topology arrives: key 7 is not in it.
+    setup.router.link_setter().set(LinkPeers::from_nodes([(
+        setup.next_hop_addr,
+        *noise_key(3).public(),
+    )]));
+    wait_until("the topology's keys installed", || {
+        setup
+            .stats
+            .noise_peers
+            .load(std::sync::atomic::Ordering::Relaxed)
+            == 1
+    });
+    let _ = early.write_all(&sealed(
+        &mut early_tx,
+        &frame(&packet(setup.next_hop_addr, 2)),
+    ));
+    assert!(closed_by_router(&mut early));
+    wait_until("unknown_peer", || {
+        setup
+            .stats
+            .link_failures(LinkDirection::Inbound, "unknown_peer")
+            == 1
+    });
+    setup.router.shutdown();
+    setup.router.join().unwrap();
+}

@@ -208,7 +208,8 @@ fn prepare(
             require_bandwidth: !args.free_bandwidth_for_testing,
         },
     )?);
-    let links = LinkPlan::new(&config.engine, &args.node)?;
+    let links =
+        LinkPlan::new(&config.engine, &args.node)?.with_own(config.gateway.mix_announce, &keys);
     let forwarder_links = Arc::new(ForwarderLinks::new(
         links.mode,
         keys.noise.clone(),

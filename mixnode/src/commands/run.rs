@@ -39,7 +39,7 @@ pub fn run(paths: &NodePaths, args: &RunArgs) -> Result<(), NodeError> {
             .engine
             .router_config(config.node.listen, cpus.clone(), ring, sphinx.sink());
     router_config.policy = policy;
-    let links = LinkPlan::new(&config.engine, args)?;
+    let links = LinkPlan::new(&config.engine, args)?.with_own(config.node.announce, &keys);
     links.apply(&mut router_config, &keys);
 
     let mut lifecycle = Lifecycle::catch_signals()?;

@@ -85,7 +85,8 @@ impl LinkPeers {
     }
 
     /// The nodes of a topology, `(packet address, static key)`: links to those addresses use
-    /// those keys, and only those keys may open a link here.
+    /// those keys (the last one given for an address), and only those keys may open a link
+    /// here.
     pub fn from_nodes(nodes: impl IntoIterator<Item = (SocketAddr, [u8; KEY_LEN])>) -> Self {
         let mut peers = Self::default();
         for (address, key) in nodes {

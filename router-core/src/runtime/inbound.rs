@@ -161,7 +161,7 @@ pub(super) async fn serve(
         }
         Read::Bytes(_) if first[0] == NOISE_VERSION => {
             match link::accept(&shard, &mut stream).await {
-                Ok(transport) => Ok(Some(transport)),
+                Ok(session) => Ok(Some(session)),
                 Err(failed) => {
                     failed.report(&shard, LinkDirection::Inbound, peer);
                     Err(())
@@ -182,8 +182,12 @@ pub(super) async fn serve(
     };
     let started = transport.is_ok();
     let (source, inflow) = shard.register_inflow();
+    // The initiator's key, checked again whenever the node installs new peers.
+    let mut remote = None;
+    let mut links_seen = shard.links_generation.get();
     let mut assembler = match transport {
-        Ok(Some(transport)) => {
+        Ok(Some((transport, key))) => {
+            remote = Some(key);
             Reassembly::Sealed(Box::new(SealedAssembler::new(transport, source)))
         }
         _ => Reassembly::Plain(FrameAssembler::with_source(source)),
@@ -193,6 +197,16 @@ pub(super) async fn serve(
     loop {
         if !started || shard.stopping.get() {
             break;
+        }
+        if links_seen != shard.links_generation.get() {
+            links_seen = shard.links_generation.get();
+            if remote.is_some_and(|key| !shard.links.borrow().admits(&key)) {
+                shard
+                    .stats
+                    .count_link_failure(LinkDirection::Inbound, "unknown_peer");
+                tracing::info!(%peer, "closing a Noise link: its key is no longer in the topology");
+                break;
+            }
         }
         inflow.wait_for_room(&shard).await;
         if assembler.held_buffers() == 0 && shard.pool.borrow().is_exhausted() {

@@ -111,8 +111,11 @@ async fn bounded(
 }
 
 /// Answers a Noise handshake on an inbound connection whose first byte announced one, and
-/// checks that the initiator's key may open a link here.
-pub(super) async fn accept(shard: &Shard, stream: &mut TcpStream) -> Result<Transport, Failed> {
+/// checks that the initiator's key may open a link here; returns the session and that key.
+pub(super) async fn accept(
+    shard: &Shard,
+    stream: &mut TcpStream,
+) -> Result<(Transport, [u8; 32]), Failed> {
     let Some(local) = shard.noise_key.as_ref() else {
         return Err(Failed {
             reason: "no_key",
@@ -130,7 +133,7 @@ pub(super) async fn accept(shard: &Shard, stream: &mut TcpStream) -> Result<Tran
         });
     }
     shard.stats.count_noise_link(LinkDirection::Inbound);
-    Ok(session.transport)
+    Ok((session.transport, session.remote_static))
 }
 
 /// Opens a Noise link on a fresh outbound connection to the node whose key is `responder`.

@@ -329,6 +329,7 @@ impl KeySetter {
 }
 
 /// Changes the peers' Noise keys of a running router from any thread (a new topology).
+/// An open inbound link whose key is no longer admitted is closed when it next reads.
 #[derive(Clone)]
 pub struct LinkSetter(Arc<Control>);
 
@@ -340,7 +341,8 @@ impl std::fmt::Debug for LinkSetter {
 
 impl LinkSetter {
     /// Installs `links` on every shard (within a housekeeping interval): new links use them,
-    /// and so does the key check of every new inbound link; open links stay up.
+    /// and every inbound Noise link checks its key again (closed when it next reads if the
+    /// key is gone); outbound links stay up until they end.
     pub fn set(&self, links: LinkPeers) {
         if let Ok(mut slot) = self.0.links.lock() {
             *slot = Arc::new(links);
@@ -644,6 +646,7 @@ async fn housekeeping(shard: &Shard, control: &Control, accepted_tags: Option<&A
             if let Ok(links) = control.links.lock() {
                 *shard.links.borrow_mut() = links.clone();
             }
+            shard.links_generation.set(shard.links_generation.get() + 1);
             shard.count_noise_peers();
         }
         hand_over_accepted_tags(shard, accepted_tags);

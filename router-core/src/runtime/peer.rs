@@ -38,6 +38,18 @@ use std::cell::{Cell, RefCell};
 /// Most frames written to one next hop per turn of its task (when the socket takes them).
 pub const WRITE_BUDGET: usize = 16 * MAX_WRITE_FRAMES;
 
+/// A link lost sooner than this after it opened counts as refused: the next one waits.
+const REFUSED_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why a link's writer returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LinkEnd {
+    /// Nothing to write for the idle time: this node closed it.
+    Idle,
+    /// The connection failed, or the link's cipher did.
+    Lost,
+}
+
 /// One next hop, as seen from one shard.
 pub struct Peer {
     pub(super) addr: SocketAddr,
@@ -109,11 +121,22 @@ async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
                 continue;
             }
         };
-        backoff = shard.settings.backoff_initial;
         ShardStats::add(&shard.stats.outbound_connections, 1);
         let sealed = transport.is_some();
         tracing::debug!(peer = %peer.addr, noise = sealed, "connected to next hop");
-        write_queue(&shard, &peer, stream, transport).await;
+        let opened = std::time::Instant::now();
+        let ended = write_queue(&shard, &peer, stream, transport).await;
+        // A link lost within a second was most likely refused after the connect (a next hop
+        // that does not admit this node's key, or that requires Noise): back off as for a
+        // failed connect, or every batch would cost a connection and a handshake. A link
+        // that lasted, or that this node closed for idleness, starts the backoff over.
+        let short_lived = ended == LinkEnd::Lost && opened.elapsed() < REFUSED_WITHIN;
+        let backoff_now = backoff;
+        if short_lived {
+            backoff = (backoff * 2).min(shard.settings.backoff_max);
+        } else {
+            backoff = shard.settings.backoff_initial;
+        }
         shard
             .stats
             .outbound_connections
@@ -139,6 +162,9 @@ async fn run(shard: Rc<Shard>, peer: Rc<Peer>) {
         } else {
             // A frame cut off mid-way is resent whole on the next connection.
             peer.queue.borrow_mut().restart_front();
+        }
+        if short_lived && !shard.stopping.get() {
+            glommio::timer::sleep(backoff_now).await;
         }
     }
 }
@@ -173,7 +199,7 @@ async fn write_queue(
     peer: &Rc<Peer>,
     mut stream: TcpStream,
     mut transport: Option<Transport>,
-) {
+) -> LinkEnd {
     let fd = stream.as_raw_fd();
     let sealed = transport.is_some();
     let mut written_this_turn = 0usize;
@@ -194,7 +220,7 @@ async fn write_queue(
             .await;
             if !woken && peer.queue.borrow().is_empty() {
                 tracing::debug!(peer = %peer.addr, ?idle, "closing an idle link to a next hop");
-                return;
+                return LinkEnd::Idle;
             }
             continue;
         }
@@ -208,7 +234,7 @@ async fn write_queue(
                     .stats
                     .count_link_failure(LinkDirection::Outbound, error.label());
                 tracing::warn!(peer = %peer.addr, %error, "closing a Noise link");
-                return;
+                return LinkEnd::Lost;
             }
         }
         let result = peer
@@ -232,7 +258,7 @@ async fn write_queue(
                     Err(error) => {
                         peer.queue.borrow_mut().restore_front(packet, 0);
                         link_lost(peer, sealed, &error);
-                        return;
+                        return LinkEnd::Lost;
                     }
                 };
                 peer.queue.borrow_mut().restore_front(packet, sent);
@@ -240,7 +266,7 @@ async fn write_queue(
             }
             Err(error) => {
                 link_lost(peer, sealed, &error);
-                return;
+                return LinkEnd::Lost;
             }
         };
         let mut completed = 0u64;

@@ -114,6 +114,8 @@ pub struct Shard {
     pub(super) noise_key: Option<StaticKey>,
     /// The peers' Noise keys, as the last topology gave them.
     pub(super) links: RefCell<Arc<LinkPeers>>,
+    /// Bumped each time [`Self::links`] is replaced: open links check their key again.
+    pub(super) links_generation: Cell<u64>,
 }
 
 impl Shard {
@@ -147,6 +149,7 @@ impl Shard {
             deliveries: None,
             noise_key: None,
             links: RefCell::new(Arc::new(LinkPeers::open())),
+            links_generation: Cell::new(0),
         }
     }
 
