@@ -232,4 +232,42 @@ mod tests {
             assert!(parse_peer(bad).is_err(), "{bad}");
         }
     }
+
+    #[test]
+    fn a_topology_listing_another_key_for_this_node_is_noticed() {
+        use validator_core::primitives::NoiseKey;
+        use validator_core::statement::NodeRole;
+        use validator_core::test_util::{identity, node, node_key, sphinx_key};
+        use validator_core::topology::{EpochId, Layer, Topology, TopologyMixnode};
+        let keys = NodeKeys::generate();
+        let address = node(1, NodeRole::Mixnode).address;
+        let listing = |key: [u8; 32]| {
+            let mut window = TopologyWindow::default();
+            window.update(
+                Topology {
+                    epoch_id: EpochId(1),
+                    height: 0,
+                    valid_from_ms: 0,
+                    valid_until_ms: 1,
+                    rotation: None,
+                    mixnodes: vec![TopologyMixnode {
+                        identity_key: identity(&node_key(1)),
+                        sphinx_key: sphinx_key(1),
+                        next_sphinx_key: None,
+                        address,
+                        layer: Layer::ALL[0],
+                        noise_key: Some(NoiseKey::from_bytes(key).unwrap()),
+                    }],
+                    gateways: vec![],
+                },
+                None,
+            );
+            window
+        };
+        let plan = LinkPlan::new(&engine(None), &args(false, &[]))
+            .unwrap()
+            .with_own(address, &keys);
+        assert_eq!(plan.foreign_own_key(&listing(*keys.noise.public())), None);
+        assert_eq!(plan.foreign_own_key(&listing([9; 32])), Some([9; 32]));
+    }
 }
