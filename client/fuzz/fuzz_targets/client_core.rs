@@ -109,6 +109,7 @@ fn net() -> &'static Net {
                     next_sphinx_key: None,
                     address,
                     layer: Layer::new(i / 2 + 1).expect("layers 1 to 3"),
+                    noise_key: None,
                 });
             } else {
                 net.gateways.push(TopologyGateway {
@@ -117,6 +118,7 @@ fn net() -> &'static Net {
                     next_sphinx_key: None,
                     address,
                     clients_address: None,
+                    noise_key: None,
                 });
             }
             net.secrets.insert(address, secret);

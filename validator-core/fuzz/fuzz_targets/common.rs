@@ -203,7 +203,7 @@ where
 /// a gateway): the only topology they ever signed, so the only one a threshold of their
 /// signatures can vouch for.
 pub fn signed_topology() -> &'static validator_core::topology::SignedTopology {
-    use validator_core::test_util::{sphinx_key, validator_key};
+    use validator_core::test_util::{noise_key, sphinx_key, validator_key};
     use validator_core::topology::{
         EpochId, Layer, SignedTopology, Topology, TopologyGateway, TopologyMixnode,
     };
@@ -223,6 +223,7 @@ pub fn signed_topology() -> &'static validator_core::topology::SignedTopology {
                     next_sphinx_key: (l == 2).then(|| sphinx_key(20)),
                     address: address(l),
                     layer: Layer::new(l).expect("layers 1 to 3"),
+                    noise_key: (l == 1).then(|| noise_key(1)),
                 })
                 .collect(),
             gateways: vec![TopologyGateway {
@@ -231,6 +232,7 @@ pub fn signed_topology() -> &'static validator_core::topology::SignedTopology {
                 next_sphinx_key: None,
                 address: address(4),
                 clients_address: Some("wss://gw.example:9000".into()),
+                noise_key: Some(noise_key(4)),
             }],
         };
         let signatures = (0..VALIDATORS)
