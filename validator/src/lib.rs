@@ -14,6 +14,8 @@
 //!   decide) and the engine's configuration.
 //! * [`service`]: configuration, the HTTP router, the Coconut issuer, relays, and the running
 //!   validator.
+//! * [`nym_api`]: the part of Nym's directory API that Nym's own clients read, made from the
+//!   chain's signed topology (pure; served by `service`).
 //! * [`commands`]: `init`, `run`, `keygen` (a trusted dealer, for tests and benchmarks only)
 //!   with their [`commands::CommandError`];
 //!   `src/main.rs` is the `validator` binary's command line.
@@ -46,4 +48,5 @@
 //! chain's key set of their key epoch, and the chain refuses those of a retired epoch.
 pub mod chain;
 pub mod commands;
+pub mod nym_api;
 pub mod service;

@@ -77,6 +77,10 @@ pub enum ServiceError {
     /// The chain keeps no run of this key epoch.
     #[error("unknown key epoch {0}")]
     UnknownKeyEpoch(validator_core::chain::dkg::KeyEpochId),
+    /// The current epoch has no topology signed by a threshold of validators yet (the
+    /// directory answers only from verified ones).
+    #[error("no verified topology yet: {0}")]
+    TopologyNotReady(String),
     /// A bug or an impossible state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -108,7 +112,7 @@ impl ServiceError {
                 _ => 422,
             },
             Self::DepositMismatch | Self::NotADeposit | Self::Credential(_) => 422,
-            Self::KeysNotReady => 503,
+            Self::KeysNotReady | Self::TopologyNotReady(_) => 503,
             Self::NotDecided(_) => 503,
             Self::Internal(_) => 500,
         }
@@ -145,6 +149,7 @@ impl ServiceError {
             Self::Credential(_) => "invalid_credential",
             Self::AlreadySpent(_) => "already_spent",
             Self::KeysNotReady => "keys_not_ready",
+            Self::TopologyNotReady(_) => "topology_not_ready",
             Self::Internal(_) => "internal",
         }
     }

@@ -71,7 +71,7 @@ impl From<Poisoned> for ServiceError {
 }
 
 impl Shared {
-    fn committed(&self) -> Result<Arc<ChainState>, ServiceError> {
+    pub(super) fn committed(&self) -> Result<Arc<ChainState>, ServiceError> {
         Ok(self.chain.committed()?)
     }
 
@@ -99,8 +99,8 @@ impl Shared {
     }
 }
 
-type AppState = Arc<Shared>;
-type ApiResult = Result<Response, ServiceError>;
+pub(super) type AppState = Arc<Shared>;
+pub(super) type ApiResult = Result<Response, ServiceError>;
 
 impl IntoResponse for ServiceError {
     fn into_response(self) -> Response {
@@ -127,7 +127,7 @@ impl IntoResponse for ServiceError {
     }
 }
 
-fn json<T: Serialize>(value: &T) -> ApiResult {
+pub(super) fn json<T: Serialize>(value: &T) -> ApiResult {
     Ok(Json(value).into_response())
 }
 
@@ -166,6 +166,7 @@ pub fn router(shared: AppState) -> Router {
         .route(api::BLIND_SIGN, post(blind_sign))
         .route(api::KEY_EPOCHS, get(key_epochs))
         .route("/v1/sphinx-keys/{node}", get(sphinx_keys))
+        .merge(super::nym_api::routes())
         .layer(browser_cors())
         .route(api::SPEND, post(spend))
         .route("/v1/credentials/spent/{zeta}", get(spent))
