@@ -11,6 +11,8 @@
 //! * [`cipher`]: the per-direction session cipher with counter nonces.
 //! * [`control`]: the JSON control messages; [`frames`]: the binary frame formats.
 //! * [`final_hop`]: Nym's SURB-ACK layout at the front of a delivered plaintext.
+//! * [`nym`]: Nym's own protocol (version 6), which the gateway also serves, so Nym's
+//!   clients can use our network.
 //! # The protocol
 //!
 //! A client opens a websocket to the gateway and speaks JSON text frames ([`control`]) until
@@ -48,6 +50,7 @@ pub mod control;
 pub mod final_hop;
 pub mod frames;
 pub mod handshake;
+pub mod nym;
 pub mod registration_work;
 
 pub use cipher::{CipherError, SessionCipher};
