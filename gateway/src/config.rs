@@ -107,6 +107,12 @@ pub struct ClientsSection {
     pub concurrent_credential_checks: usize,
     /// How long a credential may wait for a check slot before it is refused `busy`, ms.
     pub credential_check_wait_ms: u64,
+    /// Bandwidth, bytes, granted free to a Nym client (Nym's own protocol) each time it asks
+    /// (`claimFreeTestnetBandwidth`); 0, the default, grants none. Nym's clients can pay only
+    /// with Nym's e-cash, which this gateway does not take, so without this they can
+    /// register but not send (unless the gateway runs with `--free-bandwidth-for-testing`).
+    /// It is free bandwidth for anyone who asks: for test networks.
+    pub nym_free_testnet_bandwidth_bytes: u64,
 }
 
 impl Default for ClientsSection {
@@ -130,6 +136,7 @@ impl Default for ClientsSection {
             max_refused_credentials: 3,
             concurrent_credential_checks: 2,
             credential_check_wait_ms: 2000,
+            nym_free_testnet_bandwidth_bytes: 0,
         }
     }
 }

@@ -39,6 +39,9 @@ const MAILBOX_META: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("ma
 const MAILBOX_BY_TIME: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("mailbox_by_time");
 const CLIENT_SEEN: TableDefinition<'_, &[u8], u64> = TableDefinition::new("client_seen");
 const SPENT: TableDefinition<'_, &[u8], u64> = TableDefinition::new("spent");
+/// The time (Unix seconds) of the last `authenticateV2` accepted from each Nym client: a
+/// request is accepted only with a later one, across restarts.
+const NYM_AUTH: TableDefinition<'_, &[u8], u64> = TableDefinition::new("nym_auth");
 
 /// How stale a client's last-seen time may get before authenticating writes it again.
 pub const SEEN_GRANULARITY_MS: u64 = 24 * 3600 * 1000;
@@ -218,6 +221,7 @@ impl Store {
             txn.open_table(MAILBOX_META).map_err(err)?;
             txn.open_table(SPENT).map_err(err)?;
             txn.open_table(CLIENT_SEEN).map_err(err)?;
+            txn.open_table(NYM_AUTH).map_err(err)?;
             let mailbox = txn.open_table(MAILBOX).map_err(err)?;
             let mut by_time = txn.open_table(MAILBOX_BY_TIME).map_err(err)?;
             if by_time.len().map_err(err)? != mailbox.len().map_err(err)? {
@@ -292,6 +296,32 @@ impl Store {
         Ok(bandwidth)
     }
 
+    /// Accepts a Nym client's `authenticateV2` of `time_secs` if it is later than the last
+    /// one accepted (then stored, and the client marked seen at `now_ms`, in one
+    /// transaction); otherwise the last accepted time.
+    pub fn nym_authenticate(
+        &self,
+        client: &ClientId,
+        time_secs: u64,
+        now_ms: u64,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let txn = self.db.begin_write().map_err(err)?;
+        {
+            let mut table = txn.open_table(NYM_AUTH).map_err(err)?;
+            let last = table.get(&client[..]).map_err(err)?.map(|v| v.value());
+            if let Some(last) = last.filter(|last| *last >= time_secs) {
+                return Ok(Err(last));
+            }
+            table.insert(&client[..], time_secs).map_err(err)?;
+            txn.open_table(CLIENT_SEEN)
+                .map_err(err)?
+                .insert(&client[..], now_ms)
+                .map_err(err)?;
+        }
+        txn.commit().map_err(err)?;
+        Ok(Ok(()))
+    }
+
     /// Marks a registered client seen at `now_ms`: a write only when the stored time is
     /// older than [`SEEN_GRANULARITY_MS`].
     pub fn seen(&self, client: &ClientId, now_ms: u64) -> Result<(), StoreError> {
@@ -361,6 +391,7 @@ impl Store {
             let mut clients = txn.open_table(CLIENTS).map_err(err)?;
             let mut seen = txn.open_table(CLIENT_SEEN).map_err(err)?;
             let mut metas = txn.open_table(MAILBOX_META).map_err(err)?;
+            let mut nym_auth = txn.open_table(NYM_AUTH).map_err(err)?;
             for client in &unseen {
                 seen.insert(&client[..], now_ms).map_err(err)?;
             }
@@ -382,6 +413,7 @@ impl Store {
                     clients.remove(&client[..]).map_err(err)?;
                     seen.remove(&client[..]).map_err(err)?;
                     metas.remove(&client[..]).map_err(err)?;
+                    nym_auth.remove(&client[..]).map_err(err)?;
                     removed += 1;
                 }
             }

@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::{
     blocking, fail, now_ns, random32, reject_read_error, send_error, write, BandwidthMode,
@@ -38,8 +38,9 @@ pub(super) async fn handshake<S: ClientStream>(
     source: &mut Source<S>,
     shared: &Shared,
     peer: IpAddr,
+    first: Result<Message, WsError>,
 ) -> Option<(ClientId, SessionCipher, PendingKey)> {
-    let request = read_first_request(sink, source, shared).await?;
+    let request = read_first_request(sink, source, shared, first).await?;
     let (client, answer, keys, stored_bandwidth, pending) =
         match accept(shared, request, peer).await {
             Ok(parts) => parts,
@@ -65,16 +66,23 @@ pub(super) async fn handshake<S: ClientStream>(
     Some((client, SessionCipher::gateway(&keys), pending))
 }
 
-/// The first text message, parsed as a control request; a binary frame or a bad request is
-/// refused on the wire and ends the connection.
+/// The first text message (from `first`, the connection's first message, on), parsed as a
+/// control request; a binary frame or a bad request is refused on the wire and ends the
+/// connection.
 async fn read_first_request<S: ClientStream>(
     sink: &mut Sink<S>,
     source: &mut Source<S>,
     shared: &Shared,
+    first: Result<Message, WsError>,
 ) -> Option<ClientControl> {
     let stats = &shared.stats;
+    let mut first = Some(first);
     let text = loop {
-        match source.next().await? {
+        let message = match first.take() {
+            Some(message) => message,
+            None => source.next().await?,
+        };
+        match message {
             Ok(Message::Text(text)) => break text,
             Ok(Message::Binary(_)) => {
                 let _ = fail(

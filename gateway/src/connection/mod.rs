@@ -74,6 +74,7 @@ use gateway_protocol::{ErrorKind, GatewayControl};
 use tls::server::{HandshakeFailure, ServerTls};
 
 mod handshake;
+mod nym;
 mod session;
 
 use handshake::{confirm, handshake};
@@ -409,9 +410,41 @@ async fn handle<S: ClientStream>(
         return;
     };
     let (mut sink, mut source) = ws.split();
+    // The first message tells the protocols apart: Nym's clients open with one of Nym's
+    // requests, ours with register or authenticate.
+    let first = tokio::time::timeout_at(deadline, async {
+        loop {
+            match source.next().await? {
+                Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)) => continue,
+                message => return Some(message),
+            }
+        }
+    })
+    .await;
+    let first = match first {
+        Ok(Some(message)) => message,
+        Ok(None) => return,
+        Err(_) => {
+            let _ = fail(
+                &mut sink,
+                &shared.stats,
+                ErrorKind::NotAuthenticated,
+                "no handshake within the handshake timeout".into(),
+            )
+            .await;
+            return;
+        }
+    };
+    if let Ok(Message::Text(text)) = &first {
+        if gateway_protocol::nym::messages::is_nym_request(text.as_str()) {
+            let text = text.as_str().to_string();
+            nym::serve(sink, source, text, shared, peer.ip(), hold, deadline).await;
+            return;
+        }
+    }
     let opened = tokio::time::timeout_at(deadline, async {
         let (client, mut cipher, pending) =
-            handshake(&mut sink, &mut source, shared, peer.ip()).await?;
+            handshake(&mut sink, &mut source, shared, peer.ip(), first).await?;
         confirm(&mut sink, &mut source, shared, &mut cipher).await?;
         if let Some(key) = pending {
             // `ready` proved the client holds the key: now it may replace the stored one.
@@ -441,25 +474,10 @@ async fn handle<S: ClientStream>(
             return;
         }
     };
-    let id = shared.sessions.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(PUSH_QUEUE);
-    // The bandwidth counter: shared with a connection of the same client still open, else
-    // read from the database (under the registry's lock, after any older connection of this
-    // client saved its balance and detached, so no debit is lost between them).
-    let attached = {
-        let (online, store) = (shared.online.clone(), shared.store.clone());
-        tokio::task::spawn_blocking(move || {
-            online.attach(client, id, tx, || {
-                store
-                    .client(&client)
-                    .ok()
-                    .flatten()
-                    .map_or(0, |r| r.bandwidth)
-            })
-        })
-        .await
+    let Some((id, bandwidth)) = attach(shared, client, tx).await else {
+        return;
     };
-    let Ok(bandwidth) = attached else { return };
     tracing::debug!(%peer, client = %bs58::encode(client).into_string(), "client authenticated");
     GatewayStats::add(&shared.stats.clients_connected, 1);
     let mut session = Session {
@@ -491,6 +509,32 @@ async fn handle<S: ClientStream>(
         .stats
         .clients_connected
         .fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Registers an authenticated connection of `client` as the one deliveries go to: its id
+/// and the client's bandwidth counter, shared with a connection of the same client still
+/// open (which is told to close), else read from the database (under the registry's lock,
+/// after any older connection of this client saved its balance and detached, so no debit is
+/// lost between them).
+async fn attach(
+    shared: &Shared,
+    client: crate::store::ClientId,
+    tx: mpsc::Sender<crate::delivery::Push>,
+) -> Option<(u64, Arc<AtomicU64>)> {
+    let id = shared.sessions.fetch_add(1, Ordering::Relaxed);
+    let (online, store) = (shared.online.clone(), shared.store.clone());
+    let bandwidth = tokio::task::spawn_blocking(move || {
+        online.attach(client, id, tx, || {
+            store
+                .client(&client)
+                .ok()
+                .flatten()
+                .map_or(0, |r| r.bandwidth)
+        })
+    })
+    .await
+    .ok()?;
+    Some((id, bandwidth))
 }
 
 async fn blocking<T: Send + 'static>(

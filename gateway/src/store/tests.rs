@@ -311,3 +311,19 @@ fn unused_registrations_expire_and_used_ones_stay() {
     assert!(store.client(&returning).unwrap().is_none());
     assert!(store.client(&mail).unwrap().is_some());
 }
+
+#[test]
+fn a_nym_authentication_time_is_accepted_once_and_only_later_ones_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let alice = [1; 32];
+    {
+        let store = open(&dir);
+        assert_eq!(store.nym_authenticate(&alice, 100, 5).unwrap(), Ok(()));
+        assert_eq!(store.nym_authenticate(&alice, 100, 6).unwrap(), Err(100));
+        assert_eq!(store.nym_authenticate(&alice, 99, 6).unwrap(), Err(100));
+        assert_eq!(store.nym_authenticate(&[2; 32], 100, 6).unwrap(), Ok(()));
+    }
+    let store = open(&dir);
+    assert_eq!(store.nym_authenticate(&alice, 100, 7).unwrap(), Err(100));
+    assert_eq!(store.nym_authenticate(&alice, 101, 7).unwrap(), Ok(()));
+}

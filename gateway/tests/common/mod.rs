@@ -273,7 +273,7 @@ pub struct TestClient {
     pub shared: Option<SharedKey>,
 }
 
-type Ws =
+pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// What a connection received.
