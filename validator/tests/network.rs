@@ -91,6 +91,70 @@ async fn a_bond_at_one_validator_reaches_every_topology_and_under_bonded_nodes_n
             "all six registered"
         );
     }
+    // Nym's directory API answers from the same verified topology, as Nym's clients read it.
+    let nym = eventually(
+        "Nym's directory lists the nodes",
+        Duration::from_secs(20),
+        || async {
+            nym_directory(&net.validators[0].url)
+                .await
+                .filter(|(set, mixnodes, gateways)| {
+                    set["layer1"].as_array().is_some_and(|l| !l.is_empty())
+                        && mixnodes["nodes"]["data"]
+                            .as_array()
+                            .is_some_and(|d| d.len() == 3)
+                        && gateways["nodes"]["data"]
+                            .as_array()
+                            .is_some_and(|d| d.len() == 1)
+                        && set["epoch_id"] == mixnodes["metadata"]["absolute_epoch_id"]
+                        && set["epoch_id"] == gateways["metadata"]["absolute_epoch_id"]
+                })
+        },
+    )
+    .await;
+    let (set, mixnodes, gateways) = nym;
+    let gateway = &gateways["nodes"]["data"][0];
+    assert_eq!(
+        gateway["ed25519_identity_pubkey"],
+        node(3, NodeRole::Gateway).1.identity_key.to_bs58()
+    );
+    assert_eq!(
+        set["entry_gateways"],
+        serde_json::json!([gateway["node_id"]])
+    );
+    let layered: Vec<&serde_json::Value> = ["layer1", "layer2", "layer3"]
+        .iter()
+        .flat_map(|l| set[*l].as_array().unwrap())
+        .collect();
+    let listed: Vec<&serde_json::Value> = mixnodes["nodes"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| &n["node_id"])
+        .collect();
+    assert_eq!(layered, listed, "each mixnode in its layer, in order");
+    assert_eq!(mixnodes["nodes"]["pagination"]["total"], 3);
+    let rotation: serde_json::Value = reqwest::get(format!(
+        "{}/v1/epoch/key-rotation-info",
+        net.validators[0].url
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert!(
+        rotation["key_rotation_state"]["validity_epochs"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    assert!(
+        rotation["epoch_duration"]["secs"].as_u64().unwrap()
+            + rotation["epoch_duration"]["nanos"].as_u64().unwrap()
+            > 0
+    );
+
     let height = net.common_height(&[0, 1, 2, 3]).await;
     let mut hashes = Vec::new();
     for v in &net.validators {
@@ -118,6 +182,27 @@ async fn a_bond_at_one_validator_reaches_every_topology_and_under_bonded_nodes_n
         !without.is_routable(),
         "only two mixnodes remain for three layers"
     );
+}
+
+/// Nym's directory at `url` (rewarded set, mixnodes, gateways), once it answers all three.
+async fn nym_directory(
+    url: &str,
+) -> Option<(serde_json::Value, serde_json::Value, serde_json::Value)> {
+    let get = |path: &str| {
+        let url = format!("{url}{path}");
+        async move {
+            let response = reqwest::get(url).await.ok()?;
+            if !response.status().is_success() {
+                return None;
+            }
+            response.json::<serde_json::Value>().await.ok()
+        }
+    };
+    Some((
+        get("/v1/nym-nodes/rewarded-set").await?,
+        get("/v2/unstable/nym-nodes/skimmed/mixnodes/active?page=0").await?,
+        get("/v2/unstable/nym-nodes/skimmed/entry-gateways?page=0&output=bincode").await?,
+    ))
 }
 
 /// Polls until the client library accepts the topology of `epoch`.
