@@ -537,6 +537,43 @@ async fn attach(
     Some((id, bandwidth))
 }
 
+/// Commits deliveries a connection could not write to the mailbox (and sends their acks).
+async fn to_mailbox(shared: &Shared, items: Vec<crate::delivery::Inbound>) {
+    crate::delivery::store_and_ack(
+        items,
+        &shared.store,
+        &shared.online,
+        &shared.forwarder,
+        &shared.policy,
+        &shared.stats,
+    )
+    .await;
+}
+
+/// Saves a connection's bandwidth counter when it changed since `saved` (which it updates);
+/// nothing to save when bandwidth is free.
+async fn save_bandwidth(
+    shared: &Shared,
+    client: crate::store::ClientId,
+    counter: &AtomicU64,
+    saved: &mut u64,
+) {
+    if matches!(shared.bandwidth, BandwidthMode::FreeForTesting) {
+        return;
+    }
+    let now = counter.load(Ordering::Relaxed);
+    if now == *saved {
+        return;
+    }
+    let store = shared.store.clone();
+    if blocking(move || store.save_bandwidth(&[(client, now)]))
+        .await
+        .is_ok()
+    {
+        *saved = now;
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
 ) -> Result<T, (ErrorKind, String)> {

@@ -26,7 +26,7 @@ use super::{
     attach, blocking, now_ns, random32, write, BandwidthMode, ClientStream, Shared, Sink, Source,
     SourceHold, PUSH_QUEUE,
 };
-use crate::delivery::{send_ack, store_and_ack, Inbound, Push};
+use crate::delivery::{send_ack, Inbound, Push};
 use crate::rate::TokenBucket;
 use crate::source_limits::SourceRefusal;
 use crate::stats::{ClientRefusal, GatewayStats};
@@ -475,16 +475,7 @@ impl NymSession<'_> {
     }
 
     async fn to_mailbox(&self, items: Vec<Inbound>) {
-        let shared = self.shared;
-        store_and_ack(
-            items,
-            &shared.store,
-            &shared.online,
-            &shared.forwarder,
-            &shared.policy,
-            &shared.stats,
-        )
-        .await;
+        super::to_mailbox(self.shared, items).await;
     }
 
     /// One delivered message per frame, sealed under the client's key.
@@ -684,20 +675,12 @@ impl NymSession<'_> {
     }
 
     async fn save_bandwidth(&mut self) {
-        if matches!(self.shared.bandwidth, BandwidthMode::FreeForTesting) {
-            return;
-        }
-        let now = self.bandwidth.load(Ordering::Relaxed);
-        if now == self.saved_bandwidth {
-            return;
-        }
-        let store = self.shared.store.clone();
-        let client = self.client;
-        if blocking(move || store.save_bandwidth(&[(client, now)]))
-            .await
-            .is_ok()
-        {
-            self.saved_bandwidth = now;
-        }
+        super::save_bandwidth(
+            self.shared,
+            self.client,
+            &self.bandwidth,
+            &mut self.saved_bandwidth,
+        )
+        .await;
     }
 }

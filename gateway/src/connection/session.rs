@@ -15,7 +15,7 @@ use super::{
     blocking, fail, now_ns, reject_read_error, write, BandwidthMode, ClientStream, Shared, Sink,
     Source,
 };
-use crate::delivery::{send_ack, store_and_ack, Inbound, Push};
+use crate::delivery::{send_ack, Inbound, Push};
 use crate::forwarder::ForwardError;
 use crate::rate::TokenBucket;
 use crate::stats::{ClientRefusal, GatewayStats};
@@ -116,16 +116,7 @@ impl Session<'_> {
     }
 
     async fn to_mailbox(&self, items: Vec<Inbound>) {
-        let shared = self.shared;
-        store_and_ack(
-            items,
-            &shared.store,
-            &shared.online,
-            &shared.forwarder,
-            &shared.policy,
-            &shared.stats,
-        )
-        .await;
+        super::to_mailbox(self.shared, items).await;
     }
 
     async fn fail<S: ClientStream>(
@@ -396,20 +387,12 @@ impl Session<'_> {
     }
 
     pub(super) async fn save_bandwidth(&mut self) {
-        if matches!(self.shared.bandwidth, BandwidthMode::FreeForTesting) {
-            return;
-        }
-        let now = self.bandwidth.load(Ordering::Relaxed);
-        if now == self.saved_bandwidth {
-            return;
-        }
-        let store = self.shared.store.clone();
-        let client = self.client;
-        if blocking(move || store.save_bandwidth(&[(client, now)]))
-            .await
-            .is_ok()
-        {
-            self.saved_bandwidth = now;
-        }
+        super::save_bandwidth(
+            self.shared,
+            self.client,
+            &self.bandwidth,
+            &mut self.saved_bandwidth,
+        )
+        .await;
     }
 }
