@@ -12,14 +12,13 @@
 //! registered, so throwaway keys cannot fill it; and each identity has a share of it.
 
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 
 use futures::StreamExt;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::{
-    blocking, fail, now_ns, random32, reject_read_error, send_error, write, BandwidthMode,
-    ClientStream, Shared, Sink, Source,
+    blocking, fail, now_ns, random32, reject_read_error, send_error, write, ClientStream, Shared,
+    Sink, Source,
 };
 use crate::source_limits::SourceRefusal;
 use crate::stats::{ClientRefusal, GatewayStats};
@@ -54,13 +53,7 @@ pub(super) async fn handshake<S: ClientStream>(
                 return None;
             }
         };
-    let bandwidth = match &shared.bandwidth {
-        BandwidthMode::FreeForTesting => u64::MAX,
-        BandwidthMode::Credentials(_) => shared
-            .online
-            .bandwidth(&client)
-            .map_or(stored_bandwidth, |c| c.load(Ordering::Relaxed)),
-    };
+    let bandwidth = super::bandwidth_now(shared, &client, stored_bandwidth);
     let answer = with_bandwidth(answer, bandwidth);
     write(sink, Message::text(answer.to_json())).await.ok()?;
     Some((client, SessionCipher::gateway(&keys), pending))

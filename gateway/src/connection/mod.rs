@@ -537,6 +537,18 @@ async fn attach(
     Some((id, bandwidth))
 }
 
+/// The bandwidth a client has when it authenticates: unlimited when free, else its open
+/// connection's counter, else what the database holds (`stored`).
+fn bandwidth_now(shared: &Shared, client: &crate::store::ClientId, stored: u64) -> u64 {
+    match &shared.bandwidth {
+        BandwidthMode::FreeForTesting => u64::MAX,
+        BandwidthMode::Credentials(_) => shared
+            .online
+            .bandwidth(client)
+            .map_or(stored, |c| c.load(Ordering::Relaxed)),
+    }
+}
+
 /// Commits deliveries a connection could not write to the mailbox (and sends their acks).
 async fn to_mailbox(shared: &Shared, items: Vec<crate::delivery::Inbound>) {
     crate::delivery::store_and_ack(

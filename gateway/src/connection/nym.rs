@@ -381,13 +381,7 @@ async fn authenticate<S: ClientStream>(
             return None;
         }
     }
-    let bandwidth = match &shared.bandwidth {
-        BandwidthMode::FreeForTesting => u64::MAX,
-        BandwidthMode::Credentials(_) => shared
-            .online
-            .bandwidth(&client)
-            .map_or(record.bandwidth, |c| c.load(Ordering::Relaxed)),
-    };
+    let bandwidth = super::bandwidth_now(shared, &client, record.bandwidth);
     let answer = NymResponse::Authenticate {
         protocol_version: request.protocol_version,
         status: true,
